@@ -1,0 +1,39 @@
+"""Bring a database's schema to the newest migration, and tell whether it is there."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "alembic"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade(database_url: str) -> None:
+    """Run migrations to head. Blocking: call it before the event loop, or through ``upgrade_async``."""
+    command.upgrade(alembic_config(database_url), "head")
+
+
+async def upgrade_async(database_url: str) -> None:
+    await asyncio.to_thread(upgrade, database_url)
+
+
+def head_revision(database_url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as connection:
+        return await connection.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())

@@ -1,0 +1,138 @@
+"""Typed settings, read from ``ASSISTANT_*`` variables (and an optional TOML file) in this one place.
+
+Nothing else in the project reads ``os.environ``: code asks for a ``Settings`` (tests build their own and
+hand it to ``create_app``). ``ASSISTANT_SETTINGS_FILE`` may name a TOML file whose keys are the field
+names below; the environment wins over the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+PREFIX = "ASSISTANT_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable, never its value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite+aiosqlite:///./assistant.db"
+    secret_key: str = ""
+    """Signs session cookies and CSRF tokens. Empty means a random one per process (demo only)."""
+    debug: bool = False
+
+    # The language model (any OpenAI-compatible chat-completions endpoint).
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_model: str = ""
+    llm_timeout_seconds: float = 30.0
+    llm_max_attempts: int = 4
+    llm_max_in_flight: int = 32
+    llm_backoff_initial_seconds: float = 0.5
+    llm_backoff_max_seconds: float = 20.0
+    llm_max_tokens: int = 400
+    history_token_budget: int = 2000
+    policy_max_redrafts: int = 2
+
+    # The worker that drafts turns and delivers webhooks.
+    worker_concurrency: int = 32
+    job_lease_seconds: float = 60.0
+    job_max_attempts: int = 6
+    job_poll_seconds: float = 0.5
+
+    # The HTTP API.
+    rate_limit_per_minute: int = 6000
+    max_body_bytes: int = 1024 * 1024
+    default_max_length: int = 2000
+    """The length limit for platforms the service has no built-in rule for."""
+
+    # Webhooks.
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+    # Sign-in.
+    session_max_age_seconds: int = 8 * 3600
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 300
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        settings_file = env.get(PREFIX + "SETTINGS_FILE")
+        if settings_file:
+            values.update(_read_toml(Path(settings_file)))
+        for f in dataclasses.fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = raw
+        if "llm_api_key" not in values and env.get("OPENAI_API_KEY"):
+            values["llm_api_key"] = env["OPENAI_API_KEY"]
+        return cls(**{name: _coerce(cls, name, value) for name, value in values.items()})
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"{PREFIX}SETTINGS_FILE {path}: {exc}") from None
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SettingsError(f"{path}: unknown settings {', '.join(unknown)}")
+    return data
+
+
+def _coerce(cls: type[Settings], name: str, value: Any) -> Any:
+    kind = {f.name: f for f in dataclasses.fields(cls)}
+    if name not in kind:
+        raise SettingsError(f"unknown setting {name}")
+    default = kind[name].default
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, tuple):
+            items = value.split(",") if isinstance(value, str) else value
+            return tuple(float(item) for item in items)
+        return str(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{PREFIX}{name.upper()} has an invalid value") from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings.from_env()
+
+
+__all__ = ["Settings", "SettingsError", "get_settings"]
