@@ -1,0 +1,40 @@
+"""Fitting a person's history into the prompt's token budget.
+
+Tokens are estimated, not counted: the model behind the endpoint is unknown (OpenAI, Llama, Mistral...)
+and a real tokenizer would mean a download. One token per four UTF-8 bytes matches BPE tokenizers on
+English text and overestimates on CJK and emoji (several bytes per character, but also more tokens per
+character), so an estimate errs towards a prompt that fits.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assistant.drafting.prompts import HistoryItem
+
+BYTES_PER_TOKEN = 4
+ITEM_OVERHEAD_TOKENS = 12
+"""What the framing of one history item costs in the prompt: its delimiter lines, kind and time."""
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text.encode("utf-8")) / BYTES_PER_TOKEN)
+
+
+def fit_history(newest_first: list[HistoryItem], budget: int) -> list[HistoryItem]:
+    """The newest items that fit in ``budget`` tokens, oldest first, as the prompt tells them.
+
+    It stops at the first item that does not fit rather than skipping to smaller, older ones: a gap in
+    the middle of a conversation would mislead the model more than a shorter memory.
+    """
+    kept: list[HistoryItem] = []
+    spent = 0
+    for item in newest_first:
+        spent += estimate_tokens(item.text) + ITEM_OVERHEAD_TOKENS
+        if spent > budget:
+            break
+        kept.append(item)
+    kept.reverse()
+    return kept

@@ -1,0 +1,169 @@
+"""From a turn's context to the messages the model reads, and to the fallback draft when there is no model.
+
+Templates live in the top-level ``prompts/`` folder so they can be read and changed without touching code;
+a draft records the hash of the templates that produced it. ``StrictUndefined`` makes a template that
+names a missing variable fail at once instead of sending the model a prompt with a hole in it.
+
+Text from the public (mentions, earlier messages, names) is untrusted: it goes between ``<<<KIND`` and
+``>>>`` lines, and any run of three angle brackets inside it is neutralised so it cannot close the block
+and speak as us.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import jinja2
+
+from assistant.drafting.budget import fit_history
+
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+SYSTEM_TEMPLATE = "draft_reply.system.j2"
+USER_TEMPLATE = "draft_reply.user.j2"
+FALLBACK_TEMPLATE = "fallback.j2"
+
+_DELIMITER_RUN = re.compile(r"<{3,}|>{3,}")
+_NAME_WORD = re.compile(r"\w", re.UNICODE)
+_FIRST_NAME_MAX = 40
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    kind: str
+    """``mention`` (from them), ``reply`` (from us) or ``note`` (a reviewer's note about them)."""
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PersonContext:
+    display_name: str
+    handle: str
+    first_contact: bool
+    first_seen_at: datetime
+    mention_count: int
+    reply_count: int
+    last_reply_text: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DraftContext:
+    """Everything one draft is written from. Keyword-only: a dozen fields read better named."""
+
+    brand_name: str
+    voice: str
+    sign_off: str | None
+    platform: str
+    max_length: int
+    person: PersonContext
+    history: list[HistoryItem]
+    """Newest first, as loaded; ``render_prompt`` fits it into the budget."""
+    mentions: list[HistoryItem]
+    """This turn's mentions, oldest first."""
+    guidance: str | None = None
+    """The reviewer's guidance when they asked for a new draft."""
+    feedback: tuple[str, ...] = ()
+    """The policy findings of the previous attempt, for the model to fix."""
+    now: datetime
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    messages: list[dict[str, str]]
+    template_hash: str
+    history_used: int
+    """How many history items fitted the budget."""
+
+
+def as_data(text: str) -> str:
+    """Untrusted text for inside a ``<<<KIND ... >>>`` block: it can no longer close the block."""
+    return _DELIMITER_RUN.sub(lambda run: run.group().replace("<", "‹").replace(">", "›"), text)
+
+
+def as_inline_data(text: str) -> str:
+    """Untrusted text for one line of the prompt (a name, a handle): no delimiters, no line breaks."""
+    return as_data(" ".join(text.split()))
+
+
+def when(at: datetime, now: datetime) -> str:
+    """``11 Oct 2017 13:00 UTC (3 days ago)``: the date for the record, the age for the model's sense of time."""
+    at_utc, now_utc = _utc(at), _utc(now)
+    return f"{at_utc:%d %b %Y %H:%M} UTC ({_age(now_utc - at_utc)})"
+
+
+def make_environment(folder: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # prompts and posts are plain text, never HTML
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(data=as_data, inline=as_inline_data, when=when)
+    return env
+
+
+environment = make_environment(PROMPTS_DIR)
+
+
+def render_prompt(ctx: DraftContext, *, history_token_budget: int) -> RenderedPrompt:
+    history = fit_history(ctx.history, history_token_budget)
+    variables = _variables(ctx) | {"history": history}
+    return RenderedPrompt(
+        messages=[
+            {"role": "system", "content": environment.get_template(SYSTEM_TEMPLATE).render(variables)},
+            {"role": "user", "content": environment.get_template(USER_TEMPLATE).render(variables)},
+        ],
+        template_hash=template_hash(SYSTEM_TEMPLATE, USER_TEMPLATE),
+        history_used=len(history),
+    )
+
+
+def render_fallback(ctx: DraftContext) -> tuple[str, str]:
+    """The holding reply for when there is no model: (text, template hash)."""
+    variables = _variables(ctx) | {"first_name": first_name(ctx.person.display_name)}
+    text = environment.get_template(FALLBACK_TEMPLATE).render(variables).strip()
+    return text, template_hash(FALLBACK_TEMPLATE)
+
+
+def template_hash(*names: str) -> str:
+    """sha256 over the named templates' sources, so a draft says which wording produced it."""
+    digest = hashlib.sha256()
+    for name in names:
+        source, _, _ = environment.loader.get_source(environment, name)  # type: ignore[union-attr]
+        digest.update(name.encode() + b"\0" + source.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def first_name(display_name: str) -> str:
+    """The first word of a display name that has a letter or digit in it, without @ or #, else "there"."""
+    for word in display_name.split():
+        word = word.lstrip("@#")
+        if _NAME_WORD.search(word):
+            return word[:_FIRST_NAME_MAX]
+    return "there"
+
+
+def _variables(ctx: DraftContext) -> dict[str, object]:
+    return {f.name: getattr(ctx, f.name) for f in dataclasses.fields(ctx)}
+
+
+def _utc(moment: datetime) -> datetime:
+    """Naive times are taken as UTC, the way the database stores them."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _age(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    for unit, size in (("year", 365 * 86400), ("month", 30 * 86400), ("day", 86400), ("hour", 3600),
+                       ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
