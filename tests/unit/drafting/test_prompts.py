@@ -60,7 +60,7 @@ CASES = [
                   "First wrote to us 28 Mar 2023 12:00 UTC (1 year ago)",
                   "12 messages from them and 5 replies from us",
                   "What we last said to them:\n<<<REPLY\nGlad the new charger works!\n>>>",
-                  "<<<NOTE 01 Apr 2024 12:00 UTC (30 days ago)\nPrefers replies in the morning\n>>>",
+                  "<<<NOTE 01 Apr 2024 12:00 UTC (1 month ago)\nPrefers replies in the morning\n>>>",
                   "Their messages to answer now, oldest first:",
                   "<<<MENTION 01 May 2024 09:00 UTC (3 hours ago)\n@acme my order 4411 never arrived\n>>>",
                   "Write the reply to Miriam Okafor now."],
