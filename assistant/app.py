@@ -1,0 +1,86 @@
+"""``create_app()``: the only place the Litestar application is built. Tests build it the same way.
+
+The app's state holds the shared parts every controller reaches through ``state``: ``settings``, ``db``,
+``authenticator``, ``rate_limiter``, ``ingestor``, ``counters``, and the ``worker`` when one runs in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from assistant.auth.guards import RateLimiter
+from assistant.auth.service import Authenticator
+from assistant.db import Database
+from assistant.jobs.worker import Worker
+from assistant.mentions.controllers import MentionController
+from assistant.mentions.ingestor import Ingestor
+from assistant.ops import OpsController
+from assistant.people.controllers import PeopleController
+from assistant.problems import handle_exception
+from assistant.settings import Settings, get_settings
+
+log = logging.getLogger("assistant")
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> Litestar:
+    settings = settings or get_settings()
+    db = Database(settings.database_url)
+    state = State({
+        "settings": settings,
+        "db": db,
+        "authenticator": Authenticator(db),
+        "rate_limiter": RateLimiter(settings.rate_limit_per_minute),
+        "ingestor": Ingestor(db),
+        "counters": Counter(),
+        "worker": None,
+    })
+
+    async def start_worker(app: Litestar) -> None:
+        if run_worker:
+            from assistant.jobs.handlers import build_worker
+
+            worker = build_worker(app.state)
+            app.state.worker = worker
+            app.state.worker_task = asyncio.create_task(worker.run())
+
+    async def stop(app: Litestar) -> None:
+        worker: Worker | None = app.state.worker
+        if worker is not None:
+            worker.stop()
+            await app.state.worker_task
+        await db.dispose()
+
+    return Litestar(
+        route_handlers=[MentionController, PeopleController, OpsController],
+        state=state,
+        exception_handlers={Exception: handle_exception},
+        request_max_body_size=settings.max_body_bytes,
+        on_startup=[start_worker],
+        on_shutdown=[stop],
+        openapi_config=OpenAPIConfig(
+            title="Reply assistant API", version="1.0.0", path="/schema",
+            description="Mentions in, people and their history out, approved replies to post. "
+                        "Authenticate with `Authorization: Bearer <token>`. Errors are RFC 9457 problem details.",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
+            security=[{"bearer": []}],
+        ),
+        debug=settings.debug,
+        logging_config=None,
+    )
+
+
+def app_factory() -> Litestar:
+    """For ``uvicorn --factory assistant.app:app_factory``."""
+    return create_app(run_worker=True)
+
+
+__all__ = ["create_app", "app_factory"]

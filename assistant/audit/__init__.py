@@ -1,0 +1,5 @@
+"""The append-only audit log."""
+
+from assistant.audit.service import record
+
+__all__ = ["record"]

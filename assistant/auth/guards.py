@@ -1,0 +1,74 @@
+"""Request dependencies that authenticate the caller, check its scope or role, and apply its rate limit.
+
+A controller asks for ``principal: Principal`` and declares which dependency provides it::
+
+    @post("/mentions", dependencies={"principal": requires_scope("ingest")})
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+from litestar import Request
+from litestar.di import Provide
+
+from assistant.auth.principal import Principal
+from assistant.errors import Forbidden, RateLimited
+
+
+class RateLimiter:
+    """A token bucket per caller (per process): ``per_minute`` requests, bursts up to a tenth of that."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, per_minute / 10.0)
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def hit(self, key: str) -> None:
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            raise RateLimited(max(1, math.ceil((1.0 - tokens) / self.rate)))
+        self._buckets[key] = (tokens - 1.0, now)
+
+
+Check = Callable[[Principal], None]
+
+
+def _dependency(check: Check) -> Provide:
+    async def principal(request: Request[Any, Any, Any]) -> Principal:
+        state = request.app.state
+        who = await state.authenticator.authenticate(request.headers.get("authorization"))
+        check(who)
+        state.rate_limiter.hit(who.rate_key)
+        return who
+
+    return Provide(principal)
+
+
+def requires_scope(scope: str) -> Provide:
+    """An API key with ``scope``. ``read`` is also open to the brand's users."""
+
+    def check(who: Principal) -> None:
+        if scope not in who.scopes:
+            raise Forbidden(f"This token lacks the {scope!r} scope")
+
+    return _dependency(check)
+
+
+def requires_user(role: str = "reviewer") -> Provide:
+    """A signed-in human: any user for ``reviewer``, only admins for ``admin``. API keys never qualify."""
+
+    def check(who: Principal) -> None:
+        if not who.is_user:
+            raise Forbidden("Only a reviewer or admin token may do this; API keys cannot")
+        if role == "admin" and not who.is_admin:
+            raise Forbidden("Only an admin may do this")
+
+    return _dependency(check)
+
+

@@ -1,0 +1,174 @@
+"""Brands, API keys, users and reviewer tokens: creating them, and telling who a bearer token belongs to."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.audit import record
+from assistant.auth import secrets as tokens
+from assistant.auth.passwords import MIN_LENGTH, hash_password
+from assistant.auth.principal import API_SCOPES, ROLES, SYSTEM, Principal
+from assistant.db import Database
+from assistant.db.base import utcnow
+from assistant.db.tenancy import ApiKey, Brand, User, UserToken
+from assistant.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A secret just created: the token is shown once and never stored."""
+
+    id: int
+    prefix: str
+    token: str
+
+
+async def create_brand(session: AsyncSession, slug: str, name: str, actor: Principal = SYSTEM) -> Brand:
+    if not SLUG.match(slug):
+        raise ValidationFailed.field("slug", "use 1 to 63 lowercase letters, digits and dashes")
+    if not name.strip() or len(name) > 200:
+        raise ValidationFailed.field("name", "give a name of 1 to 200 characters")
+    if await session.scalar(select(Brand.id).where(Brand.slug == slug)) is not None:
+        raise Conflict(f"a brand with slug {slug!r} already exists")
+    brand = Brand(slug=slug, name=name.strip(), created_at=utcnow())
+    session.add(brand)
+    await session.flush()
+    await record(session, actor, "brand.created", "brand", brand.id, brand_id=brand.id, slug=slug)
+    return brand
+
+
+async def brand_by_slug(session: AsyncSession, slug: str) -> Brand:
+    brand = await session.scalar(select(Brand).where(Brand.slug == slug))
+    if brand is None:
+        raise NotFound(f"no brand with slug {slug!r}")
+    return brand
+
+
+async def create_api_key(session: AsyncSession, brand_id: int, scopes: list[str], name: str = "",
+                         actor: Principal = SYSTEM) -> Issued:
+    unknown = sorted(set(scopes) - set(API_SCOPES))
+    if not scopes or unknown:
+        raise ValidationFailed.field("scopes", f"choose from {', '.join(API_SCOPES)}")
+    secret = tokens.new_secret(tokens.API_KEY_KIND)
+    key = ApiKey(brand_id=brand_id, name=name, prefix=secret.prefix, secret_hash=secret.secret_hash,
+                 scopes=sorted(set(scopes)), created_at=utcnow())
+    session.add(key)
+    await session.flush()
+    await record(session, actor, "api_key.created", "api_key", key.id, brand_id=brand_id,
+                 prefix=secret.prefix, scopes=key.scopes)
+    return Issued(id=key.id, prefix=secret.prefix, token=secret.token)
+
+
+async def revoke_api_key(session: AsyncSession, brand_id: int, key_id: int, actor: Principal = SYSTEM) -> None:
+    result = await session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.brand_id == brand_id,
+                                                        ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotFound("no such active API key")
+    await record(session, actor, "api_key.revoked", "api_key", key_id, brand_id=brand_id)
+
+
+async def create_user(session: AsyncSession, brand_id: int, email: str, role: str, password: str | None,
+                      display_name: str = "", actor: Principal = SYSTEM) -> User:
+    email = email.strip().lower()
+    if not EMAIL.match(email) or len(email) > 320:
+        raise ValidationFailed.field("email", "give a valid email address")
+    if role not in ROLES:
+        raise ValidationFailed.field("role", f"choose from {', '.join(ROLES)}")
+    if password is not None and len(password) < MIN_LENGTH:
+        raise ValidationFailed.field("password", f"use at least {MIN_LENGTH} characters")
+    user = User(brand_id=brand_id, email=email, role=role, display_name=display_name or email.split("@")[0],
+                password_hash=hash_password(password) if password else None, created_at=utcnow())
+    session.add(user)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict(f"a user with email {email} already exists") from None
+    await record(session, actor, "user.created", "user", user.id, brand_id=brand_id, email=email, role=role)
+    return user
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User:
+    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user {email}")
+    return user
+
+
+async def create_user_token(session: AsyncSession, user: User, actor: Principal = SYSTEM) -> Issued:
+    secret = tokens.new_secret(tokens.USER_TOKEN_KIND)
+    row = UserToken(user_id=user.id, prefix=secret.prefix, secret_hash=secret.secret_hash, created_at=utcnow())
+    session.add(row)
+    await session.flush()
+    await record(session, actor, "user_token.created", "user", user.id, brand_id=user.brand_id,
+                 prefix=secret.prefix)
+    return Issued(id=row.id, prefix=secret.prefix, token=secret.token)
+
+
+class Authenticator:
+    """Resolves bearer tokens, with a short cache so the hot ingest path does not read the key every time.
+
+    A revoked key stops working within ``ttl`` seconds in every process, at once in the one that revoked it
+    (the services call ``forget``)."""
+
+    def __init__(self, db: Database, ttl: float = 2.0) -> None:
+        self.db = db
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, Principal]] = {}
+
+    def forget(self) -> None:
+        self._cache.clear()
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise Unauthorized("Send Authorization: Bearer <token>")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("Send Authorization: Bearer <token>")
+        cached = self._cache.get(token)
+        now = time.monotonic()
+        if cached and cached[0] > now:
+            return cached[1]
+        principal = await self._lookup(token)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[token] = (now + self.ttl, principal)
+        return principal
+
+    async def _lookup(self, token: str) -> Principal:
+        parsed = tokens.split_token(token)
+        if parsed is None:
+            raise Unauthorized("Unknown or revoked token")
+        kind, prefix = parsed
+        async with self.db.read() as session:
+            if kind == tokens.API_KEY_KIND:
+                key = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+                if key is None or key.revoked_at is not None or not tokens.matches(token, key.secret_hash):
+                    raise Unauthorized("Unknown or revoked token")
+                return Principal(kind="api_key", id=key.id, brand_id=key.brand_id, label=key.prefix,
+                                 scopes=frozenset(key.scopes))
+            row = (await session.execute(
+                select(UserToken, User).join(User, User.id == UserToken.user_id).where(UserToken.prefix == prefix)
+            )).first()
+            if row is None:
+                raise Unauthorized("Unknown or revoked token")
+            user_token, user = row
+            if user_token.revoked_at is not None or user.disabled or not tokens.matches(token, user_token.secret_hash):
+                raise Unauthorized("Unknown or revoked token")
+            return user_principal(user)
+
+
+def user_principal(user: User) -> Principal:
+    """Users read everything of their brand and decide on turns; no user holds the tools' scopes."""
+    return Principal(kind="user", id=user.id, brand_id=user.brand_id, label=user.email,
+                     scopes=frozenset({"read"}), role=user.role)

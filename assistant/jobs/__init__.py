@@ -1,0 +1,1 @@
+"""Durable background work in the ``jobs`` table, and the worker that runs it."""

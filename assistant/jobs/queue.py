@@ -1,0 +1,111 @@
+"""The jobs table as a queue: enqueue inside the caller's transaction, claim with a lease, finish or retry.
+
+Claims are exclusive: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and on SQLite the claim runs inside a
+``BEGIN IMMEDIATE`` write transaction. A job whose lease ran out (its worker died) is claimed again; a job
+that keeps failing backs off and ends ``dead`` with its last error, visible to operators.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.db import Database
+from assistant.db.base import utcnow
+from assistant.db.jobs import Job
+
+DRAFT_TURN = "draft_turn"
+DELIVER_WEBHOOK = "deliver_webhook"
+
+
+async def enqueue(session: AsyncSession, kind: str, subject_ids: Iterable[int], *, brand_id: int | None,
+                  payload: dict[str, Any] | None = None, run_after: dt.datetime | None = None,
+                  max_attempts: int = 6, skip_if_queued: bool = True) -> None:
+    """Queue one job per subject. With ``skip_if_queued``, a subject that already has a queued job of the
+    same kind gets no second one (a running job does not count: it may be working on older facts)."""
+    subjects = list(dict.fromkeys(subject_ids))
+    if not subjects:
+        return
+    if skip_if_queued:
+        queued = set((await session.execute(select(Job.subject_id).where(
+            Job.kind == kind, Job.status == "queued", Job.subject_id.in_(subjects)))).scalars())
+        subjects = [s for s in subjects if s not in queued]
+    now = utcnow()
+    if subjects:
+        await session.execute(Job.__table__.insert(), [
+            {"kind": kind, "brand_id": brand_id, "subject_id": s, "payload": payload or {}, "status": "queued",
+             "attempts": 0, "max_attempts": max_attempts, "run_after": run_after or now, "created_at": now,
+             "updated_at": now} for s in subjects])
+
+
+async def claim(db: Database, worker_id: str, kinds: Sequence[str], limit: int, lease_seconds: float) -> list[Job]:
+    """Take up to ``limit`` ready jobs (queued and due, or running with an expired lease)."""
+    now = utcnow()
+    ready = and_(Job.kind.in_(kinds), or_(
+        and_(Job.status == "queued", Job.run_after <= now),
+        and_(Job.status == "running", Job.lease_until < now)))
+    async with db.write() as session:
+        query = select(Job).where(ready).order_by(Job.run_after, Job.id).limit(limit)
+        if not db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        jobs = list((await session.execute(query)).scalars())
+        if not jobs:
+            return []
+        lease_until = now + dt.timedelta(seconds=lease_seconds)
+        await session.execute(update(Job).where(Job.id.in_([j.id for j in jobs])).values(
+            status="running", attempts=Job.attempts + 1, lease_until=lease_until, locked_by=worker_id,
+            updated_at=now), execution_options={"synchronize_session": False})
+        for job in jobs:
+            job.status, job.attempts, job.lease_until, job.locked_by = "running", job.attempts + 1, lease_until, worker_id
+        return jobs
+
+
+async def finish(session: AsyncSession, job: Job) -> bool:
+    """Mark done, if this worker still holds the lease. False means another worker took the job over."""
+    result = await session.execute(update(Job).where(Job.id == job.id, Job.locked_by == job.locked_by,
+                                                     Job.status == "running").values(
+        status="done", lease_until=None, updated_at=utcnow()), execution_options={"synchronize_session": False})
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def backoff(attempts: int, base: float = 5.0, cap: float = 3600.0) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(base / 2, min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+async def retry_or_bury(db: Database, job: Job, error: str, delay: float | None = None) -> str:
+    """After a failure: queue again after ``delay`` (default: backoff), or mark dead when out of attempts."""
+    now = utcnow()
+    dead = job.attempts >= job.max_attempts
+    values: dict[str, Any] = {"last_error": error[:2000], "lease_until": None, "locked_by": None, "updated_at": now}
+    if dead:
+        values["status"] = "dead"
+    else:
+        values["status"] = "queued"
+        values["run_after"] = now + dt.timedelta(seconds=backoff(job.attempts) if delay is None else delay)
+    async with db.write() as session:
+        await session.execute(update(Job).where(Job.id == job.id, Job.locked_by == job.locked_by).values(**values),
+                              execution_options={"synchronize_session": False})
+    return values["status"]
+
+
+async def release(db: Database, jobs: Iterable[Job]) -> None:
+    """Give leased jobs back unharmed (a worker shutting down): they run again at once elsewhere."""
+    for job in jobs:
+        async with db.write() as session:
+            await session.execute(update(Job).where(Job.id == job.id, Job.locked_by == job.locked_by).values(
+                status="queued", attempts=Job.attempts - 1, lease_until=None, locked_by=None, run_after=utcnow(),
+                updated_at=utcnow()), execution_options={"synchronize_session": False})
+
+
+async def requeue_dead(db: Database, job_id: int) -> bool:
+    async with db.write() as session:
+        result = await session.execute(update(Job).where(Job.id == job_id, Job.status == "dead").values(
+            status="queued", attempts=0, run_after=utcnow(), updated_at=utcnow()),
+            execution_options={"synchronize_session": False})
+        return result.rowcount == 1  # type: ignore[attr-defined]

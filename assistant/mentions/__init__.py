@@ -1,0 +1,1 @@
+"""Mentions coming in: validation, the person behind each, and the turn it opens or joins."""

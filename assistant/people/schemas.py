@@ -1,0 +1,59 @@
+"""People as the API shows them (SPEC section 5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+
+class HandleOut(msgspec.Struct):
+    platform: str
+    handle: str
+
+
+class NoteOut(msgspec.Struct):
+    id: int
+    text: str
+    at: dt.datetime
+    author: str | None
+
+
+class PersonOut(msgspec.Struct):
+    id: int
+    display_name: str
+    handles: list[HandleOut]
+    do_not_reply: bool
+    first_contact: bool
+    """True until we have answered them once: the page greets a newcomer differently from a regular."""
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+    mention_count: int
+    reply_count: int
+    followers: int | None
+    notes: list[NoteOut]
+
+
+class HistoryItem(msgspec.Struct, omit_defaults=True):
+    kind: Literal["mention", "reply", "note"]
+    id: int
+    text: str
+    at: dt.datetime
+    platform: str | None = None
+    external_id: str | None = None
+    in_reply_to: str | None = None
+    turn_id: int | None = None
+
+
+class PersonPatch(msgspec.Struct, forbid_unknown_fields=True):
+    display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    do_not_reply: bool | None = None
+
+
+class NoteIn(msgspec.Struct, forbid_unknown_fields=True):
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
+
+
+class MergeIn(msgspec.Struct, forbid_unknown_fields=True):
+    other_id: int

@@ -1,0 +1,175 @@
+"""Reading and tending people: profiles, history pages, notes, the do-not-reply flag, merging."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.audit import record
+from assistant.auth.principal import Principal
+from assistant.db import Database
+from assistant.db.base import utcnow
+from assistant.db.outbox import Reply
+from assistant.db.people import Handle, Interaction, Note, Person
+from assistant.db.tenancy import User
+from assistant.db.turns import Turn
+from assistant.errors import NotFound, ValidationFailed
+from assistant.mentions.validation import clean_text, handle_key, platform_token
+from assistant.pagination import Page, decode_cursor, encode_cursor
+from assistant.people.schemas import HandleOut, HistoryItem, NoteOut, PersonOut
+
+# Within one instant, notes sort before messages and messages by id; the cursor carries all three.
+_NOTE_RANK, _MESSAGE_RANK = 0, 1
+
+
+async def load_person(session: AsyncSession, brand_id: int, person_id: int) -> Person:
+    person = await session.scalar(select(Person).where(Person.id == person_id, Person.brand_id == brand_id,
+                                                       Person.merged_into_id.is_(None)))
+    if person is None:
+        raise NotFound(f"no person {person_id}")
+    return person
+
+
+async def profiles(session: AsyncSession, people: Sequence[Person]) -> list[PersonOut]:
+    """Profiles for many people in three queries, whatever their number."""
+    ids = [p.id for p in people]
+    handles: dict[int, list[HandleOut]] = {i: [] for i in ids}
+    notes: dict[int, list[NoteOut]] = {i: [] for i in ids}
+    if ids:
+        for person_id, platform, handle in await session.execute(
+                select(Handle.person_id, Handle.platform, Handle.handle).where(Handle.person_id.in_(ids))
+                .order_by(Handle.id)):
+            handles[person_id].append(HandleOut(platform, handle))
+        for note, email in await session.execute(
+                select(Note, User.email).outerjoin(User, User.id == Note.author_user_id)
+                .where(Note.person_id.in_(ids)).order_by(Note.created_at.desc(), Note.id.desc())):
+            notes[note.person_id].append(NoteOut(note.id, note.text, note.created_at, email))
+    return [PersonOut(id=p.id, display_name=p.display_name, handles=handles[p.id], do_not_reply=p.do_not_reply,
+                      first_contact=p.reply_count == 0, first_seen_at=p.first_seen_at, last_seen_at=p.last_seen_at,
+                      mention_count=p.mention_count, reply_count=p.reply_count, followers=p.followers,
+                      notes=notes[p.id]) for p in people]
+
+
+async def get_person(db: Database, brand_id: int, person_id: int) -> PersonOut:
+    async with db.read() as session:
+        person = await load_person(session, brand_id, person_id)
+        return (await profiles(session, [person]))[0]
+
+
+async def find_people(db: Database, brand_id: int, *, platform: str | None, handle: str | None, limit: int,
+                      cursor: str | None) -> Page[PersonOut]:
+    after = decode_cursor(cursor, 1)
+    query = select(Person).where(Person.brand_id == brand_id, Person.merged_into_id.is_(None))
+    if platform is not None or handle is not None:
+        handles = select(Handle.person_id).where(Handle.brand_id == brand_id)
+        if platform is not None:
+            handles = handles.where(Handle.platform == platform_token(platform))
+        if handle is not None:
+            handles = handles.where(Handle.handle == handle_key(handle, "handle"))
+        query = query.where(Person.id.in_(handles))
+    if after is not None:
+        query = query.where(Person.id > _int(after[0]))
+    async with db.read() as session:
+        people = list((await session.execute(query.order_by(Person.id).limit(limit + 1))).scalars())
+        items = await profiles(session, people[:limit])
+    return Page(items=items, next_cursor=encode_cursor(people[limit - 1].id) if len(people) > limit else None)
+
+
+async def history(db: Database, brand_id: int, person_id: int, *, limit: int, cursor: str | None) -> Page[HistoryItem]:
+    """Messages and notes, newest first, by keyset: a page costs the same on the first page and the last."""
+    after = decode_cursor(cursor, 3)
+    async with db.read() as session:
+        await load_person(session, brand_id, person_id)
+        messages = select(Interaction).where(Interaction.person_id == person_id)
+        notes = select(Note).where(Note.person_id == person_id)
+        if after is not None:
+            at, rank, last_id = _time(after[0]), _int(after[1]), _int(after[2])
+            messages = messages.where(_before(Interaction.occurred_at, Interaction.id, _MESSAGE_RANK, at, rank, last_id))
+            notes = notes.where(_before(Note.created_at, Note.id, _NOTE_RANK, at, rank, last_id))
+        found = list((await session.execute(
+            messages.order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit + 1))).scalars())
+        found_notes = list((await session.execute(
+            notes.order_by(Note.created_at.desc(), Note.id.desc()).limit(limit + 1))).scalars())
+    merged: list[tuple[tuple[Any, ...], HistoryItem]] = [
+        ((i.occurred_at, _MESSAGE_RANK, i.id), HistoryItem(
+            kind="mention" if i.direction == "inbound" else "reply", id=i.id, text=i.text, at=i.occurred_at,
+            platform=i.platform, external_id=i.external_id, in_reply_to=i.in_reply_to, turn_id=i.turn_id))
+        for i in found]
+    merged += [((n.created_at, _NOTE_RANK, n.id), HistoryItem(kind="note", id=n.id, text=n.text, at=n.created_at))
+               for n in found_notes]
+    merged.sort(key=lambda pair: pair[0], reverse=True)
+    page = merged[:limit]
+    next_cursor = None
+    if len(merged) > limit:
+        at, rank, last_id = page[-1][0]
+        next_cursor = encode_cursor(at.isoformat(), rank, last_id)
+    return Page(items=[item for _, item in page], next_cursor=next_cursor)
+
+
+def _before(at_column: Any, id_column: Any, rank: int, at: dt.datetime, cursor_rank: int, cursor_id: int) -> Any:
+    """Rows strictly after the cursor in (time desc, rank desc, id desc) order."""
+    same_instant = id_column < cursor_id if rank == cursor_rank else (rank < cursor_rank)
+    return or_(at_column < at, and_(at_column == at, same_instant))
+
+
+def _int(value: Any) -> int:
+    if not isinstance(value, int):
+        raise ValidationFailed.field("cursor", "is not a cursor this service issued")
+    return value
+
+
+def _time(value: Any) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed.field("cursor", "is not a cursor this service issued") from None
+
+
+async def update_person(db: Database, actor: Principal, person_id: int, *, display_name: str | None,
+                        do_not_reply: bool | None) -> PersonOut:
+    async with db.write() as session:
+        person = await load_person(session, actor.brand_id, person_id)
+        changes: dict[str, Any] = {}
+        if display_name is not None:
+            person.display_name = changes["display_name"] = clean_text(display_name, "display_name").strip()
+        if do_not_reply is not None:
+            person.do_not_reply = changes["do_not_reply"] = do_not_reply
+        if changes:
+            await record(session, actor, "person.updated", "person", person.id, **changes)
+        return (await profiles(session, [person]))[0]
+
+
+async def add_note(db: Database, actor: Principal, person_id: int, text: str) -> NoteOut:
+    async with db.write() as session:
+        await load_person(session, actor.brand_id, person_id)
+        note = Note(brand_id=actor.brand_id, person_id=person_id, author_user_id=actor.id,
+                    text=clean_text(text).strip(), created_at=utcnow())
+        session.add(note)
+        await session.flush()
+        await record(session, actor, "person.note_added", "person", person_id, note_id=note.id)
+        return NoteOut(note.id, note.text, note.created_at, actor.label)
+
+
+async def merge_people(db: Database, actor: Principal, person_id: int, other_id: int) -> PersonOut:
+    """Fold ``other`` into ``person``: handles, messages, notes and turns move; counts add up."""
+    if person_id == other_id:
+        raise ValidationFailed.field("other_id", "a person cannot be merged with themselves")
+    async with db.write() as session:
+        person = await load_person(session, actor.brand_id, person_id)
+        other = await load_person(session, actor.brand_id, other_id)
+        for model in (Handle, Interaction, Note, Turn, Reply):
+            await session.execute(update(model).where(model.person_id == other.id).values(person_id=person.id),
+                                  execution_options={"synchronize_session": False})
+        person.first_seen_at = min(person.first_seen_at, other.first_seen_at)
+        person.last_seen_at = max(person.last_seen_at, other.last_seen_at)
+        person.mention_count += other.mention_count
+        person.reply_count += other.reply_count
+        person.do_not_reply = person.do_not_reply or other.do_not_reply
+        other.merged_into_id = person.id
+        await record(session, actor, "person.merged", "person", person.id, other_id=other.id)
+        await session.flush()
+        return (await profiles(session, [person]))[0]
