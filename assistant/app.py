@@ -26,14 +26,15 @@ from assistant.ops import OpsController
 from assistant.people.controllers import PeopleController
 from assistant.problems import handle_exception
 from assistant.settings import Settings, get_settings
+from assistant.web.plugin import WebPlugin
 
 log = logging.getLogger("assistant")
 
 
-def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> Litestar:
-    settings = settings or get_settings()
+def shared_state(settings: Settings) -> State:
+    """The parts shared by the web app and a standalone worker process."""
     db = Database(settings.database_url)
-    state = State({
+    return State({
         "settings": settings,
         "db": db,
         "authenticator": Authenticator(db),
@@ -42,6 +43,12 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         "counters": Counter(),
         "worker": None,
     })
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> Litestar:
+    settings = settings or get_settings()
+    state = shared_state(settings)
+    db = state.db
 
     async def start_worker(app: Litestar) -> None:
         if run_worker:
@@ -60,6 +67,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
 
     return Litestar(
         route_handlers=[MentionController, PeopleController, OpsController],
+        plugins=[WebPlugin()],
         state=state,
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.max_body_bytes,

@@ -1,1 +1,115 @@
+"""Fixtures: settings first, then the database (SQLite by default, PostgreSQL when
+``ASSISTANT_TEST_DATABASE_URL`` names one), then the app and a client, then data factories.
+
+A missing service skips its tests on a newcomer's machine; with ``ASSISTANT_TEST_REQUIRE`` (CI sets it to
+``postgres,browser``) a missing service fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+
+from assistant.app import create_app
+from assistant.db import Database
+from assistant.db.migrate import upgrade
+from assistant.db.models import Base
+from assistant.settings import Settings
+from tests.support.factories import Factory
+
 pytest_plugins = ["tests.support.fake_llm"]
+
+TEST_DATABASE_URL = os.environ.get("ASSISTANT_TEST_DATABASE_URL", "")
+REQUIRED = {s.strip() for s in os.environ.get("ASSISTANT_TEST_REQUIRE", "").split(",") if s.strip()}
+
+
+def require_or_skip(service: str, reason: str) -> None:
+    """Skip for a newcomer; fail where the run must prove this service was tested (CI)."""
+    if service in REQUIRED:
+        pytest.fail(f"{service} is required in this run but unavailable: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database under test: {'postgresql' if TEST_DATABASE_URL.startswith('postgres') else 'sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated, empty database for the whole session; each test starts from empty tables."""
+    if TEST_DATABASE_URL.startswith("postgres"):
+        url = TEST_DATABASE_URL.replace("postgresql://", "postgresql+asyncpg://")
+        import asyncio
+
+        import asyncpg
+
+        async def reset() -> None:
+            conn = await asyncpg.connect(TEST_DATABASE_URL.replace("+asyncpg", ""))
+            await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+            await conn.close()
+
+        try:
+            asyncio.run(reset())
+        except (OSError, asyncpg.PostgresError) as exc:
+            require_or_skip("postgres", f"PostgreSQL unreachable: {exc}")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith("postgres")
+
+
+@pytest.fixture
+async def clean_tables(database_url: str) -> None:
+    db = Database(database_url)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with db.write() as session:
+        if db.is_sqlite:
+            for name in tables:
+                await session.execute(text(f"DELETE FROM {name}"))
+        else:
+            await session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    await db.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, clean_tables: None) -> Settings:
+    return Settings(database_url=database_url, secret_key="test-secret-key-not-for-production",
+                    rate_limit_per_minute=100_000, llm_backoff_initial_seconds=0.01, llm_backoff_max_seconds=0.05,
+                    llm_timeout_seconds=2.0, job_poll_seconds=0.05)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Litestar]:
+    yield create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+async def db(app: Litestar) -> Database:
+    return app.state.db
+
+
+@pytest.fixture
+async def factory(db: Database) -> Factory:
+    return Factory(db)
+
+
+@pytest.fixture
+def repo_root() -> Iterator[Path]:
+    yield Path(__file__).resolve().parents[1]

@@ -53,6 +53,14 @@ async def brand_by_slug(session: AsyncSession, slug: str) -> Brand:
     return brand
 
 
+async def only_brand(session: AsyncSession) -> Brand:
+    """The brand, when there is exactly one (commands may then omit --brand)."""
+    found = list((await session.execute(select(Brand).limit(2))).scalars())
+    if len(found) != 1:
+        raise ValidationFailed.field("brand", "name the brand with --brand" if found else "create a brand first")
+    return found[0]
+
+
 async def create_api_key(session: AsyncSession, brand_id: int, scopes: list[str], name: str = "",
                          actor: Principal = SYSTEM) -> Issued:
     unknown = sorted(set(scopes) - set(API_SCOPES))

@@ -28,6 +28,7 @@ _TRAILING_PUNCTUATION = ".,;:!?'\")]"
 _MENTION = regex.compile(
     r"(?<![\w@/\\])@(?P<handle>\w(?:[\w.\-]*\w)?(?:@\w(?:[\w\-]*\w)?(?:\.\w(?:[\w\-]*\w)?)+)?)"
 )
+_MAYBE_EMOJI = regex.compile(r"[#*0-9]?[^\x00-\x7F]+")
 _HASHTAG = regex.compile(r"(?<![\w&#])#(?=\w*[^\W\d])\w+")
 
 
@@ -84,5 +85,11 @@ def find_hashtags(text: str) -> list[Span]:
 
 
 def find_emojis(text: str) -> list[Span]:
-    """Each emoji sequence once: a ZWJ family, a flag or a thumbs-up with a skin tone is one emoji."""
-    return [Span(e["match_start"], e["match_end"], e["emoji"]) for e in emoji.emoji_list(text)]
+    """Each emoji sequence once: a ZWJ family, a flag or a thumbs-up with a skin tone is one emoji.
+
+    `emoji.emoji_list` walks the text in Python, so it only sees the runs that can hold an emoji:
+    every emoji is non-ASCII but for the "#", "*" or digit that starts a keycap."""
+    if text.isascii():
+        return []
+    return [Span(run.start() + e["match_start"], run.start() + e["match_end"], e["emoji"])
+            for run in _MAYBE_EMOJI.finditer(text) for e in emoji.emoji_list(run.group())]

@@ -1,6 +1,7 @@
 """Length as each platform counts it: exact numbers for the cases that differ between platforms."""
 
 import pytest
+from twitter_text import parse_tweet
 
 from assistant.policy import check_text, count_length, effective_limit, load_policy, platform_limit
 
@@ -47,6 +48,14 @@ BARE_LINK = "example.com/x"   # 13 characters
 ])
 def test_count_length(platform, text, expected):
     assert count_length(platform, text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "hello", "english text 日本語 😷 https://example.com", "line\r\nbreak", DECOMPOSED, FAMILY, FLAG, THUMBS,
+    "visit x.com/help or www.example.org", "©™ ‼", "𝐁𝐨𝐥𝐝", "a" * 300, "— “quoted” …",
+])
+def test_x_length_agrees_with_twitter_text_where_its_emoji_table_is_current(text):
+    assert count_length("x", text) == parse_tweet(text).weightedLength
 
 
 @pytest.mark.parametrize(("platform", "expected"), [

@@ -48,6 +48,7 @@ CASES = [
     case("Guaranteed by Friday", ("banned_pattern", "block", "Guaranteed"), id="pattern"),
     case("Thanks 🎉", id="emojis-within-limit"),
     case("👨‍👩‍👧‍👦🇫🇷👍🏽", ("max_emojis", "block", "🇫🇷👍🏽"), id="emojis-each-sequence-counts-one"),
+    case("Press 1️⃣ or #️⃣ now", ("max_emojis", "block", "#️⃣"), id="keycaps-are-emojis"),
     case("#one #two #three", ("max_hashtags", "block", "#two #three"), id="hashtags-over"),
     case("#one is #1", id="number-is-not-a-hashtag"),
     case("See https://help.acme.example/x", id="link-allowed"),

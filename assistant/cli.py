@@ -1,0 +1,253 @@
+"""The ``assistant`` command: one group, a sub-command per verb of SPEC section 6."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from assistant.db import Database
+from assistant.db.migrate import upgrade
+from assistant.errors import AssistantError
+from assistant.settings import Settings, SettingsError, get_settings
+
+T = TypeVar("T")
+
+
+def settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def run_with_db(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` against the configured database; service errors become a one-line message, exit 1."""
+    async def main() -> T:
+        db = Database(settings().database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except AssistantError as exc:
+        raise click.ClickException(exc.detail) from None
+
+
+def ensure_schema(current: Settings) -> None:
+    """The embedded SQLite default brings itself up to date; PostgreSQL is migrated by the operator."""
+    if current.is_sqlite:
+        upgrade(current.database_url)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
+def main(verbose: bool) -> None:
+    """Reply assistant: every person who mentions the brand gets a personal reply a human approved."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-worker", is_flag=True, help="Do not run the drafting and delivery worker in this process.")
+def serve(host: str, port: int, no_worker: bool) -> None:
+    """The web app and API."""
+    current = settings()
+    ensure_schema(current)
+    serve_app(current, host, port, run_worker=not no_worker)
+
+
+def serve_app(current: Settings, host: str, port: int, *, run_worker: bool) -> None:
+    import uvicorn
+
+    from assistant.app import create_app
+
+    uvicorn.run(create_app(current, run_worker=run_worker), host=host, port=port, loop="uvloop",
+                http="httptools", log_level="warning", access_log=False)
+
+
+@main.command()
+@click.option("--concurrency", default=None, type=click.IntRange(1, 256), help="Jobs in flight at once.")
+def worker(concurrency: int | None) -> None:
+    """A drafting and delivery worker as its own process (for PostgreSQL deployments)."""
+    import signal
+
+    from litestar.datastructures import State
+
+    from assistant.app import shared_state
+    from assistant.jobs.handlers import build_worker
+
+    current = settings()
+    ensure_schema(current)
+
+    async def work() -> None:
+        state: State = shared_state(current)
+        runner = build_worker(state, concurrency=concurrency)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runner.stop)
+        click.echo(f"worker {runner.id} started", err=True)
+        try:
+            await runner.run()
+        finally:
+            await state.db.dispose()
+
+    asyncio.run(work())
+
+
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Run migrations to head."""
+    upgrade(settings().database_url)
+    click.echo("database is at the newest schema")
+
+
+@main.group()
+def brands() -> None:
+    """Brands and their policy."""
+
+
+@brands.command("create")
+@click.argument("slug")
+@click.option("--name", required=True)
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False), default=None)
+def brands_create(slug: str, name: str, policy_file: str | None) -> None:
+    """Create a brand, optionally with its policy file."""
+    from assistant.auth import service as auth
+
+    ensure_schema(settings())
+
+    async def work(database: Database) -> None:
+        async with database.write() as session:
+            brand = await auth.create_brand(session, slug, name)
+            if policy_file:
+                await _set_policy(session, brand.id, policy_file)
+        click.echo(f"brand {slug} created")
+
+    run_with_db(work)
+
+
+@brands.command("set-policy")
+@click.argument("slug")
+@click.argument("policy_file", type=click.Path(exists=True, dir_okay=False))
+def brands_set_policy(slug: str, policy_file: str) -> None:
+    """Replace a brand's policy with a file that passes `assistant policy check`."""
+    from assistant.auth import service as auth
+
+    async def work(database: Database) -> None:
+        async with database.write() as session:
+            brand = await auth.brand_by_slug(session, slug)
+            digest = await _set_policy(session, brand.id, policy_file)
+        click.echo(f"policy of {slug} set ({digest[:12]})")
+
+    run_with_db(work)
+
+
+async def _set_policy(session: Any, brand_id: int, policy_file: str) -> str:
+    from pathlib import Path
+
+    from assistant.policy import PolicyFileError
+    from assistant.policy.service import set_brand_policy
+
+    try:
+        return await set_brand_policy(session, brand_id, Path(policy_file).read_text(), Path(policy_file).name)
+    except PolicyFileError as exc:
+        raise click.ClickException("\n".join(exc.messages)) from None
+
+
+@main.group()
+def keys() -> None:
+    """API keys for scheduling tools."""
+
+
+@keys.command("create")
+@click.option("--brand", "slug", required=True)
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["ingest", "outbox", "read"]))
+@click.option("--name", default="")
+def keys_create(slug: str, scopes: tuple[str, ...], name: str) -> None:
+    """Create a key; it is printed once and stored hashed."""
+    from assistant.auth import service as auth
+
+    async def work(database: Database) -> None:
+        async with database.write() as session:
+            brand = await auth.brand_by_slug(session, slug)
+            issued = await auth.create_api_key(session, brand.id, list(scopes), name)
+        click.echo(issued.token)
+        click.echo(f"key {issued.prefix} with scopes {', '.join(sorted(set(scopes)))}; it is not shown again",
+                   err=True)
+
+    run_with_db(work)
+
+
+@main.group()
+def users() -> None:
+    """Reviewer and admin accounts."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["reviewer", "admin"]), required=True)
+@click.option("--brand", "slug", default=None, help="Needed when there is more than one brand.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_create(email: str, role: str, slug: str | None, password_stdin: bool) -> None:
+    """Create a user who signs in to the approval queue."""
+    from assistant.auth import service as auth
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    if not password_stdin:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def work(database: Database) -> None:
+        async with database.write() as session:
+            brand = await auth.brand_by_slug(session, slug) if slug else await auth.only_brand(session)
+            await auth.create_user(session, brand.id, email, role, password)
+        click.echo(f"{role} {email.lower()} created for brand {brand.slug}")
+
+    run_with_db(work)
+
+
+@users.command("token")
+@click.argument("email")
+def users_token(email: str) -> None:
+    """Issue a reviewer token for the review API; printed once."""
+    from assistant.auth import service as auth
+
+    async def work(database: Database) -> None:
+        async with database.write() as session:
+            user = await auth.user_by_email(session, email)
+            issued = await auth.create_user_token(session, user)
+        click.echo(issued.token)
+
+    run_with_db(work)
+
+
+@main.command()
+def demo() -> None:
+    """A fictional brand with people, histories and open turns, a reviewer login, then `serve`."""
+    from assistant.demo import run_demo
+
+    run_demo(settings())
+
+
+def _add_feature_commands() -> None:
+    from assistant.people.commands import import_history
+    from assistant.policy.commands import policy
+
+    main.add_command(import_history, "import")
+    main.add_command(policy)
+
+
+_add_feature_commands()

@@ -1,0 +1,1 @@
+"""The outbox: replies humans approved, claimed, posted and confirmed by scheduling tools."""

@@ -1,0 +1,39 @@
+"""A brand's policy in the database: stored as its TOML source with a content hash, loaded once per hash."""
+
+from __future__ import annotations
+
+import functools
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.audit import record
+from assistant.auth.principal import SYSTEM, Principal
+from assistant.db.tenancy import Brand
+from assistant.errors import NotFound
+from assistant.policy import Policy, default_policy, load_policy
+
+
+async def set_brand_policy(session: AsyncSession, brand_id: int, source: str, source_name: str = "policy.toml",
+                           actor: Principal = SYSTEM) -> str:
+    """Validate and store a new policy version; raises ``PolicyFileError`` and stores nothing if it is broken."""
+    policy = load_policy(source, source_name=source_name)
+    brand = await session.get(Brand, brand_id)
+    if brand is None:
+        raise NotFound(f"no brand {brand_id}")
+    previous = brand.policy_hash
+    brand.policy_toml, brand.policy_hash = source, policy.hash
+    await record(session, actor, "policy.updated", "brand", brand_id, brand_id=brand_id,
+                 policy_hash=policy.hash, previous_hash=previous)
+    return policy.hash
+
+
+async def brand_policy(session: AsyncSession, brand_id: int) -> Policy:
+    """The brand's own policy, or the shipped default for a brand without one."""
+    source = await session.scalar(select(Brand.policy_toml).where(Brand.id == brand_id))
+    return _compiled(source) if source else default_policy()
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str) -> Policy:
+    return load_policy(source, source_name="stored policy")

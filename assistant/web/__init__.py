@@ -1,0 +1,1 @@
+"""The approval queue web pages: server-rendered, autoescaped, one small script of our own."""
