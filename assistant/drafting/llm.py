@@ -60,7 +60,7 @@ class ModelClient:
             max_retries=0,
             timeout=settings.llm_timeout_seconds,
         )
-        self._in_flight = asyncio.Semaphore(100)
+        self._in_flight = asyncio.Semaphore(settings.llm_max_in_flight)
         self._backoff = wait_exponential_jitter(multiplier=settings.llm_backoff_initial_seconds,
                                                 max=settings.llm_backoff_max_seconds,
                                                 jitter=settings.llm_backoff_initial_seconds)
