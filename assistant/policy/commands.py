@@ -17,12 +17,17 @@ _EXCERPT_WIDTH = 60
 
 def _load(path: Path) -> Policy:
     """The policy in `path`, or exit 1 after printing each problem in it."""
+    content = path.read_bytes()
     try:
-        return load_policy(path.read_text("utf-8"), source_name=str(path))
+        return load_policy(content.decode("utf-8"), source_name=str(path))
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, error.start) + 1
+        messages = [f"{path}:{line}: not UTF-8 text ({error.reason})"]
     except PolicyFileError as error:
-        for message in error.messages:
-            click.echo(message, err=True)
-        raise SystemExit(1) from None
+        messages = error.messages
+    for message in messages:
+        click.echo(message, err=True)
+    raise SystemExit(1)
 
 
 def _describe(text: str, finding: Finding) -> str:

@@ -70,6 +70,13 @@ def test_check_points_at_file_line_and_key(run, source, expected):
     assert expected in result.output
 
 
+def test_check_rejects_a_file_that_is_not_utf8(run):
+    Path("bad.toml").write_bytes(b"[voice]\ndescription = 'caf\xe9'\n")
+    result = run(None, "check", "bad.toml")
+    assert result.exit_code == 1
+    assert result.output == "bad.toml:2: not UTF-8 text (invalid continuation byte)\n"
+
+
 def test_check_reports_every_problem_at_once(run):
     result = run("[rules]\nmax_emojis = 'two'\nmax_hashtags = 'one'\n", "check", "bad.toml")
     assert result.output.splitlines() == [
