@@ -3,7 +3,8 @@
 Any OpenAI-compatible chat-completions endpoint works. The ``openai`` client's own retries are off so
 tenacity alone decides: 429, 408, 5xx, timeouts, broken connections and unusable answers (no choices,
 empty text, a body that is not JSON) are retried with exponential backoff and jitter, or after the
-server's ``Retry-After``; other 4xx answers are final. A semaphore bounds the requests in flight.
+server's ``Retry-After``; other 4xx answers are final. A semaphore bounds the requests in flight; it is
+held per attempt, so a call sleeping between attempts leaves its slot to others.
 
 Reasons are built from status codes and our own words, never from the exception or the response body,
 so the API key cannot leak into a message or a log line (some providers echo part of it back on a 401).
@@ -35,7 +36,7 @@ class ChatResult:
     prompt_tokens: int | None
     completion_tokens: int | None
     latency_ms: int
-    """Of the successful request alone, not of the retries before it."""
+    """Of the successful request alone: not the retries before it, nor the wait for a free slot."""
     attempts: int
 
 
@@ -66,6 +67,7 @@ class ModelClient:
                                                 jitter=settings.llm_backoff_initial_seconds)
 
     async def complete(self, messages: list[dict[str, str]]) -> ChatResult:
+        """The model's reply to ``messages``; ``ModelUnavailable`` once the attempts are spent or refused."""
         attempts = 0
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda exc: isinstance(exc, _Failure) and exc.retryable),
