@@ -92,16 +92,17 @@ class _Reader:
         self.messages: list[str] = []
 
     def line_of(self, path: str, value: Any = None) -> int:
-        """The line of `path`, or of the nearest enclosing key; a list item is looked for by its text
-        on the lines from its key onwards, as long lists span several lines."""
+        """The line of `path`, or of the nearest enclosing key; a list item is looked for by its quoted
+        text on the lines from its key onwards, as long lists span several lines."""
         item = path
         while item and item not in self.key_lines:
             item = _LAST_STEP.sub("", item)
         line = self.key_lines.get(item, 1)
-        if isinstance(value, str) and value and item != path:
+        if isinstance(value, str) and item != path:
+            quoted = (f"'{value}'", '"{}"'.format(value.replace("\\", "\\\\").replace('"', '\\"')))
             for number in range(line, len(self.source_lines) + 1):
                 text = self.source_lines[number - 1]
-                if value in text or value.replace("\\", "\\\\") in text:
+                if any(form in text for form in quoted):
                     return number
                 if number > line and (_KEY_LINE.match(text) or _TABLE_HEADER.match(text)):
                     break

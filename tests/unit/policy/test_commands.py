@@ -43,6 +43,8 @@ def run(tmp_path, monkeypatch):
     ("[rules]\nbanned_patterns = [\n  'fine',\n  '(unclosed',\n]\n",
      "bad.toml:4: rules.banned_patterns[1]: regular expression does not compile: missing ) at position 9 "
      "in '(unclosed'"),
+    ('[rules]\nbanned_patterns = [\n  "(a)",\n  "a\\\\b(",\n]\n',
+     "bad.toml:4: rules.banned_patterns[1]: regular expression does not compile: missing ) at position 4"),
     ("[rules]\nbanned_patterns = ['a*']\n",
      "bad.toml:2: rules.banned_patterns[0]: regular expression 'a*' matches empty text, so it would match "
      "everywhere"),
