@@ -235,11 +235,13 @@ def users_token(email: str) -> None:
 
 
 @main.command()
-def demo() -> None:
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def demo(host: str, port: int) -> None:
     """A fictional brand with people, histories and open turns, a reviewer login, then `serve`."""
     from assistant.demo import run_demo
 
-    run_demo(settings())
+    run_demo(settings(), host, port)
 
 
 def _add_feature_commands() -> None:
