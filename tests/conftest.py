@@ -101,8 +101,9 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 
 @pytest.fixture
-async def db(app: Litestar) -> Database:
-    return app.state.db
+async def db(app: Litestar) -> AsyncIterator[Database]:
+    yield app.state.db
+    await app.state.db.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,99 @@
+"""The jobs table as a queue: exclusive claims with leases, takeover after a lease ends, backoff, dead jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from sqlalchemy import select, update
+
+from assistant.db import Database
+from assistant.db.base import utcnow
+from assistant.db.jobs import Job
+from assistant.jobs import queue
+from assistant.jobs.worker import JobFailed, Worker
+
+
+async def _queue_jobs(db: Database, n: int, kind: str = "test") -> None:
+    async with db.write() as session:
+        await queue.enqueue(session, kind, range(1, n + 1), brand_id=None, max_attempts=3)
+
+
+async def test_a_subject_with_a_queued_job_gets_no_second_one(db: Database) -> None:
+    await _queue_jobs(db, 3)
+    await _queue_jobs(db, 3)
+    async with db.read() as session:
+        assert len((await session.execute(select(Job))).scalars().all()) == 3
+
+
+async def test_concurrent_claims_never_hand_out_a_job_twice(db: Database) -> None:
+    await _queue_jobs(db, 60)
+    other = Database(db.url)  # a second process's engine
+    try:
+        batches = await asyncio.gather(*[queue.claim(d, f"w{i}", ["test"], 7, 30)
+                                         for i, d in enumerate([db, other] * 6)])
+    finally:
+        await other.dispose()
+    claimed = [job.id for batch in batches for job in batch]
+    assert len(claimed) == len(set(claimed)) == 60
+
+
+async def test_an_expired_lease_is_taken_over_and_the_old_holder_cannot_finish(db: Database) -> None:
+    await _queue_jobs(db, 1)
+    [first] = await queue.claim(db, "dead-worker", ["test"], 1, 30)
+    assert await queue.claim(db, "other", ["test"], 1, 30) == []
+    async with db.write() as session:
+        await session.execute(update(Job).values(lease_until=utcnow() - dt.timedelta(seconds=1)))
+    [second] = await queue.claim(db, "other", ["test"], 1, 30)
+    assert second.id == first.id and second.attempts == 2
+    async with db.write() as session:
+        assert await queue.finish(session, first) is False
+        assert await queue.finish(session, second) is True
+
+
+async def test_a_failing_job_backs_off_then_ends_dead_with_its_last_error(db: Database) -> None:
+    await _queue_jobs(db, 1)
+    calls = 0
+
+    async def always_fails(job: Job) -> None:
+        nonlocal calls
+        calls += 1
+        raise JobFailed(f"receiver said no ({calls})", delay=0)
+
+    await Worker(db, {"test": always_fails}).run_until_idle(timeout=10)
+    async with db.read() as session:
+        job = (await session.execute(select(Job))).scalar_one()
+    assert calls == 3
+    assert job.status == "dead" and job.last_error == "receiver said no (3)"
+    assert await queue.requeue_dead(db, job.id) is True
+
+
+async def test_a_handler_that_succeeds_finishes_its_job(db: Database) -> None:
+    await _queue_jobs(db, 5)
+    seen: list[int] = []
+
+    async def handle(job: Job) -> None:
+        seen.append(job.subject_id or 0)
+
+    await Worker(db, {"test": handle}, concurrency=2).run_until_idle(timeout=10)
+    async with db.read() as session:
+        statuses = set((await session.execute(select(Job.status))).scalars())
+    assert sorted(seen) == [1, 2, 3, 4, 5] and statuses == {"done"}
+
+
+async def test_stopping_hands_back_jobs_that_did_not_finish_in_the_grace_time(db: Database) -> None:
+    await _queue_jobs(db, 2)
+    started = asyncio.Event()
+
+    async def slow(job: Job) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    worker = Worker(db, {"test": slow}, concurrency=2, grace_seconds=0.1, poll_seconds=0.05)
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 5)
+    worker.stop()
+    await asyncio.wait_for(task, 5)
+    async with db.read() as session:
+        jobs = (await session.execute(select(Job))).scalars().all()
+    assert {j.status for j in jobs} == {"queued"} and {j.attempts for j in jobs} == {0}

@@ -1,0 +1,22 @@
+"""The migrations build exactly the schema the models describe, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from assistant.db import Database
+from assistant.db.migrate import current_revision, head_revision
+from assistant.db.models import Base
+
+
+async def test_the_migrated_schema_matches_the_models(db: Database) -> None:
+    async with db.write_engine.connect() as connection:
+        diff = await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": False}),
+                                          Base.metadata))
+    assert diff == []
+
+
+async def test_the_database_is_at_head(db: Database) -> None:
+    assert await current_revision(db.read_engine) == head_revision(db.url)
