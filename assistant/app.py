@@ -24,6 +24,7 @@ from assistant.mentions.controllers import MentionController
 from assistant.mentions.ingestor import Ingestor
 from assistant.ops import OpsController
 from assistant.people.controllers import PeopleController
+from assistant.people.import_controller import HistoryImportController
 from assistant.problems import handle_exception
 from assistant.settings import Settings, get_settings
 from assistant.web.plugin import WebPlugin
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         await db.dispose()
 
     return Litestar(
-        route_handlers=[MentionController, PeopleController, OpsController],
+        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController],
         plugins=[WebPlugin()],
         state=state,
         exception_handlers={Exception: handle_exception},

@@ -1,0 +1,53 @@
+"""`assistant import FILE --brand SLUG`: history from NDJSON or the customer-support tweet CSV layout."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from assistant.cli import ensure_schema, run_with_db, settings
+from assistant.db import Database
+from assistant.people.importer import RateMeter, Report, import_file
+
+SHOWN_INVALID = 20
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--brand", "slug", required=True, help="The brand whose history this is.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "ndjson", "csv"]), default="auto", show_default=True,
+              help="auto: by extension (.ndjson/.jsonl/.csv), else by the first line.")
+@click.option("--chunk-rows", type=click.IntRange(1, 100_000), default=5000, show_default=True,
+              help="Rows per transaction.")
+def import_history(file: Path, slug: str, fmt: str, chunk_rows: int) -> None:
+    """Import earlier messages both ways into the brand's history (no turns, no drafts).
+
+    Safe to run again: messages already stored count as duplicates. Progress goes to stderr.
+    """
+    from assistant.auth import service as auth
+
+    ensure_schema(settings())
+    meter = RateMeter()
+    last = [0.0]
+
+    def progress(report: Report) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 0.5:
+            last[0] = now
+            click.echo(meter.line(report), err=True)
+
+    async def work(database: Database) -> Report:
+        async with database.read() as session:
+            brand = await auth.brand_by_slug(session, slug)
+        return await import_file(database, brand.id, file, fmt=fmt, chunk_rows=chunk_rows, progress=progress)
+
+    report = run_with_db(work)
+    click.echo(meter.line(report), err=True)
+    for problem in sorted(report.invalid, key=lambda i: i.line)[:SHOWN_INVALID]:
+        click.echo(f"{file}:{problem.line}: " + "; ".join(f"{e['field']}: {e['message']}" for e in problem.errors),
+                   err=True)
+    if len(report.invalid) > SHOWN_INVALID:
+        click.echo(f"... and {len(report.invalid) - SHOWN_INVALID:,} more invalid rows", err=True)
+    click.echo(f"imported {report.imported}, duplicates {report.duplicates}, invalid {len(report.invalid)}")

@@ -1,0 +1,527 @@
+"""History import (SPEC 5 and 6): earlier messages both ways, from NDJSON or a customer-support tweet dump.
+
+History only: interactions, people and their counters; never turns, drafts or jobs. The work goes a chunk at a
+time (a few thousand rows, one transaction, ``executemany`` inserts), people through ``resolve_people`` and
+counters through ``tally``/``apply_activity``, exactly as live ingest does. Re-running an import is safe: a
+message already stored for the brand (same platform and external id) is counted as a duplicate.
+
+The person of an outbound message (our reply) is its explicit ``recipient``, else the person of the message it
+answers (``in_reply_to``), found in the same chunk or in the database. A reply whose parent comes later in the
+file waits, and is tried again at the end; one whose parent never shows up is reported invalid.
+
+Parsers turn input into ``Record`` (valid) or ``Invalid`` (line number and field errors); a bad row never sinks
+the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.db import Database
+from assistant.db.base import utcnow
+from assistant.db.people import Interaction
+from assistant.errors import ValidationFailed
+from assistant.mentions import validation
+from assistant.mentions.schemas import AuthorIn, Ident, Text
+from assistant.people.identity import Sighting, apply_activity, resolve_people, tally
+from assistant.problems import field_errors
+
+CHUNK_ROWS = 5000
+LOOKUP = 2000
+"""Keys per ``IN (...)`` lookup: well under SQLite's 32,766 bound parameters."""
+
+Key = tuple[str, str]
+"""(platform, external_id)."""
+
+
+# ---------------------------------------------------------------------------------------------- input shape
+
+class HistoryLineIn(msgspec.Struct, forbid_unknown_fields=True):
+    """One NDJSON line."""
+
+    direction: Literal["inbound", "outbound"]
+    platform: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    external_id: Ident
+    text: Text
+    created_at: dt.datetime
+    author: AuthorIn | None = None
+    """Who wrote an inbound message (required for inbound)."""
+    recipient: AuthorIn | None = None
+    """Whom an outbound message answers, when ``in_reply_to`` does not say."""
+    in_reply_to: Ident | None = None
+    conversation_id: Ident | None = None
+    url: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    lang: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+
+
+class LineError(msgspec.Struct):
+    line: int
+    errors: list[dict[str, str]]
+
+
+class ImportResult(msgspec.Struct):
+    imported: int
+    duplicates: int
+    invalid: list[LineError]
+
+
+@dataclass
+class Record:
+    """One valid message to import."""
+
+    line: int
+    direction: str
+    platform: str
+    external_id: str
+    text: str
+    at: dt.datetime
+    handle: str | None
+    """The person's handle: the author of an inbound message, the recipient of an outbound one (if given)."""
+    handle_external_id: str | None = None
+    display_name: str | None = None
+    followers: int | None = None
+    in_reply_to: str | None = None
+    conversation: str | None = None
+    """The explicit conversation id (NDJSON) or the thread root (tweet dumps)."""
+    url: str | None = None
+    lang: str | None = None
+    raw: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> Key:
+        return self.platform, self.external_id
+
+    @property
+    def inbound(self) -> bool:
+        return self.direction == "inbound"
+
+
+@dataclass
+class Invalid:
+    line: int
+    errors: list[dict[str, str]]
+
+
+@dataclass
+class Report:
+    rows: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    invalid: list[Invalid] = field(default_factory=list)
+
+    def result(self) -> ImportResult:
+        return ImportResult(imported=self.imported, duplicates=self.duplicates,
+                            invalid=[LineError(i.line, i.errors) for i in sorted(self.invalid, key=lambda i: i.line)])
+
+
+Progress = Callable[[Report], None]
+
+
+# ---------------------------------------------------------------------------------------------- NDJSON
+
+def parse_ndjson(lines: Iterable[bytes], *, now: dt.datetime | None = None) -> Iterator[Record | Invalid]:
+    """One interaction per line; blank lines are skipped; line numbers count from 1."""
+    now = now or utcnow()
+    decoder = msgspec.json.Decoder(HistoryLineIn)
+    for number, raw_line in enumerate(lines, start=1):
+        line = raw_line.strip()
+        if not line:
+            continue
+        try:
+            item = decoder.decode(line)
+        except msgspec.ValidationError as exc:
+            yield Invalid(number, field_errors(str(exc)))
+            continue
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            yield Invalid(number, [{"field": "line", "message": _json_problem(exc)}])
+            continue
+        try:
+            yield ndjson_record(item, number, now)
+        except ValidationFailed as exc:
+            yield Invalid(number, exc.errors)
+
+
+def split_lines(body: bytes) -> list[bytes]:
+    return body.split(b"\n")
+
+
+def _json_problem(exc: Exception) -> str:
+    text = str(exc)
+    if "surrogate" in text:
+        return "not valid JSON: it holds an unpaired UTF-16 surrogate escape"
+    if isinstance(exc, UnicodeDecodeError) or "UTF-8" in text or "utf-8" in text:
+        return "not valid UTF-8"
+    return "not valid JSON: " + text.removeprefix("JSON is malformed: ")
+
+
+def ndjson_record(item: HistoryLineIn, line: int, now: dt.datetime) -> Record:
+    party = item.author if item.direction == "inbound" else item.recipient
+    if item.direction == "inbound" and item.author is None:
+        raise ValidationFailed.field("author", "an inbound message needs its author")
+    if item.direction == "outbound" and item.recipient is None and item.in_reply_to is None:
+        raise ValidationFailed.field("recipient", "an outbound message needs in_reply_to or a recipient")
+    prefix = "author" if item.direction == "inbound" else "recipient"
+    return Record(
+        line=line, direction=item.direction,
+        platform=validation.platform_token(item.platform),
+        external_id=_required(item.external_id, "external_id"),
+        text=validation.clean_text(item.text),
+        at=validation.timestamp(item.created_at, now=now),
+        handle=validation.handle_key(party.handle, f"{prefix}.handle") if party else None,
+        handle_external_id=validation.clean_optional(party.external_id, f"{prefix}.external_id") if party else None,
+        display_name=validation.clean_optional(party.display_name, f"{prefix}.display_name") if party else None,
+        followers=party.followers if party else None,
+        in_reply_to=validation.clean_optional(item.in_reply_to, "in_reply_to"),
+        conversation=validation.clean_optional(item.conversation_id, "conversation_id"),
+        url=validation.clean_optional(item.url, "url"),
+        lang=validation.clean_optional(item.lang, "lang"),
+        raw=msgspec.to_builtins(item),
+    )
+
+
+def _required(value: str, name: str) -> str:
+    cleaned = validation.clean_optional(value, name)
+    if not cleaned:
+        raise ValidationFailed.field(name, "must not be empty")
+    return cleaned
+
+
+# ---------------------------------------------------------------------------------------------- tweet dumps
+
+TWEET_COLUMNS = ("tweet_id", "author_id", "inbound", "created_at", "text", "response_tweet_id",
+                 "in_response_to_tweet_id")
+TWEET_TIME = "%a %b %d %H:%M:%S %z %Y"
+
+
+def _tweet_id(value: str | None) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    return value[:-2] if value.endswith(".0") else value  # ids written as floats by spreadsheet tools
+
+
+def _open_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows with the line number each starts on (a quoted field may span lines)."""
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in TWEET_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValidationFailed.field("file", f"the CSV lacks the columns {', '.join(missing)}")
+        start = reader.line_num + 1
+        for row in reader:
+            yield start, row
+            start = reader.line_num + 1
+
+
+def parse_tweet_csv(path: Path, *, platform: str = "x", now: dt.datetime | None = None) -> Iterator[Record | Invalid]:
+    """The customer-support tweet dump: two passes, so only the reply graph stays in memory.
+
+    Pass one learns who answers whom; pass two yields records. The conversation of every tweet is its thread
+    root's id; a brand reply (``inbound`` False) goes to the customer it answers, the nearest inbound ancestor.
+    """
+    now = now or utcnow()
+    parent: dict[str, str] = {}
+    customer: dict[str, str] = {}  # tweet id -> author of an inbound tweet
+    for _, row in _open_csv(path):
+        tweet = _tweet_id(row.get("tweet_id"))
+        if not tweet:
+            continue
+        up = _tweet_id(row.get("in_response_to_tweet_id"))
+        if up:
+            parent[tweet] = up
+        if (row.get("inbound") or "").strip().lower() == "true":
+            customer[tweet] = (row.get("author_id") or "").strip()
+
+    roots: dict[str, str] = {}
+
+    def root_of(tweet: str) -> str:
+        chain = []
+        current = tweet
+        while current not in roots and current in parent and len(chain) < 10_000:
+            chain.append(current)
+            current = parent[current]
+            if current in chain:  # a cycle in broken data: stop where it closes
+                break
+        top = roots.get(current, current)
+        for seen in chain:
+            roots[seen] = top
+        return top
+
+    def answered_customer(tweet: str) -> str | None:
+        current, hops = parent.get(tweet), 0
+        while current is not None and hops < 10_000:
+            if current in customer:
+                return customer[current]
+            current, hops = parent.get(current), hops + 1
+        return None
+
+    for line, row in _open_csv(path):
+        try:
+            yield _tweet_record(row, line, platform, now, root_of, answered_customer)
+        except ValidationFailed as exc:
+            yield Invalid(line, exc.errors)
+
+
+def _tweet_record(row: dict[str, str], line: int, platform: str, now: dt.datetime,
+                  root_of: Callable[[str], str], answered_customer: Callable[[str], str | None]) -> Record:
+    if None in row or any(row.get(c) is None for c in TWEET_COLUMNS):
+        raise ValidationFailed.field("row", "has the wrong number of columns")
+    tweet = _tweet_id(row["tweet_id"])
+    if not tweet:
+        raise ValidationFailed.field("tweet_id", "must not be empty")
+    inbound_flag = row["inbound"].strip().lower()
+    if inbound_flag not in ("true", "false"):
+        raise ValidationFailed.field("inbound", "must be True or False")
+    try:
+        at = dt.datetime.strptime(row["created_at"].strip(), TWEET_TIME)
+    except ValueError:
+        raise ValidationFailed.field("created_at", "use the form 'Tue Oct 10 15:16:08 +0000 2017'") from None
+    try:
+        text = html.unescape(row["text"]).encode("utf-8").decode("utf-8")
+    except UnicodeError:
+        raise ValidationFailed.field("text", "is not valid UTF-8") from None
+    if len(text) > 10_000:
+        raise ValidationFailed.field("text", "is longer than 10,000 characters")
+    inbound = inbound_flag == "true"
+    if inbound:
+        handle = row["author_id"]
+    else:
+        found = answered_customer(tweet)
+        if found is None:
+            raise ValidationFailed.field("in_response_to_tweet_id", "a brand reply must answer a customer's tweet "
+                                         "in the file")
+        handle = found
+    return Record(
+        line=line, direction="inbound" if inbound else "outbound", platform=platform, external_id=tweet,
+        text=validation.clean_text(text), at=validation.timestamp(at, now=now),
+        handle=validation.handle_key(handle, "author_id"),
+        in_reply_to=_tweet_id(row["in_response_to_tweet_id"]), conversation=root_of(tweet),
+        raw={k: row[k] for k in TWEET_COLUMNS},
+    )
+
+
+def sniff_format(path: Path) -> str:
+    """``csv`` or ``ndjson``, by extension, else by the first line."""
+    suffix = path.suffix.lower()
+    if suffix in (".ndjson", ".jsonl"):
+        return "ndjson"
+    if suffix == ".csv":
+        return "csv"
+    with path.open("rb") as handle:
+        first = handle.readline().strip()
+    if first.startswith(b"{"):
+        return "ndjson"
+    if b"tweet_id" in first:
+        return "csv"
+    raise ValidationFailed.field("file", "neither NDJSON (one JSON object a line) nor the tweet CSV layout")
+
+
+def read_ndjson(path: Path) -> Iterator[Record | Invalid]:
+    with path.open("rb") as handle:
+        yield from parse_ndjson(handle)
+
+
+# ---------------------------------------------------------------------------------------------- storing
+
+async def import_records(db: Database, brand_id: int, items: Iterable[Record | Invalid], *,
+                         chunk_rows: int = CHUNK_ROWS, one_transaction: bool = False,
+                         progress: Progress | None = None) -> Report:
+    """Store valid records a chunk at a time; count duplicates; collect invalid rows.
+
+    With ``one_transaction`` (the HTTP endpoint, bounded by the 1 MiB body) it is all or nothing: a database
+    failure stores none of it. Otherwise each chunk commits on its own and a rerun skips what is there.
+    """
+    report = Report()
+    deferred: list[Record] = []
+    shared: AsyncSession | None = None  # the one session, in one-transaction mode
+
+    async def run(session_work: Callable[[AsyncSession], Any]) -> Any:
+        if one_transaction:
+            return await session_work(shared)
+        for attempt in (1, 2):
+            try:
+                async with db.write() as session:
+                    return await session_work(session)
+            except IntegrityError:  # a concurrent writer stored one of the same keys first (PostgreSQL)
+                if attempt == 2:
+                    raise
+        return None
+
+    async def flush(chunk: list[Record], final: bool) -> None:
+        outcome = await run(lambda s: _store_chunk(s, brand_id, chunk, final))
+        imported, duplicates, invalid, waiting = outcome
+        report.imported += imported
+        report.duplicates += duplicates
+        report.invalid.extend(invalid)
+        deferred.extend(waiting)
+        if progress:
+            progress(report)
+
+    async def body() -> None:
+        chunk: list[Record] = []
+        for item in items:
+            report.rows += 1
+            if isinstance(item, Invalid):
+                report.invalid.append(item)
+                continue
+            chunk.append(item)
+            if len(chunk) >= chunk_rows:
+                await flush(chunk, final=False)
+                chunk = []
+        if chunk:
+            await flush(chunk, final=False)
+        # Replies whose parents came later: try again while that makes progress, then report the rest.
+        while deferred:
+            pending = deferred[:]
+            deferred.clear()
+            for start in range(0, len(pending), chunk_rows):
+                await flush(pending[start:start + chunk_rows], final=False)
+            if len(deferred) == len(pending):
+                pending = deferred[:]
+                deferred.clear()
+                for start in range(0, len(pending), chunk_rows):
+                    await flush(pending[start:start + chunk_rows], final=True)
+
+    if one_transaction:
+        async with db.write() as shared:
+            await body()
+    else:
+        await body()
+    return report
+
+
+async def _store_chunk(session: AsyncSession, brand_id: int, chunk: list[Record],
+                       final: bool) -> tuple[int, int, list[Invalid], list[Record]]:
+    known = await _existing(session, brand_id, [r.key for r in chunk])
+    fresh: dict[Key, Record] = {}
+    duplicates = 0
+    for record in chunk:
+        if record.key in known or record.key in fresh:
+            duplicates += 1
+        else:
+            fresh[record.key] = record
+
+    people = await resolve_people(session, brand_id, (
+        Sighting(r.platform, r.handle, r.at, r.handle_external_id, r.display_name, r.followers, r.inbound)
+        for r in fresh.values() if r.handle is not None))
+
+    parent_keys = [(r.platform, r.in_reply_to) for r in fresh.values()
+                   if r.in_reply_to and (r.handle is None or r.conversation is None)]
+    stored_parents = await _existing(session, brand_id, [k for k in dict.fromkeys(parent_keys)
+                                                         if k not in fresh])  # type: ignore[misc]
+
+    person_of: dict[Key, int | None] = {}
+    conversation_of: dict[Key, str | None] = {}
+
+    def place(start: Record) -> None:
+        """Person and conversation of ``start``, walking up through parents in this chunk (no recursion)."""
+        path: list[Record] = []
+        current: Record | None = start
+        while current is not None and current.key not in person_of:
+            path.append(current)
+            if current.handle is not None and current.conversation is not None:
+                break
+            up = (current.platform, current.in_reply_to) if current.in_reply_to else None
+            current = fresh.get(up) if up and up not in stored_parents else None  # type: ignore[arg-type]
+            if current is not None and current in path:
+                break
+        for record in reversed(path):
+            up = (record.platform, record.in_reply_to) if record.in_reply_to else None
+            parent_person: int | None = None
+            parent_conversation: str | None = None
+            if up in stored_parents:
+                parent_person, parent_conversation = stored_parents[up][0], stored_parents[up][1]  # type: ignore[index]
+            elif up in fresh:
+                parent_person, parent_conversation = person_of.get(up), conversation_of.get(up)  # type: ignore[arg-type]
+            person_of[record.key] = people[(record.platform, record.handle)] if record.handle else parent_person
+            conversation_of[record.key] = record.conversation or parent_conversation
+
+    for record in fresh.values():
+        place(record)
+
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    activity: dict = {}
+    invalid: list[Invalid] = []
+    waiting: list[Record] = []
+    for key, record in fresh.items():
+        person_id = person_of.get(key)
+        if person_id is None:
+            if final:
+                invalid.append(Invalid(record.line, [{
+                    "field": "in_reply_to", "message": "answers a message found neither in the file nor in the "
+                    "history; give a recipient"}]))
+            else:
+                waiting.append(record)
+            continue
+        rows.append({"brand_id": brand_id, "person_id": person_id, "direction": record.direction,
+                     "platform": record.platform, "external_id": record.external_id, "text": record.text,
+                     "occurred_at": record.at, "received_at": now, "in_reply_to": record.in_reply_to,
+                     "conversation_key": conversation_of.get(key), "url": record.url, "lang": record.lang,
+                     "followers": record.followers, "turn_id": None, "raw": record.raw})
+        tally(activity, person_id, record.at, record.inbound,
+              record.display_name if record.inbound else None, record.followers if record.inbound else None)
+    if rows:
+        await session.execute(Interaction.__table__.insert(), rows)
+        await apply_activity(session, activity)
+    return len(rows), duplicates, invalid, waiting
+
+
+async def _existing(session: AsyncSession, brand_id: int, keys: list[Key]) -> dict[Key, tuple[int, str | None]]:
+    """The stored messages among ``keys``: their person and conversation."""
+    by_platform: dict[str, list[str]] = {}
+    for platform, external_id in dict.fromkeys(keys):
+        by_platform.setdefault(platform, []).append(external_id)
+    found: dict[Key, tuple[int, str | None]] = {}
+    c = Interaction.__table__.c
+    for platform, ids in by_platform.items():
+        for start in range(0, len(ids), LOOKUP):
+            rows = await session.execute(
+                select(c.external_id, c.person_id, c.conversation_key)
+                .where(c.brand_id == brand_id, c.platform == platform, c.external_id.in_(ids[start:start + LOOKUP])))
+            found.update({(platform, e): (p, conv) for e, p, conv in rows})
+    return found
+
+
+# ---------------------------------------------------------------------------------------------- entry points
+
+async def import_ndjson_body(db: Database, brand_id: int, body: bytes) -> ImportResult:
+    """The HTTP endpoint: one body, one transaction."""
+    report = await import_records(db, brand_id, parse_ndjson(split_lines(body)), one_transaction=True)
+    return report.result()
+
+
+async def import_file(db: Database, brand_id: int, path: Path, *, fmt: str = "auto", chunk_rows: int = CHUNK_ROWS,
+                      progress: Progress | None = None) -> Report:
+    """The command line: NDJSON or the tweet CSV, a chunk per transaction."""
+    fmt = sniff_format(path) if fmt == "auto" else fmt
+    items = parse_tweet_csv(path) if fmt == "csv" else read_ndjson(path)
+    return await import_records(db, brand_id, items, chunk_rows=chunk_rows, progress=progress)
+
+
+class RateMeter:
+    """Rows done and rows per second, for progress lines."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def line(self, report: Report) -> str:
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        return (f"{report.rows:,} rows ({report.imported:,} imported, {report.duplicates:,} duplicates, "
+                f"{len(report.invalid):,} invalid) in {elapsed:.1f} s, {report.rows / elapsed:,.0f} rows/s")
+
+
+__all__ = ["ImportResult", "Invalid", "LineError", "Record", "Report", "import_file", "import_ndjson_body",
+           "import_records", "parse_ndjson", "parse_tweet_csv", "sniff_format"]
