@@ -1,11 +1,78 @@
-"""Wires the web pages into the app: routes, templates, static files, sessions, CSRF and security headers."""
+"""Wires the web pages into the app: routes, templates, static files, sessions, CSRF and security headers.
+
+The pages live on one router whose ``before_request`` refuses any unsafe request without a valid CSRF token
+(403) and whose exception handlers answer in HTML: no session → redirect to ``/login``; a service error →
+the error page with its status. The JSON API under ``/api/`` is untouched (bearer tokens, no CSRF).
+"""
 
 from __future__ import annotations
 
+import logging
+import secrets
+from typing import Any
+
+from litestar import Request, Response, Router
 from litestar.config.app import AppConfig
+from litestar.exceptions import HTTPException
 from litestar.plugins import InitPluginProtocol
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+
+from assistant.errors import AssistantError, Forbidden
+from assistant.web.pages import ROUTES
+from assistant.web.render import STATIC, page
+from assistant.web.security import (CSRF_COOKIE, CSRF_FIELD, LoginRequired, SecurityHeadersMiddleware, csrf_valid,
+                                    secret_of)
+
+log = logging.getLogger("assistant")
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+async def check_csrf(request: Request[Any, Any, Any]) -> None:
+    if request.method in SAFE_METHODS:
+        return None
+    content_type = request.headers.get("content-type", "")
+    submitted = None
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        submitted = (await request.form()).get(CSRF_FIELD)
+    submitted = submitted or request.headers.get("x-csrf-token")
+    if not csrf_valid(secret_of(request), request.cookies.get(CSRF_COOKIE), submitted):
+        raise Forbidden("This form was sent without a valid security token. Reload the page and try again.")
+    return None
+
+
+def _login_required(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
+    if request.url.path == "/queue/count":
+        return Response({"detail": "sign in again"}, status_code=401)
+    return Redirect("/login", status_code=303)
+
+
+def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, AssistantError):
+        status, title, detail = exc.status, exc.title, exc.detail
+    elif isinstance(exc, HTTPException):
+        status, title, detail = exc.status_code, "Request not accepted", exc.detail
+    else:
+        log.exception("page failed: %s %s", request.method, request.url.path)
+        status, title, detail = 500, "Something went wrong on our side", "It has been logged."
+    if status >= 500 and isinstance(exc, AssistantError) and exc.status != 503:
+        log.exception("page failed: %s %s", request.method, request.url.path)
+    response = page(request, "error.html", status=status, viewer=None, title=title, detail=detail)
+    if isinstance(exc, AssistantError):
+        response.headers.update(exc.headers)  # Retry-After on 429/503
+    return response
 
 
 class WebPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        state = app_config.state
+        settings = state.get("settings") if state is not None else None
+        secret = (settings.secret_key if settings is not None else "") or ""
+        # An empty secret (demo) gets a random one per process: sessions end when the process does.
+        state["web_secret"] = secret.encode() if secret else secrets.token_bytes(32)
+        pages = Router(path="/", route_handlers=ROUTES, before_request=check_csrf, include_in_schema=False,
+                       exception_handlers={LoginRequired: _login_required, Exception: _error_page})
+        static = create_static_files_router(path="/static", directories=[STATIC], name="web-static")
+        app_config.route_handlers.extend([pages, static])
+        app_config.middleware.append(SecurityHeadersMiddleware)
         return app_config

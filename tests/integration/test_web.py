@@ -1,0 +1,223 @@
+"""The reviewers' pages through the real app: sign-in, CSRF, headers, the queue and its decisions, roles,
+escaping, and a query count that does not grow with the page size."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+
+from assistant.db.tenancy import User
+from assistant.db.turns import Turn
+from assistant.web.security import CSP, read_session, sign_session
+from tests.browser.seed import ingest_mention, store_draft, waiting_turn
+
+TOKEN = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+def token(html: str) -> str:
+    found = TOKEN.search(html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+async def sign_in(client: Any, email: str, password: str) -> Any:
+    page = await client.get("/login")
+    return await client.post("/login", data={"email": email, "password": password, "_csrf_token": token(page.text)},
+                             follow_redirects=False)
+
+
+@pytest.fixture
+async def kit(factory: Any) -> Any:
+    return await factory.brand()
+
+
+async def test_sign_in_sets_a_hardened_session_and_the_pages_carry_security_headers(client, kit) -> None:
+    answer = await sign_in(client, kit.reviewer_email, kit.password)
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+    cookie = answer.headers["set-cookie"]
+    assert "ra_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    assert "Max-Age=28800" in cookie
+    queue = await client.get("/")
+    assert queue.status_code == 200
+    assert queue.headers["content-security-policy"] == CSP
+    assert queue.headers["x-content-type-options"] == "nosniff"
+    assert queue.headers["referrer-policy"] == "no-referrer"
+    assert queue.headers["x-frame-options"] == "DENY"
+    assert "<script>" not in queue.text and "style=" not in queue.text and " on" + "click" not in queue.text
+
+
+async def test_unknown_email_and_wrong_password_read_the_same_and_the_account_locks(client, kit, db, settings) -> None:
+    unknown = await sign_in(client, "nobody@example.com", kit.password)
+    wrong = await sign_in(client, kit.reviewer_email, "not the password")
+    assert unknown.status_code == wrong.status_code == 401
+    strip = lambda html: TOKEN.sub("", html).replace("nobody@example.com", "").replace(kit.reviewer_email, "")  # noqa: E731
+    assert strip(unknown.text) == strip(wrong.text)
+    for _ in range(settings.login_max_failures - 1):
+        await sign_in(client, kit.reviewer_email, "not the password")
+    async with db.read() as session:
+        user = await session.scalar(select(User).where(User.email == kit.reviewer_email))
+    assert user.locked_until is not None
+    locked = await sign_in(client, kit.reviewer_email, kit.password)  # right password, but locked
+    assert locked.status_code == 401
+
+
+async def test_a_post_without_its_csrf_token_is_refused(client, kit) -> None:
+    await sign_in(client, kit.reviewer_email, kit.password)
+    page = await client.get("/")
+    assert page.status_code == 200
+    refused = await client.post("/logout", data={}, follow_redirects=False)
+    assert refused.status_code == 403
+    forged = await client.post("/logout", data={"_csrf_token": "x" * 43}, follow_redirects=False)
+    assert forged.status_code == 403
+    assert (await client.post("/logout", data={"_csrf_token": token(page.text)}, follow_redirects=False)).status_code == 303
+
+
+async def test_the_api_is_not_subject_to_csrf(client, kit) -> None:
+    answer = await client.get("/api/v1/turns", headers=kit.reviewer)
+    assert answer.status_code == 200
+
+
+async def test_no_session_redirects_to_login_and_a_forged_cookie_is_no_session(client, kit) -> None:
+    assert (await client.get("/", follow_redirects=False)).headers["location"] == "/login"
+    client.cookies.set("ra_session", sign_session(b"another secret", kit.admin_id, 3600))
+    assert (await client.get("/", follow_redirects=False)).status_code == 303
+    assert (await client.get("/queue/count")).status_code == 401
+
+
+def test_session_cookie_expires() -> None:
+    cookie = sign_session(b"k", 7, 10, now=1000.0)
+    assert read_session(b"k", cookie, now=1005.0) == 7
+    assert read_session(b"k", cookie, now=1011.0) is None
+    assert read_session(b"k", cookie[:-2] + "AA", now=1005.0) is None
+
+
+async def test_a_disabled_user_loses_the_session_at_once(client, kit, db) -> None:
+    await sign_in(client, kit.reviewer_email, kit.password)
+    assert (await client.get("/", follow_redirects=False)).status_code == 200
+    async with db.write() as session:
+        (await session.get(User, kit.reviewer_id)).disabled = True
+    assert (await client.get("/", follow_redirects=False)).status_code == 303
+
+
+async def test_reviewers_cannot_open_admin_pages(client, kit) -> None:
+    await sign_in(client, kit.reviewer_email, kit.password)
+    for path in ("/admin/users", "/admin/keys", "/admin/policy"):
+        answer = await client.get(path)
+        assert answer.status_code == 403, path
+        assert answer.headers["content-security-policy"] == CSP
+
+
+async def test_queue_shows_people_in_fair_order_with_untrusted_text_escaped(client, kit, db) -> None:
+    famous, _, _ = await waiting_turn(db, kit.id, handle="@famous", text="@acme hi", draft="Hi!", minutes_ago=5,
+                                      author={"handle": "@famous", "followers": 1_000_000})
+    quiet, _, _ = await waiting_turn(db, kit.id, handle="@quiet", text="<img src=x onerror=alert(1)>",
+                                     draft="Hello <b>there</b>", minutes_ago=50)
+    await sign_in(client, kit.reviewer_email, kit.password)
+    html = (await client.get("/")).text
+    assert html.index(f'id="turn-{quiet}"') < html.index(f'id="turn-{famous}"')
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "Hello &lt;b&gt;there&lt;/b&gt;" in html
+    assert (await client.get("/queue/count")).json() == {"waiting": 2}
+
+
+async def test_findings_are_underlined_by_their_span(client, kit, db) -> None:
+    turn_id, _, _ = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="x")
+    await store_draft(db, turn_id, "We guarantee <it> by Friday", findings=[
+        {"rule": "banned_pattern", "severity": "block", "message": "no promises", "start": 3, "end": 12}])
+    await sign_in(client, kit.reviewer_email, kit.password)
+    html = (await client.get("/")).text
+    assert (f'We <mark class="finding block" title="no promises" aria-describedby="f{turn_id}-0">guarantee</mark>'
+            " &lt;it&gt; by Friday") in html
+    assert f'id="f{turn_id}-0"' in html
+
+
+async def test_approve_edit_reject_and_stale_by_form(client, kit, db) -> None:
+    t1, _, d1 = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Sorry Ana!", minutes_ago=30)
+    t2, _, d2 = await waiting_turn(db, kit.id, handle="@bo", text="@acme broken", draft="On it, Bo.", minutes_ago=20)
+    t3, p3, d3 = await waiting_turn(db, kit.id, handle="@cy", text="@acme hello", draft="Hi Cy.", minutes_ago=10)
+    await sign_in(client, kit.reviewer_email, kit.password)
+    csrf = token((await client.get("/")).text)
+
+    done = await client.post(f"/turns/{t1}/approve", data={"_csrf_token": csrf, "draft_id": str(d1),
+                                                          "text": "Sorry Ana, on its way."}, follow_redirects=False)
+    assert done.status_code == 303
+    empty_reason = await client.post(f"/turns/{t2}/reject", data={"_csrf_token": csrf, "reason": "  "})
+    assert empty_reason.status_code == 422 and "Say why" in empty_reason.text
+    rejected = await client.post(f"/turns/{t2}/reject", data={"_csrf_token": csrf, "reason": "spam"},
+                                 follow_redirects=False)
+    assert rejected.status_code == 303
+
+    await ingest_mention(db, kit.id, handle="@cy", text="@acme also my card was charged twice")
+    new_draft = await store_draft(db, t3, "Hi Cy, refunding the double charge.")
+    stale = await client.post(f"/turns/{t3}/approve", data={"_csrf_token": csrf, "draft_id": str(d3)})
+    assert stale.status_code == 409
+    assert "the person wrote again; here is the new draft" in stale.text.lower()
+    assert f'name="draft_id" value="{new_draft}"' in stale.text
+    async with db.read() as session:
+        statuses = dict((await session.execute(select(Turn.id, Turn.status))).all())
+    assert statuses[t1] == "approved" and statuses[t2] == "rejected" and statuses[t3] == "pending_review"
+
+
+async def test_bad_input_is_never_a_500(client, kit, db) -> None:
+    t1, _, _ = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Sorry Ana!")
+    await sign_in(client, kit.admin_email, kit.password)
+    csrf = token((await client.get("/")).text)
+    for path, data in [(f"/turns/{t1}/approve", {"draft_id": "abc"}), (f"/turns/{t1}/approve", {"draft_id": "99999"}),
+                       ("/turns/424242/reject", {"reason": "x"}), ("/people/999/notes", {"text": "hi"}),
+                       ("/people/1/merge", {"other_id": "x"}), ("/admin/users", {"email": "bad", "role": "god"}),
+                       ("/admin/keys", {"scope": "nope"}), ("/admin/users/1/role", {"role": "god"})]:
+        answer = await client.post(path, data={"_csrf_token": csrf, **data})
+        assert 400 <= answer.status_code < 500, (path, answer.status_code)
+    for path in ("/?cursor=garbage", "/?limit=abc", "/audit?cursor=zzz", "/fairness?since=yesterday",
+                 "/people/999", "/people/abc"):
+        answer = await client.get(path)
+        assert answer.status_code < 500, (path, answer.status_code)
+
+
+async def test_admin_pages_invite_key_and_policy(client, kit) -> None:
+    await sign_in(client, kit.admin_email, kit.password)
+    csrf = token((await client.get("/admin/users")).text)
+    invited = await client.post("/admin/users", data={"_csrf_token": csrf, "email": "new@x.example", "role": "reviewer"})
+    assert invited.status_code == 200 and "temporary password" in invited.text
+    key = await client.post("/admin/keys", data={"_csrf_token": csrf, "scope": ["ingest", "read"], "name": "buffer"})
+    assert key.status_code == 200 and "shown only this once" in key.text
+    broken = await client.post("/admin/policy", data={"_csrf_token": csrf, "source": "[rules]\nmax_emojis = 'many'\n"})
+    assert broken.status_code == 422 and "was not saved" in broken.text
+    good = await client.post("/admin/policy", data={"_csrf_token": csrf, "source": "[rules]\nbanned_phrases = [\"valued customer\"]\n"})
+    assert good.status_code == 200 and "Saved" in good.text
+    tried = await client.post("/admin/policy/try", data={"_csrf_token": csrf, "platform": "x",
+                                                          "text": "Dear valued customer"})
+    assert tried.status_code == 200 and '<mark class="finding' in tried.text
+
+
+async def test_queue_statement_count_does_not_grow_with_the_page_size(client, kit, db, app) -> None:
+    for i in range(12):
+        await waiting_turn(db, kit.id, handle=f"@p{i}", text=f"@acme {i}", draft=f"Hi {i}", minutes_ago=100 - i)
+    await sign_in(client, kit.reviewer_email, kit.password)
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    engines = {db.read_engine.sync_engine, db.write_engine.sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        sizes = {}
+        for limit in (2, 10):
+            statements.clear()
+            answer = await client.get(f"/?limit={limit}")
+            assert answer.status_code == 200 and answer.text.count('<article class="turn') == limit
+            sizes[limit] = len(statements)
+        statements.clear()
+        await client.get("/people/1")
+        person = len(statements)
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
+    assert sizes[2] == sizes[10], sizes
+    assert sizes[10] <= 15 and person <= 10, (sizes, person)
