@@ -1,0 +1,111 @@
+"""Loading what one draft is written from: the turn, its person, and that person's own history.
+
+Every history query is keyed by the turn's person, never by brand or conversation, so another person's
+messages cannot reach the prompt. History is loaded newest first and only as many items as could ever fit
+the token budget (each item costs at least its framing), so a regular with years of messages costs the same
+as a newcomer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.db.base import utcnow
+from assistant.db.people import Handle, Interaction, Note, Person
+from assistant.db.tenancy import Brand
+from assistant.db.turns import Decision, Turn
+from assistant.drafting.budget import ITEM_OVERHEAD_TOKENS
+from assistant.drafting.prompts import DraftContext, HistoryItem, PersonContext
+from assistant.policy import Policy, effective_limit
+from assistant.settings import Settings
+
+
+@dataclass(frozen=True)
+class TurnFacts:
+    """A turn as the drafter found it. ``version`` is what storing the result checks against."""
+
+    turn: Turn
+    person: Person
+    handle: str
+    mentions: list[Interaction]
+    """Oldest first."""
+    guidance: str | None
+    """The reviewer's guidance from the turn's latest regenerate decision."""
+    unreviewed: list[Interaction]
+    """Mentions no reviewer has seen yet: those after the latest regenerate, else all of them. Escalation and
+    opt-out rules apply to these only, so a reviewer who asks for a draft of an escalated turn gets one."""
+
+    @property
+    def version(self) -> int:
+        return self.turn.version
+
+    @property
+    def answers_through_id(self) -> int:
+        return max(m.id for m in self.mentions)
+
+
+async def load_turn(session: AsyncSession, turn_id: int) -> TurnFacts | None:
+    """The turn with its person and mentions; None when it is gone or has no mentions."""
+    turn = await session.get(Turn, turn_id)
+    if turn is None:
+        return None
+    mentions = list((await session.execute(
+        select(Interaction).where(Interaction.turn_id == turn.id, Interaction.direction == "inbound")
+        .order_by(Interaction.occurred_at, Interaction.id))).scalars())
+    person = await session.get(Person, turn.person_id)
+    if not mentions or person is None:
+        return None
+    handles = (await session.execute(select(Handle.platform, Handle.handle).where(
+        Handle.person_id == person.id).order_by(Handle.id))).all()
+    handle = next((h for p, h in handles if p == turn.platform), handles[0][1] if handles else "")
+    regenerate = (await session.execute(
+        select(Decision.reason, Decision.created_at).where(Decision.turn_id == turn.id,
+                                                           Decision.action == "regenerate")
+        .order_by(Decision.created_at.desc(), Decision.id.desc()).limit(1))).first()
+    guidance, reviewed_at = regenerate if regenerate else (None, None)
+    unreviewed = [m for m in mentions if reviewed_at is None or m.received_at > reviewed_at]
+    return TurnFacts(turn, person, handle, mentions, guidance, unreviewed)
+
+
+async def draft_context(session: AsyncSession, facts: TurnFacts, policy: Policy, settings: Settings) -> DraftContext:
+    turn, person = facts.turn, facts.person
+    brand_name = await session.scalar(select(Brand.name).where(Brand.id == turn.brand_id))
+    history = await _history(session, person.id, turn.id, settings.history_token_budget // ITEM_OVERHEAD_TOKENS + 1)
+    last_reply = await session.scalar(
+        select(Interaction.text).where(Interaction.person_id == person.id, Interaction.direction == "outbound")
+        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(1))
+    return DraftContext(
+        brand_name=brand_name or "",
+        voice=policy.voice_description,
+        sign_off=policy.sign_off,
+        platform=turn.platform,
+        max_length=effective_limit(policy, turn.platform, settings.default_max_length),
+        person=PersonContext(display_name=person.display_name or facts.handle, handle=facts.handle,
+                             first_contact=person.reply_count == 0, first_seen_at=person.first_seen_at,
+                             mention_count=person.mention_count, reply_count=person.reply_count,
+                             last_reply_text=last_reply),
+        history=history,
+        mentions=[HistoryItem("mention", m.text, m.occurred_at) for m in facts.mentions],
+        guidance=facts.guidance,
+        now=utcnow(),
+    )
+
+
+async def _history(session: AsyncSession, person_id: int, turn_id: int, limit: int) -> list[HistoryItem]:
+    """The person's messages outside this turn and the notes about them, newest first."""
+    messages = (await session.execute(
+        select(Interaction.direction, Interaction.text, Interaction.occurred_at)
+        .where(Interaction.person_id == person_id,
+               or_(Interaction.turn_id.is_(None), Interaction.turn_id != turn_id))
+        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit))).all()
+    notes = (await session.execute(
+        select(Note.text, Note.created_at).where(Note.person_id == person_id)
+        .order_by(Note.created_at.desc(), Note.id.desc()).limit(limit))).all()
+    items = [HistoryItem("mention" if direction == "inbound" else "reply", text, at)
+             for direction, text, at in messages]
+    items += [HistoryItem("note", text, at) for text, at in notes]
+    items.sort(key=lambda item: item.at, reverse=True)
+    return items[:limit]

@@ -1,0 +1,210 @@
+"""Drafting a turn: the ``draft_turn`` job, and a reviewer's request for a new draft.
+
+A job reads the turn, decides (escalate, skip, or draft), does the slow part (the model) outside any
+transaction, then stores the outcome in one write transaction that first re-reads the turn under a lock.
+If the turn changed meanwhile (a mention joined, a reviewer asked again, someone decided) its ``version``
+moved on and nothing is stored: the job queued by that change writes the fresh draft. So however often a
+job runs, and whichever worker finishes first, a turn ends with one current draft.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.audit import record
+from assistant.auth.principal import SYSTEM, Principal
+from assistant.db import Database
+from assistant.db.base import utcnow
+from assistant.db.jobs import Job
+from assistant.db.people import Person
+from assistant.db.turns import Decision, Draft, Turn
+from assistant.drafting.context import TurnFacts, draft_context, load_turn
+from assistant.drafting.injection import injection_flags
+from assistant.drafting.llm import ModelClient
+from assistant.drafting.prompts import DraftContext, render_fallback, render_prompt
+from assistant.errors import Conflict, Forbidden, ModelUnavailable, NotFound, ValidationFailed
+from assistant.jobs import queue
+from assistant.policy import BLOCK, Finding, Policy, check_text, has_blocking, match_escalation, matches_opt_out
+from assistant.policy.service import brand_policy
+from assistant.settings import Settings
+from assistant.webhooks.events import emit
+
+REGENERATE_FROM = ("pending_review", "drafting", "escalated", "failed")
+GUIDANCE_MAX_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Escalate:
+    rule: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    opted_out: bool
+    """The person asked us to stop in this turn (else they were already marked do-not-reply)."""
+
+
+class Drafter:
+    """Drafts turns for a worker. Holds its process's one ``ModelClient``, made on first use (so a worker
+    without a model configured never builds one) and closed by ``aclose``."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self._model: ModelClient | None = None
+
+    @property
+    def model(self) -> ModelClient:
+        if self._model is None:
+            self._model = ModelClient(self.settings)
+        return self._model
+
+    async def aclose(self) -> None:
+        if self._model is not None:
+            await self._model.aclose()
+            self._model = None
+
+    async def draft_turn(self, job: Job) -> None:
+        """The ``draft_turn`` job. A turn no longer drafting (rejected, already drafted) is left alone."""
+        async with self.db.read() as session:
+            facts = await load_turn(session, job.subject_id or 0)
+            if facts is None or facts.turn.status != "drafting":
+                return
+            policy = await brand_policy(session, facts.turn.brand_id)
+            decided = _rule_outcome(policy, facts)
+            context = None if decided else await draft_context(session, facts, policy, self.settings)
+        outcome: Escalate | Skip | Draft = decided or await self._compose(context, policy, facts)  # type: ignore[arg-type]
+        async with self.db.write() as session:
+            turn = await session.scalar(select(Turn).where(Turn.id == facts.turn.id).with_for_update())
+            if turn is None or turn.status != "drafting" or turn.version != facts.version:
+                return  # changed while we worked; the job queued by that change drafts it
+            if isinstance(outcome, Escalate):
+                await _escalate(session, turn, outcome.rule)
+            elif isinstance(outcome, Skip):
+                await _skip(session, turn, outcome)
+            else:
+                await _store(session, turn, outcome)
+            await queue.finish(session, job)
+
+    async def _compose(self, ctx: DraftContext, policy: Policy, facts: TurnFacts) -> Draft:
+        """A model draft that passes the policy if the model can write one within the redrafts allowed,
+        else its last try with the findings; a fallback draft when there is no model or it stays down."""
+        flags = [dict(flag, mention_id=m.id) for m in facts.mentions for flag in injection_flags(m.text)]
+        common: dict[str, Any] = {"turn_id": facts.turn.id, "policy_hash": policy.hash, "flags": flags,
+                                  "guidance": facts.guidance, "answers_through_id": facts.answers_through_id}
+        if not self.settings.llm_configured:
+            return self._fallback(ctx, policy, facts, common, "no model configured", attempts=0)
+        feedback: tuple[str, ...] = ()
+        attempts = prompt_tokens = completion_tokens = latency_ms = 0
+        for _ in range(self.settings.policy_max_redrafts + 1):
+            prompt = render_prompt(dataclasses.replace(ctx, feedback=feedback),
+                                   history_token_budget=self.settings.history_token_budget)
+            try:
+                result = await self.model.complete(prompt.messages)
+            except ModelUnavailable as exc:
+                return self._fallback(ctx, policy, facts, common, exc.reason, attempts=attempts + exc.attempts)
+            attempts += result.attempts
+            prompt_tokens += result.prompt_tokens or 0
+            completion_tokens += result.completion_tokens or 0
+            latency_ms += result.latency_ms
+            findings = self._check(policy, facts, result.text)
+            if not has_blocking(findings):
+                break
+            feedback = tuple(f.message for f in findings if f.severity == BLOCK)
+        return Draft(**common, text=result.text, source="model", model=result.model,
+                     prompt_hash=prompt.template_hash, findings=[f.to_dict() for f in findings], prompt_tokens=prompt_tokens,
+                     completion_tokens=completion_tokens, latency_ms=latency_ms, attempts=attempts)
+
+    def _fallback(self, ctx: DraftContext, policy: Policy, facts: TurnFacts, common: dict[str, Any], error: str,
+                  *, attempts: int) -> Draft:
+        text, template_hash = render_fallback(ctx)
+        return Draft(**common, text=text, source="fallback", prompt_hash=template_hash,
+                     findings=[f.to_dict() for f in self._check(policy, facts, text)], attempts=attempts, error=error)
+
+    def _check(self, policy: Policy, facts: TurnFacts, text: str) -> list[Finding]:
+        return check_text(policy, text, platform=facts.turn.platform, author_handle=facts.handle,
+                          default_max_length=self.settings.default_max_length)
+
+
+def _rule_outcome(policy: Policy, facts: TurnFacts) -> Escalate | Skip | None:
+    """What the brand's rules decide before any model is asked: a human must answer, or we must not."""
+    texts = [m.text for m in facts.unreviewed]
+    rule = match_escalation(policy, texts) if texts else None
+    if rule is not None:
+        return Escalate(rule)
+    if any(matches_opt_out(policy, text) for text in texts):
+        return Skip(opted_out=True)
+    if facts.person.do_not_reply:
+        return Skip(opted_out=False)
+    return None
+
+
+def _settle(turn: Turn, status: str) -> None:
+    turn.status = status
+    turn.version += 1
+    turn.updated_at = utcnow()
+
+
+async def _escalate(session: AsyncSession, turn: Turn, rule: str) -> None:
+    _settle(turn, "escalated")
+    turn.escalation_rule = rule
+    await record(session, SYSTEM, "turn.escalated", "turn", turn.id, brand_id=turn.brand_id, rule=rule)
+    await emit(session, turn.brand_id, "turn.escalated",
+               {"turn_id": turn.id, "person_id": turn.person_id, "rule": rule})
+
+
+async def _skip(session: AsyncSession, turn: Turn, skip: Skip) -> None:
+    _settle(turn, "skipped")
+    if skip.opted_out:
+        await session.execute(update(Person).where(Person.id == turn.person_id).values(do_not_reply=True),
+                              execution_options={"synchronize_session": False})
+        await record(session, SYSTEM, "person.opted_out", "person", turn.person_id, brand_id=turn.brand_id,
+                     turn_id=turn.id)
+
+
+async def _store(session: AsyncSession, turn: Turn, draft: Draft) -> None:
+    draft.created_at = utcnow()
+    session.add(draft)
+    await session.flush()
+    if turn.current_draft_id is not None:
+        await session.execute(update(Draft).where(Draft.id == turn.current_draft_id).values(stale=True),
+                              execution_options={"synchronize_session": False})
+    turn.current_draft_id = draft.id
+    _settle(turn, "pending_review")
+    await emit(session, turn.brand_id, "turn.pending_review",
+               {"turn_id": turn.id, "person_id": turn.person_id, "draft_id": draft.id, "source": draft.source})
+
+
+async def request_regenerate(db: Database, actor: Principal, turn_id: int, guidance: str | None) -> None:
+    """A reviewer asks for a new draft, optionally with guidance. The current draft turns stale but stays in
+    the turn's record; the next draft follows this turn's latest guidance."""
+    if not actor.is_user:
+        raise Forbidden("Only a reviewer or admin may ask for a new draft")
+    guidance = (guidance or "").strip() or None
+    if guidance is not None and len(guidance) > GUIDANCE_MAX_CHARS:
+        raise ValidationFailed.field("guidance", f"must be at most {GUIDANCE_MAX_CHARS} characters")
+    async with db.write() as session:
+        turn = await session.scalar(select(Turn).where(Turn.id == turn_id, Turn.brand_id == actor.brand_id)
+                                    .with_for_update())
+        if turn is None:
+            raise NotFound(f"no turn {turn_id}")
+        if turn.status not in REGENERATE_FROM:
+            raise Conflict(f"turn {turn_id} is {turn.status}; only a turn that is "
+                           f"{', '.join(REGENERATE_FROM)} can be drafted again")
+        if turn.current_draft_id is not None:
+            await session.execute(update(Draft).where(Draft.id == turn.current_draft_id).values(stale=True),
+                                  execution_options={"synchronize_session": False})
+        session.add(Decision(turn_id=turn.id, draft_id=turn.current_draft_id, user_id=actor.id,
+                             action="regenerate", reason=guidance, created_at=utcnow()))
+        _settle(turn, "drafting")
+        await record(session, actor, "turn.regenerate", "turn", turn.id, guidance=guidance)
+        await queue.enqueue(session, queue.DRAFT_TURN, [turn.id], brand_id=turn.brand_id,
+                            payload={"guidance": guidance})
+
+
+__all__ = ["Drafter", "request_regenerate"]

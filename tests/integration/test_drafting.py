@@ -1,0 +1,451 @@
+"""Drafting through the whole path: a mention in through the API, the worker until idle, the turn in review.
+
+The model is the fake chat-completions server; what it was asked (``fake_llm.requests``) is how these tests
+see the prompts, so every assertion about a prompt is about what really went over the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+
+from assistant.app import create_app, shared_state
+from assistant.auth.principal import Principal
+from assistant.db import Database
+from assistant.db.audit import AuditEvent
+from assistant.db.jobs import Job
+from assistant.db.people import Interaction, Person
+from assistant.db.turns import Decision, Draft, Turn
+from assistant.drafting.prompts import FALLBACK_TEMPLATE, SYSTEM_TEMPLATE, USER_TEMPLATE, template_hash
+from assistant.drafting.service import Drafter, request_regenerate
+from assistant.errors import Conflict, NotFound, ValidationFailed
+from assistant.jobs import queue
+from assistant.jobs.handlers import build_worker
+from assistant.policy import load_policy
+from assistant.policy.service import set_brand_policy
+from assistant.settings import Settings
+from tests.support.factories import BrandKit, Factory, mention
+from tests.support.fake_llm import FakeLLM, Response
+
+Client = AsyncTestClient[Litestar]
+
+POLICY = """
+[voice]
+description = "Warm and plain."
+
+[rules]
+banned_phrases = ["valued customer"]
+
+[[escalate]]
+name = "legal"
+patterns = ['(?i)\\b(lawyer|lawsuit|sue)\\b']
+
+[opt_out]
+patterns = ['(?i)leave me alone']
+"""
+
+
+@pytest.fixture
+def settings(settings: Settings, fake_llm: FakeLLM) -> Settings:
+    """The suite's settings with the fake model configured and a short timeout, so hangs are cheap."""
+    return settings.replace(llm_base_url=fake_llm.base_url, llm_model="test", llm_timeout_seconds=0.5)
+
+
+@pytest.fixture
+async def state(settings: Settings) -> AsyncIterator[State]:
+    """The worker's side, on the test's own event loop: the app under the test client runs on another loop,
+    and an asyncpg connection must not cross loops."""
+    state = shared_state(settings)
+    yield state
+    await state.db.dispose()
+
+
+@pytest.fixture
+def db(state: State) -> Database:
+    return state.db
+
+
+@pytest.fixture
+async def kit(factory: Factory, db: Database) -> BrandKit:
+    kit = await factory.brand()
+    async with db.write() as session:
+        await set_brand_policy(session, kit.id, POLICY)
+    return kit
+
+
+async def drain(state: State) -> None:
+    """Run a worker built the way ``serve`` and ``worker`` build it until no job is left."""
+    worker = build_worker(state)
+    try:
+        await worker.run_until_idle(timeout=30)
+    finally:
+        await state.drafter.aclose()
+
+
+async def ingest(client: Client, kit: BrandKit, **fields: Any) -> dict[str, Any]:
+    response = await client.post("/api/v1/mentions", json=mention(**fields), headers=kit.ingest)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+async def turn_and_drafts(db: Database, turn_id: int) -> tuple[Turn, list[Draft]]:
+    async with db.read() as session:
+        turn = await session.get(Turn, turn_id)
+        drafts = list((await session.execute(select(Draft).where(Draft.turn_id == turn_id)
+                                             .order_by(Draft.id))).scalars())
+    assert turn is not None
+    return turn, drafts
+
+
+def current(turn: Turn, drafts: list[Draft]) -> Draft:
+    """The turn's one current draft; fails unless exactly one draft is fresh and it is the current one."""
+    fresh = [d for d in drafts if not d.stale]
+    assert [d.id for d in fresh] == [turn.current_draft_id]
+    return fresh[0]
+
+
+def user_prompt(request: Any) -> str:
+    return next(m["content"] for m in request.json["messages"] if m["role"] == "user")
+
+
+def reviewer(kit: BrandKit) -> Principal:
+    return Principal(kind="user", id=kit.reviewer_id, brand_id=kit.id, label=kit.reviewer_email, role="reviewer")
+
+
+async def add_history(db: Database, kit: BrandKit, person_id: int, texts: list[str], *,
+                      direction: str = "inbound") -> None:
+    """Earlier messages of one person, an hour apart, oldest first (as an import would leave them)."""
+    start = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    async with db.write() as session:
+        for n, text in enumerate(texts):
+            at = start + dt.timedelta(hours=n)
+            session.add(Interaction(brand_id=kit.id, person_id=person_id, direction=direction, platform="x",
+                                    external_id=f"h-{person_id}-{direction}-{n}", text=text, occurred_at=at,
+                                    received_at=at))
+
+
+async def test_a_mention_gets_a_model_draft_for_its_person(client: Client, state: State, kit: BrandKit,
+                                                          fake_llm: FakeLLM) -> None:
+    accepted = await ingest(client, kit, handle="@Miriam", text="@acme where is order 4471?")
+
+    await drain(state)
+
+    turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
+    draft = current(turn, drafts)
+    assert (turn.status, turn.version) == ("pending_review", 1)
+    assert draft.text == "Hi Miriam, thanks for telling us. We are looking into it now."
+    assert (draft.source, draft.model, draft.error, draft.guidance) == ("model", "test", None, None)
+    assert draft.prompt_hash == template_hash(SYSTEM_TEMPLATE, USER_TEMPLATE)
+    assert draft.policy_hash == load_policy(POLICY).hash
+    assert (draft.attempts, draft.findings, draft.flags) == (1, [], [])
+    assert draft.prompt_tokens and draft.completion_tokens and draft.latency_ms is not None
+    assert draft.answers_through_id == accepted["id"]
+    [request] = fake_llm.requests
+    assert "<<<MENTION" in user_prompt(request) and "where is order 4471?" in user_prompt(request)
+    async with state.db.read() as session:
+        job = await session.scalar(select(Job).where(Job.kind == queue.DRAFT_TURN))
+    assert job is not None and job.status == "done"
+
+
+@pytest.mark.parametrize("failure", [
+    Response(status=500), Response(status=503), Response(status=429), Response.hang(), Response.garbage(),
+    Response.no_choices(),
+], ids=["500", "503", "429", "timeout", "garbage", "no-choices"])
+async def test_a_model_failure_is_retried_and_the_draft_counts_the_attempts(
+        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM, failure: Response) -> None:
+    fake_llm.enqueue(failure)
+    accepted = await ingest(client, kit)
+
+    await drain(state)
+
+    turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
+    draft = current(turn, drafts)
+    assert (turn.status, draft.source, draft.attempts, draft.error) == ("pending_review", "model", 2, None)
+    assert len(fake_llm.requests) == 2
+
+
+async def test_a_model_that_stays_down_gives_a_labelled_fallback_draft(
+        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+    fake_llm.default = Response(status=500)
+    accepted = await ingest(client, kit, handle="@ana")
+
+    await drain(state)
+
+    turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
+    draft = current(turn, drafts)
+    assert (turn.status, draft.source, draft.model) == ("pending_review", "fallback", None)
+    assert draft.error == "model answered 500 after 4 attempts"
+    assert draft.attempts == 4 == len(fake_llm.requests)
+    assert draft.prompt_hash == template_hash(FALLBACK_TEMPLATE)
+    assert draft.text.startswith("Hi Ana, thank you for getting in touch.")
+
+
+async def test_retry_after_is_waited_for(client: Client, kit: BrandKit, fake_llm: FakeLLM, settings: Settings) -> None:
+    fake_llm.enqueue(Response(status=429, headers={"Retry-After": "1"}))
+    await ingest(client, kit)
+    state = shared_state(settings.replace(llm_backoff_max_seconds=5.0))
+    try:
+        await drain(state)
+    finally:
+        await state.db.dispose()
+
+    first, second = fake_llm.requests
+    assert 0.95 <= second.at - first.at < 3.0
+
+
+async def test_with_no_model_configured_every_turn_gets_a_fallback_draft_at_once(
+        client: Client, kit: BrandKit, fake_llm: FakeLLM, settings: Settings, db: Database) -> None:
+    accepted = await ingest(client, kit, handle="@ana")
+    state = shared_state(settings.replace(llm_base_url="", llm_model=""))
+    try:
+        await drain(state)
+    finally:
+        await state.db.dispose()
+
+    turn, drafts = await turn_and_drafts(db, accepted["turn_id"])
+    draft = current(turn, drafts)
+    assert (turn.status, draft.source, draft.error, draft.attempts) == ("pending_review", "fallback",
+                                                                        "no model configured", 0)
+    assert fake_llm.requests == []
+
+
+async def test_a_reply_that_breaks_a_blocking_rule_is_redrafted_with_the_findings_as_feedback(
+        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+    fake_llm.enqueue(Response(text="Thank you, valued customer!"))
+    accepted = await ingest(client, kit, handle="@ana")
+
+    await drain(state)
+
+    turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
+    draft = current(turn, drafts)
+    assert draft.text == "Hi Ana, thanks for telling us. We are looking into it now."
+    assert (draft.findings, draft.attempts) == ([], 2)
+    first, second = fake_llm.requests
+    assert "broke these rules" not in user_prompt(first)
+    assert 'broke these rules of the brand; write a new one that does not:\n- Banned phrase "valued customer"' \
+        in user_prompt(second)
+
+
+async def test_a_model_that_keeps_breaking_the_rules_goes_to_review_with_its_findings(
+        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+    fake_llm.default = Response(text="Thank you, valued customer!")
+    accepted = await ingest(client, kit)
+
+    await drain(state)
+
+    turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
+    draft = current(turn, drafts)
+    assert len(fake_llm.requests) == 1 + state.settings.policy_max_redrafts
+    assert (turn.status, draft.source, draft.text) == ("pending_review", "model", "Thank you, valued customer!")
+    assert [(f["rule"], f["severity"], f["start"], f["end"]) for f in draft.findings] == \
+        [("banned_phrase", "block", 11, 26)]
+
+
+async def test_an_escalating_mention_never_reaches_the_model(client: Client, state: State, kit: BrandKit,
+                                                             fake_llm: FakeLLM) -> None:
+    legal = await ingest(client, kit, handle="@carol", text="@acme my lawyer will hear about this")
+    ordinary = await ingest(client, kit, handle="@dan", text="@acme hello there")
+
+    await drain(state)
+
+    turn, drafts = await turn_and_drafts(state.db, legal["turn_id"])
+    assert (turn.status, turn.escalation_rule, turn.current_draft_id, drafts) == ("escalated", "legal", None, [])
+    [request] = fake_llm.requests
+    assert "hello there" in user_prompt(request) and "lawyer" not in user_prompt(request)
+    assert (await turn_and_drafts(state.db, ordinary["turn_id"]))[0].status == "pending_review"
+    async with state.db.read() as session:
+        actions = list((await session.execute(select(AuditEvent.action).where(
+            AuditEvent.subject_id == legal["turn_id"], AuditEvent.subject_type == "turn"))).scalars())
+    assert actions == ["turn.escalated"]
+
+
+async def test_a_person_who_asks_us_to_stop_is_marked_do_not_reply_and_skipped(
+        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+    accepted = await ingest(client, kit, handle="@erin", text="@acme just leave me alone")
+
+    await drain(state)
+
+    turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
+    assert (turn.status, drafts, fake_llm.requests) == ("skipped", [], [])
+    async with state.db.read() as session:
+        person = await session.get(Person, accepted["person_id"])
+    assert person is not None and person.do_not_reply
+
+
+async def test_a_person_already_marked_do_not_reply_is_skipped(client: Client, state: State, kit: BrandKit,
+                                                               fake_llm: FakeLLM) -> None:
+    accepted = await ingest(client, kit, handle="@finn")
+    async with state.db.write() as session:  # marked while the turn was still waiting for its draft
+        person = await session.get(Person, accepted["person_id"])
+        person.do_not_reply = True
+
+    await drain(state)
+
+    turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
+    assert (turn.status, drafts, fake_llm.requests) == ("skipped", [], [])
+
+
+async def test_a_mention_joining_a_drafted_turn_makes_the_draft_stale_and_a_fresh_one_answers_both(
+        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+    first = await ingest(client, kit, text="@acme my parcel is late", conversation_id="c1")
+    await drain(state)
+    second = await ingest(client, kit, text="@acme and the box was wet", conversation_id="c1")
+    assert second["turn_id"] == first["turn_id"] and second["status"] == "drafting"
+    turn, [old] = await turn_and_drafts(state.db, first["turn_id"])
+    assert old.stale and turn.status == "drafting"
+
+    await drain(state)
+
+    turn, drafts = await turn_and_drafts(state.db, first["turn_id"])
+    fresh = current(turn, drafts)
+    assert [d.id for d in drafts] == [old.id, fresh.id]
+    assert fresh.answers_through_id == second["id"] and old.answers_through_id == first["id"]
+    prompt = user_prompt(fake_llm.requests[-1])
+    assert prompt.index("my parcel is late") < prompt.index("and the box was wet")
+    assert "Their messages to answer now, oldest first" in prompt
+
+
+async def test_regenerate_drafts_again_with_the_guidance_and_keeps_the_old_draft(
+        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+    accepted = await ingest(client, kit)
+    await drain(state)
+
+    await request_regenerate(state.db, reviewer(kit), accepted["turn_id"], "  Offer a replacement.  ")
+    turn, [old] = await turn_and_drafts(state.db, accepted["turn_id"])
+    assert (turn.status, old.stale) == ("drafting", True)
+    await drain(state)
+
+    turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
+    fresh = current(turn, drafts)
+    assert [d.id for d in drafts] == [old.id, fresh.id]
+    assert fresh.guidance == "Offer a replacement."
+    assert "Guidance from the reviewer on our team for this draft (follow it):\nOffer a replacement." \
+        in user_prompt(fake_llm.requests[-1])
+    async with state.db.read() as session:
+        decision = await session.scalar(select(Decision).where(Decision.turn_id == turn.id))
+        job = await session.scalar(select(Job).order_by(Job.id.desc()))
+    assert decision is not None and (decision.action, decision.reason, decision.draft_id, decision.user_id) == (
+        "regenerate", "Offer a replacement.", old.id, kit.reviewer_id)
+    assert job is not None and job.payload == {"guidance": "Offer a replacement."}
+
+
+async def test_regenerating_an_escalated_turn_gets_the_reviewer_a_model_draft(
+        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+    accepted = await ingest(client, kit, text="@acme should I sue you?")
+    await drain(state)
+    assert (await turn_and_drafts(state.db, accepted["turn_id"]))[0].status == "escalated"
+
+    await request_regenerate(state.db, reviewer(kit), accepted["turn_id"], "Say no lawsuit is needed.")
+    await drain(state)
+
+    turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
+    assert (turn.status, current(turn, drafts).source, len(fake_llm.requests)) == ("pending_review", "model", 1)
+
+
+@pytest.mark.parametrize(("turn_brand", "status", "guidance", "error"), [
+    ("other", "pending_review", None, NotFound),
+    ("own", "skipped", None, Conflict),
+    ("own", "approved", None, Conflict),
+    ("own", "pending_review", "x" * 2001, ValidationFailed),
+])
+async def test_regenerate_refuses(client: Client, state: State, factory: Factory, kit: BrandKit, turn_brand: str,
+                                  status: str, guidance: str | None, error: type[Exception]) -> None:
+    other = await factory.brand()
+    accepted = await ingest(client, other if turn_brand == "other" else kit)
+    async with state.db.write() as session:
+        (await session.get(Turn, accepted["turn_id"])).status = status
+
+    with pytest.raises(error):
+        await request_regenerate(state.db, reviewer(kit), accepted["turn_id"], guidance)
+
+    async with state.db.read() as session:
+        assert (await session.get(Turn, accepted["turn_id"])).status == status
+        assert list((await session.execute(select(Decision))).scalars()) == []
+
+
+async def test_each_prompt_holds_only_its_own_persons_history(client: Client, state: State, kit: BrandKit,
+                                                              fake_llm: FakeLLM) -> None:
+    people = 30
+    marks = {n: [f"zq{n:02d}{kind}x" for kind in ("mention", "reply", "note", "now")] for n in range(people)}
+    for n in range(people):
+        person_id = (await ingest(client, kit, handle=f"@person{n:02d}", text=f"@acme hi {marks[n][0]}",
+                                  conversation_id=f"old-{n}"))["person_id"]
+        await add_history(state.db, kit, person_id, [f"We said {marks[n][1]}"], direction="outbound")
+        note = await client.post(f"/api/v1/people/{person_id}/notes", json={"text": f"Likes {marks[n][2]}"},
+                                 headers=kit.reviewer)
+        assert note.status_code == 201, note.text
+    await drain(state)
+    before = len(fake_llm.requests)
+    response = await client.post("/api/v1/mentions/batch", headers=kit.ingest, json={"mentions": [
+        mention(handle=f"@person{n:02d}", text=f"@acme again {marks[n][3]}", conversation_id=f"new-{n}")
+        for n in range(people)]})
+    assert response.status_code == 200
+
+    await drain(state)
+
+    requests = fake_llm.requests[before:]
+    assert len(requests) == people
+    for request in requests:
+        prompt = user_prompt(request)
+        [n] = [n for n in range(people) if marks[n][3] in prompt]
+        assert all(mark in prompt for mark in marks[n]), prompt
+        others = [mark for m in range(people) if m != n for mark in marks[m]]
+        assert not [mark for mark in others if mark in prompt]
+
+
+async def test_history_is_trimmed_to_the_budget_newest_first(client: Client, state: State, kit: BrandKit,
+                                                             fake_llm: FakeLLM, settings: Settings) -> None:
+    accepted = await ingest(client, kit, handle="@gus", text="@acme any news?")
+    # 20 earlier mentions of 100 bytes: 25 tokens plus 12 of framing each, so a budget of 120 holds three.
+    texts = [f"old message {n:02d} ".ljust(100, ".") for n in range(20)]
+    await add_history(state.db, kit, accepted["person_id"], texts)
+    state = shared_state(settings.replace(history_token_budget=120))
+    try:
+        await drain(state)
+    finally:
+        await state.db.dispose()
+
+    prompt = user_prompt(fake_llm.requests[0])
+    shown = [n for n in range(20) if f"old message {n:02d} " in prompt]
+    assert shown == [17, 18, 19]
+    assert prompt.index("old message 17") < prompt.index("old message 19") < prompt.index("any news?")
+
+
+async def test_a_job_run_twice_at_once_leaves_one_current_draft(client: Client, state: State, kit: BrandKit,
+                                                                fake_llm: FakeLLM, settings: Settings) -> None:
+    """What a lease takeover looks like from the turn's side: two workers drafting the same job."""
+    fake_llm.default = Response(delay=0.2)
+    accepted = await ingest(client, kit)
+    [job] = await queue.claim(state.db, "first", [queue.DRAFT_TURN], 1, 60)
+    drafters = [Drafter(state.db, settings) for _ in range(2)]
+    try:
+        await asyncio.gather(*(drafter.draft_turn(job) for drafter in drafters))
+        await drafters[0].draft_turn(job)  # and once more, after the fact
+    finally:
+        for drafter in drafters:
+            await drafter.aclose()
+
+    turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
+    assert len(drafts) == 1 and current(turn, drafts) and turn.version == 1
+    assert len(fake_llm.requests) == 2
+
+
+async def test_the_worker_inside_serve_drafts_what_ingest_queues(settings: Settings, db: Database,
+                                                                 kit: BrandKit) -> None:
+    async with AsyncTestClient(create_app(settings, run_worker=True)) as client:
+        accepted = await ingest(client, kit)
+        for _ in range(100):
+            turn, drafts = await turn_and_drafts(db, accepted["turn_id"])
+            if turn.status == "pending_review":
+                break
+            await asyncio.sleep(0.05)
+    assert turn.status == "pending_review" and current(turn, drafts).source == "model"
+
