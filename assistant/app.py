@@ -26,6 +26,7 @@ from assistant.ops import OpsController
 from assistant.people.controllers import PeopleController
 from assistant.people.import_controller import HistoryImportController
 from assistant.problems import handle_exception
+from assistant.review.controllers import TurnController
 from assistant.settings import Settings, get_settings
 from assistant.web.plugin import WebPlugin
 
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         await db.dispose()
 
     return Litestar(
-        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController],
+        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController],
         plugins=[WebPlugin()],
         state=state,
         exception_handlers={Exception: handle_exception},

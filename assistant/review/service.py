@@ -1,0 +1,326 @@
+"""The approval queue and a human's decisions on a turn: approve, reject, escalate.
+
+Plain functions over the database, called by the review API and the queue pages alike. Every decision is
+taken by a user (never an API key), lands with its decision row and audit event in one transaction, and
+moves the turn with a conditional UPDATE on its ``version``: of two reviewers deciding at once, one wins
+and the other gets 409.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistant.audit import record
+from assistant.auth.principal import Principal
+from assistant.db import Database
+from assistant.db.audit import AuditEvent
+from assistant.db.base import utcnow
+from assistant.db.outbox import Reply
+from assistant.db.people import Handle, Interaction, Person
+from assistant.db.tenancy import User
+from assistant.db.turns import TURN_STATES, Decision, Draft, Turn
+from assistant.errors import Conflict, Forbidden, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
+from assistant.mentions.validation import clean_text
+from assistant.outbox.service import create_reply
+from assistant.pagination import Page, decode_cursor, encode_cursor
+from assistant.people.service import profiles
+from assistant.policy import check_text, has_blocking
+from assistant.policy.service import brand_policy
+from assistant.review.schemas import (AuditOut, Approved, Decided, DecisionOut, DraftOut, Fairness, MentionOut,
+                                      TurnOut, WaitGroup)
+from assistant.webhooks.events import emit
+
+AUDIENCE_BUCKETS = (("unknown", None), ("<1k", 1_000), ("1k–10k", 10_000), ("10k–100k", 100_000),
+                    ("≥100k", math.inf))
+"""Follower buckets for the fairness view: each takes counts below its bound; unknown has none."""
+REJECTABLE = ("pending_review", "escalated", "failed")
+ESCALATABLE = ("pending_review", "failed")
+ANSWERED = ("approved", "posted")
+
+
+# Reading ---------------------------------------------------------------------------------------------------
+
+async def queue_page(db: Database, brand_id: int, *, limit: int, cursor: str | None,
+                     status: str = "pending_review") -> Page[TurnOut]:
+    """Turns in fair order: whoever started waiting first comes first, then by id; never by followers."""
+    if status not in TURN_STATES:
+        raise ValidationFailed.field("status", f"use one of {', '.join(TURN_STATES)}")
+    after = decode_cursor(cursor, 2)
+    query = select(Turn).where(Turn.brand_id == brand_id, Turn.status == status)
+    if after is not None:
+        at, last_id = _cursor_time(after[0]), _cursor_int(after[1])
+        query = query.where(or_(Turn.waiting_since > at, and_(Turn.waiting_since == at, Turn.id > last_id)))
+    async with db.read() as session:
+        turns = list((await session.execute(query.order_by(Turn.waiting_since, Turn.id).limit(limit + 1))).scalars())
+        items = await turn_views(session, turns[:limit])
+    next_cursor = None
+    if len(turns) > limit:
+        last = turns[limit - 1]
+        next_cursor = encode_cursor(last.waiting_since.isoformat(), last.id)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+async def get_turn(db: Database, brand_id: int, turn_id: int) -> TurnOut:
+    async with db.read() as session:
+        turn = await _load_turn(session, brand_id, turn_id)
+        return (await turn_views(session, [turn]))[0]
+
+
+async def waiting_count(db: Database, brand_id: int) -> int:
+    """How many turns await a reviewer now (``pending_review``)."""
+    async with db.read() as session:
+        return await session.scalar(select(func.count()).select_from(Turn).where(
+            Turn.brand_id == brand_id, Turn.status == "pending_review")) or 0
+
+
+async def turn_views(session: AsyncSession, turns: Sequence[Turn]) -> list[TurnOut]:
+    """Turns with their person, mentions, drafts and decisions, in a fixed number of queries for any count."""
+    ids = [t.id for t in turns]
+    if not ids:
+        return []
+    people = (await session.execute(select(Person).where(Person.id.in_({t.person_id for t in turns})))).scalars()
+    person_of = {p.id: p for p in await profiles(session, list(people))}
+    mentions: dict[int, list[MentionOut]] = {i: [] for i in ids}
+    for m in (await session.execute(select(Interaction).where(
+            Interaction.turn_id.in_(ids), Interaction.direction == "inbound")
+            .order_by(Interaction.occurred_at, Interaction.id))).scalars():
+        mentions[m.turn_id].append(MentionOut(m.id, m.text, m.occurred_at, m.external_id, m.url))
+    drafts: dict[int, list[DraftOut]] = {i: [] for i in ids}
+    for d in (await session.execute(select(Draft).where(Draft.turn_id.in_(ids))
+                                    .order_by(Draft.created_at.desc(), Draft.id.desc()))).scalars():
+        drafts[d.turn_id].append(DraftOut(d.id, d.text, d.source, d.model, list(d.findings or []),
+                                          list(d.flags or []), d.stale, d.guidance, d.created_at))
+    decisions: dict[int, list[DecisionOut]] = {i: [] for i in ids}
+    for d, email in await session.execute(select(Decision, User.email).join(User, User.id == Decision.user_id)
+                                          .where(Decision.turn_id.in_(ids))
+                                          .order_by(Decision.created_at, Decision.id)):
+        decisions[d.turn_id].append(DecisionOut(d.id, d.action, email, d.final_text, d.diff, d.reason,
+                                                d.override_reason, d.created_at))
+    return [TurnOut(id=t.id, status=t.status, platform=t.platform, waiting_since=t.waiting_since,
+                    escalation_rule=t.escalation_rule, person=person_of[t.person_id], mentions=mentions[t.id],
+                    current_draft=next((d for d in drafts[t.id] if d.id == t.current_draft_id), None),
+                    drafts=drafts[t.id], decisions=decisions[t.id]) for t in turns]
+
+
+# Deciding --------------------------------------------------------------------------------------------------
+
+async def approve(db: Database, actor: Principal, turn_id: int, *, draft_id: int, text: str | None = None,
+                  override_reason: str | None = None, default_max_length: int = 2000) -> Approved:
+    """Send the current draft (or the reviewer's edit of it) to the outbox after re-checking the policy.
+
+    An edit is kept in the decision (final text and a unified diff against the draft), not as a new draft:
+    the drafts list stays the record of what was proposed, the decisions the record of what was decided."""
+    _require_user(actor)
+    if override_reason is not None and not actor.is_admin:
+        raise Forbidden("Only an admin may approve over a blocking policy rule")
+    final = clean_text(text) if text is not None else None
+    reason = clean_text(override_reason, "override_reason") if override_reason is not None else None
+    try:
+        async with db.write() as session:
+            turn = await _load_turn(session, actor.brand_id, turn_id)
+            draft = await _current_draft(session, turn, draft_id)
+            final = final if final is not None else draft.text
+            policy = await brand_policy(session, turn.brand_id)
+            handle = await session.scalar(select(Handle.handle).where(
+                Handle.person_id == turn.person_id, Handle.platform == turn.platform).order_by(Handle.id).limit(1))
+            findings = [f.to_dict() for f in check_text(policy, final, platform=turn.platform, author_handle=handle,
+                                                        default_max_length=default_max_length)]
+            blocking = [f for f in findings if f["severity"] == "block"]
+            if blocking and reason is None:
+                raise PolicyBlocked(
+                    "The text breaks a blocking policy rule: " + "; ".join(f["message"] for f in blocking),
+                    errors=[{"field": "text", "message": f["message"]} for f in blocking],
+                    extra={"findings": findings})
+            await _move(session, turn, "approved")
+            decision = await _decision(session, actor, turn, "approve", draft_id=draft.id, final_text=final,
+                                       diff=edit_diff(draft.text, final), override_reason=reason,
+                                       policy_hash=policy.hash, findings=findings)
+            reply = await create_reply(session, turn=turn, draft_id=draft.id, decision_id=decision.id, text=final,
+                                       user_id=actor.id)
+            await record(session, actor, "turn.approved", "turn", turn.id, brand_id=turn.brand_id,
+                         draft_id=draft.id, decision_id=decision.id, reply_id=reply.id, edited=final != draft.text,
+                         override_reason=reason, blocking_rules=sorted({f["rule"] for f in blocking}))
+            return Approved(reply_id=reply.id, status="approved")
+    except IntegrityError:
+        # The replies table's UNIQUE(turn_id): another approval of this turn got there first.
+        raise Conflict(f"turn {turn_id} was already approved") from None
+
+
+async def reject(db: Database, actor: Principal, turn_id: int, reason: str) -> Decided:
+    """Nobody gets this reply; the reason stays with the turn."""
+    return await _close(db, actor, turn_id, "reject", "rejected", REJECTABLE, reason)
+
+
+async def escalate(db: Database, actor: Principal, turn_id: int, reason: str) -> Decided:
+    """Hand the turn to someone who may answer it (legal, support lead); subscribed tools hear of it."""
+    return await _close(db, actor, turn_id, "escalate", "escalated", ESCALATABLE, reason)
+
+
+async def _close(db: Database, actor: Principal, turn_id: int, action: str, status: str,
+                 allowed: tuple[str, ...], reason: str) -> Decided:
+    _require_user(actor)
+    reason = clean_text(reason, "reason")
+    async with db.write() as session:
+        turn = await _load_turn(session, actor.brand_id, turn_id)
+        if turn.status not in allowed:
+            raise Conflict(f"turn {turn.id} is {turn.status}; only a turn that is {' or '.join(allowed)} "
+                           f"can be {status}")
+        await _move(session, turn, status)
+        decision = await _decision(session, actor, turn, action, draft_id=turn.current_draft_id, reason=reason)
+        await record(session, actor, f"turn.{status}", "turn", turn.id, brand_id=turn.brand_id,
+                     decision_id=decision.id, reason=reason)
+        if status == "escalated":
+            await emit(session, turn.brand_id, "turn.escalated",
+                       {"turn_id": turn.id, "person_id": turn.person_id, "reason": reason})
+        return Decided(turn_id=turn.id, status=status, decision_id=decision.id)
+
+
+def edit_diff(draft_text: str, final_text: str) -> str:
+    """A unified diff from the draft to what was approved; empty when the draft went out unedited."""
+    if draft_text == final_text:
+        return ""
+    return "".join(difflib.unified_diff(_lines(draft_text), _lines(final_text), "draft", "approved"))
+
+
+def _lines(text: str) -> list[str]:
+    lines = text.splitlines(keepends=True)
+    return [line if line.endswith("\n") else line + "\n" for line in lines]
+
+
+def _require_user(actor: Principal) -> None:
+    if not actor.is_user:
+        raise Forbidden("Only a reviewer or admin may decide on a turn; API keys cannot")
+
+
+async def _load_turn(session: AsyncSession, brand_id: int, turn_id: int) -> Turn:
+    turn = await session.scalar(select(Turn).where(Turn.id == turn_id, Turn.brand_id == brand_id))
+    if turn is None:
+        raise NotFound(f"no turn {turn_id}")
+    return turn
+
+
+async def _current_draft(session: AsyncSession, turn: Turn, draft_id: int) -> Draft:
+    """The draft being approved, if it is still the one to approve. A decided turn is a plain conflict; a
+    draft that was replaced, went stale or is being redrafted is StaleDraft naming the current one."""
+    if turn.status not in ("drafting", "pending_review"):
+        raise Conflict(f"turn {turn.id} is already {turn.status}")
+    draft = await session.scalar(select(Draft).where(Draft.id == draft_id, Draft.turn_id == turn.id))
+    if draft is None or draft.id != turn.current_draft_id or draft.stale or turn.status != "pending_review":
+        raise StaleDraft(f"draft {draft_id} is not the current draft of turn {turn.id}; read the turn again",
+                         extra={"current_draft_id": turn.current_draft_id, "turn_status": turn.status})
+    return draft
+
+
+async def _move(session: AsyncSession, turn: Turn, status: str) -> None:
+    """Change the turn's status only if nobody changed the turn since we read it."""
+    now = utcnow()
+    moved = await session.execute(
+        update(Turn).where(Turn.id == turn.id, Turn.status == turn.status, Turn.version == turn.version)
+        .values(status=status, version=turn.version + 1, decided_at=now, updated_at=now),
+        execution_options={"synchronize_session": False})
+    if moved.rowcount != 1:
+        raise Conflict(f"turn {turn.id} was decided by someone else just now; read it again")
+
+
+async def _decision(session: AsyncSession, actor: Principal, turn: Turn, action: str, *, draft_id: int | None,
+                    **fields: Any) -> Decision:
+    decision = Decision(turn_id=turn.id, draft_id=draft_id, user_id=actor.id, action=action, created_at=utcnow(),
+                        **fields)
+    session.add(decision)
+    await session.flush()
+    return decision
+
+
+# Fairness and audit ---------------------------------------------------------------------------------------
+
+async def fairness(db: Database, brand_id: int, *, since: dt.datetime, until: dt.datetime) -> Fairness:
+    """Median and p90 wait from first mention to approval, over turns approved in [since, until), by audience
+    size (the most followers any of the turn's mentions reported) and by first-time vs returning person
+    (returning: we had posted or imported a reply to them before this turn began)."""
+    followers = (select(func.max(Interaction.followers)).where(Interaction.turn_id == Turn.id)
+                 .scalar_subquery())
+    returning = exists().where(Interaction.person_id == Turn.person_id, Interaction.direction == "outbound",
+                               Interaction.occurred_at < Turn.waiting_since)
+    async with db.read() as session:
+        rows = (await session.execute(
+            select(Turn.waiting_since, Reply.approved_at, followers, returning)
+            .join(Reply, Reply.turn_id == Turn.id)
+            .where(Turn.brand_id == brand_id, Turn.status.in_(ANSWERED), Reply.approved_at >= since,
+                   Reply.approved_at < until))).all()
+    waits: dict[str, list[float]] = {}
+    everyone: list[float] = []
+    for waiting_since, approved_at, most_followers, was_returning in rows:
+        wait = max(0.0, (approved_at - waiting_since).total_seconds())
+        everyone.append(wait)
+        waits.setdefault(_audience(most_followers), []).append(wait)
+        waits.setdefault("returning" if was_returning else "first_time", []).append(wait)
+    return Fairness(since=since, until=until, overall=_stats("all", everyone),
+                    by_audience=[_stats(name, waits.get(name, [])) for name, _ in AUDIENCE_BUCKETS],
+                    by_familiarity=[_stats(name, waits.get(name, [])) for name in ("first_time", "returning")])
+
+
+def _audience(followers: int | None) -> str:
+    if followers is None:
+        return "unknown"
+    return next(name for name, bound in AUDIENCE_BUCKETS[1:] if followers < bound)  # type: ignore[operator]
+
+
+def _stats(group: str, waits: list[float]) -> WaitGroup:
+    """Median, and p90 by nearest rank (an actual wait someone had, not an interpolation)."""
+    if not waits:
+        return WaitGroup(group, 0, None, None)
+    ordered = sorted(waits)
+    return WaitGroup(group, len(ordered), statistics.median(ordered), ordered[math.ceil(0.9 * len(ordered)) - 1])
+
+
+async def audit_page(db: Database, brand_id: int, *, actor: str | None = None, action: str | None = None,
+                     limit: int, cursor: str | None) -> Page[AuditOut]:
+    """The brand's audit log, newest first; ``actor`` is a user's email or a key's prefix."""
+    after = decode_cursor(cursor, 2)
+    query = select(AuditEvent).where(AuditEvent.brand_id == brand_id)
+    if actor:
+        query = query.where(AuditEvent.actor_label == actor)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if after is not None:
+        at, last_id = _cursor_time(after[0]), _cursor_int(after[1])
+        query = query.where(or_(AuditEvent.created_at < at, and_(AuditEvent.created_at == at, AuditEvent.id < last_id)))
+    async with db.read() as session:
+        events = list((await session.execute(
+            query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit + 1))).scalars())
+    items = [AuditOut(e.id, e.created_at, e.actor_type, e.actor_label, e.action, e.subject_type, e.subject_id,
+                      dict(e.data or {})) for e in events[:limit]]
+    next_cursor = None
+    if len(events) > limit:
+        last = events[limit - 1]
+        next_cursor = encode_cursor(last.created_at.isoformat(), last.id)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+def _cursor_int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationFailed.field("cursor", "is not a cursor this service issued")
+    return value
+
+
+def _cursor_time(value: Any) -> dt.datetime:
+    try:
+        at = dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed.field("cursor", "is not a cursor this service issued") from None
+    if at.tzinfo is None:
+        raise ValidationFailed.field("cursor", "is not a cursor this service issued")
+    return at
+
+
+__all__ = ["approve", "audit_page", "edit_diff", "escalate", "fairness", "get_turn", "queue_page", "reject",
+           "turn_views", "waiting_count"]
