@@ -36,8 +36,17 @@ def require_or_skip(service: str, reason: str) -> None:
     pytest.skip(reason)
 
 
+DATABASE_UNDER_TEST = "postgresql" if TEST_DATABASE_URL.startswith("postgres") else "sqlite"
+
+
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"database under test: {'postgresql' if TEST_DATABASE_URL.startswith('postgres') else 'sqlite'}"
+    return f"database under test: {DATABASE_UNDER_TEST}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _database_in_report(record_testsuite_property) -> None:  # type: ignore[no-untyped-def]
+    """CI reads this from the JUnit report to prove which database the run used."""
+    record_testsuite_property("database", DATABASE_UNDER_TEST)
 
 
 @pytest.fixture(scope="session")
