@@ -284,10 +284,7 @@ def _tweet_record(row: dict[str, str], line: int, platform: str, now: dt.datetim
     inbound_flag = row["inbound"].strip().lower()
     if inbound_flag not in ("true", "false"):
         raise ValidationFailed.field("inbound", "must be True or False")
-    try:
-        at = dt.datetime.strptime(row["created_at"].strip(), TWEET_TIME)
-    except ValueError:
-        raise ValidationFailed.field("created_at", "use the form 'Tue Oct 10 15:16:08 +0000 2017'") from None
+    at = tweet_time(row["created_at"])
     try:
         text = html.unescape(row["text"]).encode("utf-8").decode("utf-8")
     except UnicodeError:
@@ -310,6 +307,23 @@ def _tweet_record(row: dict[str, str], line: int, platform: str, now: dt.datetim
         in_reply_to=_tweet_id(row["in_response_to_tweet_id"]), conversation=root_of(tweet),
         raw={k: row[k] for k in TWEET_COLUMNS},
     )
+
+
+_MONTHS = {name: n for n, name in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                                             "Nov", "Dec"), start=1)}
+
+
+def tweet_time(value: str) -> dt.datetime:
+    """'Tue Oct 10 15:16:08 +0000 2017', parsed by hand (``strptime`` was a fifth of the import's time)."""
+    try:
+        _, month, day, clock, offset, year = value.split()
+        hour, minute, second = clock.split(":")
+        if offset == "+0000":
+            return dt.datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
+                               tzinfo=dt.timezone.utc)
+        return dt.datetime.strptime(value.strip(), TWEET_TIME)
+    except (ValueError, KeyError):
+        raise ValidationFailed.field("created_at", "use the form 'Tue Oct 10 15:16:08 +0000 2017'") from None
 
 
 def sniff_format(path: Path) -> str:
