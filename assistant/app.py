@@ -23,6 +23,7 @@ from assistant.jobs.worker import Worker
 from assistant.mentions.controllers import MentionController
 from assistant.mentions.ingestor import Ingestor
 from assistant.ops import OpsController
+from assistant.outbox.controllers import ReplyController
 from assistant.people.controllers import PeopleController
 from assistant.people.import_controller import HistoryImportController
 from assistant.problems import handle_exception
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         await db.dispose()
 
     return Litestar(
-        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController],
+        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController],
         plugins=[WebPlugin()],
         state=state,
         exception_handlers={Exception: handle_exception},

@@ -14,6 +14,8 @@ from assistant.db.webhooks import Webhook, WebhookDelivery
 from assistant.jobs import queue
 
 EVENTS = ("turn.pending_review", "turn.escalated", "reply.approved", "reply.posted", "reply.failed")
+MAX_DELIVERY_ATTEMPTS = 8
+"""The first attempt and the seven retries of SPEC 5; the delivery handler also stops at the schedule's end."""
 
 
 async def emit(session: AsyncSession, brand_id: int, event: str, data: dict[str, Any]) -> None:
@@ -32,4 +34,4 @@ async def emit(session: AsyncSession, brand_id: int, event: str, data: dict[str,
         session.add(delivery)
         await session.flush()
         await queue.enqueue(session, queue.DELIVER_WEBHOOK, [delivery.id], brand_id=brand_id,
-                            max_attempts=8, skip_if_queued=False)
+                            max_attempts=MAX_DELIVERY_ATTEMPTS, skip_if_queued=False)

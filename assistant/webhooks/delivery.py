@@ -1,0 +1,110 @@
+"""Delivering one webhook event: sign it (Standard Webhooks), POST it, log the attempt, retry on schedule.
+
+The ``webhook-id`` is the delivery's ``event_id``, the same on every retry, so a receiver that dedupes on it
+sees each event once. A receiver that never answers costs the worker one timeout per attempt, no more: the
+whole request, however slowly the receiver drips, is bounded by ``webhook_timeout_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import json
+import logging
+import ssl
+import time
+
+import certifi
+import httpx
+from sqlalchemy import select, update
+from standardwebhooks import Webhook as Signer
+
+from assistant.db import Database
+from assistant.db.base import utcnow
+from assistant.db.jobs import Job
+from assistant.db.webhooks import Webhook, WebhookAttempt, WebhookDelivery
+from assistant.jobs import queue
+from assistant.jobs.worker import JobFailed
+from assistant.settings import Settings
+
+log = logging.getLogger("assistant.webhooks")
+
+USER_AGENT = "reply-assistant-webhooks/1"
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for all deliveries: building it reads the CA bundle, which is not free."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def signed_headers(event_id: str, secret: str, body: str, at: float) -> dict[str, str]:
+    """The Standard Webhooks headers for ``body`` sent at ``at`` (seconds since the epoch)."""
+    sent = dt.datetime.fromtimestamp(int(at), dt.timezone.utc)
+    return {"webhook-id": event_id, "webhook-timestamp": str(int(at)),
+            "webhook-signature": Signer(secret).sign(event_id, sent, body),
+            "content-type": "application/json", "user-agent": USER_AGENT}
+
+
+class WebhookSender:
+    """The ``DELIVER_WEBHOOK`` job handler."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.timeout = settings.webhook_timeout_seconds
+        self.schedule = settings.webhook_retry_schedule
+
+    async def deliver(self, job: Job) -> None:
+        async with self.db.read() as session:
+            row = (await session.execute(
+                select(WebhookDelivery, Webhook).join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+                .where(WebhookDelivery.id == job.subject_id))).first()
+        if row is None or row[0].status != "pending":
+            return  # already delivered (a lapsed lease ran it twice) or given up on
+        delivery, hook = row
+        if not hook.active:
+            await self._log(job, delivery, None, "the webhook was removed", 0, final="failed")
+            return
+        body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False)
+        headers = signed_headers(delivery.event_id, hook.secret, body, time.time())
+        started = time.perf_counter()
+        status_code, error = await self._post(hook.url, body, headers)
+        duration_ms = round((time.perf_counter() - started) * 1000)
+        if error is None:
+            await self._log(job, delivery, status_code, None, duration_ms, final="delivered")
+            return
+        exhausted = job.attempts > len(self.schedule) or job.attempts >= job.max_attempts
+        await self._log(job, delivery, status_code, error, duration_ms, final="failed" if exhausted else None)
+        if not exhausted:
+            raise JobFailed(f"delivery {delivery.id} to webhook {hook.id}: {error}",
+                            delay=self.schedule[job.attempts - 1])
+        log.warning("delivery %s to webhook %s failed for good after %s attempts: %s",
+                    delivery.id, hook.id, job.attempts, error)
+
+    async def _post(self, url: str, body: str, headers: dict[str, str]) -> tuple[int | None, str | None]:
+        """The receiver's status code and, unless it answered 2xx, what went wrong."""
+        try:
+            async with asyncio.timeout(self.timeout), httpx.AsyncClient(
+                    timeout=self.timeout, follow_redirects=False, verify=_tls()) as client:
+                async with client.stream("POST", url, content=body.encode(), headers=headers) as response:
+                    code = response.status_code
+        except (TimeoutError, httpx.TimeoutException):
+            return None, f"no answer within {self.timeout:g} s"
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:500]
+        return code, None if 200 <= code < 300 else f"answered HTTP {code}"
+
+    async def _log(self, job: Job, delivery: WebhookDelivery, status_code: int | None, error: str | None,
+                   duration_ms: int, *, final: str | None) -> None:
+        """Record the attempt; a delivery that is ``delivered`` or ``failed`` also finishes its job."""
+        now = utcnow()
+        async with self.db.write() as session:
+            attempt = await session.scalar(
+                update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(
+                    attempts=WebhookDelivery.attempts + 1, last_status_code=status_code, last_error=error,
+                    last_attempt_at=now, status=final or "pending").returning(WebhookDelivery.attempts))
+            session.add(WebhookAttempt(delivery_id=delivery.id, attempt=attempt, status_code=status_code, error=error,
+                                       duration_ms=duration_ms, created_at=now))
+            if final is not None:
+                await queue.finish(session, job)
