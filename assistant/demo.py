@@ -137,7 +137,7 @@ def waiting_mentions(rng: random.Random, who: list[tuple[str, str]], now: dt.dat
 async def seed(db: Database, settings: Settings) -> tuple[list[Login], str | None]:
     """Create the demo brand once; on later runs only fresh passwords are issued."""
     from assistant.mentions.service import ingest, validate
-    from assistant.people.importer import import_ndjson
+    from assistant.people.importer import import_ndjson_body
     from assistant.policy.service import set_brand_policy
 
     rng = random.Random(SEED)
@@ -164,7 +164,7 @@ async def seed(db: Database, settings: Settings) -> tuple[list[Login], str | Non
         brand_id = brand.id
     if fresh:
         who = people(rng)
-        await import_ndjson(db, brand_id, history_lines(rng, who, now))
+        await import_ndjson_body(db, brand_id, "\n".join(history_lines(rng, who, now)).encode())
         await ingest(db, brand_id, [validate(m) for m in waiting_mentions(rng, who, now)])
     return logins, key
 
