@@ -246,6 +246,8 @@ async def fairness(db: Database, brand_id: int, *, since: dt.datetime, until: dt
     """Median and p90 wait from first mention to approval, over turns approved in [since, until), by audience
     size (the most followers any of the turn's mentions reported) and by first-time vs returning person
     (returning: we had posted or imported a reply to them before this turn began)."""
+    if since.tzinfo is None or until.tzinfo is None:
+        raise ValidationFailed.field("since" if since.tzinfo is None else "until", "give a time with its zone")
     followers = (select(func.max(Interaction.followers)).where(Interaction.turn_id == Turn.id)
                  .scalar_subquery())
     returning = exists().where(Interaction.person_id == Turn.person_id, Interaction.direction == "outbound",
