@@ -247,9 +247,11 @@ def demo(host: str, port: int) -> None:
 def _add_feature_commands() -> None:
     from assistant.people.commands import import_history
     from assistant.policy.commands import policy
+    from assistant.webhooks.commands import webhooks
 
     main.add_command(import_history, "import")
     main.add_command(policy)
+    main.add_command(webhooks)
 
 
 _add_feature_commands()
