@@ -25,7 +25,7 @@ from assistant.errors import NotFound, ValidationFailed
 from assistant.jobs import queue
 from assistant.mentions import validation
 from assistant.mentions.schemas import MentionIn, MentionOut, TurnRef
-from assistant.people.identity import Sighting, resolve_people, tally, apply_activity
+from assistant.people.identity import Sighting, apply_activity, insert_returning_ids, resolve_people, tally
 from assistant.problems import validation_failed
 
 CHUNK = 400
@@ -159,9 +159,7 @@ async def _ingest(session: AsyncSession, brand_id: int, mentions: Sequence[Menti
             placement[i] = ("joined", existing.id)
 
     if new_turns:
-        ids = (await session.execute(Turn.__table__.insert().returning(Turn.__table__.c.id,
-                                                                       sort_by_parameter_order=True),
-                                     new_turns)).scalars().all()
+        ids = await insert_returning_ids(session, Turn.__table__, new_turns)
         for turn, turn_id in zip(new_turns, ids):
             turn["id"] = turn_id
     await _join(session, joined, now)
@@ -177,9 +175,7 @@ async def _ingest(session: AsyncSession, brand_id: int, mentions: Sequence[Menti
                      "occurred_at": m.created_at, "received_at": now, "in_reply_to": m.in_reply_to,
                      "conversation_key": conversations.get(i), "url": m.url, "lang": m.lang,
                      "followers": m.followers, "turn_id": turn_id, "raw": m.raw})
-    interaction_ids = (await session.execute(
-        Interaction.__table__.insert().returning(Interaction.__table__.c.id, sort_by_parameter_order=True), rows
-    )).scalars().all()
+    interaction_ids = await insert_returning_ids(session, Interaction.__table__, rows)
 
     to_draft = [t["id"] for t in new_turns if t["status"] == "drafting"] + list(joined)
     await queue.enqueue(session, queue.DRAFT_TURN, to_draft, brand_id=brand_id)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, case, delete, select, tuple_, update
+from sqlalchemy import Integer, String, bindparam, case, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +34,24 @@ class Sighting:
     inbound: bool = True
 
 
+async def insert_returning_ids(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` and answer their new ids, in order, in a single executemany.
+
+    On SQLite, SQLAlchemy's ``RETURNING ... sort_by_parameter_order`` falls back to one statement per row (a
+    thread hop each through aiosqlite: two thirds of a 1,000-mention batch's time). Writes there run in
+    ``BEGIN IMMEDIATE``, which holds the file's only write lock, so the ids after ``MAX(id)`` are ours to give.
+    """
+    if not rows:
+        return []
+    if session.bind.dialect.name == "sqlite":
+        start = int(await session.scalar(select(func.max(table.c.id))) or 0)
+        ids = list(range(start + 1, start + 1 + len(rows)))
+        await session.execute(table.insert(), [dict(row, id=new_id) for row, new_id in zip(rows, ids)])
+        return ids
+    return list((await session.execute(
+        table.insert().returning(table.c.id, sort_by_parameter_order=True), rows)).scalars())
+
+
 async def resolve_people(session: AsyncSession, brand_id: int, sightings: Iterable[Sighting]) -> dict[HandleKey, int]:
     """Map every sighted handle to its person, creating people on first sight."""
     first: dict[HandleKey, Sighting] = {}
@@ -45,9 +64,7 @@ async def resolve_people(session: AsyncSession, brand_id: int, sightings: Iterab
         rows = [{"brand_id": brand_id, "display_name": first[k].display_name or first[k].handle,
                  "followers": first[k].followers, "first_seen_at": first[k].at, "last_seen_at": first[k].at,
                  "do_not_reply": False, "mention_count": 0, "reply_count": 0, "created_at": now} for k in missing]
-        new_ids = list((await session.execute(
-            Person.__table__.insert().returning(Person.__table__.c.id, sort_by_parameter_order=True), rows
-        )).scalars())
+        new_ids = await insert_returning_ids(session, Person.__table__, rows)
         insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
         await session.execute(insert(Handle.__table__).on_conflict_do_nothing(), [
             {"brand_id": brand_id, "person_id": pid, "platform": k[0], "handle": k[1],
