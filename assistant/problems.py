@@ -87,6 +87,8 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         error = exc
     elif isinstance(exc, HTTPException):
         error = _from_litestar(exc)
+    elif isinstance(exc, UnicodeDecodeError):  # a body that is not UTF-8, met while decoding the request
+        error = BadRequest("The body is not valid UTF-8")
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         error = AssistantError("Something went wrong on our side; it has been logged")

@@ -176,8 +176,6 @@ async def test_lone_surrogate_escape_is_400_saying_so(client, factory, db) -> No
     await nothing_stored(db)
 
 
-@pytest.mark.xfail(strict=True, reason="problems.handle_exception answers 500 for the UnicodeDecodeError Litestar's "
-                   "JSON decoding raises; the fix (map it to BadRequest) belongs in assistant/problems.py")
 async def test_invalid_utf8_is_400(client, factory, db) -> None:
     brand = await factory.brand()
     body = json.dumps(mention(text="PLACEHOLDER")).encode().replace(b"PLACEHOLDER", b"\xff\xfe")
