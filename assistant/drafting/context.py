@@ -49,14 +49,15 @@ class TurnFacts:
 
 async def load_turn(session: AsyncSession, turn_id: int) -> TurnFacts | None:
     """The turn with its person and mentions; None when it is gone or has no mentions."""
-    turn = await session.get(Turn, turn_id)
-    if turn is None:
+    found = (await session.execute(select(Turn, Person).join(Person, Person.id == Turn.person_id)
+                                   .where(Turn.id == turn_id))).first()
+    if found is None:
         return None
+    turn, person = found
     mentions = list((await session.execute(
         select(Interaction).where(Interaction.turn_id == turn.id, Interaction.direction == "inbound")
         .order_by(Interaction.occurred_at, Interaction.id))).scalars())
-    person = await session.get(Person, turn.person_id)
-    if not mentions or person is None:
+    if not mentions:
         return None
     handles = (await session.execute(select(Handle.platform, Handle.handle).where(
         Handle.person_id == person.id).order_by(Handle.id))).all()
@@ -73,10 +74,13 @@ async def load_turn(session: AsyncSession, turn_id: int) -> TurnFacts | None:
 async def draft_context(session: AsyncSession, facts: TurnFacts, policy: Policy, settings: Settings) -> DraftContext:
     turn, person = facts.turn, facts.person
     brand_name = await session.scalar(select(Brand.name).where(Brand.id == turn.brand_id))
-    history = await _history(session, person.id, turn.id, settings.history_token_budget // ITEM_OVERHEAD_TOKENS + 1)
-    last_reply = await session.scalar(
-        select(Interaction.text).where(Interaction.person_id == person.id, Interaction.direction == "outbound")
-        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(1))
+    limit = settings.history_token_budget // ITEM_OVERHEAD_TOKENS + 1
+    history = await _history(session, person.id, turn.id, limit)
+    last_reply = next((item.text for item in history if item.kind == "reply"), None)
+    if last_reply is None and len(history) == limit:  # our last reply may be older than the history loaded
+        last_reply = await session.scalar(
+            select(Interaction.text).where(Interaction.person_id == person.id, Interaction.direction == "outbound")
+            .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(1))
     return DraftContext(
         brand_name=brand_name or "",
         voice=policy.voice_description,

@@ -15,14 +15,16 @@ import pytest
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from assistant.app import create_app, shared_state
 from assistant.auth.principal import Principal
 from assistant.db import Database
 from assistant.db.audit import AuditEvent
+from assistant.db.base import utcnow
 from assistant.db.jobs import Job
 from assistant.db.people import Interaction, Person
+from assistant.db.tenancy import Brand
 from assistant.db.turns import Decision, Draft, Turn
 from assistant.drafting.prompts import FALLBACK_TEMPLATE, SYSTEM_TEMPLATE, USER_TEMPLATE, template_hash
 from assistant.drafting.service import Drafter, request_regenerate
@@ -449,3 +451,29 @@ async def test_the_worker_inside_serve_drafts_what_ingest_queues(settings: Setti
             await asyncio.sleep(0.05)
     assert turn.status == "pending_review" and current(turn, drafts).source == "model"
 
+
+
+async def test_a_job_that_keeps_failing_backs_off_and_ends_dead_with_its_error(
+        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+    accepted = await ingest(client, kit)
+    async with state.db.write() as session:  # a policy that no longer loads: every attempt fails the same way
+        await session.execute(update(Brand).where(Brand.id == kit.id).values(policy_toml="[rules\n"))
+        await session.execute(update(Job).values(max_attempts=2))
+
+    await drain(state)
+
+    async with state.db.read() as session:
+        job = await session.scalar(select(Job).where(Job.kind == queue.DRAFT_TURN))
+    assert job is not None and (job.status, job.attempts) == ("queued", 1)
+    assert job.last_error and job.last_error.startswith("PolicyFileError")
+    assert job.run_after > utcnow() + dt.timedelta(seconds=2)  # backed off, so this drain left it alone
+
+    async with state.db.write() as session:
+        await session.execute(update(Job).values(run_after=utcnow()))
+    await drain(state)
+
+    async with state.db.read() as session:
+        job = await session.scalar(select(Job).where(Job.kind == queue.DRAFT_TURN))
+    assert job is not None and (job.status, job.attempts) == ("dead", 2) and job.last_error
+    turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
+    assert (turn.status, drafts, fake_llm.requests) == ("drafting", [], [])

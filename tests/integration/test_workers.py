@@ -1,0 +1,172 @@
+"""``assistant worker`` as real processes: killed mid-job, stopped with SIGTERM, and two of them sharing
+PostgreSQL. The database is checked afterwards for what matters: each turn has exactly one current draft."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+
+from assistant.db import Database
+from assistant.db.jobs import Job
+from assistant.db.turns import Draft, Turn
+from assistant.jobs import queue
+from assistant.settings import Settings
+from tests.integration.test_drafting import current, ingest, turn_and_drafts, user_prompt
+from tests.support.factories import BrandKit, Factory, mention
+from tests.support.fake_llm import HANG_SECONDS, FakeLLM, Response
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+Client = AsyncTestClient[Litestar]
+StartWorker = Callable[..., subprocess.Popen[str]]
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    """The test's own engine, on the test's loop (the app under the test client runs on another)."""
+    database = Database(settings.database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def kit(factory: Factory) -> BrandKit:
+    return await factory.brand()
+
+
+@pytest.fixture
+def start_worker(settings: Settings, fake_llm: FakeLLM, tmp_path: Path) -> Iterator[StartWorker]:
+    """Starts ``assistant worker`` processes on the test database and the fake model; waits until each says
+    it started. Any still running at the end are killed."""
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(concurrency: int = 8, lease_seconds: float = 1.0) -> subprocess.Popen[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")} | {
+            "ASSISTANT_DATABASE_URL": settings.database_url, "ASSISTANT_LLM_BASE_URL": fake_llm.base_url,
+            "ASSISTANT_LLM_MODEL": "test", "ASSISTANT_JOB_LEASE_SECONDS": str(lease_seconds), "ASSISTANT_JOB_POLL_SECONDS": "0.05"}
+        log = tmp_path / f"worker-{len(processes)}.log"
+        process = subprocess.Popen([sys.executable, "-m", "assistant", "worker", "--concurrency", str(concurrency)],
+                                   env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("w"), text=True)
+        processes.append(process)
+        wait_for(lambda: "started" in log.read_text() or process.poll() is not None, 20)
+        assert process.poll() is None, log.read_text()
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {seconds} s"
+        time.sleep(0.05)
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not await _result(check()):
+        assert time.monotonic() < deadline, f"not within {seconds} s"
+        await asyncio.sleep(0.05)
+
+
+async def _result(value: bool | Awaitable[bool]) -> bool:
+    return await value if inspect.isawaitable(value) else value
+
+
+async def draft_job(db: Database) -> Job:
+    async with db.read() as session:
+        job = await session.scalar(select(Job).where(Job.kind == queue.DRAFT_TURN))
+    assert job is not None
+    return job
+
+
+async def test_a_worker_killed_mid_job_loses_its_lease_and_another_completes_the_draft_once(
+        client: Client, db: Database, kit: BrandKit, fake_llm: FakeLLM, start_worker: StartWorker) -> None:
+    fake_llm.enqueue(Response(delay=HANG_SECONDS))
+    accepted = await ingest(client, kit)
+    first = start_worker()
+    await until(lambda: len(fake_llm.requests) == 1, 20)
+
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert (await draft_job(db)).status == "running"
+    second = start_worker(lease_seconds=30)  # takes over once the first lease (1 s) ran out, and keeps it
+
+    async def drafted() -> bool:
+        return (await turn_and_drafts(db, accepted["turn_id"]))[0].status == "pending_review"
+    await until(drafted, 20)
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=20) == 0
+
+    turn, drafts = await turn_and_drafts(db, accepted["turn_id"])
+    assert len(drafts) == 1 and current(turn, drafts).source == "model"
+    job = await draft_job(db)
+    assert (job.status, job.attempts) == ("done", 2)
+    assert len(fake_llm.requests) == 2
+
+
+async def test_sigterm_lets_a_worker_finish_the_draft_it_is_writing(
+        client: Client, db: Database, kit: BrandKit, fake_llm: FakeLLM, start_worker: StartWorker) -> None:
+    fake_llm.enqueue(Response(delay=1.5))
+    accepted = await ingest(client, kit)
+    worker = start_worker()
+    await until(lambda: len(fake_llm.requests) == 1, 20)
+
+    worker.send_signal(signal.SIGTERM)
+
+    assert worker.wait(timeout=20) == 0
+    turn, drafts = await turn_and_drafts(db, accepted["turn_id"])
+    assert turn.status == "pending_review" and current(turn, drafts).source == "model"
+    job = await draft_job(db)
+    assert (job.status, job.attempts) == ("done", 1)
+
+
+async def test_two_workers_drain_500_turns_on_postgresql_each_drafted_once(
+        client: Client, db: Database, kit: BrandKit, fake_llm: FakeLLM, start_worker: StartWorker,
+        is_postgres: bool) -> None:
+    if not is_postgres:
+        pytest.skip("several worker processes are a PostgreSQL deployment")
+    turns = 500
+    fake_llm.default = Response(delay=0.2)
+    workers = [start_worker(concurrency=32, lease_seconds=30), start_worker(concurrency=32, lease_seconds=30)]
+    response = await client.post("/api/v1/mentions/batch", headers=kit.ingest, json={"mentions": [
+        mention(handle=f"@p{n:03d}", text=f"@acme hello {n}") for n in range(turns)]})
+    assert response.status_code == 200
+
+    async def all_drafted() -> bool:
+        async with db.read() as session:
+            return await session.scalar(select(func.count()).select_from(Turn).where(
+                Turn.status == "pending_review")) == turns
+    await until(all_drafted, 60)
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+
+    async with db.read() as session:
+        current_ids = set((await session.execute(select(Turn.current_draft_id))).scalars())
+        drafts = (await session.execute(select(Draft.turn_id, Draft.id, Draft.stale))).all()
+        lockers = set((await session.execute(select(Job.locked_by).where(Job.kind == queue.DRAFT_TURN))).scalars())
+    assert len(drafts) == turns and len({d.turn_id for d in drafts}) == turns  # one draft per turn
+    assert current_ids == {d.id for d in drafts} and not any(d.stale for d in drafts)
+    asked = Counter(re.search(r"^Person: (\S+)", user_prompt(r), re.MULTILINE)[1] for r in fake_llm.requests)
+    assert len(asked) == turns and set(asked.values()) == {1}  # the model was asked once per person
+    assert len(lockers) == 2  # both processes drafted
