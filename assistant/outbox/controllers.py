@@ -34,8 +34,9 @@ class ReplyController(Controller):
           summary="Confirm a reply was posted", description="Again with the same `external_id`: 200 and no "
           "change. A different one: 409.")
     async def posted(self, reply_id: int, data: PostedIn, principal: Principal, state: State) -> ReplyOut:
-        return await service.confirm_posted(state.db, principal, reply_id, external_id=data.external_id,
-                                            url=data.url, posted_at=data.posted_at)
+        posting = service.posting(principal, reply_id, external_id=data.external_id, url=data.url,
+                                  posted_at=data.posted_at)
+        return await service.confirmer(state.db).submit(posting)
 
     @post("/{reply_id:int}/failed", operation_id="reportReplyFailed", status_code=HTTP_200_OK,
           summary="Report that posting failed", description="`retry: true` puts the reply back as approved; "

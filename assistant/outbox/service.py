@@ -9,25 +9,31 @@ record in one transaction, so a reply is either posted everywhere or nowhere.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import weakref
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.audit import record
 from assistant.auth.principal import Principal
 from assistant.db import Database
+from assistant.db.audit import AuditEvent
 from assistant.db.base import utcnow
 from assistant.db.outbox import Reply
 from assistant.db.people import Handle, Interaction
 from assistant.db.turns import Turn
-from assistant.errors import Conflict, NotFound, ValidationFailed
+from assistant.errors import AssistantError, Conflict, NotFound, ValidationFailed
 from assistant.mentions.validation import clean_optional, clean_text, platform_token, timestamp
 from assistant.outbox.schemas import ClaimedReply, ReplyOut
 from assistant.pagination import Page, decode_cursor, encode_cursor
-from assistant.people.identity import apply_activity, tally
-from assistant.webhooks.events import emit
+from assistant.people.identity import Activity, apply_activity, tally
+from assistant.webhooks.events import emit, emit_many
 
 POSTABLE = ("approved", "claimed")
 """A reply in these states may be confirmed or reported failed (a lapsed lease still counts as claimed)."""
@@ -94,54 +100,159 @@ async def claim(db: Database, actor: Principal, *, limit: int, lease_seconds: in
                          author_handle=r.author_handle, lease_until=lease_until) for r in rows]
 
 
-async def confirm_posted(db: Database, actor: Principal, reply_id: int, *, external_id: str, url: str | None,
-                         posted_at: dt.datetime | None) -> ReplyOut:
-    """The tool posted the reply. Repeating the same post id changes nothing; another post id is a conflict."""
-    external_id = _required(external_id, "external_id")
-    url = clean_optional(url, "url")
+@dataclass
+class Posting:
+    """One confirmation, validated: the tool posted ``reply_id`` as ``external_id``."""
+
+    actor: Principal
+    reply_id: int
+    external_id: str
+    url: str | None
+    posted_at: dt.datetime
+
+
+def posting(actor: Principal, reply_id: int, *, external_id: str, url: str | None,
+            posted_at: dt.datetime | None) -> Posting:
     now = utcnow()
-    at = timestamp(posted_at, "posted_at", now=now) if posted_at is not None else now
+    return Posting(actor, reply_id, _required(external_id, "external_id"), clean_optional(url, "url"),
+                   timestamp(posted_at, "posted_at", now=now) if posted_at is not None else now)
+
+
+async def confirm_posted(db: Database, postings: Sequence[Posting]) -> list[ReplyOut | AssistantError]:
+    """Confirm one brand's postings in one transaction, answering each alone: a reply posted again with the
+    same post id is unchanged, with another id it is a conflict. Set-based, so a batch costs a handful of
+    statements however large it is."""
     try:
         async with db.write() as session:
-            reply = await _load(session, db, actor.brand_id, reply_id)
-            if reply.status == "posted":
-                if reply.external_post_id == external_id:
-                    return reply_out(reply)
-                raise Conflict(f"reply {reply_id} was already confirmed as post {reply.external_post_id!r}")
-            _require_postable(reply, "confirmed")
-            if await session.scalar(select(Interaction.id).where(
-                    Interaction.brand_id == reply.brand_id, Interaction.platform == reply.platform,
-                    Interaction.external_id == external_id)) is not None:
-                raise Conflict(f"{reply.platform} post {external_id!r} is already another message in the history")
-            await _close_loop(session, reply, external_id, url, at, now)
-            await record(session, actor, "reply.posted", "reply", reply.id, turn_id=reply.turn_id,
-                         external_id=external_id)
-            return reply_out(reply)
-    except IntegrityError:  # PostgreSQL: a concurrent confirmation stored the same post id first
-        raise Conflict(f"{external_id!r} was confirmed for another message at the same time") from None
+            return await _confirm(session, db, postings)
+    except IntegrityError:  # PostgreSQL: a concurrent transaction stored one of these post ids first
+        if len(postings) == 1:
+            return [Conflict(f"{postings[0].external_id!r} was confirmed for another message at the same time")]
+    return [answer for p in postings for answer in await confirm_posted(db, [p])]
 
 
-async def _close_loop(session: AsyncSession, reply: Reply, external_id: str, url: str | None, at: dt.datetime,
-                      now: dt.datetime) -> None:
-    """Posted: the reply, its turn, the person's history and counters, and the subscribers all learn it."""
-    conversation = await session.scalar(select(Interaction.conversation_key).where(
-        Interaction.brand_id == reply.brand_id, Interaction.platform == reply.platform,
-        Interaction.external_id == reply.in_reply_to))
-    reply.status, reply.external_post_id, reply.url, reply.posted_at = "posted", external_id, url, at
-    reply.lease_until = None
-    await session.execute(update(Turn).where(Turn.id == reply.turn_id).values(
+async def _confirm(session: AsyncSession, db: Database, postings: Sequence[Posting]) -> list[ReplyOut | AssistantError]:
+    brand_id = postings[0].actor.brand_id
+    query = select(Reply).where(Reply.id.in_({p.reply_id for p in postings}), Reply.brand_id == brand_id)
+    if not db.is_sqlite:
+        query = query.order_by(Reply.id).with_for_update()
+    replies = {r.id: r for r in (await session.execute(query)).scalars()}
+    taken = set(await _interactions(session, brand_id, {
+        (replies[p.reply_id].platform, p.external_id) for p in postings if p.reply_id in replies}))
+    answers: list[ReplyOut | AssistantError] = []
+    fresh: list[tuple[Posting, Reply]] = []
+    for p in postings:
+        reply = replies.get(p.reply_id)
+        if reply is None:
+            answers.append(NotFound(f"no reply {p.reply_id}"))
+        elif reply.status == "posted":
+            answers.append(reply_out(reply) if reply.external_post_id == p.external_id else Conflict(
+                f"reply {reply.id} was already confirmed as post {reply.external_post_id!r}"))
+        elif reply.status not in POSTABLE:
+            answers.append(_not_postable(reply, "confirmed"))
+        elif (reply.platform, p.external_id) in taken:
+            answers.append(Conflict(f"{reply.platform} post {p.external_id!r} is already another message"))
+        else:
+            taken.add((reply.platform, p.external_id))
+            reply.status, reply.external_post_id, reply.url, reply.posted_at = "posted", p.external_id, p.url, p.posted_at
+            reply.lease_until = None
+            fresh.append((p, reply))
+            answers.append(reply_out(reply))
+    if fresh:
+        await _close_loop(session, brand_id, fresh)
+    return answers
+
+
+async def _close_loop(session: AsyncSession, brand_id: int, fresh: list[tuple[Posting, Reply]]) -> None:
+    """Posted: the turns, the people's history and counters, the subscribers and the audit log all learn it."""
+    now = utcnow()
+    conversations = await _interactions(session, brand_id, {(r.platform, r.in_reply_to) for _, r in fresh})
+    await session.flush()  # the replies
+    await session.execute(update(Turn).where(Turn.id.in_([r.turn_id for _, r in fresh])).values(
         status="posted", version=Turn.version + 1, updated_at=now), execution_options={"synchronize_session": False})
-    session.add(Interaction(
-        brand_id=reply.brand_id, person_id=reply.person_id, direction="outbound", platform=reply.platform,
-        external_id=external_id, text=reply.text, occurred_at=at, received_at=now, in_reply_to=reply.in_reply_to,
-        conversation_key=conversation, url=url, turn_id=reply.turn_id))
-    activity: dict = {}
-    tally(activity, reply.person_id, at, inbound=False)
+    await session.execute(Interaction.__table__.insert(), [
+        {"brand_id": brand_id, "person_id": r.person_id, "direction": "outbound", "platform": r.platform,
+         "external_id": p.external_id, "text": r.text, "occurred_at": p.posted_at, "received_at": now,
+         "in_reply_to": r.in_reply_to, "conversation_key": conversations.get((r.platform, r.in_reply_to)),
+         "url": p.url, "turn_id": r.turn_id} for p, r in fresh])
+    activity: dict[int, Activity] = {}
+    for p, r in fresh:
+        tally(activity, r.person_id, p.posted_at, inbound=False)
     await apply_activity(session, activity)
-    await session.flush()
-    await emit(session, reply.brand_id, "reply.posted", {
-        "reply_id": reply.id, "turn_id": reply.turn_id, "person_id": reply.person_id, "platform": reply.platform,
-        "in_reply_to": reply.in_reply_to, "external_id": external_id, "url": url, "posted_at": at.isoformat()})
+    await emit_many(session, brand_id, "reply.posted", [
+        {"reply_id": r.id, "turn_id": r.turn_id, "person_id": r.person_id, "platform": r.platform,
+         "in_reply_to": r.in_reply_to, "external_id": p.external_id, "url": p.url,
+         "posted_at": p.posted_at.isoformat()} for p, r in fresh])
+    # The rows ``audit.record`` writes, in one statement: one by one they were most of a batch's time.
+    await session.execute(insert(AuditEvent), [
+        {"brand_id": brand_id, "actor_type": p.actor.kind, "actor_id": p.actor.id or None,
+         "actor_label": p.actor.label, "action": "reply.posted", "subject_type": "reply", "subject_id": r.id,
+         "data": {"turn_id": r.turn_id, "external_id": p.external_id}, "created_at": now} for p, r in fresh])
+
+
+async def _interactions(session: AsyncSession, brand_id: int,
+                        keys: set[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+    """The conversation key of each of the brand's messages among ``(platform, external_id)`` keys, one query
+    per platform (SQLite uses the unique index for ``IN`` on one column, not for row values)."""
+    by_platform: dict[str, list[str]] = defaultdict(list)
+    for platform, external_id in keys:
+        by_platform[platform].append(external_id)
+    found: dict[tuple[str, str], str | None] = {}
+    for platform, external_ids in by_platform.items():
+        rows = await session.execute(select(Interaction.external_id, Interaction.conversation_key).where(
+            Interaction.brand_id == brand_id, Interaction.platform == platform,
+            Interaction.external_id.in_(external_ids)))
+        found.update({(platform, external_id): key for external_id, key in rows})
+    return found
+
+
+class Confirmer:
+    """Group commit for confirmations, as ``mentions.ingestor`` does for mentions: on SQLite one writer at a
+    time would otherwise make every tool's confirmation wait for its own transaction. Whatever arrives while
+    a transaction runs goes into the next one; each caller hears its own answer after the commit."""
+
+    def __init__(self, db: Database, max_batch: int = 256) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._waiting: list[tuple[Posting, asyncio.Future[ReplyOut]]] = []
+        self._leader: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Posting) -> ReplyOut:
+        future: asyncio.Future[ReplyOut] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._leader is None or self._leader.done():
+            self._leader = asyncio.create_task(self._commit_while_waiting())
+        return await future
+
+    async def _commit_while_waiting(self) -> None:
+        while self._waiting:
+            taken, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
+            by_brand: dict[int, list[tuple[Posting, asyncio.Future[ReplyOut]]]] = defaultdict(list)
+            for item in taken:
+                by_brand[item[0].actor.brand_id].append(item)
+            for items in by_brand.values():
+                try:
+                    answers: list[ReplyOut | BaseException] = list(
+                        await confirm_posted(self.db, [p for p, _ in items]))
+                except Exception as exc:  # e.g. the database is overloaded: every waiter hears it
+                    answers = [exc] * len(items)
+                for (_, future), answer in zip(items, answers):
+                    if future.done():
+                        continue
+                    if isinstance(answer, BaseException):
+                        future.set_exception(answer)
+                    else:
+                        future.set_result(answer)
+
+
+_confirmers: weakref.WeakKeyDictionary[Database, Confirmer] = weakref.WeakKeyDictionary()
+
+
+def confirmer(db: Database) -> Confirmer:
+    """The database's one confirmer, so every request on it shares the same group commit."""
+    if db not in _confirmers:
+        _confirmers[db] = Confirmer(db)
+    return _confirmers[db]
 
 
 async def report_failure(db: Database, actor: Principal, reply_id: int, *, error: str, retry: bool) -> ReplyOut:
@@ -152,7 +263,8 @@ async def report_failure(db: Database, actor: Principal, reply_id: int, *, error
         reply = await _load(session, db, actor.brand_id, reply_id)
         if reply.status == "failed" and not retry:
             return reply_out(reply)
-        _require_postable(reply, "reported failed")
+        if reply.status not in POSTABLE:
+            raise _not_postable(reply, "reported failed")
         reply.error, reply.failures, reply.lease_until, reply.claimed_by_key_id = error, reply.failures + 1, None, None
         if retry:
             reply.status = "approved"
@@ -180,9 +292,8 @@ async def _load(session: AsyncSession, db: Database, brand_id: int, reply_id: in
     return reply
 
 
-def _require_postable(reply: Reply, action: str) -> None:
-    if reply.status not in POSTABLE:
-        raise Conflict(f"reply {reply.id} is {reply.status}; only an approved or claimed reply can be {action}")
+def _not_postable(reply: Reply, action: str) -> Conflict:
+    return Conflict(f"reply {reply.id} is {reply.status}; only an approved or claimed reply can be {action}")
 
 
 def _required(value: str, field: str) -> str:

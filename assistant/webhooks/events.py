@@ -4,6 +4,7 @@ exists exactly when the change it reports was committed), and a delivery job for
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -19,19 +20,25 @@ MAX_DELIVERY_ATTEMPTS = 8
 
 
 async def emit(session: AsyncSession, brand_id: int, event: str, data: dict[str, Any]) -> None:
+    await emit_many(session, brand_id, event, [data])
+
+
+async def emit_many(session: AsyncSession, brand_id: int, event: str, items: Sequence[dict[str, Any]]) -> None:
+    """One event per item, reading the brand's subscriptions once for all of them (batched confirmations)."""
     if event not in EVENTS:
         raise ValueError(f"unknown event {event}")
-    hooks = (await session.execute(select(Webhook.id, Webhook.events).where(
-        Webhook.brand_id == brand_id, Webhook.active.is_(True)))).all()
+    if not items:
+        return
+    hooks = [hook_id for hook_id, events in (await session.execute(select(Webhook.id, Webhook.events).where(
+        Webhook.brand_id == brand_id, Webhook.active.is_(True)))).all() if event in events]
+    if not hooks:
+        return
     now = utcnow()
-    for hook_id, events in hooks:
-        if event not in events:
-            continue
-        event_id = f"msg_{uuid.uuid4().hex}"
-        delivery = WebhookDelivery(webhook_id=hook_id, brand_id=brand_id, event_id=event_id, event_type=event,
-                                   payload={"type": event, "timestamp": now.isoformat(), "data": data},
-                                   status="pending", created_at=now)
-        session.add(delivery)
-        await session.flush()
-        await queue.enqueue(session, queue.DELIVER_WEBHOOK, [delivery.id], brand_id=brand_id,
-                            max_attempts=MAX_DELIVERY_ATTEMPTS, skip_if_queued=False)
+    deliveries = [WebhookDelivery(webhook_id=hook_id, brand_id=brand_id, event_id=f"msg_{uuid.uuid4().hex}",
+                                  event_type=event, payload={"type": event, "timestamp": now.isoformat(), "data": data},
+                                  status="pending", created_at=now)
+                  for hook_id in hooks for data in items]
+    session.add_all(deliveries)
+    await session.flush()
+    await queue.enqueue(session, queue.DELIVER_WEBHOOK, [d.id for d in deliveries], brand_id=brand_id,
+                        max_attempts=MAX_DELIVERY_ATTEMPTS, skip_if_queued=False)

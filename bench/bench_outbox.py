@@ -1,0 +1,199 @@
+"""The outbox under load: 10,000 approved replies claimed and confirmed by 4 scheduling tools at once.
+
+A real ``assistant serve`` runs in its own process on a fresh SQLite file; four clients each claim 50
+replies at a time over HTTP and confirm every one as posted (each confirmation writes the reply, its turn,
+the outbound interaction and the person's counters). The baseline is the same database work with no HTTP
+and no ORM: plain ``sqlite3`` claiming 50 rows and confirming each in its own transaction, on a copy of the
+same file. Every reply must end confirmed exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from assistant.auth import service as auth
+from assistant.db import Database
+from assistant.db.migrate import upgrade
+from assistant.db.outbox import Reply
+from assistant.db.people import Handle, Interaction, Person
+from assistant.db.turns import Turn
+
+REPLIES = 10_000
+CLIENTS = 4
+CLAIM_LIMIT = 50
+IN_FLIGHT_PER_CLIENT = 8
+"""Confirmations each tool has in flight at once, as a tool posting to a platform in parallel would."""
+TARGET_PER_SECOND = 1_000
+
+
+def run() -> list[str]:
+    with tempfile.TemporaryDirectory(prefix="bench-outbox-") as folder:
+        path = Path(folder) / "outbox.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        upgrade(url)
+        key = asyncio.run(_seed(url))
+        shutil.copy(path, Path(folder) / "baseline.db")
+        baseline = _baseline(Path(folder) / "baseline.db")
+        with _server(url) as base_url:
+            wall, confirmed, requests = asyncio.run(_claim_and_confirm(base_url, key))
+        twice = [reply_id for reply_id, times in Counter(confirmed).items() if times > 1]
+        posted = sqlite3.connect(path).execute("SELECT count(*) FROM replies WHERE status = 'posted'").fetchone()[0]
+    assert not twice, f"replies confirmed twice: {twice[:10]}"
+    assert len(confirmed) == posted == REPLIES, f"{len(confirmed)} confirmed, {posted} posted of {REPLIES}"
+    rate = REPLIES / wall
+    return [
+        f"{REPLIES} approved replies, {CLIENTS} clients claiming {CLAIM_LIMIT} at a time, "
+        f"{IN_FLIGHT_PER_CLIENT} confirmations in flight per client, real server on loopback (SQLite)",
+        f"claim-then-confirm: {rate:8.0f} replies/s ({wall:.2f} s, {requests} HTTP requests)   "
+        f"target {TARGET_PER_SECOND}/s: {'met' if rate >= TARGET_PER_SECOND else 'MISSED'}",
+        f"baseline, plain sqlite3 doing the same writes: {REPLIES / baseline:8.0f} replies/s ({baseline:.2f} s)",
+        f"no reply confirmed twice; {posted} posted",
+    ]
+
+
+async def _seed(url: str) -> str:
+    """A brand, an outbox key and ``REPLIES`` people, each with one mention, an approved turn and a reply."""
+    db = Database(url)
+    now = dt.datetime.now(dt.timezone.utc)
+    try:
+        async with db.write() as session:
+            brand = await auth.create_brand(session, "bench", "Bench")
+            key = await auth.create_api_key(session, brand.id, ["outbox"])
+            b = brand.id
+            await session.execute(Person.__table__.insert(), [
+                {"id": i, "brand_id": b, "display_name": f"Person {i}", "first_seen_at": now, "last_seen_at": now,
+                 "do_not_reply": False, "mention_count": 1, "reply_count": 0, "created_at": now}
+                for i in range(1, REPLIES + 1)])
+            await session.execute(Handle.__table__.insert(), [
+                {"brand_id": b, "person_id": i, "platform": "x", "handle": f"p{i}", "created_at": now}
+                for i in range(1, REPLIES + 1)])
+            await session.execute(Turn.__table__.insert(), [
+                {"id": i, "brand_id": b, "person_id": i, "platform": "x", "conversation_key": f"c{i}",
+                 "status": "approved", "waiting_since": now, "version": 0, "created_at": now, "updated_at": now}
+                for i in range(1, REPLIES + 1)])
+            await session.execute(Interaction.__table__.insert(), [
+                {"brand_id": b, "person_id": i, "direction": "inbound", "platform": "x", "external_id": f"m{i}",
+                 "text": "@bench where is my order", "occurred_at": now, "received_at": now,
+                 "conversation_key": f"c{i}", "turn_id": i} for i in range(1, REPLIES + 1)])
+            await session.execute(Reply.__table__.insert(), [
+                {"brand_id": b, "turn_id": i, "person_id": i, "platform": "x", "text": f"Hi Person {i}, on it.",
+                 "in_reply_to": f"m{i}", "author_handle": f"p{i}", "status": "approved", "failures": 0,
+                 "approved_at": now + dt.timedelta(microseconds=i), "created_at": now}
+                for i in range(1, REPLIES + 1)])
+        return key.token
+    finally:
+        await db.dispose()
+
+
+@contextlib.contextmanager
+def _server(url: str) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env.update(ASSISTANT_DATABASE_URL=url, ASSISTANT_RATE_LIMIT_PER_MINUTE="10000000")
+    process = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--no-worker", "--port", str(port)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start: {process.stderr.read().decode()[-2000:]}")
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def _claim_and_confirm(base_url: str, key: str) -> tuple[float, list[int], int]:
+    """Wall seconds, every confirmed reply id (one entry per 200), and the number of requests made."""
+    confirmed: list[int] = []
+    requests = 0
+
+    async def tool(number: int) -> None:
+        nonlocal requests
+        headers = {"Authorization": f"Bearer {key}"}
+        limits = httpx.Limits(max_connections=IN_FLIGHT_PER_CLIENT)
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=60) as client:
+            gate = asyncio.Semaphore(IN_FLIGHT_PER_CLIENT)
+
+            async def confirm(reply_id: int) -> None:
+                nonlocal requests
+                async with gate:
+                    answer = await client.post(f"/api/v1/replies/{reply_id}/posted",
+                                               json={"external_id": f"post-{reply_id}"})
+                requests += 1
+                answer.raise_for_status()
+                confirmed.append(reply_id)
+
+            while True:
+                answer = await client.post("/api/v1/replies/claim",
+                                           json={"limit": CLAIM_LIMIT, "lease_seconds": 300})
+                requests += 1
+                answer.raise_for_status()
+                items = answer.json()["items"]
+                if not items:
+                    return
+                await asyncio.gather(*(confirm(item["id"]) for item in items))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(tool(n) for n in range(CLIENTS)))
+    return time.perf_counter() - started, confirmed, requests
+
+
+def _baseline(path: Path) -> float:
+    """Seconds for plain sqlite3 to claim in fifties and confirm each reply in its own transaction."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(" ")
+    started = time.perf_counter()
+    while True:
+        connection.execute("BEGIN IMMEDIATE")
+        ids = [row[0] for row in connection.execute(
+            "SELECT id FROM replies WHERE brand_id = 1 AND status = 'approved' ORDER BY approved_at, id LIMIT ?",
+            (CLAIM_LIMIT,))]
+        connection.executemany("UPDATE replies SET status = 'claimed', lease_until = ? WHERE id = ?",
+                               [(now, i) for i in ids])
+        connection.execute("COMMIT")
+        if not ids:
+            break
+        for reply_id in ids:
+            connection.execute("BEGIN IMMEDIATE")
+            turn_id, person_id, text, in_reply_to = connection.execute(
+                "SELECT turn_id, person_id, text, in_reply_to FROM replies WHERE id = ?", (reply_id,)).fetchone()
+            connection.execute("UPDATE replies SET status = 'posted', external_post_id = ?, posted_at = ? "
+                               "WHERE id = ?", (f"post-{reply_id}", now, reply_id))
+            connection.execute("UPDATE turns SET status = 'posted' WHERE id = ?", (turn_id,))
+            connection.execute(
+                "INSERT INTO interactions (brand_id, person_id, direction, platform, external_id, text, "
+                "occurred_at, received_at, in_reply_to, turn_id) VALUES (1, ?, 'outbound', 'x', ?, ?, ?, ?, ?, ?)",
+                (person_id, f"post-{reply_id}", text, now, now, in_reply_to, turn_id))
+            connection.execute("UPDATE people SET reply_count = reply_count + 1, last_seen_at = ? WHERE id = ?",
+                               (now, person_id))
+            connection.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return elapsed
