@@ -174,9 +174,11 @@ async def draft_waiting(settings: Settings) -> None:
     from assistant.jobs.handlers import build_worker
 
     state = shared_state(settings)
+    worker = build_worker(state)
     try:
-        await build_worker(state).run_until_idle(timeout=600)
+        await worker.run_until_idle(timeout=600)
     finally:
+        await worker.aclose()
         await state.db.dispose()
 
 

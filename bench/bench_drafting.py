@@ -44,6 +44,7 @@ def run() -> list[str]:
 async def _draft_all(settings: Settings) -> tuple[float, float]:
     """Wall and CPU seconds for the worker to draft every waiting turn."""
     state = shared_state(settings)
+    worker = build_worker(state)
     try:
         async with state.db.write() as session:
             brand = await auth.create_brand(session, "bench", "Bench")
@@ -54,12 +55,11 @@ async def _draft_all(settings: Settings) -> tuple[float, float]:
                     for n in range(TURNS)]
         for first in range(0, TURNS, 500):
             await ingest(state.db, brand.id, mentions[first:first + 500])
-        worker = build_worker(state)
         wall_started, cpu_started = time.perf_counter(), time.process_time()
         await worker.run_until_idle(timeout=TURNS)
         return time.perf_counter() - wall_started, time.process_time() - cpu_started
     finally:
-        await state.drafter.aclose()
+        await worker.aclose()
         await state.db.dispose()
 
 

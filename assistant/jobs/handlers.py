@@ -13,8 +13,9 @@ from assistant.webhooks.delivery import WebhookSender
 def build_worker(state: State, *, concurrency: int | None = None) -> Worker:
     settings = state.settings
     handlers: dict[str, Handler] = {}
-    state.drafter = Drafter(state.db, settings)  # its model client is closed with ``state.drafter.aclose()``
-    handlers[queue.DRAFT_TURN] = state.drafter.draft_turn
+    drafter = Drafter(state.db, settings)
+    handlers[queue.DRAFT_TURN] = drafter.draft_turn
     handlers[queue.DELIVER_WEBHOOK] = WebhookSender(state.db, settings).deliver
     return Worker(state.db, handlers, concurrency=concurrency or settings.worker_concurrency,
-                  lease_seconds=settings.job_lease_seconds, poll_seconds=settings.job_poll_seconds)
+                  lease_seconds=settings.job_lease_seconds, poll_seconds=settings.job_poll_seconds,
+                  closers=[drafter.aclose])

@@ -70,7 +70,21 @@ async def finish(session: AsyncSession, job: Job) -> bool:
     result = await session.execute(update(Job).where(Job.id == job.id, Job.locked_by == job.locked_by,
                                                      Job.status == "running").values(
         status="done", lease_until=None, updated_at=utcnow()), execution_options={"synchronize_session": False})
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    finished = result.rowcount == 1  # type: ignore[attr-defined]
+    if finished:
+        job.status = "done"
+    return finished
+
+
+async def extend_leases(db: Database, worker_id: str, job_ids: Sequence[int], lease_seconds: float) -> None:
+    """A worker still busy with its jobs keeps them: a slow model call must not look like a dead worker."""
+    if not job_ids:
+        return
+    async with db.write() as session:
+        await session.execute(update(Job).where(Job.id.in_(job_ids), Job.locked_by == worker_id,
+                                                Job.status == "running").values(
+            lease_until=utcnow() + dt.timedelta(seconds=lease_seconds)),
+            execution_options={"synchronize_session": False})
 
 
 def backoff(attempts: int, base: float = 5.0, cap: float = 3600.0) -> float:

@@ -1,7 +1,9 @@
 """The worker: claims jobs, runs the handler registered for each kind, and stops cleanly.
 
-It runs inside ``assistant serve`` (SQLite default) or as ``assistant worker`` processes (PostgreSQL). On
-SIGTERM it stops claiming, gives running jobs ``grace_seconds`` to finish and hands back the rest.
+It runs inside ``assistant serve`` (SQLite default) or as ``assistant worker`` processes (PostgreSQL). Free
+slots are refilled as soon as jobs finish (a few finishing together share one claim); leases of running jobs
+are renewed while they run, so only a worker that died loses its jobs. On SIGTERM it stops claiming, gives
+running jobs ``grace_seconds`` to finish and hands back the rest.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from assistant.db import Database
 from assistant.db.jobs import Job
@@ -22,6 +24,9 @@ log = logging.getLogger("assistant.worker")
 Handler = Callable[[Job], Awaitable[None]]
 """Runs one job. Its effects must be idempotent (a job runs at least once); it may call ``queue.finish`` in
 the transaction that stores its result, else the worker marks the job done after it returns."""
+
+COALESCE_SECONDS = 0.02
+"""After a job finishes, wait this long for others to finish too, so they share one claim transaction."""
 
 
 class JobFailed(Exception):
@@ -34,13 +39,15 @@ class JobFailed(Exception):
 
 class Worker:
     def __init__(self, db: Database, handlers: dict[str, Handler], *, concurrency: int = 8,
-                 lease_seconds: float = 60.0, poll_seconds: float = 0.5, grace_seconds: float = 10.0) -> None:
+                 lease_seconds: float = 60.0, poll_seconds: float = 0.5, grace_seconds: float = 10.0,
+                 closers: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
         self.db = db
         self.handlers = handlers
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.grace_seconds = grace_seconds
+        self.closers = list(closers)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
@@ -55,41 +62,68 @@ class Worker:
         self._wake.set()
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            free = self.concurrency - len(self._running)
-            jobs: list[Job] = []
-            if free > 0:
-                try:
-                    jobs = await queue.claim(self.db, self.id, list(self.handlers), free, self.lease_seconds)
-                except Exception:  # the database may be briefly unavailable; keep the worker alive
-                    log.exception("claiming jobs failed")
-            for job in jobs:
-                task = asyncio.create_task(self._run_one(job))
-                self._running[task] = job
-                task.add_done_callback(self._running.pop)
-            if not jobs or free <= len(jobs):
+        heartbeat = asyncio.create_task(self._renew_leases())
+        try:
+            while not self._stopping.is_set():
                 self._wake.clear()
+                claimed = await self._fill()
+                if claimed and len(self._running) < self.concurrency:
+                    continue  # there may be more ready work than one claim took
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                 except asyncio.TimeoutError:
-                    pass
-        await self._drain()
+                    continue
+                await asyncio.sleep(COALESCE_SECONDS)
+            await self._drain()
+        finally:
+            heartbeat.cancel()
+            await self.aclose()
 
     async def run_until_idle(self, timeout: float = 30.0) -> None:
         """Work until no job is ready or running (tests and the demo)."""
         async def loop() -> None:
             while True:
-                free = self.concurrency - len(self._running)
-                jobs = await queue.claim(self.db, self.id, list(self.handlers), free, self.lease_seconds) if free else []
-                for job in jobs:
-                    task = asyncio.create_task(self._run_one(job))
-                    self._running[task] = job
-                    task.add_done_callback(self._running.pop)
-                if not jobs and not self._running:
+                await self._fill()
+                if not self._running:
                     return
-                if self._running:
-                    await asyncio.wait(list(self._running), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(list(self._running), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.sleep(COALESCE_SECONDS)
+
         await asyncio.wait_for(loop(), timeout)
+
+    async def aclose(self) -> None:
+        for close in self.closers:
+            await close()
+        self.closers.clear()
+
+    async def _fill(self) -> int:
+        """Claim jobs for the free slots and start them; the number claimed."""
+        free = self.concurrency - len(self._running)
+        if free <= 0:
+            return 0
+        try:
+            jobs = await queue.claim(self.db, self.id, list(self.handlers), free, self.lease_seconds)
+        except Exception:  # the database may be briefly unavailable; keep the worker alive
+            log.exception("claiming jobs failed")
+            return 0
+        for job in jobs:
+            task = asyncio.create_task(self._run_one(job))
+            self._running[task] = job
+            task.add_done_callback(self._done)
+        return len(jobs)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.pop(task, None)
+        self._wake.set()
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                await queue.extend_leases(self.db, self.id, [job.id for job in self._running.values()],
+                                          self.lease_seconds)
+            except Exception:
+                log.exception("renewing leases failed")
 
     async def _drain(self) -> None:
         if not self._running:
@@ -106,8 +140,9 @@ class Worker:
         handler = self.handlers[job.kind]
         try:
             await handler(job)
-            async with self.db.write() as session:
-                await queue.finish(session, job)
+            if job.status != "done":
+                async with self.db.write() as session:
+                    await queue.finish(session, job)
         except asyncio.CancelledError:
             raise
         except JobFailed as exc:

@@ -89,7 +89,7 @@ async def drain(state: State) -> None:
     try:
         await worker.run_until_idle(timeout=30)
     finally:
-        await state.drafter.aclose()
+        await worker.aclose()
 
 
 async def ingest(client: Client, kit: BrandKit, **fields: Any) -> dict[str, Any]:

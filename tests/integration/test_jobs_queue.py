@@ -97,3 +97,42 @@ async def test_stopping_hands_back_jobs_that_did_not_finish_in_the_grace_time(db
     async with db.read() as session:
         jobs = (await session.execute(select(Job))).scalars().all()
     assert {j.status for j in jobs} == {"queued"} and {j.attempts for j in jobs} == {0}
+
+
+async def test_a_busy_worker_renews_its_leases_so_no_one_takes_its_jobs(db: Database) -> None:
+    await _queue_jobs(db, 1)
+    finished = asyncio.Event()
+
+    async def slow(job: Job) -> None:
+        await asyncio.sleep(1.0)
+        finished.set()
+
+    worker = Worker(db, {"test": slow}, lease_seconds=0.3, poll_seconds=0.05)
+    task = asyncio.create_task(worker.run())
+    stolen: list[Job] = []
+    while not finished.is_set():
+        await asyncio.sleep(0.1)
+        stolen += await queue.claim(db, "thief", ["test"], 1, 30)
+    worker.stop()
+    await asyncio.wait_for(task, 5)
+    assert stolen == []
+    async with db.read() as session:
+        assert (await session.execute(select(Job.status))).scalar_one() == "done"
+
+
+async def test_a_finished_job_frees_its_slot_at_once_not_at_the_next_poll(db: Database) -> None:
+    await _queue_jobs(db, 6)
+    started: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def quick(job: Job) -> None:
+        started.append(loop.time())
+        await asyncio.sleep(0.05)
+
+    worker = Worker(db, {"test": quick}, concurrency=1, poll_seconds=5)
+    task = asyncio.create_task(worker.run())
+    while len(started) < 6:
+        await asyncio.sleep(0.02)
+    worker.stop()
+    await asyncio.wait_for(task, 5)
+    assert started[-1] - started[0] < 2.0  # six jobs one at a time, far less than one poll interval
