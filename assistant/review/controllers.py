@@ -35,9 +35,13 @@ class TurnController(Controller):
         return await service.get_turn(state.db, principal.brand_id, turn_id)
 
     @post("/{turn_id:int}/approve", operation_id="approveTurn", status_code=HTTP_200_OK,
-          summary="Approve the current draft, as is or edited",
-          description="409 when `draft_id` is no longer the current draft or the turn was decided; 422 with "
-                      "`findings` when the final text breaks a blocking rule (admins may override with a reason).")
+          summary="Approve the current draft, as is or edited, or send a reply a human wrote",
+          description="With `draft_id`: 409 when it is no longer the current draft or the turn was decided. "
+                      "Without `draft_id` (null or omitted), `text` is required and becomes a draft with source "
+                      "`human` (an `escalated` turn, or a `pending_review` one with no draft; 409 otherwise). "
+                      "409 when the person is marked do-not-reply. 422 with `findings` when the final text breaks "
+                      "a blocking rule (admins may override with a reason); a missing sign-off says what to "
+                      "append (`append`, `suggested_text`).")
     async def approve(self, turn_id: int, data: ApproveIn, principal: Principal, state: State) -> Approved:
         return await service.approve(state.db, principal, turn_id, draft_id=data.draft_id, text=data.text,
                                      override_reason=data.override_reason,

@@ -32,6 +32,8 @@ class DraftOut(msgspec.Struct):
     stale: bool
     guidance: str | None
     created_at: dt.datetime
+    error: str | None = None
+    """Why a fallback draft was written: ``no model configured``, or what the model answered."""
 
 
 class DecisionOut(msgspec.Struct):
@@ -63,9 +65,18 @@ class TurnOut(msgspec.Struct):
 
 
 class ApproveIn(msgspec.Struct, forbid_unknown_fields=True):
-    draft_id: int
+    """Approve the current draft (``draft_id``, optionally with an edited ``text``), or send a reply a human
+    wrote (``draft_id`` null or omitted, ``text`` required)."""
+
+    draft_id: Annotated[int | None, msgspec.Meta(description=(
+        "The current draft you read and approve. Required for a `pending_review` turn that has a current "
+        "draft (anything else is 409 naming the current draft). Null or omitted: you write the reply yourself "
+        "in `text` (required then); allowed for an `escalated` turn, or a `pending_review` turn with no draft. "
+        "The text is stored as a draft with source `human`, made current and approved with the same policy "
+        "re-check; a `drafting` turn is 409, a decided one 409."))] = None
     text: FinalText | None = None
-    """The reviewer's edited text; without it the draft is approved as it is."""
+    """The reviewer's edited text; without it the draft is approved as it is. If the brand's sign-off (for
+    example "–{initials}") is missing, the 422 says exactly what to append (``append``, ``suggested_text``)."""
     override_reason: Reason | None = None
     """Admins only: approve a text that breaks a blocking rule, saying why."""
 

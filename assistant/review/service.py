@@ -33,7 +33,7 @@ from assistant.mentions.validation import clean_text
 from assistant.outbox.service import create_reply
 from assistant.pagination import Page, decode_cursor, encode_cursor
 from assistant.people.service import profiles
-from assistant.policy import check_text, has_blocking
+from assistant.policy import Policy, check_text, has_blocking
 from assistant.policy.service import brand_policy
 from assistant.review.schemas import (AuditOut, Approved, Decided, DecisionOut, DraftOut, Fairness, MentionOut,
                                       TurnOut, WaitGroup)
@@ -98,7 +98,7 @@ async def turn_views(session: AsyncSession, turns: Sequence[Turn]) -> list[TurnO
     for d in (await session.execute(select(Draft).where(Draft.turn_id.in_(ids))
                                     .order_by(Draft.created_at.desc(), Draft.id.desc()))).scalars():
         drafts[d.turn_id].append(DraftOut(d.id, d.text, d.source, d.model, list(d.findings or []),
-                                          list(d.flags or []), d.stale, d.guidance, d.created_at))
+                                          list(d.flags or []), d.stale, d.guidance, d.created_at, d.error))
     decisions: dict[int, list[DecisionOut]] = {i: [] for i in ids}
     for d, email in await session.execute(select(Decision, User.email).join(User, User.id == Decision.user_id)
                                           .where(Decision.turn_id.in_(ids))
@@ -113,46 +113,161 @@ async def turn_views(session: AsyncSession, turns: Sequence[Turn]) -> list[TurnO
 
 # Deciding --------------------------------------------------------------------------------------------------
 
-async def approve(db: Database, actor: Principal, turn_id: int, *, draft_id: int, text: str | None = None,
-                  override_reason: str | None = None, default_max_length: int = 2000) -> Approved:
+class DoNotReply(Conflict):
+    """The person asked us to stop (``do_not_reply``) after the turn was drafted: nothing goes out."""
+
+    title, slug = "The person asked not to be replied to", "do-not-reply"
+
+
+def initials(display_name: str | None, email: str | None = None) -> str:
+    """A reviewer's initials for the sign-off: the first letter of each of up to three words of the display
+    name, uppercased ("Maria del Rio" → "MDR"); a one-word name gives its first two letters ("Ana" → "AN").
+    Words without a letter are skipped. No usable name: the same from the email's local part."""
+    for source in (display_name or "", (email or "").split("@")[0].replace(".", " ").replace("_", " ")):
+        words = [[c for c in word if c.isalpha()] for word in source.split()]
+        words = [w for w in words if w]
+        if len(words) == 1:
+            return "".join(words[0][:2]).upper()
+        if words:
+            return "".join(w[0] for w in words[:3]).upper()
+    return ""
+
+
+def rendered_sign_off(policy: Policy, reviewer_initials: str) -> str | None:
+    """The brand's sign-off as this reviewer writes it ("–{initials}" → "–MR"); None when there is none."""
+    if not policy.sign_off or not policy.sign_off.strip():
+        return None
+    return policy.sign_off.strip().replace("{initials}", reviewer_initials)
+
+
+def signed(policy: Policy, text: str, reviewer_initials: str) -> str:
+    """``text`` ending with the brand's sign-off as this reviewer writes it, added only when it is missing."""
+    sign_off = rendered_sign_off(policy, reviewer_initials)
+    if sign_off is None or policy.sign_off_pattern is None or policy.sign_off_pattern.search(text):
+        return text
+    return f"{text.rstrip()} {sign_off}" if text.strip() else sign_off
+
+
+async def approve(db: Database, actor: Principal, turn_id: int, *, draft_id: int | None,
+                  text: str | None = None, override_reason: str | None = None,
+                  default_max_length: int = 2000) -> Approved:
     """Send the current draft (or the reviewer's edit of it) to the outbox after re-checking the policy.
 
-    An edit is kept in the decision (final text and a unified diff against the draft), not as a new draft:
-    the drafts list stays the record of what was proposed, the decisions the record of what was decided."""
+    With ``draft_id``: that draft must be the current draft of a turn in ``pending_review`` (else 409); an
+    edit is kept in the decision (final text and a unified diff against the draft), not as a new draft: the
+    drafts list stays the record of what was proposed, the decisions the record of what was decided.
+
+    Without ``draft_id`` a human writes the reply: ``text`` is required, and the turn must be ``escalated``
+    (a rule or a reviewer said a human answers it) or ``pending_review`` with no current draft. The text is
+    stored as a draft with source ``human``, made current (an earlier draft turns stale), and approved
+    through the same checks; the decision's diff is against nothing (every line added). A
+    ``pending_review`` turn that has a current draft needs its ``draft_id`` (409 naming it otherwise), so a
+    reviewer always says which proposal they read.
+
+    A person marked ``do_not_reply`` (they opted out after the draft was written) is never answered: 409."""
     _require_user(actor)
     if override_reason is not None and not actor.is_admin:
         raise Forbidden("Only an admin may approve over a blocking policy rule")
     final = clean_text(text) if text is not None else None
     reason = clean_text(override_reason, "override_reason") if override_reason is not None else None
+    if draft_id is None and final is None:
+        raise ValidationFailed.field("text", "write the reply: without a draft_id the text is required")
     try:
         async with db.write() as session:
             turn = await _load_turn(session, actor.brand_id, turn_id)
-            draft = await _current_draft(session, turn, draft_id)
-            final = final if final is not None else draft.text
+            if draft_id is None:
+                _check_human_reply_allowed(turn)
+            else:
+                draft = await _current_draft(session, turn, draft_id)
+            person = (await session.execute(select(Person.do_not_reply, Person.display_name).where(
+                Person.id == turn.person_id))).one()
+            if person.do_not_reply:
+                raise DoNotReply(f"{person.display_name or 'This person'} asked us not to reply (do_not_reply is "
+                                 f"set on person {turn.person_id}); nothing was sent. Clear the flag on their "
+                                 f"person page if they want an answer after all.",
+                                 extra={"person_id": turn.person_id})
             policy = await brand_policy(session, turn.brand_id)
+            if draft_id is None:
+                assert final is not None
+                draft = await _store_human_draft(session, turn, final, policy.hash)
+                proposed = ""
+            else:
+                proposed = draft.text
+            as_is = final is None
+            final = final if final is not None else draft.text
             handle = await session.scalar(select(Handle.handle).where(
                 Handle.person_id == turn.person_id, Handle.platform == turn.platform).order_by(Handle.id).limit(1))
             findings = [f.to_dict() for f in check_text(policy, final, platform=turn.platform, author_handle=handle,
                                                         default_max_length=default_max_length)]
             blocking = [f for f in findings if f["severity"] == "block"]
             if blocking and reason is None:
-                raise PolicyBlocked(
-                    "The text breaks a blocking policy rule: " + "; ".join(f["message"] for f in blocking),
-                    errors=[{"field": "text", "message": f["message"]} for f in blocking],
-                    extra={"findings": findings})
-            await _move(session, turn, "approved")
+                extra: dict[str, Any] = {"findings": findings}
+                detail = "The text breaks a blocking policy rule: " + "; ".join(f["message"] for f in blocking)
+                if any(f["rule"] == "sign_off" for f in blocking):
+                    extra, detail = await _sign_off_help(session, actor, policy, final, findings, blocking, as_is)
+                raise PolicyBlocked(detail, errors=[{"field": "text", "message": f["message"]} for f in blocking],
+                                    extra=extra)
+            if draft_id is None:
+                draft.findings = findings
+            await _move(session, turn, "approved", current_draft_id=draft.id)
             decision = await _decision(session, actor, turn, "approve", draft_id=draft.id, final_text=final,
-                                       diff=edit_diff(draft.text, final), override_reason=reason,
+                                       diff=edit_diff(proposed, final), override_reason=reason,
                                        policy_hash=policy.hash, findings=findings)
             reply = await create_reply(session, turn=turn, draft_id=draft.id, decision_id=decision.id, text=final,
                                        user_id=actor.id)
             await record(session, actor, "turn.approved", "turn", turn.id, brand_id=turn.brand_id,
-                         draft_id=draft.id, decision_id=decision.id, reply_id=reply.id, edited=final != draft.text,
+                         draft_id=draft.id, decision_id=decision.id, reply_id=reply.id,
+                         edited=final != proposed, written_by_human=draft_id is None,
                          override_reason=reason, blocking_rules=sorted({f["rule"] for f in blocking}))
             return Approved(reply_id=reply.id, status="approved")
     except IntegrityError:
         # The replies table's UNIQUE(turn_id): another approval of this turn got there first.
         raise Conflict(f"turn {turn_id} was already approved") from None
+
+
+def _check_human_reply_allowed(turn: Turn) -> None:
+    """A reply written from scratch (no ``draft_id``) is for an escalated turn, or one with no draft."""
+    if turn.status == "escalated" or (turn.status == "pending_review" and turn.current_draft_id is None):
+        return
+    if turn.status in ("pending_review", "drafting"):
+        raise StaleDraft(f"turn {turn.id} is {turn.status}"
+                         + (f" with draft {turn.current_draft_id} to review; send its draft_id with your text"
+                            if turn.status == "pending_review" else "; a draft is being written, read the turn "
+                            "again when it is ready"),
+                         extra={"current_draft_id": turn.current_draft_id, "turn_status": turn.status})
+    raise Conflict(f"turn {turn.id} is already {turn.status}")
+
+
+async def _store_human_draft(session: AsyncSession, turn: Turn, text: str, policy_hash: str) -> Draft:
+    """The reviewer's own text as the turn's new current draft (who wrote it is the approving decision's user
+    and the audit event's actor, in the same transaction)."""
+    if turn.current_draft_id is not None:
+        await session.execute(update(Draft).where(Draft.id == turn.current_draft_id).values(stale=True),
+                              execution_options={"synchronize_session": False})
+    draft = Draft(turn_id=turn.id, text=text, source="human", model=None, policy_hash=policy_hash, findings=[],
+                  flags=[], attempts=0, created_at=utcnow())
+    session.add(draft)
+    await session.flush()
+    return draft
+
+
+async def _sign_off_help(session: AsyncSession, actor: Principal, policy: Policy, final: str,
+                         findings: list[dict[str, Any]], blocking: list[dict[str, Any]],
+                         as_is: bool) -> tuple[dict[str, Any], str]:
+    """A missing sign-off is the approving reviewer's to add: say exactly what to append, with their initials."""
+    user = (await session.execute(select(User.display_name, User.email).where(User.id == actor.id))).one()
+    mine = initials(user.display_name, user.email)
+    sign_off = rendered_sign_off(policy, mine) or ""
+    suffix = f" {sign_off}"
+    for f in blocking:
+        if f["rule"] == "sign_off":
+            f["message"] = f'Missing sign-off: append "{suffix}" to the end of the reply'
+    others = [f["message"] for f in blocking if f["rule"] != "sign_off"]
+    what = "The draft" if as_is else "The text"
+    detail = (f'{what} has no sign-off; the policy asks for "{policy.sign_off}", which for you is "{sign_off}". '
+              f'Append "{suffix}" to it' + (" and send the whole reply as `text` with the draft_id" if as_is else "")
+              + "." + ("" if not others else " Also: " + "; ".join(others)))
+    return {"findings": findings, "sign_off": sign_off, "append": suffix, "suggested_text": signed(policy, final, mine)}, detail
 
 
 async def reject(db: Database, actor: Principal, turn_id: int, reason: str) -> Decided:
@@ -220,12 +335,12 @@ async def _current_draft(session: AsyncSession, turn: Turn, draft_id: int) -> Dr
     return draft
 
 
-async def _move(session: AsyncSession, turn: Turn, status: str) -> None:
+async def _move(session: AsyncSession, turn: Turn, status: str, **values: Any) -> None:
     """Change the turn's status only if nobody changed the turn since we read it."""
     now = utcnow()
     moved = await session.execute(
         update(Turn).where(Turn.id == turn.id, Turn.status == turn.status, Turn.version == turn.version)
-        .values(status=status, version=turn.version + 1, decided_at=now, updated_at=now),
+        .values(status=status, version=turn.version + 1, decided_at=now, updated_at=now, **values),
         execution_options={"synchronize_session": False})
     if moved.rowcount != 1:
         raise Conflict(f"turn {turn.id} was decided by someone else just now; read it again")
@@ -324,5 +439,5 @@ def _cursor_time(value: Any) -> dt.datetime:
     return at
 
 
-__all__ = ["approve", "audit_page", "edit_diff", "escalate", "fairness", "get_turn", "queue_page", "reject",
-           "turn_views", "waiting_count"]
+__all__ = ["DoNotReply", "approve", "audit_page", "edit_diff", "escalate", "fairness", "get_turn", "queue_page", "reject",
+           "initials", "rendered_sign_off", "signed", "turn_views", "waiting_count"]

@@ -45,3 +45,14 @@ async def pending_turn(client: AsyncTestClient, db: Database, kit: BrandKit, *,
     """A mention whose turn now awaits review; answers (turn_id, draft_id)."""
     turn_id = (await post_mention(client, kit, **fields))["turn_id"]
     return turn_id, await store_draft(db, turn_id, draft_text)
+
+
+async def escalated_turn(client: AsyncTestClient, db: Database, kit: BrandKit, *, rule: str = "legal",
+                         **fields: Any) -> int:
+    """A mention whose turn an ``[[escalate]]`` rule sent to a human, as the drafting worker leaves it: status
+    ``escalated``, the rule's name, no draft."""
+    turn_id = (await post_mention(client, kit, **fields))["turn_id"]
+    async with db.write() as session:
+        await session.execute(update(Turn).where(Turn.id == turn_id).values(
+            status="escalated", escalation_rule=rule, version=Turn.version + 1, current_draft_id=None))
+    return turn_id
