@@ -19,7 +19,7 @@ from assistant.db.tenancy import Brand
 from assistant.db.turns import Decision, Turn
 from assistant.drafting.budget import ITEM_OVERHEAD_TOKENS
 from assistant.drafting.prompts import DraftContext, HistoryItem, PersonContext
-from assistant.policy import Policy, effective_limit
+from assistant.policy import Policy, count_length, effective_limit
 from assistant.settings import Settings
 
 
@@ -86,7 +86,7 @@ async def draft_context(session: AsyncSession, facts: TurnFacts, policy: Policy,
         voice=policy.voice_description,
         sign_off=policy.sign_off,
         platform=turn.platform,
-        max_length=effective_limit(policy, turn.platform, settings.default_max_length),
+        max_length=_room_for_draft(policy, turn.platform, settings.default_max_length),
         person=PersonContext(display_name=person.display_name or facts.handle, handle=facts.handle,
                              first_contact=person.reply_count == 0, first_seen_at=person.first_seen_at,
                              mention_count=person.mention_count, reply_count=person.reply_count,
@@ -96,6 +96,15 @@ async def draft_context(session: AsyncSession, facts: TurnFacts, policy: Policy,
         guidance=facts.guidance,
         now=utcnow(),
     )
+
+
+def _room_for_draft(policy: Policy, platform: str, default_max_length: int) -> int:
+    """The platform's limit, less what the reviewer's sign-off will take when they add it at approval
+    (a space and the sign-off with three initials, counted the way the platform counts)."""
+    limit = effective_limit(policy, platform, default_max_length)
+    if policy.sign_off and "{initials}" in policy.sign_off:
+        limit -= count_length(platform, " " + policy.sign_off.strip().replace("{initials}", "MMM"))
+    return max(1, limit)
 
 
 async def _history(session: AsyncSession, person_id: int, turn_id: int, limit: int) -> list[HistoryItem]:

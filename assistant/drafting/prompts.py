@@ -58,6 +58,8 @@ class DraftContext:
     brand_name: str
     voice: str
     sign_off: str | None
+    """The brand's sign-off as the policy writes it. With an ``{initials}`` placeholder it is the approving
+    reviewer's to add, so neither the model nor the fallback writes it (see ``reviewer_signs``)."""
     platform: str
     max_length: int
     person: PersonContext
@@ -70,6 +72,11 @@ class DraftContext:
     feedback: tuple[str, ...] = ()
     """The policy findings of the previous attempt, for the model to fix."""
     now: datetime
+
+    @property
+    def reviewer_signs(self) -> bool:
+        """The sign-off names the reviewer (``{initials}``): the draft leaves it out, the approval adds it."""
+        return bool(self.sign_off) and "{initials}" in (self.sign_off or "")
 
 
 @dataclass(frozen=True)
@@ -151,7 +158,7 @@ def first_name(display_name: str) -> str:
 
 
 def _variables(ctx: DraftContext) -> dict[str, object]:
-    return {f.name: getattr(ctx, f.name) for f in dataclasses.fields(ctx)}
+    return {f.name: getattr(ctx, f.name) for f in dataclasses.fields(ctx)} | {"reviewer_signs": ctx.reviewer_signs}
 
 
 def _utc(moment: datetime) -> datetime:

@@ -127,8 +127,13 @@ class Drafter:
                      findings=[f.to_dict() for f in self._check(policy, facts, text)], attempts=attempts, error=error)
 
     def _check(self, policy: Policy, facts: TurnFacts, text: str) -> list[Finding]:
-        return check_text(policy, text, platform=facts.turn.platform, author_handle=facts.handle,
-                          default_max_length=self.settings.default_max_length)
+        """The draft's findings. A sign-off with ``{initials}`` is the approving reviewer's to add (the queue
+        pre-fills it, approval enforces it), so its absence is no finding on a draft."""
+        findings = check_text(policy, text, platform=facts.turn.platform, author_handle=facts.handle,
+                              default_max_length=self.settings.default_max_length)
+        if policy.sign_off and "{initials}" in policy.sign_off:
+            findings = [f for f in findings if f.rule != "sign_off"]
+        return findings
 
 
 def _rule_outcome(policy: Policy, facts: TurnFacts) -> Escalate | Skip | None:

@@ -236,6 +236,35 @@ async def test_a_reply_that_breaks_a_blocking_rule_is_redrafted_with_the_finding
         in user_prompt(second)
 
 
+SIGNED = POLICY.replace('description = "Warm and plain."', 'description = "Warm and plain."\nsign_off = "–{initials}"')
+
+
+async def test_a_sign_off_with_initials_is_left_to_the_reviewer(client: Client, state: State, kit: BrandKit,
+                                                                 fake_llm: FakeLLM, settings: Settings) -> None:
+    async with state.db.write() as session:
+        await set_brand_policy(session, kit.id, SIGNED)
+    accepted = await ingest(client, kit, handle="@ana")
+    await drain(state)
+
+    turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
+    draft = current(turn, drafts)
+    assert draft.source == "model" and draft.findings == [] and len(fake_llm.requests) == 1  # no redraft for it
+    system = next(m["content"] for m in fake_llm.requests[0].json["messages"] if m["role"] == "system")
+    assert "the reviewer who approves the reply adds their own sign-off" in system and "{initials}" not in system
+    assert "within 275 characters" in system  # 280 less " –MMM"
+
+    other = await ingest(client, kit, handle="@bo")
+    offline = shared_state(settings.replace(llm_base_url="", llm_model=""))
+    try:
+        await drain(offline)
+    finally:
+        await offline.db.dispose()
+    turn, drafts = await turn_and_drafts(state.db, other["turn_id"])
+    fallback = current(turn, drafts)
+    assert fallback.source == "fallback" and "{initials}" not in fallback.text and "–" not in fallback.text
+    assert fallback.findings == []
+
+
 async def test_a_model_that_keeps_breaking_the_rules_goes_to_review_with_its_findings(
         client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
     fake_llm.default = Response(text="Thank you, valued customer!")

@@ -55,6 +55,9 @@ CASES = [
     pytest.param({"sign_off": "^MO", "platform": "bluesky", "max_length": 300}, "system",
                  ["End the reply with this sign-off: ^MO", "on bluesky", "within 300 characters"],
                  ["Do not add a sign-off."], id="system: sign-off"),
+    pytest.param({"sign_off": "–{initials}"}, "system",
+                 ["Do not add a sign-off or initials: the reviewer who approves the reply adds their own"],
+                 ["{initials}", "End the reply with this sign-off"], id="system: the reviewer signs with initials"),
     pytest.param({}, "user",
                  ["Person: Miriam Okafor (@miri)", "Relationship: a regular",
                   "First wrote to us 28 Mar 2023 12:00 UTC (1 year ago)",
@@ -161,6 +164,7 @@ BANNED = re.compile(r"(?i)@|#|https?://|\bguarantee|apologi[sz]e for any inconve
          "follow up with you here soon."),
     ({"person": person(first_contact=True)}, "Hi Miriam, thank you for getting in touch."),
     ({"sign_off": "^MO"}, "follow up with you here soon. ^MO"),
+    ({"sign_off": "–{initials}"}, "will follow up with you here soon."),
     ({"person": person(display_name="")}, "Hi there,"),
 ])
 def test_fallback_is_a_short_personal_holding_reply(changes: dict[str, Any], expected: str) -> None:
@@ -170,6 +174,9 @@ def test_fallback_is_a_short_personal_holding_reply(changes: dict[str, Any], exp
     assert text == text.strip()
     assert parse_tweet(text).weightedLength <= 280
     assert not BANNED.search(text.replace("^MO", ""))
+    assert "{initials}" not in text and "–" not in text
+    if changes.get("sign_off") == "–{initials}":
+        assert text.endswith("soon.")
     assert digest == template_hash(FALLBACK_TEMPLATE)
 
 
