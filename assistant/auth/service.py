@@ -176,6 +176,32 @@ class Authenticator:
             return user_principal(user)
 
 
+async def set_user_role(db: Database, actor: Principal, user_id: int, role: str) -> None:
+    """An admin changes another user's role in their brand (never their own)."""
+    if role not in ROLES:
+        raise ValidationFailed.field("role", f"choose from {', '.join(ROLES)}")
+    if user_id == actor.id:
+        raise ValidationFailed.field("role", "you cannot change your own role")
+    async with db.write() as session:
+        done = await session.execute(update(User).where(User.id == user_id, User.brand_id == actor.brand_id)
+                                     .values(role=role))
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotFound(f"no user {user_id}")
+        await record(session, actor, "user.role_changed", "user", user_id, role=role)
+
+
+async def set_user_disabled(db: Database, actor: Principal, user_id: int, disabled: bool) -> None:
+    """An admin disables (or enables again) a user of their brand; nobody disables themselves."""
+    if user_id == actor.id and disabled:
+        raise ValidationFailed.field("user", "you cannot disable yourself")
+    async with db.write() as session:
+        done = await session.execute(update(User).where(User.id == user_id, User.brand_id == actor.brand_id)
+                                     .values(disabled=disabled))
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotFound(f"no user {user_id}")
+        await record(session, actor, "user.disabled" if disabled else "user.enabled", "user", user_id)
+
+
 def user_principal(user: User) -> Principal:
     """Users read everything of their brand and decide on turns; no user holds the tools' scopes."""
     return Principal(kind="user", id=user.id, brand_id=user.brand_id, label=user.email,

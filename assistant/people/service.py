@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.audit import record
@@ -52,6 +52,28 @@ async def profiles(session: AsyncSession, people: Sequence[Person]) -> list[Pers
                       first_contact=p.reply_count == 0, first_seen_at=p.first_seen_at, last_seen_at=p.last_seen_at,
                       mention_count=p.mention_count, reply_count=p.reply_count, followers=p.followers,
                       notes=notes[p.id]) for p in people]
+
+
+async def recent_histories(session: AsyncSession, person_ids: Sequence[int], limit: int = 20) -> dict[int, list[Any]]:
+    """The newest ``limit`` messages of each of many people, newest first, in ONE statement whatever the number
+    of people: a UNION ALL of per-person index range scans (``ix_interactions_person_history``), so a person
+    with thousands of messages costs the same as one with twenty. Rows carry ``id, person_id, direction,
+    platform, text, occurred_at, turn_id``."""
+    found: dict[int, list[Any]] = {p: [] for p in person_ids}
+    ids = sorted(set(person_ids))
+    if not ids:
+        return found
+    cols = (Interaction.id, Interaction.person_id, Interaction.direction, Interaction.platform, Interaction.text,
+            Interaction.occurred_at, Interaction.turn_id)
+    parts = [select(*cols).where(Interaction.person_id == pid)
+             .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit).subquery()
+             for pid in ids]
+    query = union_all(*(select(*part.c) for part in parts)) if len(parts) > 1 else select(*parts[0].c)
+    for row in (await session.execute(query)).all():
+        found[row.person_id].append(row)
+    for rows in found.values():
+        rows.sort(key=lambda r: (r.occurred_at, r.id), reverse=True)
+    return found
 
 
 async def get_person(db: Database, brand_id: int, person_id: int) -> PersonOut:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -96,28 +97,57 @@ async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
 
 # The queue -------------------------------------------------------------------------------------------------
 
+VIEWS = {"pending_review": "Waiting for review", "escalated": "Escalated"}
+"""The queue's views (tabs): drafts to review, and turns a rule or a reviewer escalated for a human to write."""
+WAITING_CAP = 10_000
+HISTORY_SHOWN = 20
+
+
+def _view(request: Request[Any, Any, Any]) -> str:
+    status = request.query_params.get("status") or "pending_review"
+    return status if status in VIEWS else "pending_review"
+
+
+def _count_label(n: int) -> str:
+    return f"{WAITING_CAP:,}+" if n > WAITING_CAP else f"{n:,}"
+
+
 async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200, notice: str | None = None,
                  pinned: Any = None, problem: dict[str, Any] | None = None) -> Response[str]:
     """The queue page. ``pinned`` is a turn shown first whatever its place (the stale or blocked one);
-    ``problem`` carries what to show on it (edited text, findings)."""
+    ``problem`` carries what to show on it (edited text, findings).
+
+    One turn is in focus (``?focus=``, the pinned one, else the first): only its card carries the person's
+    history; the other cards link to it (``?focus=<id>``, no JavaScript needed) and the script fetches it
+    when focus moves there. So the page costs the same few statements and a bounded render whatever its size."""
     limit = _int(request.query_params.get("limit"), QUEUE_LIMIT_DEFAULT, high=QUEUE_LIMIT_MAX) or QUEUE_LIMIT_DEFAULT
     cursor = request.query_params.get("cursor") or None
+    view = pinned.status if pinned is not None and pinned.status in VIEWS else _view(request)
     db = _db(request)
     try:
-        turns = await review.queue_page(db, viewer.brand_id, limit=limit, cursor=cursor)
+        turns = await review.queue_page(db, viewer.brand_id, limit=limit, cursor=cursor, status=view)
     except ValidationFailed:
-        turns = await review.queue_page(db, viewer.brand_id, limit=limit, cursor=None)
+        cursor = None
+        turns = await review.queue_page(db, viewer.brand_id, limit=limit, cursor=None, status=view)
         notice = notice or "That page link had expired; here is the start of the queue."
     items = list(turns.items)
     if pinned is not None:
         items = [pinned] + [t for t in items if t.id != pinned.id]
-    waiting = await review.waiting_count(db, viewer.brand_id)
+    wanted = pinned.id if pinned is not None else _int(request.query_params.get("focus"))
+    focused = next((t for t in items if t.id == wanted), items[0] if items else None)
+    counts = await review.queue_counts(db, viewer.brand_id, tuple(VIEWS), cap=WAITING_CAP)
     async with db.read() as session:
-        histories = await queries.recent_history(session, [t.person.id for t in items], limit=20)
-    focus = _int(request.query_params.get("focus"))
+        histories = await people.recent_histories(session, [focused.person.id] if focused else [],
+                                                  limit=HISTORY_SHOWN)
+        policy = await brand_policy(session, viewer.brand_id)
+    mine = review.initials(viewer.display_name, viewer.email)
+    here = {k: v for k, v in (("status", view if view != "pending_review" else None), ("cursor", cursor),
+                              ("limit", str(limit) if limit != QUEUE_LIMIT_DEFAULT else None)) if v}
     return page(request, "queue.html", status=status, viewer=viewer, turns=items, next_cursor=turns.next_cursor,
-                limit=limit, waiting=waiting, histories=histories, notice=notice or _notice(request),
-                focus=pinned.id if pinned is not None else focus, problem=problem or {})
+                limit=limit, view=view, views=VIEWS, counts=counts, labels={k: _count_label(n) for k, n in counts.items()},
+                histories=histories, notice=notice or _notice(request), focus=focused.id if focused else None,
+                here=urlencode(here), problem=problem or {}, sign_off=review.rendered_sign_off(policy, mine),
+                signed=lambda text: review.signed(policy, text, mine))
 
 
 @get(["/", "/queue"], operation_id="webQueue", include_in_schema=False)
@@ -126,13 +156,29 @@ async def queue_view(request: Request[Any, Any, Any]) -> Response[str]:
 
 
 @get("/queue/count", operation_id="webQueueCount", include_in_schema=False)
-async def queue_count(request: Request[Any, Any, Any]) -> dict[str, int]:
+async def queue_count(request: Request[Any, Any, Any]) -> dict[str, Any]:
     viewer = await load_viewer(request)
-    return {"waiting": await review.waiting_count(_db(request), viewer.brand_id)}
+    counts = await review.queue_counts(_db(request), viewer.brand_id, tuple(VIEWS), cap=WAITING_CAP)
+    return {"waiting": min(counts["pending_review"], WAITING_CAP), "label": _count_label(counts["pending_review"]),
+            "escalated": min(counts["escalated"], WAITING_CAP), "escalated_label": _count_label(counts["escalated"])}
+
+
+@get("/turns/{turn_id:int}/history", operation_id="webTurnHistory", include_in_schema=False)
+async def turn_history(request: Request[Any, Any, Any], turn_id: int) -> Response[str]:
+    """The history column of one card, as an HTML fragment: the script loads it when focus moves to a card."""
+    viewer = await load_viewer(request)
+    db = _db(request)
+    turn = await review.get_turn(db, viewer.brand_id, turn_id)
+    async with db.read() as session:
+        histories = await people.recent_histories(session, [turn.person.id], limit=HISTORY_SHOWN)
+    return page(request, "_history.html", viewer=viewer, t=turn, p=turn.person, past=histories[turn.person.id],
+                focused=True, here="")
 
 
 @post("/turns/{turn_id:int}/approve", operation_id="webApprove", include_in_schema=False)
 async def approve(request: Request[Any, Any, Any], turn_id: int) -> Response[Any]:
+    """Approve the current draft (the form carries its ``draft_id``), or, on an escalated turn's compose box
+    (no ``draft_id``), send the reply the reviewer wrote."""
     viewer = await load_viewer(request)
     form = await _form(request)
     draft_id = _int(form.get("draft_id"))
@@ -140,7 +186,8 @@ async def approve(request: Request[Any, Any, Any], turn_id: int) -> Response[Any
     text = text.replace("\r\n", "\n") if text is not None else None
     override = (form.get("override_reason") or "").strip() or None
     db = _db(request)
-    if draft_id is None:
+    done = "/?status=escalated&notice=approved" if form.get("view") == "escalated" else "/?notice=approved"
+    if draft_id is None and form.get("draft_id") and not (text or "").strip():
         raise ValidationFailed.field("draft_id", "is missing; reload the page")
     try:
         await review.approve(db, viewer.principal, turn_id, draft_id=draft_id, text=text or None,
@@ -151,16 +198,20 @@ async def approve(request: Request[Any, Any, Any], turn_id: int) -> Response[Any
         return await _queue(request, viewer, status=409, pinned=turn, problem={"turn_id": turn_id, "stale": True},
                             notice="The person wrote again; here is the new draft." if turn.current_draft
                             else "The person wrote again; a new draft is being written for everything they said.")
+    except review.DoNotReply as exc:
+        turn = await review.get_turn(db, viewer.brand_id, turn_id)
+        return await _queue(request, viewer, status=409, pinned=turn, notice=exc.detail,
+                            problem={"turn_id": turn_id, "text": text})
     except PolicyBlocked as exc:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, viewer, status=422, pinned=turn, notice="The text breaks a blocking rule.",
+        return await _queue(request, viewer, status=422, pinned=turn, notice=exc.detail,
                             problem={"turn_id": turn_id, "text": text, "findings": exc.extra.get("findings", []),
                                      "blocked": True})
     except ValidationFailed as exc:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
         return await _queue(request, viewer, status=422, pinned=turn, notice=exc.detail,
                             problem={"turn_id": turn_id, "text": text})
-    return Redirect("/?notice=approved", status_code=303)
+    return Redirect(done, status_code=303)
 
 
 async def _with_reason(request: Request[Any, Any, Any], turn_id: int, action: str) -> Response[Any]:
@@ -174,7 +225,8 @@ async def _with_reason(request: Request[Any, Any, Any], turn_id: int, action: st
                             problem={"turn_id": turn_id, "reason_missing": action})
     if action == "reject":
         await review.reject(db, viewer.principal, turn_id, reason)
-        return Redirect("/?notice=rejected", status_code=303)
+        back = "/?status=escalated&notice=rejected" if form.get("view") == "escalated" else "/?notice=rejected"
+        return Redirect(back, status_code=303)
     await review.escalate(db, viewer.principal, turn_id, reason)
     return Redirect("/?notice=escalated", status_code=303)
 
@@ -317,7 +369,7 @@ async def user_role(request: Request[Any, Any, Any], user_id: int) -> Response[A
     viewer = await load_viewer(request)
     require_admin(viewer)
     try:
-        await queries.set_role(_db(request), viewer.principal, user_id, (await _form(request)).get("role", ""))
+        await auth.set_user_role(_db(request), viewer.principal, user_id, (await _form(request)).get("role", ""))
     except ValidationFailed as exc:
         return await _users_page(request, viewer, status=422, error=exc.detail)
     return Redirect("/admin/users", status_code=303)
@@ -329,7 +381,7 @@ async def user_disable(request: Request[Any, Any, Any], user_id: int) -> Respons
     require_admin(viewer)
     disabled = (await _form(request)).get("disabled", "1") == "1"
     try:
-        await queries.set_disabled(_db(request), viewer.principal, user_id, disabled)
+        await auth.set_user_disabled(_db(request), viewer.principal, user_id, disabled)
     except ValidationFailed as exc:
         return await _users_page(request, viewer, status=422, error=exc.detail)
     request.app.state.authenticator.forget()
@@ -439,7 +491,7 @@ async def policy_try(request: Request[Any, Any, Any]) -> Response[str]:
                                                       "length": count_length(platform, text)})
 
 
-ROUTES = [login_form, login, logout, queue_view, queue_count, approve, reject, escalate, regenerate, person_view,
+ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, approve, reject, escalate, regenerate, person_view,
           add_note, do_not_reply, merge, audit_view, fairness_view, users_view, invite, user_role, user_disable,
           keys_view, create_key, revoke_key, policy_view, policy_upload, policy_try]
 

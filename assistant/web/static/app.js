@@ -54,6 +54,22 @@
     el.setAttribute("aria-current", "true");
     el.focus({ preventScroll: true });
     el.scrollIntoView({ block: "start" });
+    loadHistory(el);
+  }
+  // Only the card in focus comes with the person's history; load it for the others when they get focus.
+  // (Without this script, each card links to ?focus=<id>, which renders it with its history.)
+  function loadHistory(card) {
+    var slot = card.querySelector("[data-history-src]");
+    if (!slot || slot.getAttribute("data-loading")) { return; }
+    slot.setAttribute("data-loading", "1");
+    fetch(slot.getAttribute("data-history-src"), { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (html === null) { slot.removeAttribute("data-loading"); return; }
+        var parsed = new DOMParser().parseFromString(html, "text/html").querySelector("section.history");
+        if (parsed) { slot.replaceWith(document.adoptNode(parsed)); }
+      })
+      .catch(function () { slot.removeAttribute("data-loading"); });
   }
   function move(step) {
     var list = turns();
@@ -107,7 +123,12 @@
     var tick = function () {
       fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (body) { if (body && typeof body.waiting === "number") { el.textContent = String(body.waiting); } })
+        .then(function (body) {
+          if (!body || typeof body.waiting !== "number") { return; }
+          el.textContent = body.label || String(body.waiting);
+          var esc = document.getElementById("escalated-count");
+          if (esc && body.escalated_label) { esc.textContent = body.escalated_label; }
+        })
         .catch(function () { /* offline for a moment: try again next tick */ });
     };
     window.setInterval(tick, 10000);
