@@ -48,11 +48,18 @@ async def create_reply(session: AsyncSession, *, turn: Turn, draft_id: int | Non
     handle = await session.scalar(select(Handle.handle).where(Handle.person_id == turn.person_id,
                                                               Handle.platform == turn.platform).order_by(Handle.id))
     now = utcnow()
-    reply = Reply(brand_id=turn.brand_id, turn_id=turn.id, person_id=turn.person_id, draft_id=draft_id,
-                  decision_id=decision_id, platform=turn.platform, text=text, in_reply_to=newest.external_id,
-                  author_handle=handle or "", status="approved", approved_by_user_id=user_id, approved_at=now,
-                  created_at=now)
-    session.add(reply)
+    approval = {"draft_id": draft_id, "decision_id": decision_id, "text": text, "in_reply_to": newest.external_id,
+                "author_handle": handle or "", "status": "approved", "approved_by_user_id": user_id,
+                "approved_at": now, "lease_until": None, "claimed_by_key_id": None, "error": None}
+    # A turn whose reply failed for good comes back to the reviewers; approving it again reuses its reply row.
+    reply = await session.scalar(select(Reply).where(Reply.turn_id == turn.id, Reply.status == "failed"))
+    if reply is None:
+        reply = Reply(brand_id=turn.brand_id, turn_id=turn.id, person_id=turn.person_id, platform=turn.platform,
+                      created_at=now, **approval)
+        session.add(reply)
+    else:
+        for name, value in approval.items():
+            setattr(reply, name, value)
     await session.flush()
     await emit(session, turn.brand_id, "reply.approved", {
         "reply_id": reply.id, "turn_id": turn.id, "platform": reply.platform, "in_reply_to": reply.in_reply_to,
