@@ -24,6 +24,7 @@ from assistant.mentions.controllers import MentionController
 from assistant.mentions.ingestor import Ingestor
 from assistant.ops import OpsController
 from assistant.outbox.controllers import ReplyController
+from assistant.outbox.service import confirmer
 from assistant.people.controllers import PeopleController
 from assistant.people.import_controller import HistoryImportController
 from assistant.problems import handle_exception
@@ -43,6 +44,7 @@ def shared_state(settings: Settings) -> State:
         "authenticator": Authenticator(db),
         "rate_limiter": RateLimiter(settings.rate_limit_per_minute),
         "ingestor": Ingestor(db),
+        "confirmer": confirmer(db),
         "counters": Counter(),
         "worker": None,
     })

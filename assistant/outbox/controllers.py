@@ -36,7 +36,7 @@ class ReplyController(Controller):
     async def posted(self, reply_id: int, data: PostedIn, principal: Principal, state: State) -> ReplyOut:
         posting = service.posting(principal, reply_id, external_id=data.external_id, url=data.url,
                                   posted_at=data.posted_at)
-        return await service.confirmer(state.db).submit(posting)
+        return await state.confirmer.submit(principal.brand_id, posting)
 
     @post("/{reply_id:int}/failed", operation_id="reportReplyFailed", status_code=HTTP_200_OK,
           summary="Report that posting failed", description="`retry: true` puts the reply back as approved; "

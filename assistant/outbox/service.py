@@ -9,9 +9,7 @@ record in one transaction, so a reply is either posted everywhere or nowhere.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from assistant.auth.principal import Principal
 from assistant.db import Database
 from assistant.db.audit import AuditEvent
 from assistant.db.base import utcnow
+from assistant.db.group_commit import GroupCommit
 from assistant.db.outbox import Reply
 from assistant.db.people import Handle, Interaction
 from assistant.db.turns import Turn
@@ -213,53 +212,9 @@ async def _interactions(session: AsyncSession, brand_id: int,
     return found
 
 
-class Confirmer:
-    """Group commit for confirmations, as ``mentions.ingestor`` does for mentions: on SQLite one writer at a
-    time would otherwise make every tool's confirmation wait for its own transaction. Whatever arrives while
-    a transaction runs goes into the next one; each caller hears its own answer after the commit."""
-
-    def __init__(self, db: Database, max_batch: int = 256) -> None:
-        self.db = db
-        self.max_batch = max_batch
-        self._waiting: list[tuple[Posting, asyncio.Future[ReplyOut]]] = []
-        self._leader: asyncio.Task[None] | None = None
-
-    async def submit(self, item: Posting) -> ReplyOut:
-        future: asyncio.Future[ReplyOut] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
-        if self._leader is None or self._leader.done():
-            self._leader = asyncio.create_task(self._commit_while_waiting())
-        return await future
-
-    async def _commit_while_waiting(self) -> None:
-        while self._waiting:
-            taken, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
-            by_brand: dict[int, list[tuple[Posting, asyncio.Future[ReplyOut]]]] = defaultdict(list)
-            for item in taken:
-                by_brand[item[0].actor.brand_id].append(item)
-            for items in by_brand.values():
-                try:
-                    answers: list[ReplyOut | BaseException] = list(
-                        await confirm_posted(self.db, [p for p, _ in items]))
-                except Exception as exc:  # e.g. the database is overloaded: every waiter hears it
-                    answers = [exc] * len(items)
-                for (_, future), answer in zip(items, answers):
-                    if future.done():
-                        continue
-                    if isinstance(answer, BaseException):
-                        future.set_exception(answer)
-                    else:
-                        future.set_result(answer)
-
-
-_confirmers: weakref.WeakKeyDictionary[Database, Confirmer] = weakref.WeakKeyDictionary()
-
-
-def confirmer(db: Database) -> Confirmer:
-    """The database's one confirmer, so every request on it shares the same group commit."""
-    if db not in _confirmers:
-        _confirmers[db] = Confirmer(db)
-    return _confirmers[db]
+def confirmer(db: Database) -> GroupCommit[Posting, ReplyOut]:
+    """Group commit for confirmations: concurrent tools' confirmations share one transaction per brand."""
+    return GroupCommit(lambda brand_id, postings: confirm_posted(db, postings))
 
 
 async def report_failure(db: Database, actor: Principal, reply_id: int, *, error: str, retry: bool) -> ReplyOut:
