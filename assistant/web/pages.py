@@ -124,30 +124,25 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
     cursor = request.query_params.get("cursor") or None
     view = pinned.status if pinned is not None and pinned.status in VIEWS else _view(request)
     db = _db(request)
+    wanted = pinned.id if pinned is not None else _int(request.query_params.get("focus"))
+    options: dict[str, Any] = {"status": view, "limit": limit, "focus_id": wanted, "pinned": pinned,
+                               "count_statuses": tuple(VIEWS), "cap": WAITING_CAP, "history_limit": HISTORY_SHOWN}
     try:
-        turns = await review.queue_page(db, viewer.brand_id, limit=limit, cursor=cursor, status=view)
+        screen = await review.queue_screen(db, viewer.brand_id, cursor=cursor, **options)
     except ValidationFailed:
         cursor = None
-        turns = await review.queue_page(db, viewer.brand_id, limit=limit, cursor=None, status=view)
+        screen = await review.queue_screen(db, viewer.brand_id, cursor=None, **options)
         notice = notice or "That page link had expired; here is the start of the queue."
-    items = list(turns.items)
-    if pinned is not None:
-        items = [pinned] + [t for t in items if t.id != pinned.id]
-    wanted = pinned.id if pinned is not None else _int(request.query_params.get("focus"))
-    focused = next((t for t in items if t.id == wanted), items[0] if items else None)
-    counts = await review.queue_counts(db, viewer.brand_id, tuple(VIEWS), cap=WAITING_CAP)
-    async with db.read() as session:
-        histories = await people.recent_histories(session, [focused.person.id] if focused else [],
-                                                  limit=HISTORY_SHOWN)
-        policy = await brand_policy(session, viewer.brand_id)
-    mine = review.initials(viewer.display_name, viewer.email)
+    policy, mine = screen.policy, review.initials(viewer.display_name, viewer.email)
+    focused = screen.focus
     here = {k: v for k, v in (("status", view if view != "pending_review" else None), ("cursor", cursor),
                               ("limit", str(limit) if limit != QUEUE_LIMIT_DEFAULT else None)) if v}
-    return page(request, "queue.html", status=status, viewer=viewer, turns=items, next_cursor=turns.next_cursor,
-                limit=limit, view=view, views=VIEWS, counts=counts, labels={k: _count_label(n) for k, n in counts.items()},
-                histories=histories, notice=notice or _notice(request), focus=focused.id if focused else None,
-                here=urlencode(here), problem=problem or {}, sign_off=review.rendered_sign_off(policy, mine),
-                signed=lambda text: review.signed(policy, text, mine))
+    return page(request, "queue.html", status=status, viewer=viewer, turns=screen.items,
+                next_cursor=screen.page.next_cursor, limit=limit, view=view, views=VIEWS, counts=screen.counts,
+                labels={k: _count_label(n) for k, n in screen.counts.items()},
+                histories={focused.person.id: screen.history} if focused else {}, notice=notice or _notice(request),
+                focus=focused.id if focused else None, here=urlencode(here), problem=problem or {},
+                sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine))
 
 
 @get(["/", "/queue"], operation_id="webQueue", include_in_schema=False)
