@@ -73,3 +73,16 @@ def test_a_second_brand_with_the_same_slug_is_refused(cli) -> None:  # type: ign
     assert cli("brands", "create", "acme", "--name", "Acme").returncode == 0
     again = cli("brands", "create", "acme", "--name", "Acme again")
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_a_brand_gets_its_policy_from_a_file_and_a_broken_file_changes_nothing(cli, tmp_path, repo_root) -> None:  # type: ignore[no-untyped-def]
+    good = repo_root / "examples" / "policies" / "acme.toml"
+    made = cli("brands", "create", "acme", "--name", "Acme", "--policy", str(good))
+    assert made.returncode == 0, made.stderr
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[rules]\nmax_emojis = "two"\n')
+    refused = cli("brands", "set-policy", "acme", str(broken))
+    assert refused.returncode == 1
+    assert "broken.toml:2: rules.max_emojis" in refused.stderr
+    replaced = cli("brands", "set-policy", "acme", str(repo_root / "assistant" / "policy" / "demo_policy.toml"))
+    assert replaced.returncode == 0 and "policy of acme set" in replaced.stdout
