@@ -3,6 +3,14 @@
 SQLite gets WAL, ``busy_timeout`` and ``BEGIN IMMEDIATE`` for every write transaction, and writes inside one
 process queue on an asyncio lock instead of spinning on the file lock; readers never wait (WAL). A write that
 still cannot get the lock in time becomes ``Overloaded`` (503 with Retry-After), never a 500.
+
+Hot paths (ingest, history) use ``run_write``/``run_read``: a plain function of a synchronous ``Connection``,
+run as one unit. On PostgreSQL that is ``run_sync`` inside the usual async session. On SQLite it runs on a
+synchronous ``sqlite3`` connection right in the event loop: through aiosqlite every cursor call is a round
+trip to its thread (about four per statement, each waiting for the GIL and the next loop turn), which was most
+of an ingest's time. A short SQLite transaction costs less than those hops. The write still takes the same
+asyncio lock and ``BEGIN IMMEDIATE``; only if another process holds the file's write lock (so the write would
+have to wait) does it move to a thread and wait there with the usual ``busy_timeout``, never blocking the loop.
 """
 
 from __future__ import annotations
@@ -10,15 +18,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Callable, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from assistant.errors import Overloaded
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+T = TypeVar("T")
 
 
 def normalize_url(url: str) -> str:
@@ -34,8 +44,21 @@ def normalize_url(url: str) -> str:
 
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
+    _sqlite_events(engine.sync_engine, immediate=immediate)
+    return engine
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def _sqlite_sync_engine(url: str, *, immediate: bool) -> Engine:
+    """A synchronous engine on the same file, with the same pragmas and BEGIN. Used one transaction at a time
+    (in the event loop, or by the thread a busy write moves to), so one connection is enough."""
+    engine = create_engine(url, pool_size=1, max_overflow=1, pool_timeout=60,
+                           connect_args={"check_same_thread": False})
+    _sqlite_events(engine, immediate=immediate)
+    return engine
+
+
+def _sqlite_events(engine: Engine, *, immediate: bool) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
@@ -45,11 +68,17 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
-    return engine
+
+def _sync_url(url: str) -> str | None:
+    """The pysqlite URL of a SQLite file; None for in-memory databases (a second engine would not share them)."""
+    rest = url.split(":", 1)[1]
+    if not rest.startswith("///") or rest in ("///", "///:memory:") or "mode=memory" in rest:
+        return None
+    return "sqlite+pysqlite:" + rest
 
 
 class Database:
@@ -68,6 +97,12 @@ class Database:
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        sync_url = _sync_url(self.url) if self.is_sqlite else None
+        self._sync_write: Engine | None = None
+        self._sync_read: Engine | None = None
+        if sync_url is not None:
+            self._sync_write = _sqlite_sync_engine(sync_url, immediate=True)
+            self._sync_read = _sqlite_sync_engine(sync_url, immediate=False)
 
     @property
     def dialect(self) -> str:
@@ -88,6 +123,50 @@ class Database:
         async with self._guard(), self._read_sessions() as session, session.begin():
             yield session
 
+    async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)`` in one write transaction, committed when it returns."""
+        if self._sync_write is None:
+            async with self.write() as session:
+                return await session.run_sync(lambda s: fn(s.connection(), *args))
+        assert self._write_lock is not None
+        async with self._write_lock, self._guard():
+            done, result = self._write_now(fn, args)
+            if done:
+                return result
+            return await asyncio.to_thread(self._write_waiting, fn, args)
+
+    def _write_now(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, Any]:
+        """In the loop, if the file's write lock is free at once; (False, None) when another process holds it."""
+        assert self._sync_write is not None
+        with self._sync_write.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            raw.execute("PRAGMA busy_timeout=0")
+            try:
+                transaction = conn.begin()
+            except OperationalError as exc:
+                if _is_busy(exc):
+                    return False, None
+                raise
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            with transaction:
+                return True, fn(conn, *args)
+
+    def _write_waiting(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        assert self._sync_write is not None
+        with self._sync_write.connect() as conn, conn.begin():
+            return fn(conn, *args)
+
+    async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)`` in one read transaction (on SQLite: in the loop; WAL readers never wait)."""
+        if self._sync_read is None:
+            async with self.read() as session:
+                return await session.run_sync(lambda s: fn(s.connection(), *args))
+        async with self._guard():
+            with self._sync_read.connect() as conn, conn.begin():
+                return fn(conn, *args)
+
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
         try:
@@ -105,6 +184,9 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+        for engine in (self._sync_write, self._sync_read):
+            if engine is not None:
+                engine.dispose()
 
 
 def _is_busy(exc: OperationalError) -> bool:

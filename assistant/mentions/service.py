@@ -8,24 +8,25 @@ a mention seen before answers with the ids it got the first time.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.db import Database
 from assistant.db.base import utcnow
-from assistant.db.people import Interaction, Person
+from assistant.db.jobs import Job
+from assistant.db.people import Interaction
 from assistant.db.turns import OPEN_TURN_STATES, Draft, Turn
 from assistant.errors import NotFound, ValidationFailed
 from assistant.jobs import queue
 from assistant.mentions import validation
 from assistant.mentions.schemas import MentionIn, MentionOut, TurnRef
-from assistant.people.identity import Sighting, apply_activity, insert_returning_ids, resolve_people, tally
+from assistant.people.identity import (Sighting, apply_activity_sync, insert_returning_ids_sync,
+                                       resolve_people_sync, tally)
 from assistant.problems import validation_failed
 
 CHUNK = 400
@@ -100,18 +101,17 @@ async def ingest(db: Database, brand_id: int, mentions: Sequence[Mention]) -> li
     with a concurrent writer (PostgreSQL), after which every mention is either new or a duplicate."""
     for attempt in (1, 2):
         try:
-            async with db.write() as session:
-                outcomes = await _ingest(session, brand_id, mentions)
-            return outcomes
+            return await db.run_write(_ingest, brand_id, mentions)
         except IntegrityError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-async def _ingest(session: AsyncSession, brand_id: int, mentions: Sequence[Mention]) -> list[Outcome]:
+def _ingest(conn: Connection, brand_id: int, mentions: Sequence[Mention]) -> list[Outcome]:
+    """The whole ingest as plain Core statements on one connection (``Database.run_write``)."""
     now = utcnow()
-    known = await _known(session, brand_id, [m.key for m in mentions])
+    known = _known(conn, brand_id, [m.key for m in mentions])
     fresh: list[int] = []  # indexes of mentions to store, first occurrence of each key only
     first_index: dict[tuple[str, str], int] = {}
     for i, m in enumerate(mentions):
@@ -121,64 +121,56 @@ async def _ingest(session: AsyncSession, brand_id: int, mentions: Sequence[Menti
     if not fresh:
         return [_duplicate(known[m.key]) for m in mentions]
 
-    people = await resolve_people(session, brand_id, (
+    quiet: set[int] = set()
+    people = resolve_people_sync(conn, brand_id, (
         Sighting(mentions[i].platform, mentions[i].handle, mentions[i].created_at, mentions[i].author_external_id,
-                 mentions[i].display_name, mentions[i].followers) for i in fresh))
+                 mentions[i].display_name, mentions[i].followers) for i in fresh), quiet)
     person_ids = sorted(set(people.values()))
-    quiet = set((await session.execute(select(Person.id).where(
-        Person.id.in_(person_ids), Person.do_not_reply.is_(True)))).scalars())
-    conversations = await _conversations(session, brand_id, [mentions[i] for i in fresh])
-    open_turns = await _open_turns(session, person_ids)
+    conversations = _conversations(conn, brand_id, [mentions[i] for i in fresh])
+    open_turns = _open_turns(conn, person_ids)
 
     new_turns: list[dict[str, Any]] = []
-    joined: dict[int, Turn] = {}
-    placement: dict[int, tuple[str, int | dict[str, Any]]] = {}
+    joined: dict[int, dict[str, Any]] = {}
+    placement: dict[int, dict[str, Any]] = {}
     activity: dict = {}
-    for i in fresh:
+    for n, i in enumerate(fresh):
         m = mentions[i]
         person_id = people[(m.platform, m.handle)]
-        conversation = conversations.get(i)
+        conversation = conversations[n]
         tally(activity, person_id, m.created_at, True, m.display_name, m.followers)
         if person_id in quiet:
-            turn: dict[str, Any] = _new_turn(brand_id, person_id, m, conversation, "skipped", now)
+            turn = _new_turn(brand_id, person_id, m, conversation, "skipped", now)
             new_turns.append(turn)
-            placement[i] = ("new", turn)
+            placement[i] = turn
             continue
         existing = _matching_turn(open_turns.get(person_id, []), m.platform, conversation)
         if existing is None:
             turn = _new_turn(brand_id, person_id, m, conversation, "drafting", now)
             new_turns.append(turn)
             open_turns.setdefault(person_id, []).append(turn)
-            placement[i] = ("new", turn)
-        elif isinstance(existing, dict):
-            existing["waiting_since"] = min(existing["waiting_since"], m.created_at)
-            placement[i] = ("new", existing)
+            placement[i] = turn
         else:
-            existing.waiting_since = min(existing.waiting_since, m.created_at)
-            joined[existing.id] = existing
-            placement[i] = ("joined", existing.id)
+            existing["waiting_since"] = min(existing["waiting_since"], m.created_at)
+            if "current_draft_id" in existing:  # a stored turn, not one this batch opens
+                joined[existing["id"]] = existing
+            placement[i] = existing
 
     if new_turns:
-        ids = await insert_returning_ids(session, Turn.__table__, new_turns)
-        for turn, turn_id in zip(new_turns, ids):
-            turn["id"] = turn_id
-    await _join(session, joined, now)
-    await apply_activity(session, activity)
+        insert_returning_ids_sync(conn, _TURNS, new_turns)  # sets each turn's "id"
+    _join(conn, joined, now)
+    apply_activity_sync(conn, activity)
 
     rows = []
-    for i in fresh:
+    for n, i in enumerate(fresh):
         m = mentions[i]
-        how, ref = placement[i]
-        turn_id = ref["id"] if how == "new" else ref  # type: ignore[index]
         rows.append({"brand_id": brand_id, "person_id": people[(m.platform, m.handle)], "direction": "inbound",
                      "platform": m.platform, "external_id": m.external_id, "text": m.text,
                      "occurred_at": m.created_at, "received_at": now, "in_reply_to": m.in_reply_to,
-                     "conversation_key": conversations.get(i), "url": m.url, "lang": m.lang,
-                     "followers": m.followers, "turn_id": turn_id, "raw": m.raw})
-    interaction_ids = await insert_returning_ids(session, Interaction.__table__, rows)
+                     "conversation_key": conversations[n], "url": m.url, "lang": m.lang,
+                     "followers": m.followers, "turn_id": placement[i]["id"], "raw": m.raw})
+    interaction_ids = insert_returning_ids_sync(conn, _INTERACTIONS, rows)
 
-    to_draft = [t["id"] for t in new_turns if t["status"] == "drafting"] + list(joined)
-    await queue.enqueue(session, queue.DRAFT_TURN, to_draft, brand_id=brand_id)
+    _enqueue_drafts(conn, brand_id, [t["id"] for t in new_turns if t["status"] == "drafting"], list(joined), now)
 
     status_of = {t["id"]: t["status"] for t in new_turns} | {tid: "drafting" for tid in joined}
     for i, interaction_id, row in zip(fresh, interaction_ids, rows):
@@ -186,6 +178,10 @@ async def _ingest(session: AsyncSession, brand_id: int, mentions: Sequence[Menti
                                          status_of[row["turn_id"]], duplicate=False)
     return [known[m.key] if first_index.get(m.key) == i else _duplicate(known[m.key])
             for i, m in enumerate(mentions)]
+
+
+_TURNS = Turn.__table__
+_INTERACTIONS = Interaction.__table__
 
 
 def _duplicate(outcome: Outcome) -> Outcome:
@@ -198,47 +194,55 @@ def _new_turn(brand_id: int, person_id: int, m: Mention, conversation: str | Non
             "status": status, "waiting_since": m.created_at, "version": 0, "created_at": now, "updated_at": now}
 
 
-def _matching_turn(candidates: list[Turn | dict[str, Any]], platform: str,
-                   conversation: str | None) -> Turn | dict[str, Any] | None:
+def _matching_turn(candidates: list[dict[str, Any]], platform: str, conversation: str | None) -> dict[str, Any] | None:
     """SPEC 3: the open turn with the same conversation; with no conversation, the person's newest open turn."""
-    def get(t: Turn | dict[str, Any], name: str) -> Any:
-        return t[name] if isinstance(t, dict) else getattr(t, name)
-
-    same_platform = [t for t in candidates if get(t, "platform") == platform]
-    if conversation is not None:
-        same_platform = [t for t in same_platform if get(t, "conversation_key") == conversation]
-    return same_platform[-1] if same_platform else None
+    for turn in reversed(candidates):
+        if turn["platform"] == platform and (conversation is None or turn["conversation_key"] == conversation):
+            return turn
+    return None
 
 
-async def _known(session: AsyncSession, brand_id: int, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Outcome]:
+def _by_platform(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for platform, external_id in dict.fromkeys(keys):
+        grouped.setdefault(platform, []).append(external_id)
+    return grouped
+
+
+_KNOWN = (select(Interaction.platform, Interaction.external_id, Interaction.id, Interaction.person_id,
+                 Interaction.turn_id, Turn.status)
+          .outerjoin(Turn, Turn.id == Interaction.turn_id)
+          .where(Interaction.brand_id == bindparam("brand_id"), Interaction.platform == bindparam("platform"),
+                 Interaction.external_id.in_(bindparam("ids", expanding=True))))
+
+
+def _known(conn: Connection, brand_id: int, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Outcome]:
     found: dict[tuple[str, str], Outcome] = {}
-    unique = list(dict.fromkeys(keys))
-    for start in range(0, len(unique), CHUNK):
-        rows = await session.execute(
-            select(Interaction.platform, Interaction.external_id, Interaction.id, Interaction.person_id,
-                   Interaction.turn_id, Turn.status)
-            .outerjoin(Turn, Turn.id == Interaction.turn_id)
-            .where(Interaction.brand_id == brand_id,
-                   tuple_(Interaction.platform, Interaction.external_id).in_(unique[start:start + CHUNK])))
-        for platform, external_id, iid, pid, tid, status in rows:
-            found[(platform, external_id)] = Outcome(iid, pid, tid, status or "history", duplicate=True)
+    for platform, ids in _by_platform(keys).items():
+        for start in range(0, len(ids), CHUNK):
+            rows = conn.execute(_KNOWN, {"brand_id": brand_id, "platform": platform, "ids": ids[start:start + CHUNK]})
+            for p, external_id, iid, pid, tid, status in rows:
+                found[(p, external_id)] = Outcome(iid, pid, tid, status or "history", duplicate=True)
     return found
 
 
-async def _conversations(session: AsyncSession, brand_id: int, mentions: list[Mention]) -> dict[int, str | None]:
+_PARENTS = (select(Interaction.platform, Interaction.external_id, Interaction.conversation_key)
+            .where(Interaction.brand_id == bindparam("brand_id"), Interaction.platform == bindparam("platform"),
+                   Interaction.external_id.in_(bindparam("ids", expanding=True))))
+
+
+def _conversations(conn: Connection, brand_id: int, mentions: list[Mention]) -> list[str | None]:
     """The conversation of each mention: its own id, else that of the message it replies to (SPEC 3)."""
-    result: dict[int, str | None] = {}
-    lookups = {(m.platform, m.in_reply_to) for m in mentions if not m.conversation_id and m.in_reply_to}
+    lookups = [(m.platform, m.in_reply_to) for m in mentions if not m.conversation_id and m.in_reply_to]
     parents: dict[tuple[str, str], str | None] = {}
-    unique = list(lookups)
-    for start in range(0, len(unique), CHUNK):
-        rows = await session.execute(
-            select(Interaction.platform, Interaction.external_id, Interaction.conversation_key)
-            .where(Interaction.brand_id == brand_id,
-                   tuple_(Interaction.platform, Interaction.external_id).in_(unique[start:start + CHUNK])))
-        parents.update({(p, e): c for p, e, c in rows})
-    in_batch = {m.key: m for m in mentions}
-    for i, m in enumerate(mentions):
+    for platform, ids in _by_platform(lookups).items():  # type: ignore[arg-type]
+        for start in range(0, len(ids), CHUNK):
+            rows = conn.execute(_PARENTS, {"brand_id": brand_id, "platform": platform,
+                                           "ids": ids[start:start + CHUNK]})
+            parents.update({(p, e): c for p, e, c in rows})
+    in_batch = {m.key: m for m in mentions} if lookups else {}
+    result: list[str | None] = []
+    for m in mentions:
         if m.conversation_id:
             conversation: str | None = m.conversation_id
         elif m.in_reply_to:
@@ -248,48 +252,76 @@ async def _conversations(session: AsyncSession, brand_id: int, mentions: list[Me
                 conversation = in_batch[parent_key].conversation_id
         else:
             conversation = None
-        result[i] = conversation
-    return {i: result[i] for i in range(len(mentions))}
+        result.append(conversation)
+    return result
 
 
-async def _open_turns(session: AsyncSession, person_ids: list[int]) -> dict[int, list[Turn | dict[str, Any]]]:
-    found: dict[int, list[Turn | dict[str, Any]]] = {}
+_OPEN_TURNS = (select(Turn.id, Turn.person_id, Turn.platform, Turn.conversation_key, Turn.waiting_since,
+                      Turn.current_draft_id)
+               .where(Turn.person_id.in_(bindparam("people", expanding=True)), Turn.status.in_(OPEN_TURN_STATES))
+               .order_by(Turn.created_at, Turn.id))
+
+
+def _open_turns(conn: Connection, person_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = {}
     for start in range(0, len(person_ids), CHUNK):
-        turns = (await session.execute(
-            select(Turn).where(Turn.person_id.in_(person_ids[start:start + CHUNK]),
-                               Turn.status.in_(OPEN_TURN_STATES)).order_by(Turn.created_at, Turn.id))).scalars()
-        for turn in turns:
-            found.setdefault(turn.person_id, []).append(turn)
+        for row in conn.execute(_OPEN_TURNS, {"people": person_ids[start:start + CHUNK]}).mappings():
+            found.setdefault(row["person_id"], []).append(dict(row))
     return found
 
 
-async def _join(session: AsyncSession, joined: dict[int, Turn], now: dt.datetime) -> None:
+_JOIN = (update(_TURNS).where(_TURNS.c.id == bindparam("turn_id"))
+         .values(status="drafting", version=_TURNS.c.version + 1, updated_at=bindparam("now"),
+                 waiting_since=bindparam("since")))
+
+
+def _join(conn: Connection, joined: dict[int, dict[str, Any]], now: dt.datetime) -> None:
     """A turn that gained a mention goes back to drafting; the draft written before it is stale."""
     if not joined:
         return
-    stale = [t.current_draft_id for t in joined.values() if t.current_draft_id]
+    stale = [t["current_draft_id"] for t in joined.values() if t["current_draft_id"]]
     if stale:
-        await session.execute(update(Draft).where(Draft.id.in_(stale)).values(stale=True),
-                              execution_options={"synchronize_session": False})
-    for turn in joined.values():
-        turn.status = "drafting"
-        turn.version += 1
-        turn.updated_at = now
-    await session.flush()
+        conn.execute(update(Draft).where(Draft.id.in_(stale)).values(stale=True))
+    conn.execute(_JOIN, [{"turn_id": tid, "now": now, "since": t["waiting_since"]} for tid, t in joined.items()])
+
+
+_QUEUED = select(Job.subject_id).where(Job.kind == queue.DRAFT_TURN, Job.status == "queued",
+                                       Job.subject_id.in_(bindparam("subjects", expanding=True)))
+
+
+def _enqueue_drafts(conn: Connection, brand_id: int, new_turn_ids: list[int], joined_ids: list[int],
+                    now: dt.datetime) -> None:
+    """``queue.enqueue(DRAFT_TURN, ..., skip_if_queued=True)`` on this connection: a joined turn that still has
+    a queued draft job gets no second one; a turn opened just now cannot have one."""
+    subjects = list(new_turn_ids)
+    if joined_ids:
+        queued = set(conn.execute(_QUEUED, {"subjects": joined_ids}).scalars())
+        subjects += [s for s in joined_ids if s not in queued]
+    if subjects:
+        conn.execute(Job.__table__.insert(), [
+            {"kind": queue.DRAFT_TURN, "brand_id": brand_id, "subject_id": s, "payload": {}, "status": "queued",
+             "attempts": 0, "max_attempts": 6, "run_after": now, "created_at": now, "updated_at": now}
+            for s in subjects])
+
+
+def _get_mention(conn: Connection, brand_id: int, mention_id: int) -> MentionOut:
+    row = conn.execute(
+        select(Interaction.id, Interaction.person_id, Interaction.platform, Interaction.external_id,
+               Interaction.text, Interaction.occurred_at, Interaction.turn_id, Interaction.in_reply_to,
+               Interaction.conversation_key, Interaction.url, Turn.status)
+        .outerjoin(Turn, Turn.id == Interaction.turn_id)
+        .where(Interaction.id == mention_id, Interaction.brand_id == brand_id,
+               Interaction.direction == "inbound")).first()
+    if row is None:
+        raise NotFound(f"no mention {mention_id}")
+    return MentionOut(id=row.id, person_id=row.person_id, platform=row.platform, external_id=row.external_id,
+                      text=row.text, created_at=row.occurred_at,
+                      turn=TurnRef(row.turn_id, row.status) if row.turn_id else None,
+                      in_reply_to=row.in_reply_to, conversation_id=row.conversation_key, url=row.url)
 
 
 async def get_mention(db: Database, brand_id: int, mention_id: int) -> MentionOut:
-    async with db.read() as session:
-        row = (await session.execute(
-            select(Interaction, Turn.status).outerjoin(Turn, Turn.id == Interaction.turn_id)
-            .where(Interaction.id == mention_id, Interaction.brand_id == brand_id,
-                   Interaction.direction == "inbound"))).first()
-    if row is None:
-        raise NotFound(f"no mention {mention_id}")
-    i, status = row
-    return MentionOut(id=i.id, person_id=i.person_id, platform=i.platform, external_id=i.external_id, text=i.text,
-                      created_at=i.occurred_at, turn=TurnRef(i.turn_id, status) if i.turn_id else None,
-                      in_reply_to=i.in_reply_to, conversation_id=i.conversation_key, url=i.url)
+    return await db.run_read(_get_mention, brand_id, mention_id)
 
 
 __all__ = ["Mention", "Outcome", "get_mention", "ingest", "validate"]

@@ -1,4 +1,8 @@
-"""Finding (or creating) the person behind each handle, many at a time; used by ingest and import alike."""
+"""Finding (or creating) the person behind each handle, many at a time; used by ingest and import alike.
+
+Each operation is written once, against a synchronous ``Connection`` (the ``*_sync`` functions, which the
+ingest hot path runs through ``Database.run_write``); the async names run the same code in an
+``AsyncSession`` through ``run_sync``."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, case, delete, func, select, tuple_, update
+from sqlalchemy import Connection, Integer, String, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,57 +39,93 @@ class Sighting:
 
 
 async def insert_returning_ids(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` and answer their new ids, in order, in a single executemany (see the sync version)."""
+    return await session.run_sync(lambda s: insert_returning_ids_sync(s.connection(), table, rows))
+
+
+def insert_returning_ids_sync(conn: Connection, table: Any, rows: list[dict[str, Any]],
+                              first_id: int | None = None) -> list[int]:
     """Insert ``rows`` and answer their new ids, in order, in a single executemany.
 
     On SQLite, SQLAlchemy's ``RETURNING ... sort_by_parameter_order`` falls back to one statement per row (a
     thread hop each through aiosqlite: two thirds of a 1,000-mention batch's time). Writes there run in
-    ``BEGIN IMMEDIATE``, which holds the file's only write lock, so the ids after ``MAX(id)`` are ours to give.
+    ``BEGIN IMMEDIATE``, which holds the file's only write lock, so the ids after ``MAX(id)`` are ours to give
+    (``first_id``, when the caller already knows it). Each row gets its ``id``.
     """
     if not rows:
         return []
-    if session.bind.dialect.name == "sqlite":
-        start = int(await session.scalar(select(func.max(table.c.id))) or 0)
-        ids = list(range(start + 1, start + 1 + len(rows)))
-        await session.execute(table.insert(), [dict(row, id=new_id) for row, new_id in zip(rows, ids)])
+    if conn.dialect.name == "sqlite":
+        start = first_id if first_id is not None else int(conn.scalar(select(func.max(table.c.id))) or 0) + 1
+        ids = list(range(start, start + len(rows)))
+        for row, new_id in zip(rows, ids):
+            row["id"] = new_id
+        conn.execute(table.insert(), rows)
         return ids
-    return list((await session.execute(
-        table.insert().returning(table.c.id, sort_by_parameter_order=True), rows)).scalars())
+    ids = list(conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
+    for row, new_id in zip(rows, ids):
+        row["id"] = new_id
+    return ids
 
 
 async def resolve_people(session: AsyncSession, brand_id: int, sightings: Iterable[Sighting]) -> dict[HandleKey, int]:
     """Map every sighted handle to its person, creating people on first sight."""
+    listed = list(sightings)
+    return await session.run_sync(lambda s: resolve_people_sync(s.connection(), brand_id, listed))
+
+
+def resolve_people_sync(conn: Connection, brand_id: int, sightings: Iterable[Sighting],
+                        quiet: set[int] | None = None) -> dict[HandleKey, int]:
+    """Map every sighted handle to its person, creating people on first sight. With ``quiet``, also collects
+    the people among them who asked not to be answered (``do_not_reply``), at no extra query."""
     first: dict[HandleKey, Sighting] = {}
     for s in sightings:
         first.setdefault((s.platform, s.handle), s)
-    found = await _existing(session, brand_id, list(first))
+    found = _existing(conn, brand_id, list(first), quiet)
     missing = [key for key in first if key not in found]
     if missing:
         now = utcnow()
         rows = [{"brand_id": brand_id, "display_name": first[k].display_name or first[k].handle,
                  "followers": first[k].followers, "first_seen_at": first[k].at, "last_seen_at": first[k].at,
-                 "do_not_reply": False, "mention_count": 0, "reply_count": 0, "created_at": now} for k in missing]
-        new_ids = await insert_returning_ids(session, Person.__table__, rows)
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-        await session.execute(insert(Handle.__table__).on_conflict_do_nothing(), [
+                 "do_not_reply": False, "mention_count": 0, "reply_count": 0,
+                 "created_at": now} for k in missing]
+        new_ids = insert_returning_ids_sync(conn, Person.__table__, rows)
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        conn.execute(insert(Handle.__table__).on_conflict_do_nothing(), [
             {"brand_id": brand_id, "person_id": pid, "platform": k[0], "handle": k[1],
              "external_id": first[k].external_id, "created_at": now} for k, pid in zip(missing, new_ids)])
-        winners = await _existing(session, brand_id, missing)
+        if conn.dialect.name == "sqlite":
+            # BEGIN IMMEDIATE holds the only write lock: nobody can have claimed these handles meanwhile.
+            winners = dict(zip(missing, new_ids))
+        else:
+            winners = _existing(conn, brand_id, missing, quiet)
         # A concurrent writer (PostgreSQL) may have claimed a handle first: drop the person we made for it.
         losers = [pid for k, pid in zip(missing, new_ids) if winners[k] != pid]
         if losers:
-            await session.execute(delete(Person).where(Person.id.in_(losers)))
+            conn.execute(delete(Person).where(Person.id.in_(losers)))
         found.update(winners)
     return found
 
 
-async def _existing(session: AsyncSession, brand_id: int, keys: list[HandleKey]) -> dict[HandleKey, int]:
+_EXISTING = (select(Handle.platform, Handle.handle, Handle.person_id, Person.do_not_reply)
+             .join(Person, Person.id == Handle.person_id)
+             .where(Handle.brand_id == bindparam("brand_id"), Handle.platform == bindparam("platform"),
+                    Handle.handle.in_(bindparam("handles", expanding=True))))
+
+
+def _existing(conn: Connection, brand_id: int, keys: list[HandleKey],
+              quiet: set[int] | None = None) -> dict[HandleKey, int]:
     found: dict[HandleKey, int] = {}
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start:start + CHUNK]
-        rows = await session.execute(
-            select(Handle.platform, Handle.handle, Handle.person_id)
-            .where(Handle.brand_id == brand_id, tuple_(Handle.platform, Handle.handle).in_(chunk)))
-        found.update({(p, h): pid for p, h, pid in rows})
+    by_platform: dict[str, list[str]] = {}
+    for platform, handle in keys:
+        by_platform.setdefault(platform, []).append(handle)
+    for platform, handles in by_platform.items():
+        for start in range(0, len(handles), CHUNK):
+            rows = conn.execute(_EXISTING, {"brand_id": brand_id, "platform": platform,
+                                            "handles": handles[start:start + CHUNK]})
+            for p, h, pid, do_not_reply in rows:
+                found[(p, h)] = pid
+                if do_not_reply and quiet is not None:
+                    quiet.add(pid)
     return found
 
 
@@ -120,16 +160,13 @@ def tally(activity: dict[int, Activity], person_id: int, at: dt.datetime, inboun
     activity[person_id].add(at, inbound, display_name, followers)
 
 
-async def apply_activity(session: AsyncSession, activity: dict[int, Activity]) -> None:
-    """Fold a batch's activity into the people's first/last seen times and counts, in one statement."""
-    if not activity:
-        return
+def _activity_statement() -> Any:
     people = Person.__table__
     c = people.c
     first_at, last_at = bindparam("first_at", type_=UTCDateTime()), bindparam("last_at", type_=UTCDateTime())
     display_name = bindparam("display_name", type_=String())
     followers = bindparam("followers", type_=Integer())
-    statement = (
+    return (
         update(people).where(c.id == bindparam("pid")).values(
             first_seen_at=case((c.first_seen_at > first_at, first_at), else_=c.first_seen_at),
             last_seen_at=case((c.last_seen_at < last_at, last_at), else_=c.last_seen_at),
@@ -138,6 +175,21 @@ async def apply_activity(session: AsyncSession, activity: dict[int, Activity]) -
             display_name=case((display_name.is_(None), c.display_name), else_=display_name),
             followers=case((followers.is_(None), c.followers), else_=followers),
         ))
-    await session.execute(statement, [
+
+
+_ACTIVITY = _activity_statement()
+
+
+async def apply_activity(session: AsyncSession, activity: dict[int, Activity]) -> None:
+    """Fold a batch's activity into the people's first/last seen times and counts, in one statement."""
+    if activity:
+        await session.run_sync(lambda s: apply_activity_sync(s.connection(), activity))
+
+
+def apply_activity_sync(conn: Connection, activity: dict[int, Activity]) -> None:
+    """Fold a batch's activity into the people's first/last seen times and counts, in one statement."""
+    if not activity:
+        return
+    conn.execute(_ACTIVITY, [
         {"pid": pid, "first_at": a.first_at, "last_at": a.last_at, "mentions": a.mentions, "replies": a.replies,
          "display_name": a.display_name, "followers": a.followers} for pid, a in activity.items()])
