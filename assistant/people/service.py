@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select, union_all, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.audit import record
@@ -103,27 +103,38 @@ async def find_people(db: Database, brand_id: int, *, platform: str | None, hand
 
 async def history(db: Database, brand_id: int, person_id: int, *, limit: int, cursor: str | None) -> Page[HistoryItem]:
     """Messages and notes, newest first, by keyset: a page costs the same on the first page and the last."""
-    after = decode_cursor(cursor, 3)
-    async with db.read() as session:
-        await load_person(session, brand_id, person_id)
-        messages = select(Interaction).where(Interaction.person_id == person_id)
-        notes = select(Note).where(Note.person_id == person_id)
-        if after is not None:
-            at, rank, last_id = _time(after[0]), _int(after[1]), _int(after[2])
-            messages = messages.where(_before(Interaction.occurred_at, Interaction.id, _MESSAGE_RANK, at, rank, last_id))
-            notes = notes.where(_before(Note.created_at, Note.id, _NOTE_RANK, at, rank, last_id))
-        found = list((await session.execute(
-            messages.order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit + 1))).scalars())
-        found_notes = list((await session.execute(
-            notes.order_by(Note.created_at.desc(), Note.id.desc()).limit(limit + 1))).scalars())
+    return await db.run_read(_history, brand_id, person_id, limit, decode_cursor(cursor, 3))
+
+
+_PERSON_EXISTS = select(Person.id).where(Person.id == bindparam("person_id"), Person.brand_id == bindparam("brand_id"),
+                                         Person.merged_into_id.is_(None))
+_MESSAGE_COLUMNS = (Interaction.id, Interaction.direction, Interaction.text, Interaction.occurred_at,
+                    Interaction.platform, Interaction.external_id, Interaction.in_reply_to, Interaction.turn_id)
+
+
+def _history(conn: Connection, brand_id: int, person_id: int, limit: int,
+             after: list[Any] | None) -> Page[HistoryItem]:
+    """One read transaction, plain columns (no ORM objects): the person, a page of messages, a page of notes."""
+    if conn.execute(_PERSON_EXISTS, {"person_id": person_id, "brand_id": brand_id}).first() is None:
+        raise NotFound(f"no person {person_id}")
+    messages = select(*_MESSAGE_COLUMNS).where(Interaction.person_id == person_id)
+    notes = select(Note.id, Note.text, Note.created_at).where(Note.person_id == person_id)
+    if after is not None:
+        at, rank, last_id = _time(after[0]), _int(after[1]), _int(after[2])
+        messages = messages.where(_before(Interaction.occurred_at, Interaction.id, _MESSAGE_RANK, at, rank, last_id))
+        notes = notes.where(_before(Note.created_at, Note.id, _NOTE_RANK, at, rank, last_id))
+    found = conn.execute(
+        messages.order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit + 1)).all()
+    found_notes = conn.execute(notes.order_by(Note.created_at.desc(), Note.id.desc()).limit(limit + 1)).all()
     merged: list[tuple[tuple[Any, ...], HistoryItem]] = [
-        ((i.occurred_at, _MESSAGE_RANK, i.id), HistoryItem(
-            kind="mention" if i.direction == "inbound" else "reply", id=i.id, text=i.text, at=i.occurred_at,
-            platform=i.platform, external_id=i.external_id, in_reply_to=i.in_reply_to, turn_id=i.turn_id))
-        for i in found]
-    merged += [((n.created_at, _NOTE_RANK, n.id), HistoryItem(kind="note", id=n.id, text=n.text, at=n.created_at))
-               for n in found_notes]
-    merged.sort(key=lambda pair: pair[0], reverse=True)
+        ((at, _MESSAGE_RANK, iid), HistoryItem(
+            kind="mention" if direction == "inbound" else "reply", id=iid, text=text, at=at,
+            platform=platform, external_id=external_id, in_reply_to=in_reply_to, turn_id=turn_id))
+        for iid, direction, text, at, platform, external_id, in_reply_to, turn_id in found]
+    if found_notes:
+        merged += [((at, _NOTE_RANK, nid), HistoryItem(kind="note", id=nid, text=text, at=at))
+                   for nid, text, at in found_notes]
+        merged.sort(key=lambda pair: pair[0], reverse=True)
     page = merged[:limit]
     next_cursor = None
     if len(merged) > limit:
