@@ -1,0 +1,59 @@
+"""In Chromium: the history of the card that gets focus is fetched when it gets it, an escalated turn is
+answered by a human from the Escalated view by keyboard alone, and that view passes the accessibility scan."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, update
+
+from assistant.db.outbox import Reply
+from assistant.db.turns import Turn
+from tests.browser.conftest import sign_in
+from tests.browser.seed import ingest_mention, waiting_turn
+
+pytestmark = pytest.mark.browser
+
+
+async def test_moving_focus_loads_that_persons_history(page, live_server, factory, db) -> None:
+    kit = await factory.brand()
+    await ingest_mention(db, kit.id, handle="@bo", text="@acme an older message from Bo", created_at="2025-01-01T00:00:00Z")
+    async with db.write() as session:
+        await session.execute(update(Turn).values(status="rejected"))
+    t1, _, _ = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Sorry Ana!", minutes_ago=30)
+    t2, _, _ = await waiting_turn(db, kit.id, handle="@bo", text="@acme broken", draft="Oh no, Bo.", minutes_ago=20)
+    await sign_in(page, live_server, kit.reviewer_email, kit.password)
+    assert await page.locator(f"#turn-{t2} ol.timeline").count() == 0
+
+    await page.keyboard.press("j")
+
+    await page.locator(f"#turn-{t2} ol.timeline").wait_for()
+    assert "an older message from Bo" in await page.inner_text(f"#turn-{t2} section.history")
+    assert "focus" in await page.get_attribute(f"#turn-{t2}", "class")
+
+
+async def test_an_escalated_turn_is_answered_by_a_human_by_keyboard(page, live_server, factory, db) -> None:
+    from axe_playwright_python.async_playwright import Axe
+
+    kit = await factory.brand()
+    turn_id = (await ingest_mention(db, kit.id, handle="@carol", text="@acme my lawyer will call you")).turn_id
+    async with db.write() as session:
+        await session.execute(update(Turn).where(Turn.id == turn_id).values(status="escalated",
+                                                                            escalation_rule="legal"))
+    await sign_in(page, live_server, kit.reviewer_email, kit.password)
+    assert await page.inner_text("#escalated-count") == "1"
+    await page.click("nav.views a[href='/?status=escalated']")
+    await page.wait_for_url(f"{live_server}/?status=escalated")
+    assert "legal" in await page.inner_text(f"#turn-{turn_id} .escalation")
+    results = await Axe().run(page)
+    assert [v["id"] for v in results.response["violations"] if v["impact"] in ("serious", "critical")] == []
+
+    await page.keyboard.press("e")
+    await page.keyboard.type("Hi Carol, our legal team will write to you today.")
+    await page.keyboard.press("Escape")
+    await page.keyboard.press("a")
+    await page.wait_for_url(f"{live_server}/?status=escalated&notice=approved")
+
+    async with db.read() as session:
+        assert (await session.get(Turn, turn_id)).status == "approved"
+        assert await session.scalar(select(Reply.text).where(Reply.turn_id == turn_id)) == \
+            "Hi Carol, our legal team will write to you today."
