@@ -25,7 +25,7 @@ from assistant.errors import NotFound, ValidationFailed
 from assistant.jobs import queue
 from assistant.mentions import validation
 from assistant.mentions.schemas import MentionIn, MentionOut, TurnRef
-from assistant.people.identity import (Sighting, apply_activity_sync, insert_returning_ids_sync,
+from assistant.people.identity import (Sighting, apply_activity_sync, executemany, insert_returning_ids_sync,
                                        resolve_people_sync, tally)
 from assistant.problems import validation_failed
 
@@ -282,7 +282,7 @@ def _join(conn: Connection, joined: dict[int, dict[str, Any]], now: dt.datetime)
     stale = [t["current_draft_id"] for t in joined.values() if t["current_draft_id"]]
     if stale:
         conn.execute(update(Draft).where(Draft.id.in_(stale)).values(stale=True))
-    conn.execute(_JOIN, [{"turn_id": tid, "now": now, "since": t["waiting_since"]} for tid, t in joined.items()])
+    executemany(conn, _JOIN, [{"turn_id": tid, "now": now, "since": t["waiting_since"]} for tid, t in joined.items()])
 
 
 _QUEUED = select(Job.subject_id).where(Job.kind == queue.DRAFT_TURN, Job.status == "queued",
@@ -298,7 +298,7 @@ def _enqueue_drafts(conn: Connection, brand_id: int, new_turn_ids: list[int], jo
         queued = set(conn.execute(_QUEUED, {"subjects": joined_ids}).scalars())
         subjects += [s for s in joined_ids if s not in queued]
     if subjects:
-        conn.execute(Job.__table__.insert(), [
+        executemany(conn, Job.__table__, [
             {"kind": queue.DRAFT_TURN, "brand_id": brand_id, "subject_id": s, "payload": {}, "status": "queued",
              "attempts": 0, "max_attempts": 6, "run_after": now, "created_at": now, "updated_at": now}
             for s in subjects])
