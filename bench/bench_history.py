@@ -5,6 +5,7 @@ peak memory. Targets (issue 2): p99 <= 10 ms; RSS <= 250 MB. Baseline: the same 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import re
 import sqlite3
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine
 
-from bench.bench_ingest import DURATION, assistant_server, peak_rss_mb, setup_brand
+from bench.bench_ingest import DURATION, assistant_server, load_line, peak_rss_mb, setup_brand
 
 PEOPLE = 200_000
 INTERACTIONS = 1_000_000
@@ -90,6 +91,7 @@ def baseline(path: Path, first: int, last: int) -> float:
 
 
 def run() -> list[str]:
+    started_load = os.getloadavg()
     lines = []
     with tempfile.TemporaryDirectory(prefix="bench-history-") as tmp:
         workdir = Path(tmp)
@@ -105,6 +107,7 @@ def run() -> list[str]:
                 lines.append(f"GET /people/{{id}}/history, random people, wrk {connections} conn: {rate:,.0f} req/s, "
                              f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, errors {errors}  [target p99 <= 10 ms]")
             lines.append(f"server peak RSS (VmHWM): {peak_rss_mb(proc.pid):.0f} MB  [target <= 250 MB]")
+    lines.append(load_line(started_load))
     return lines
 
 

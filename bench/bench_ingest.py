@@ -58,6 +58,13 @@ app = Litestar([echo])
 """
 
 
+def load_line(started: tuple[float, float, float]) -> str:
+    """Other work on this 2-core machine skews every figure: say how busy it was."""
+    end = os.getloadavg()
+    return (f"machine load average (1/5/15 min): {started[0]:.2f}/{started[1]:.2f}/{started[2]:.2f} at the start, "
+            f"{end[0]:.2f}/{end[1]:.2f}/{end[2]:.2f} at the end, {os.cpu_count()} cores")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -187,6 +194,7 @@ def sqlite_baseline(workdir: Path, bodies: list[bytes]) -> float:
 
 
 def run() -> list[str]:
+    started_load = os.getloadavg()
     lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         workdir = Path(tmp)
@@ -219,6 +227,7 @@ def run() -> list[str]:
         lines.append(f"baseline: plain sqlite3 executemany of the same rows: {sqlite_baseline(workdir, bodies):,.0f} "
                      f"rows/s")
         lines.append(f"server peak RSS (VmHWM): {rss:.0f} MB  [target <= 250 MB]")
+    lines.append(load_line(started_load))
     return lines
 
 

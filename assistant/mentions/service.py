@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 
 from assistant.db import Database
@@ -150,7 +150,9 @@ def _ingest(conn: Connection, brand_id: int, mentions: Sequence[Mention]) -> lis
             open_turns.setdefault(person_id, []).append(turn)
             placement[i] = turn
         else:
-            existing["waiting_since"] = min(existing["waiting_since"], m.created_at)
+            # a stored turn's waiting_since is lowered in SQL, to the earliest of this batch's mentions
+            existing["waiting_since"] = min(existing["waiting_since"], m.created_at) \
+                if existing["waiting_since"] is not None else m.created_at
             if "current_draft_id" in existing:  # a stored turn, not one this batch opens
                 joined[existing["id"]] = existing
             placement[i] = existing
@@ -256,23 +258,26 @@ def _conversations(conn: Connection, brand_id: int, mentions: list[Mention]) -> 
     return result
 
 
-_OPEN_TURNS = (select(Turn.id, Turn.person_id, Turn.platform, Turn.conversation_key, Turn.waiting_since,
-                      Turn.current_draft_id)
+_OPEN_TURNS = (select(Turn.id, Turn.person_id, Turn.platform, Turn.conversation_key, Turn.current_draft_id)
                .where(Turn.person_id.in_(bindparam("people", expanding=True)), Turn.status.in_(OPEN_TURN_STATES))
                .order_by(Turn.created_at, Turn.id))
 
 
 def _open_turns(conn: Connection, person_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The people's open turns, oldest first. ``waiting_since`` is not read: joining lowers it in SQL."""
     found: dict[int, list[dict[str, Any]]] = {}
     for start in range(0, len(person_ids), CHUNK):
-        for row in conn.execute(_OPEN_TURNS, {"people": person_ids[start:start + CHUNK]}).mappings():
-            found.setdefault(row["person_id"], []).append(dict(row))
+        for tid, pid, platform, conversation_key, draft_id in conn.execute(
+                _OPEN_TURNS, {"people": person_ids[start:start + CHUNK]}):
+            found.setdefault(pid, []).append({"id": tid, "platform": platform, "conversation_key": conversation_key,
+                                              "current_draft_id": draft_id, "waiting_since": None})
     return found
 
 
+_SINCE = bindparam("since", type_=_TURNS.c.waiting_since.type)
 _JOIN = (update(_TURNS).where(_TURNS.c.id == bindparam("turn_id"))
          .values(status="drafting", version=_TURNS.c.version + 1, updated_at=bindparam("now"),
-                 waiting_since=bindparam("since")))
+                 waiting_since=case((_TURNS.c.waiting_since > _SINCE, _SINCE), else_=_TURNS.c.waiting_since)))
 
 
 def _join(conn: Connection, joined: dict[int, dict[str, Any]], now: dt.datetime) -> None:

@@ -174,8 +174,7 @@ def resolve_people_sync(conn: Connection, brand_id: int, sightings: Iterable[Sig
                  "do_not_reply": False, "mention_count": 0, "reply_count": 0,
                  "created_at": now} for k in missing]
         new_ids = insert_returning_ids_sync(conn, Person.__table__, rows)
-        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        conn.execute(insert(Handle.__table__).on_conflict_do_nothing(), [
+        executemany(conn, _NEW_HANDLES[conn.dialect.name], [
             {"brand_id": brand_id, "person_id": pid, "platform": k[0], "handle": k[1],
              "external_id": first[k].external_id, "created_at": now} for k, pid in zip(missing, new_ids)])
         if conn.dialect.name == "sqlite":
@@ -191,6 +190,8 @@ def resolve_people_sync(conn: Connection, brand_id: int, sightings: Iterable[Sig
     return found
 
 
+_NEW_HANDLES = {"postgresql": pg_insert(Handle.__table__).on_conflict_do_nothing(),
+                "sqlite": sqlite_insert(Handle.__table__).on_conflict_do_nothing()}
 _EXISTING = (select(Handle.platform, Handle.handle, Handle.person_id, Person.do_not_reply)
              .join(Person, Person.id == Handle.person_id)
              .where(Handle.brand_id == bindparam("brand_id"), Handle.platform == bindparam("platform"),
