@@ -81,6 +81,15 @@ SPECIAL = [
 ]
 
 
+# What an off-policy model draft looks like, so the demo shows findings even without a model configured.
+OFF_POLICY_EXAMPLES = [
+    "@{h} We apologize for any inconvenience, valued customer! As per our policy we'll look into it ☕☕",
+    "@{h} Hi {f}! Enter our giveaway for free coffee for a year: https://northwind-deals.example/win #coffee",
+    "@{h} Unfortunately that's how the app works, {f}. Ask @northwind_help or @baristabob for more.",
+]
+EXAMPLE_MODEL = "demo: canned off-policy example"
+
+
 @dataclass
 class Login:
     email: str
@@ -169,7 +178,7 @@ async def seed(db: Database, settings: Settings) -> tuple[list[Login], str | Non
     return logins, key
 
 
-async def draft_waiting(settings: Settings) -> None:
+async def draft_waiting(settings: Settings, *, with_examples: bool) -> None:
     from assistant.app import shared_state
     from assistant.jobs.handlers import build_worker
 
@@ -177,9 +186,36 @@ async def draft_waiting(settings: Settings) -> None:
     worker = build_worker(state)
     try:
         await worker.run_until_idle(timeout=600)
+        if with_examples:
+            await add_off_policy_examples(state.db, settings)
     finally:
         await worker.aclose()
         await state.db.dispose()
+
+
+async def add_off_policy_examples(db: Database, settings: Settings) -> None:
+    """Give three waiting people a draft that breaks the demo policy, labelled as a canned example, so a
+    reviewer sees findings underlined even when the demo runs without a model."""
+    from assistant.db.people import Handle, Person
+    from assistant.db.turns import Draft, Turn
+    from assistant.drafting.service import draft_findings, store_draft
+    from assistant.policy.service import brand_policy
+
+    async with db.write() as session:
+        brand_id = await session.scalar(select(Brand.id).where(Brand.slug == SLUG))
+        policy = await brand_policy(session, brand_id)
+        turns = (await session.execute(
+            select(Turn, Person.display_name, Handle.handle).join(Person, Person.id == Turn.person_id)
+            .join(Handle, Handle.person_id == Person.id)
+            .where(Turn.brand_id == brand_id, Turn.status == "pending_review")
+            .order_by(Turn.id).limit(len(OFF_POLICY_EXAMPLES)))).all()
+        for (turn, name, handle), example in zip(turns, OFF_POLICY_EXAMPLES):
+            text = example.format(h=handle, f=name.split()[0])
+            findings = draft_findings(policy, text, platform=turn.platform, author_handle=handle,
+                                      default_max_length=settings.default_max_length)
+            await store_draft(session, turn, Draft(
+                turn_id=turn.id, text=text, source="model", model=EXAMPLE_MODEL, policy_hash=policy.hash,
+                findings=[f.to_dict() for f in findings], flags=[], attempts=0))
 
 
 def run_demo(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
@@ -196,8 +232,9 @@ def run_demo(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> N
 
     logins, key = asyncio.run(prepare())
     click.echo("Drafting replies for the people waiting" +
-               ("" if settings.llm_configured else " (no model configured: fallback drafts)") + " ...")
-    asyncio.run(draft_waiting(settings))
+               ("" if settings.llm_configured else " (no model configured: fallback drafts, and three canned "
+                "off-policy examples to show findings)") + " ...")
+    asyncio.run(draft_waiting(settings, with_examples=key is not None and not settings.llm_configured))
     base = f"http://{host}:{port}"
     example_handle = people(random.Random(SEED))[0][1]
     click.echo(f"""

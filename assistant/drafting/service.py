@@ -88,7 +88,7 @@ class Drafter:
             elif isinstance(outcome, Skip):
                 await _skip(session, turn, outcome)
             else:
-                await _store(session, turn, outcome)
+                await store_draft(session, turn, outcome)
             await queue.finish(session, job)
 
     async def _compose(self, ctx: DraftContext, policy: Policy, facts: TurnFacts) -> Draft:
@@ -127,13 +127,19 @@ class Drafter:
                      findings=[f.to_dict() for f in self._check(policy, facts, text)], attempts=attempts, error=error)
 
     def _check(self, policy: Policy, facts: TurnFacts, text: str) -> list[Finding]:
-        """The draft's findings. A sign-off with ``{initials}`` is the approving reviewer's to add (the queue
-        pre-fills it, approval enforces it), so its absence is no finding on a draft."""
-        findings = check_text(policy, text, platform=facts.turn.platform, author_handle=facts.handle,
+        return draft_findings(policy, text, platform=facts.turn.platform, author_handle=facts.handle,
                               default_max_length=self.settings.default_max_length)
-        if policy.sign_off and "{initials}" in policy.sign_off:
-            findings = [f for f in findings if f.rule != "sign_off"]
-        return findings
+
+
+def draft_findings(policy: Policy, text: str, *, platform: str, author_handle: str | None,
+                   default_max_length: int) -> list[Finding]:
+    """A draft's findings. A sign-off with ``{initials}`` is the approving reviewer's to add (the queue
+    pre-fills it, approval enforces it), so its absence is no finding on a draft."""
+    findings = check_text(policy, text, platform=platform, author_handle=author_handle,
+                          default_max_length=default_max_length)
+    if policy.sign_off and "{initials}" in policy.sign_off:
+        findings = [f for f in findings if f.rule != "sign_off"]
+    return findings
 
 
 def _rule_outcome(policy: Policy, facts: TurnFacts) -> Escalate | Skip | None:
@@ -172,7 +178,8 @@ async def _skip(session: AsyncSession, turn: Turn, skip: Skip) -> None:
                      turn_id=turn.id)
 
 
-async def _store(session: AsyncSession, turn: Turn, draft: Draft) -> None:
+async def store_draft(session: AsyncSession, turn: Turn, draft: Draft) -> None:
+    """Make ``draft`` the turn's current one and put the turn in the queue."""
     draft.created_at = utcnow()
     session.add(draft)
     await session.flush()
@@ -212,4 +219,4 @@ async def request_regenerate(db: Database, actor: Principal, turn_id: int, guida
                             payload={"guidance": guidance})
 
 
-__all__ = ["Drafter", "request_regenerate"]
+__all__ = ["Drafter", "draft_findings", "request_regenerate", "store_draft"]
