@@ -82,7 +82,7 @@ def executemany(conn: Connection, statement: Table | Any, rows: list[dict[str, A
         return
     keys = tuple(rows[0])
     compiled = _insert_for(statement, keys) if isinstance(statement, Table) else statement
-    if conn.dialect.name != "sqlite" or len(rows) < 4 or compiled is None:
+    if conn.dialect.name != "sqlite" or compiled is None:
         conn.execute(statement.insert() if isinstance(statement, Table) else statement, rows)
         return
     sql, steps = _plan(conn, compiled, keys)
