@@ -7,6 +7,7 @@ The app's state holds the shared parts every controller reaches through ``state`
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections import Counter
 
@@ -21,7 +22,7 @@ from assistant.auth.service import Authenticator
 from assistant.db import Database
 from assistant.jobs.worker import Worker
 from assistant.mentions.controllers import MentionController
-from assistant.mentions.ingestor import Ingestor
+from assistant.mentions.service import ingestor
 from assistant.ops import OpsController
 from assistant.outbox.controllers import ReplyController
 from assistant.outbox.service import confirmer
@@ -43,7 +44,7 @@ def shared_state(settings: Settings) -> State:
         "db": db,
         "authenticator": Authenticator(db),
         "rate_limiter": RateLimiter(settings.rate_limit_per_minute),
-        "ingestor": Ingestor(db),
+        "ingestor": ingestor(db),
         "confirmer": confirmer(db),
         "counters": Counter(),
         "worker": None,
@@ -54,6 +55,11 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     settings = settings or get_settings()
     state = shared_state(settings)
     db = state.db
+
+    async def freeze_startup_objects(app: Litestar) -> None:
+        """Move everything made at import and start-up out of the garbage collector's sight: full collections
+        over those objects paused request handling for 100+ ms (the ingest p99)."""
+        gc.freeze()
 
     async def start_worker(app: Litestar) -> None:
         if run_worker:
@@ -76,7 +82,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         state=state,
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.max_body_bytes,
-        on_startup=[start_worker],
+        on_startup=[freeze_startup_objects, start_worker],
         on_shutdown=[stop],
         openapi_config=OpenAPIConfig(
             title="Reply assistant API", version="1.0.0", path="/schema",

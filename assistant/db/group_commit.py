@@ -52,7 +52,7 @@ class GroupCommit(Generic[Item, Result]):
             answers: Sequence[Result | BaseException] = await self.commit(group, [item for item, _ in entries])
         except AssistantError as exc:  # e.g. the database is overloaded: every waiter hears it
             answers = [exc] * len(entries)
-        except Exception as exc:
+        except Exception:
             if len(entries) > 1:  # one bad apple must not sink the rest: try each alone
                 for entry in entries:
                     await self._commit_group(group, [entry])

@@ -12,11 +12,12 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.db import Database
 from assistant.db.base import utcnow
+from assistant.db.bulk import executemany
 from assistant.db.jobs import Job
 
 DRAFT_TURN = "draft_turn"
@@ -26,21 +27,31 @@ DELIVER_WEBHOOK = "deliver_webhook"
 async def enqueue(session: AsyncSession, kind: str, subject_ids: Iterable[int], *, brand_id: int | None,
                   payload: dict[str, Any] | None = None, run_after: dt.datetime | None = None,
                   max_attempts: int = 6, skip_if_queued: bool = True) -> None:
-    """Queue one job per subject. With ``skip_if_queued``, a subject that already has a queued job of the
-    same kind gets no second one (a running job does not count: it may be working on older facts)."""
+    """``enqueue_on`` inside an ``AsyncSession``'s transaction."""
+    subjects = list(subject_ids)
+    await session.run_sync(lambda s: enqueue_on(
+        s.connection(), kind, subjects, brand_id=brand_id, payload=payload, run_after=run_after,
+        max_attempts=max_attempts, skip_if_queued=skip_if_queued))
+
+
+def enqueue_on(conn: Connection, kind: str, subject_ids: Iterable[int], *, brand_id: int | None,
+               payload: dict[str, Any] | None = None, run_after: dt.datetime | None = None,
+               max_attempts: int = 6, skip_if_queued: bool = True) -> None:
+    """Queue one job per subject, in the caller's transaction. With ``skip_if_queued``, a subject that already
+    has a queued job of the same kind gets no second one (a running job does not count: it may be working on
+    older facts)."""
     subjects = list(dict.fromkeys(subject_ids))
     if not subjects:
         return
     if skip_if_queued:
-        queued = set((await session.execute(select(Job.subject_id).where(
-            Job.kind == kind, Job.status == "queued", Job.subject_id.in_(subjects)))).scalars())
+        queued = set(conn.execute(select(Job.subject_id).where(
+            Job.kind == kind, Job.status == "queued", Job.subject_id.in_(subjects))).scalars())
         subjects = [s for s in subjects if s not in queued]
     now = utcnow()
-    if subjects:
-        await session.execute(Job.__table__.insert(), [
-            {"kind": kind, "brand_id": brand_id, "subject_id": s, "payload": payload or {}, "status": "queued",
-             "attempts": 0, "max_attempts": max_attempts, "run_after": run_after or now, "created_at": now,
-             "updated_at": now} for s in subjects])
+    executemany(conn, Job.__table__, [
+        {"kind": kind, "brand_id": brand_id, "subject_id": s, "payload": payload or {}, "status": "queued",
+         "attempts": 0, "max_attempts": max_attempts, "run_after": run_after or now, "created_at": now,
+         "updated_at": now} for s in subjects])
 
 
 async def claim(db: Database, worker_id: str, kinds: Sequence[str], limit: int, lease_seconds: float) -> list[Job]:

@@ -18,15 +18,15 @@ from sqlalchemy.exc import IntegrityError
 
 from assistant.db import Database
 from assistant.db.base import utcnow
-from assistant.db.jobs import Job
 from assistant.db.people import Interaction
 from assistant.db.turns import OPEN_TURN_STATES, Draft, Turn
 from assistant.errors import NotFound, ValidationFailed
 from assistant.jobs import queue
 from assistant.mentions import validation
 from assistant.mentions.schemas import MentionIn, MentionOut, TurnRef
-from assistant.people.identity import (Sighting, apply_activity_sync, executemany, insert_returning_ids_sync,
-                                       resolve_people_sync, tally)
+from assistant.db.bulk import executemany, insert_returning_ids_sync
+from assistant.db.group_commit import GroupCommit
+from assistant.people.identity import Sighting, apply_activity_sync, resolve_people_sync, tally
 from assistant.problems import validation_failed
 
 CHUNK = 400
@@ -94,6 +94,11 @@ def _ident(value: str, field: str) -> str:
     if not cleaned:
         raise ValidationFailed.field(field, "must not be empty")
     return cleaned
+
+
+def ingestor(db: Database) -> GroupCommit[Mention, Outcome]:
+    """Group commit for single mentions: concurrent requests share one write transaction per brand."""
+    return GroupCommit(lambda brand_id, mentions: ingest(db, brand_id, mentions))
 
 
 async def ingest(db: Database, brand_id: int, mentions: Sequence[Mention]) -> list[Outcome]:
@@ -172,7 +177,9 @@ def _ingest(conn: Connection, brand_id: int, mentions: Sequence[Mention]) -> lis
                      "followers": m.followers, "turn_id": placement[i]["id"], "raw": m.raw})
     interaction_ids = insert_returning_ids_sync(conn, _INTERACTIONS, rows)
 
-    _enqueue_drafts(conn, brand_id, [t["id"] for t in new_turns if t["status"] == "drafting"], list(joined), now)
+    opened = [t["id"] for t in new_turns if t["status"] == "drafting"]
+    queue.enqueue_on(conn, queue.DRAFT_TURN, opened, brand_id=brand_id, skip_if_queued=False)  # none queued yet
+    queue.enqueue_on(conn, queue.DRAFT_TURN, list(joined), brand_id=brand_id)
 
     status_of = {t["id"]: t["status"] for t in new_turns} | {tid: "drafting" for tid in joined}
     for i, interaction_id, row in zip(fresh, interaction_ids, rows):
@@ -290,25 +297,6 @@ def _join(conn: Connection, joined: dict[int, dict[str, Any]], now: dt.datetime)
     executemany(conn, _JOIN, [{"turn_id": tid, "now": now, "since": t["waiting_since"]} for tid, t in joined.items()])
 
 
-_QUEUED = select(Job.subject_id).where(Job.kind == queue.DRAFT_TURN, Job.status == "queued",
-                                       Job.subject_id.in_(bindparam("subjects", expanding=True)))
-
-
-def _enqueue_drafts(conn: Connection, brand_id: int, new_turn_ids: list[int], joined_ids: list[int],
-                    now: dt.datetime) -> None:
-    """``queue.enqueue(DRAFT_TURN, ..., skip_if_queued=True)`` on this connection: a joined turn that still has
-    a queued draft job gets no second one; a turn opened just now cannot have one."""
-    subjects = list(new_turn_ids)
-    if joined_ids:
-        queued = set(conn.execute(_QUEUED, {"subjects": joined_ids}).scalars())
-        subjects += [s for s in joined_ids if s not in queued]
-    if subjects:
-        executemany(conn, Job.__table__, [
-            {"kind": queue.DRAFT_TURN, "brand_id": brand_id, "subject_id": s, "payload": {}, "status": "queued",
-             "attempts": 0, "max_attempts": 6, "run_after": now, "created_at": now, "updated_at": now}
-            for s in subjects])
-
-
 def _get_mention(conn: Connection, brand_id: int, mention_id: int) -> MentionOut:
     row = conn.execute(
         select(Interaction.id, Interaction.person_id, Interaction.platform, Interaction.external_id,
@@ -329,4 +317,4 @@ async def get_mention(db: Database, brand_id: int, mention_id: int) -> MentionOu
     return await db.run_read(_get_mention, brand_id, mention_id)
 
 
-__all__ = ["Mention", "Outcome", "get_mention", "ingest", "validate"]
+__all__ = ["Mention", "Outcome", "get_mention", "ingest", "ingestor", "validate"]

@@ -9,15 +9,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Integer, String, Table, bindparam, case, delete, func, select, update
+from sqlalchemy import Connection, Integer, String, bindparam, case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.db.base import UTCDateTime, utcnow
+from assistant.db.bulk import executemany, insert_returning_ids_sync
 from assistant.db.people import Handle, Person
 
 CHUNK = 400
@@ -37,119 +37,6 @@ class Sighting:
     display_name: str | None = None
     followers: int | None = None
     inbound: bool = True
-
-
-def _utc_text(value: dt.datetime | None) -> str | None:
-    """What ``UTCDateTime`` stores on SQLite (naive UTC, SQLAlchemy's DATETIME text), in one call."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-_PLANS: dict[tuple[Any, tuple[str, ...]], tuple[str, list[tuple[str | None, Any, Any]]]] = {}
-
-
-def _plan(conn: Connection, statement: Any, keys: tuple[str, ...]) -> tuple[str, list[tuple[str | None, Any, Any]]]:
-    """The SQL text of ``statement`` and, per positional parameter, the row key (or a constant) and the bind
-    processor of its type, exactly as SQLAlchemy would apply it."""
-    cache_key = (statement, keys)
-    plan = _PLANS.get(cache_key)
-    if plan is None:
-        compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))
-        steps: list[tuple[str | None, Any, Any]] = []
-        for name in compiled.positiontup:
-            bind = compiled.binds[name]
-            processor = _utc_text if isinstance(bind.type, UTCDateTime) else bind.type.bind_processor(conn.dialect)
-            if name in keys:
-                steps.append((name, processor, None))
-            else:  # a literal of the statement, such as status="drafting"
-                value = bind.effective_value
-                steps.append((None, None, processor(value) if processor else value))
-        plan = _PLANS[cache_key] = (compiled.string, steps)
-    return plan
-
-
-def executemany(conn: Connection, statement: Table | Any, rows: list[dict[str, Any]]) -> None:
-    """``conn.execute(statement, rows)``, where ``statement`` is a table to insert into or a statement of bind
-    parameters.
-
-    On SQLite, the statement is compiled once per set of keys and the rows go straight to ``sqlite3``'s
-    ``executemany`` as tuples, each value through its type's own bind processor: SQLAlchemy's per-row
-    parameter handling cost several times SQLite's own work for a 1,000-mention batch."""
-    if not rows:
-        return
-    keys = tuple(rows[0])
-    compiled = _insert_for(statement, keys) if isinstance(statement, Table) else statement
-    if conn.dialect.name != "sqlite" or compiled is None:
-        conn.execute(statement.insert() if isinstance(statement, Table) else statement, rows)
-        return
-    sql, steps = _plan(conn, compiled, keys)
-    names = [key for key, _, _ in steps if key is not None]
-    getter = itemgetter(*names)
-    processed = [(n, processor) for n, (_, processor, _) in enumerate(s for s in steps if s[0] is not None)
-                 if processor is not None]
-    constants = [(n, constant) for n, (key, _, constant) in enumerate(steps) if key is None]
-    times: dict[dt.datetime, str | None] = {}
-    converted: list[Any] = []
-    for row in rows:
-        values = list(getter(row)) if len(names) > 1 else [getter(row)]
-        for n, processor in processed:
-            value = values[n]
-            if processor is _utc_text and value is not None:
-                text = times.get(value)
-                if text is None:
-                    text = times[value] = _utc_text(value)
-                values[n] = text
-            else:
-                values[n] = processor(value)
-        for n, constant in constants:
-            values.insert(n, constant)
-        converted.append(tuple(values))
-    conn.exec_driver_sql(sql, converted)
-
-
-_INSERTS: dict[tuple[str, tuple[str, ...]], Any] = {}
-
-
-def _insert_for(table: Table, keys: tuple[str, ...]) -> Any:
-    """``table.insert()`` to compile for rows with ``keys``; None when a Python-side column default would be
-    missing (SQLAlchemy fills those in, so such rows take the ordinary path)."""
-    cache_key = (table.name, keys)
-    if cache_key not in _INSERTS:
-        missing = [c.name for c in table.columns if c.default is not None and c.name not in keys]
-        _INSERTS[cache_key] = None if missing else table.insert()
-    return _INSERTS[cache_key]
-
-
-async def insert_returning_ids(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` and answer their new ids, in order, in a single executemany (see the sync version)."""
-    return await session.run_sync(lambda s: insert_returning_ids_sync(s.connection(), table, rows))
-
-
-def insert_returning_ids_sync(conn: Connection, table: Any, rows: list[dict[str, Any]],
-                              first_id: int | None = None) -> list[int]:
-    """Insert ``rows`` and answer their new ids, in order, in a single executemany.
-
-    On SQLite, SQLAlchemy's ``RETURNING ... sort_by_parameter_order`` falls back to one statement per row (a
-    thread hop each through aiosqlite: two thirds of a 1,000-mention batch's time). Writes there run in
-    ``BEGIN IMMEDIATE``, which holds the file's only write lock, so the ids after ``MAX(id)`` are ours to give
-    (``first_id``, when the caller already knows it). Each row gets its ``id``.
-    """
-    if not rows:
-        return []
-    if conn.dialect.name == "sqlite":
-        start = first_id if first_id is not None else int(conn.scalar(select(func.max(table.c.id))) or 0) + 1
-        ids = list(range(start, start + len(rows)))
-        for row, new_id in zip(rows, ids):
-            row["id"] = new_id
-        executemany(conn, table, rows)
-        return ids
-    ids = list(conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
-    for row, new_id in zip(rows, ids):
-        row["id"] = new_id
-    return ids
 
 
 async def resolve_people(session: AsyncSession, brand_id: int, sightings: Iterable[Sighting]) -> dict[HandleKey, int]:

@@ -34,7 +34,7 @@ from assistant.mentions.validation import clean_text
 from assistant.outbox.service import create_reply
 from assistant.pagination import Page, decode_cursor, encode_cursor
 from assistant.people.service import profiles, recent_histories
-from assistant.policy import Policy, check_text, has_blocking
+from assistant.policy import Policy, check_text
 from assistant.policy.service import brand_policy
 from assistant.review.schemas import (AuditOut, Approved, Decided, DecisionOut, DraftOut, Fairness, MentionOut,
                                       TurnOut, WaitGroup)

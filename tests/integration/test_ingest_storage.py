@@ -10,7 +10,7 @@ from sqlalchemy import text
 from assistant.auth import service as auth
 from assistant.db import Database
 from assistant.db.people import Interaction, Person
-from assistant.people.identity import executemany
+from assistant.db.bulk import executemany
 
 
 def _rows(prefix: str, person_id: int) -> list[dict[str, object]]:

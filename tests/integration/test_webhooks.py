@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
