@@ -187,6 +187,9 @@ class Database:
         for engine in (self._sync_write, self._sync_read):
             if engine is not None:
                 engine.dispose()
+        for engine in (self._sync_write, self._sync_read):
+            if engine is not None:
+                engine.dispose()
 
 
 def _is_busy(exc: OperationalError) -> bool:
