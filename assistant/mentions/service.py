@@ -20,7 +20,7 @@ from assistant.db import Database
 from assistant.db.base import utcnow
 from assistant.db.people import Interaction
 from assistant.db.turns import OPEN_TURN_STATES, Draft, Turn
-from assistant.errors import NotFound, ValidationFailed
+from assistant.errors import NotFound
 from assistant.jobs import queue
 from assistant.mentions import validation
 from assistant.mentions.schemas import MentionIn, MentionOut, TurnRef
@@ -74,7 +74,7 @@ def validate(payload: MentionIn | dict[str, Any], *, now: dt.datetime | None = N
     m = payload
     return Mention(
         platform=validation.platform_token(m.platform),
-        external_id=_ident(m.external_id, "external_id"),
+        external_id=validation.identifier(m.external_id, "external_id"),
         text=validation.clean_text(m.text),
         created_at=validation.timestamp(m.created_at, now=now or utcnow()),
         handle=validation.handle_key(m.author.handle),
@@ -87,13 +87,6 @@ def validate(payload: MentionIn | dict[str, Any], *, now: dt.datetime | None = N
         lang=validation.clean_optional(m.lang, "lang"),
         raw=msgspec.to_builtins(m),
     )
-
-
-def _ident(value: str, field: str) -> str:
-    cleaned = validation.clean_optional(value, field)
-    if not cleaned:
-        raise ValidationFailed.field(field, "must not be empty")
-    return cleaned
 
 
 def ingestor(db: Database) -> GroupCommit[Mention, Outcome]:

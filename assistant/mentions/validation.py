@@ -53,6 +53,14 @@ def clean_optional(value: str | None, field: str) -> str | None:
     return value.strip() or None
 
 
+def identifier(value: str, field: str) -> str:
+    """A required id (external ids): cleaned like optional text, and not empty once trimmed."""
+    cleaned = clean_optional(value, field)
+    if not cleaned:
+        raise ValidationFailed.field(field, "must not be empty")
+    return cleaned
+
+
 def timestamp(value: dt.datetime, field: str = "created_at", *, now: dt.datetime) -> dt.datetime:
     """Naive times are taken as UTC; times more than a day ahead are a sender's clock error."""
     aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)

@@ -176,7 +176,7 @@ def ndjson_record(item: HistoryLineIn, line: int, now: dt.datetime) -> Record:
     return Record(
         line=line, direction=item.direction,
         platform=validation.platform_token(item.platform),
-        external_id=_required(item.external_id, "external_id"),
+        external_id=validation.identifier(item.external_id, "external_id"),
         text=validation.clean_text(item.text),
         at=validation.timestamp(item.created_at, now=now),
         handle=validation.handle_key(party.handle, f"{prefix}.handle") if party else None,
@@ -189,13 +189,6 @@ def ndjson_record(item: HistoryLineIn, line: int, now: dt.datetime) -> Record:
         lang=validation.clean_optional(item.lang, "lang"),
         raw=msgspec.to_builtins(item),
     )
-
-
-def _required(value: str, name: str) -> str:
-    cleaned = validation.clean_optional(value, name)
-    if not cleaned:
-        raise ValidationFailed.field(name, "must not be empty")
-    return cleaned
 
 
 # ---------------------------------------------------------------------------------------------- tweet dumps
