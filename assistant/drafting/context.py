@@ -4,13 +4,19 @@ Every history query is keyed by the turn's person, never by brand or conversatio
 messages cannot reach the prompt. History is loaded newest first and only as many items as could ever fit
 the token budget (each item costs at least its framing), so a regular with years of messages costs the same
 as a newcomer.
+
+The drafter loads everything in one read transaction on a plain ``Connection`` (``Database.run_read``), with
+Core selects of the columns it needs: ``load_turn_on``, ``brand_on`` and ``draft_context_on``. The async
+``load_turn``/``draft_context`` run the same functions inside an ``AsyncSession``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Connection, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.db.base import utcnow
@@ -19,22 +25,64 @@ from assistant.db.tenancy import Brand
 from assistant.db.turns import Decision, Turn
 from assistant.drafting.budget import ITEM_OVERHEAD_TOKENS
 from assistant.drafting.prompts import DraftContext, HistoryItem, PersonContext
-from assistant.policy import Policy, count_length, effective_limit
+from assistant.policy import Policy, count_length, default_policy, effective_limit
+from assistant.policy.service import _compiled as _compiled_policy
 from assistant.settings import Settings
 
+
+@dataclass(frozen=True)
+class TurnRow:
+    """The turn's columns a draft needs."""
+
+    id: int
+    brand_id: int
+    person_id: int
+    platform: str
+    status: str
+    version: int
+    current_draft_id: int | None
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """The person's columns a draft needs."""
+
+    id: int
+    display_name: str | None
+    do_not_reply: bool
+    first_seen_at: dt.datetime
+    mention_count: int
+    reply_count: int
+
+
+@dataclass(frozen=True)
+class MentionRow:
+    id: int
+    text: str
+    occurred_at: dt.datetime
+    received_at: dt.datetime
+
+
+_TURN_COLUMNS = (Turn.id, Turn.brand_id, Turn.person_id, Turn.platform, Turn.status, Turn.version,
+                 Turn.current_draft_id)
+_PERSON_COLUMNS = (Person.id, Person.display_name, Person.do_not_reply, Person.first_seen_at,
+                   Person.mention_count, Person.reply_count)
+_TURN_AND_PERSON = select(*_TURN_COLUMNS, *_PERSON_COLUMNS).join(Person, Person.id == Turn.person_id)
+_MENTIONS = (select(Interaction.id, Interaction.text, Interaction.occurred_at, Interaction.received_at)
+             .where(Interaction.direction == "inbound").order_by(Interaction.occurred_at, Interaction.id))
 
 @dataclass(frozen=True)
 class TurnFacts:
     """A turn as the drafter found it. ``version`` is what storing the result checks against."""
 
-    turn: Turn
-    person: Person
+    turn: TurnRow
+    person: PersonRow
     handle: str
-    mentions: list[Interaction]
+    mentions: list[MentionRow]
     """Oldest first."""
     guidance: str | None
     """The reviewer's guidance from the turn's latest regenerate decision."""
-    unreviewed: list[Interaction]
+    unreviewed: list[MentionRow]
     """Mentions no reviewer has seen yet: those after the latest regenerate, else all of them. Escalation and
     opt-out rules apply to these only, so a reviewer who asks for a draft of an escalated turn gets one."""
 
@@ -48,41 +96,60 @@ class TurnFacts:
 
 
 async def load_turn(session: AsyncSession, turn_id: int) -> TurnFacts | None:
+    """``load_turn_on`` inside an ``AsyncSession``'s transaction."""
+    return await session.run_sync(lambda s: load_turn_on(s.connection(), turn_id))
+
+
+def load_turn_on(conn: Connection, turn_id: int) -> TurnFacts | None:
     """The turn with its person and mentions; None when it is gone or has no mentions."""
-    found = (await session.execute(select(Turn, Person).join(Person, Person.id == Turn.person_id)
-                                   .where(Turn.id == turn_id))).first()
+    found = conn.execute(_TURN_AND_PERSON.where(Turn.id == turn_id)).first()
     if found is None:
         return None
-    turn, person = found
-    mentions = list((await session.execute(
-        select(Interaction).where(Interaction.turn_id == turn.id, Interaction.direction == "inbound")
-        .order_by(Interaction.occurred_at, Interaction.id))).scalars())
+    turn = TurnRow(*found[:len(_TURN_COLUMNS)])
+    person = PersonRow(*found[len(_TURN_COLUMNS):])
+    mentions = [MentionRow(*row) for row in conn.execute(_MENTIONS.where(Interaction.turn_id == turn.id))]
     if not mentions:
         return None
-    handles = (await session.execute(select(Handle.platform, Handle.handle).where(
-        Handle.person_id == person.id).order_by(Handle.id))).all()
+    handles = conn.execute(select(Handle.platform, Handle.handle).where(
+        Handle.person_id == person.id).order_by(Handle.id)).all()
     handle = next((h for p, h in handles if p == turn.platform), handles[0][1] if handles else "")
-    regenerate = (await session.execute(
+    regenerate = conn.execute(
         select(Decision.reason, Decision.created_at).where(Decision.turn_id == turn.id,
                                                            Decision.action == "regenerate")
-        .order_by(Decision.created_at.desc(), Decision.id.desc()).limit(1))).first()
+        .order_by(Decision.created_at.desc(), Decision.id.desc()).limit(1)).first()
     guidance, reviewed_at = regenerate if regenerate else (None, None)
     unreviewed = [m for m in mentions if reviewed_at is None or m.received_at > reviewed_at]
     return TurnFacts(turn, person, handle, mentions, guidance, unreviewed)
 
 
+def brand_on(conn: Connection, brand_id: int) -> tuple[str, Policy]:
+    """The brand's name and policy (its own, or the shipped default), in one select; the compiled policy is
+    cached per source as ``brand_policy`` caches it."""
+    found = conn.execute(select(Brand.name, Brand.policy_toml).where(Brand.id == brand_id)).first()
+    name, source = found if found is not None else (None, None)
+    return name or "", _compiled_policy(source) if source else default_policy()
+
+
 async def draft_context(session: AsyncSession, facts: TurnFacts, policy: Policy, settings: Settings) -> DraftContext:
+    """``draft_context_on`` inside an ``AsyncSession``'s transaction."""
+    def run(s: Any) -> DraftContext:
+        conn = s.connection()
+        return draft_context_on(conn, facts, policy, settings, brand_on(conn, facts.turn.brand_id)[0])
+    return await session.run_sync(run)
+
+
+def draft_context_on(conn: Connection, facts: TurnFacts, policy: Policy, settings: Settings,
+                     brand_name: str) -> DraftContext:
     turn, person = facts.turn, facts.person
-    brand_name = await session.scalar(select(Brand.name).where(Brand.id == turn.brand_id))
     limit = settings.history_token_budget // ITEM_OVERHEAD_TOKENS + 1
-    history = await _history(session, person.id, turn.id, limit)
+    history = _history(conn, person.id, turn.id, limit)
     last_reply = next((item.text for item in history if item.kind == "reply"), None)
     if last_reply is None and len(history) == limit:  # our last reply may be older than the history loaded
-        last_reply = await session.scalar(
+        last_reply = conn.scalar(
             select(Interaction.text).where(Interaction.person_id == person.id, Interaction.direction == "outbound")
             .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(1))
     return DraftContext(
-        brand_name=brand_name or "",
+        brand_name=brand_name,
         voice=policy.voice_description,
         sign_off=policy.sign_off,
         platform=turn.platform,
@@ -107,16 +174,16 @@ def _room_for_draft(policy: Policy, platform: str, default_max_length: int) -> i
     return max(1, limit)
 
 
-async def _history(session: AsyncSession, person_id: int, turn_id: int, limit: int) -> list[HistoryItem]:
+def _history(conn: Connection, person_id: int, turn_id: int, limit: int) -> list[HistoryItem]:
     """The person's messages outside this turn and the notes about them, newest first."""
-    messages = (await session.execute(
+    messages = conn.execute(
         select(Interaction.direction, Interaction.text, Interaction.occurred_at)
         .where(Interaction.person_id == person_id,
                or_(Interaction.turn_id.is_(None), Interaction.turn_id != turn_id))
-        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit))).all()
-    notes = (await session.execute(
+        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit)).all()
+    notes = conn.execute(
         select(Note.text, Note.created_at).where(Note.person_id == person_id)
-        .order_by(Note.created_at.desc(), Note.id.desc()).limit(limit))).all()
+        .order_by(Note.created_at.desc(), Note.id.desc()).limit(limit)).all()
     items = [HistoryItem("mention" if direction == "inbound" else "reply", text, at)
              for direction, text, at in messages]
     items += [HistoryItem("note", text, at) for text, at in notes]

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.audit import record
@@ -23,16 +23,15 @@ from assistant.db.base import utcnow
 from assistant.db.jobs import Job
 from assistant.db.people import Person
 from assistant.db.turns import Decision, Draft, Turn
-from assistant.drafting.context import TurnFacts, draft_context, load_turn
+from assistant.drafting.context import TurnFacts, brand_on, draft_context_on, load_turn_on
 from assistant.drafting.injection import injection_flags
 from assistant.drafting.llm import ModelClient
 from assistant.drafting.prompts import DraftContext, render_fallback, render_prompt
 from assistant.errors import Conflict, Forbidden, ModelUnavailable, NotFound, ValidationFailed
 from assistant.jobs import queue
 from assistant.policy import BLOCK, Finding, Policy, check_text, has_blocking, match_escalation, matches_opt_out
-from assistant.policy.service import brand_policy
 from assistant.settings import Settings
-from assistant.webhooks.events import emit
+from assistant.webhooks.events import emit, emit_on
 
 REGENERATE_FROM = ("pending_review", "drafting", "escalated", "failed")
 GUIDANCE_MAX_CHARS = 2000
@@ -70,26 +69,38 @@ class Drafter:
             self._model = None
 
     async def draft_turn(self, job: Job) -> None:
-        """The ``draft_turn`` job. A turn no longer drafting (rejected, already drafted) is left alone."""
-        async with self.db.read() as session:
-            facts = await load_turn(session, job.subject_id or 0)
-            if facts is None or facts.turn.status != "drafting":
-                return
-            policy = await brand_policy(session, facts.turn.brand_id)
-            decided = _rule_outcome(policy, facts)
-            context = None if decided else await draft_context(session, facts, policy, self.settings)
+        """The ``draft_turn`` job. A turn no longer drafting (rejected, already drafted) is left alone.
+
+        One read transaction loads the turn, the brand and the context; a model draft is stored in one write
+        transaction (``Database.run_write``) that also finishes the job and emits the event."""
+        loaded = await self.db.run_read(self._load, job.subject_id or 0)
+        if loaded is None:
+            return
+        facts, policy, decided, context = loaded
         outcome: Escalate | Skip | Draft = decided or await self._compose(context, policy, facts)  # type: ignore[arg-type]
+        if isinstance(outcome, Draft):
+            await self.db.run_write(_store_outcome, facts, _draft_values(outcome), job)
+            return
         async with self.db.write() as session:
             turn = await session.scalar(select(Turn).where(Turn.id == facts.turn.id).with_for_update())
             if turn is None or turn.status != "drafting" or turn.version != facts.version:
                 return  # changed while we worked; the job queued by that change drafts it
             if isinstance(outcome, Escalate):
                 await _escalate(session, turn, outcome.rule)
-            elif isinstance(outcome, Skip):
-                await _skip(session, turn, outcome)
             else:
-                await store_draft(session, turn, outcome)
+                await _skip(session, turn, outcome)
             await queue.finish(session, job)
+
+    def _load(self, conn: Connection, turn_id: int
+              ) -> tuple[TurnFacts, Policy, Escalate | Skip | None, DraftContext | None] | None:
+        """The turn's facts, its brand's policy, what the rules decide, and (when drafting) the context."""
+        facts = load_turn_on(conn, turn_id)
+        if facts is None or facts.turn.status != "drafting":
+            return None
+        brand_name, policy = brand_on(conn, facts.turn.brand_id)
+        decided = _rule_outcome(policy, facts)
+        context = None if decided else draft_context_on(conn, facts, policy, self.settings, brand_name)
+        return facts, policy, decided, context
 
     async def _compose(self, ctx: DraftContext, policy: Policy, facts: TurnFacts) -> Draft:
         """A model draft that passes the policy if the model can write one within the redrafts allowed,
@@ -190,6 +201,35 @@ async def store_draft(session: AsyncSession, turn: Turn, draft: Draft) -> None:
     _settle(turn, "pending_review")
     await emit(session, turn.brand_id, "turn.pending_review",
                {"turn_id": turn.id, "person_id": turn.person_id, "draft_id": draft.id, "source": draft.source})
+
+
+def _draft_values(draft: Draft) -> dict[str, Any]:
+    """The column values a drafter's (unsaved) ``Draft`` was given; the table's defaults fill the rest."""
+    return {key: value for key, value in draft.__dict__.items() if not key.startswith("_")}
+
+
+_DRAFTS = Draft.__table__
+_TURNS = Turn.__table__
+
+
+def _store_outcome(conn: Connection, facts: TurnFacts, values: dict[str, Any], job: Job) -> None:
+    """``store_draft`` and ``queue.finish`` as one write transaction on a connection: the turn is re-read
+    under a lock (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serializes writers) and
+    the draft stored only if the turn is still drafting at the version the draft was written for."""
+    found = conn.execute(select(Turn.status, Turn.version, Turn.current_draft_id, Turn.brand_id, Turn.person_id)
+                         .where(Turn.id == facts.turn.id).with_for_update()).first()
+    if found is None or found.status != "drafting" or found.version != facts.version:
+        return  # changed while we worked; the job queued by that change drafts it (the worker finishes this one)
+    now = utcnow()
+    draft_id = conn.execute(_DRAFTS.insert().values({**values, "created_at": now})).inserted_primary_key[0]
+    if found.current_draft_id is not None:
+        conn.execute(_DRAFTS.update().where(_DRAFTS.c.id == found.current_draft_id).values(stale=True))
+    conn.execute(_TURNS.update().where(_TURNS.c.id == facts.turn.id).values(
+        current_draft_id=draft_id, status="pending_review", version=found.version + 1, updated_at=now))
+    emit_on(conn, found.brand_id, "turn.pending_review",
+            [{"turn_id": facts.turn.id, "person_id": found.person_id, "draft_id": draft_id,
+              "source": values["source"]}])
+    queue.finish_on(conn, job)
 
 
 async def request_regenerate(db: Database, actor: Principal, turn_id: int, guidance: str | None) -> None:

@@ -56,32 +56,43 @@ def enqueue_on(conn: Connection, kind: str, subject_ids: Iterable[int], *, brand
 
 async def claim(db: Database, worker_id: str, kinds: Sequence[str], limit: int, lease_seconds: float) -> list[Job]:
     """Take up to ``limit`` ready jobs (queued and due, or running with an expired lease)."""
+    return await db.run_write(_claim, worker_id, list(kinds), limit, lease_seconds)
+
+
+_JOBS = Job.__table__
+
+
+def _claim(conn: Connection, worker_id: str, kinds: list[str], limit: int, lease_seconds: float) -> list[Job]:
+    """``claim`` as one write transaction on a connection; the jobs come back as detached ``Job`` objects."""
     now = utcnow()
     ready = and_(Job.kind.in_(kinds), or_(
         and_(Job.status == "queued", Job.run_after <= now),
         and_(Job.status == "running", Job.lease_until < now)))
-    async with db.write() as session:
-        query = select(Job).where(ready).order_by(Job.run_after, Job.id).limit(limit)
-        if not db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        jobs = list((await session.execute(query)).scalars())
-        if not jobs:
-            return []
-        lease_until = now + dt.timedelta(seconds=lease_seconds)
-        await session.execute(update(Job).where(Job.id.in_([j.id for j in jobs])).values(
-            status="running", attempts=Job.attempts + 1, lease_until=lease_until, locked_by=worker_id,
-            updated_at=now), execution_options={"synchronize_session": False})
-        for job in jobs:
-            job.status, job.attempts, job.lease_until, job.locked_by = "running", job.attempts + 1, lease_until, worker_id
-        return jobs
+    query = select(_JOBS).where(ready).order_by(Job.run_after, Job.id).limit(limit)
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update(skip_locked=True)
+    rows = conn.execute(query).mappings().all()
+    if not rows:
+        return []
+    lease_until = now + dt.timedelta(seconds=lease_seconds)
+    conn.execute(update(_JOBS).where(_JOBS.c.id.in_([row["id"] for row in rows])).values(
+        status="running", attempts=_JOBS.c.attempts + 1, lease_until=lease_until, locked_by=worker_id,
+        updated_at=now))
+    return [Job(**dict(row, status="running", attempts=row["attempts"] + 1, lease_until=lease_until,
+                       locked_by=worker_id, updated_at=now)) for row in rows]
 
 
 async def finish(session: AsyncSession, job: Job) -> bool:
+    """``finish_on`` inside an ``AsyncSession``'s transaction."""
+    return await session.run_sync(lambda s: finish_on(s.connection(), job))
+
+
+def finish_on(conn: Connection, job: Job) -> bool:
     """Mark done, if this worker still holds the lease. False means another worker took the job over."""
-    result = await session.execute(update(Job).where(Job.id == job.id, Job.locked_by == job.locked_by,
-                                                     Job.status == "running").values(
-        status="done", lease_until=None, updated_at=utcnow()), execution_options={"synchronize_session": False})
-    finished = result.rowcount == 1  # type: ignore[attr-defined]
+    result = conn.execute(update(_JOBS).where(_JOBS.c.id == job.id, _JOBS.c.locked_by == job.locked_by,
+                                              _JOBS.c.status == "running").values(
+        status="done", lease_until=None, updated_at=utcnow()))
+    finished = result.rowcount == 1
     if finished:
         job.status = "done"
     return finished

@@ -141,8 +141,7 @@ class Worker:
         try:
             await handler(job)
             if job.status != "done":
-                async with self.db.write() as session:
-                    await queue.finish(session, job)
+                await self.db.run_write(queue.finish_on, job)
         except asyncio.CancelledError:
             raise
         except JobFailed as exc:

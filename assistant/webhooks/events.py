@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.db.base import utcnow
@@ -24,21 +24,37 @@ async def emit(session: AsyncSession, brand_id: int, event: str, data: dict[str,
 
 
 async def emit_many(session: AsyncSession, brand_id: int, event: str, items: Sequence[dict[str, Any]]) -> None:
-    """One event per item, reading the brand's subscriptions once for all of them (batched confirmations)."""
+    """``emit_on`` inside an ``AsyncSession``'s transaction."""
     if event not in EVENTS:
         raise ValueError(f"unknown event {event}")
     if not items:
         return
-    hooks = [hook_id for hook_id, events in (await session.execute(select(Webhook.id, Webhook.events).where(
-        Webhook.brand_id == brand_id, Webhook.active.is_(True)))).all() if event in events]
+    await session.run_sync(lambda s: emit_on(s.connection(), brand_id, event, items))
+
+
+_DELIVERIES = WebhookDelivery.__table__
+
+
+def emit_on(conn: Connection, brand_id: int, event: str, items: Sequence[dict[str, Any]]) -> None:
+    """One event per item, in the connection's transaction, reading the brand's subscriptions once for all of
+    them (batched confirmations)."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event}")
+    if not items:
+        return
+    hooks = [hook_id for hook_id, events in conn.execute(select(Webhook.id, Webhook.events).where(
+        Webhook.brand_id == brand_id, Webhook.active.is_(True))).all() if event in events]
     if not hooks:
         return
     now = utcnow()
-    deliveries = [WebhookDelivery(webhook_id=hook_id, brand_id=brand_id, event_id=f"msg_{uuid.uuid4().hex}",
-                                  event_type=event, payload={"type": event, "timestamp": now.isoformat(), "data": data},
-                                  status="pending", created_at=now)
-                  for hook_id in hooks for data in items]
-    session.add_all(deliveries)
-    await session.flush()
-    await queue.enqueue(session, queue.DELIVER_WEBHOOK, [d.id for d in deliveries], brand_id=brand_id,
-                        max_attempts=MAX_DELIVERY_ATTEMPTS, skip_if_queued=False)
+    rows = [{"webhook_id": hook_id, "brand_id": brand_id, "event_id": f"msg_{uuid.uuid4().hex}",
+             "event_type": event, "payload": {"type": event, "timestamp": now.isoformat(), "data": data},
+             "status": "pending", "attempts": 0, "created_at": now}
+            for hook_id in hooks for data in items]
+    if len(rows) == 1:
+        ids = [conn.execute(_DELIVERIES.insert().values(rows[0])).inserted_primary_key[0]]
+    else:
+        ids = list(conn.execute(_DELIVERIES.insert().returning(_DELIVERIES.c.id, sort_by_parameter_order=True),
+                                rows).scalars())
+    queue.enqueue_on(conn, queue.DELIVER_WEBHOOK, ids, brand_id=brand_id,
+                     max_attempts=MAX_DELIVERY_ATTEMPTS, skip_if_queued=False)
