@@ -9,12 +9,15 @@ record in one transaction, so a reply is either posted everywhere or nowhere.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +25,8 @@ from assistant.audit import record
 from assistant.auth.principal import Principal
 from assistant.db import Database
 from assistant.db.audit import AuditEvent
-from assistant.db.base import utcnow
+from assistant.db.base import UTCDateTime, utcnow
+from assistant.db.bulk import executemany
 from assistant.db.group_commit import GroupCommit
 from assistant.db.outbox import Reply
 from assistant.db.people import Handle, Interaction
@@ -31,8 +35,8 @@ from assistant.errors import AssistantError, Conflict, NotFound, ValidationFaile
 from assistant.mentions.validation import clean_optional, clean_text, platform_token, timestamp
 from assistant.outbox.schemas import ClaimedReply, ReplyOut
 from assistant.pagination import Page, decode_cursor, encode_cursor
-from assistant.people.identity import Activity, apply_activity, tally
-from assistant.webhooks.events import emit, emit_many
+from assistant.people.identity import Activity, apply_activity_sync, tally
+from assistant.webhooks.events import emit, emit_on
 
 POSTABLE = ("approved", "claimed")
 """A reply in these states may be confirmed or reported failed (a lapsed lease still counts as claimed)."""
@@ -86,22 +90,37 @@ async def list_replies(db: Database, brand_id: int, *, status: str, limit: int, 
 async def claim(db: Database, actor: Principal, *, limit: int, lease_seconds: int,
                 platform: str | None) -> list[ClaimedReply]:
     """Hand out up to ``limit`` approved replies, and claimed ones whose lease ended, to this caller alone."""
+    token = platform_token(platform) if platform is not None else None
+    claimed = await db.run_write(_claim_sync, actor.brand_id, actor.id, limit, lease_seconds, token, not db.is_sqlite)
+    await asyncio.sleep(0)  # on SQLite the claim ran in the loop without yielding: let other claimers have a turn
+    return claimed
+
+
+_REPLIES = Reply.__table__
+_CLAIM_COLUMNS = (_REPLIES.c.id, _REPLIES.c.platform, _REPLIES.c.text, _REPLIES.c.in_reply_to,
+                  _REPLIES.c.author_handle, _REPLIES.c.approved_at)
+
+
+def _claim_sync(conn: Connection, brand_id: int, key_id: int | None, limit: int, lease_seconds: int,
+                platform: str | None, lock: bool) -> list[ClaimedReply]:
+    """Two index range scans of ``ix_replies_outbox`` (approved; claimed with a lapsed lease), merged in
+    approval order. One ``OR`` of both made SQLite walk all the brand's replies and sort them: 1.8 ms
+    against 0.02 ms at 10k approved replies."""
     now = utcnow()
-    ready = and_(Reply.brand_id == actor.brand_id, or_(
-        Reply.status == "approved", and_(Reply.status == "claimed", Reply.lease_until <= now)))
-    if platform is not None:
-        ready = and_(ready, Reply.platform == platform_token(platform))
-    query = (select(Reply.id, Reply.platform, Reply.text, Reply.in_reply_to, Reply.author_handle)
-             .where(ready).order_by(Reply.approved_at, Reply.id).limit(limit))
-    if not db.is_sqlite:
-        query = query.with_for_update(skip_locked=True)
+    c = _REPLIES.c
+    where = [c.brand_id == brand_id] if platform is None else [c.brand_id == brand_id, c.platform == platform]
+    rows = []
+    for ready in ((c.status == "claimed", c.lease_until <= now), (c.status == "approved",)):
+        query = select(*_CLAIM_COLUMNS).where(*where, *ready).order_by(c.approved_at, c.id).limit(limit)
+        if lock:  # PostgreSQL: concurrent claimers skip each other's rows
+            query = query.with_for_update(skip_locked=True)
+        rows.extend(conn.execute(query).all())
+    rows.sort(key=lambda r: (r.approved_at, r.id))
+    del rows[limit:]
     lease_until = now + dt.timedelta(seconds=lease_seconds)
-    async with db.write() as session:
-        rows = (await session.execute(query)).all()
-        if rows:
-            await session.execute(update(Reply).where(Reply.id.in_([r.id for r in rows])).values(
-                status="claimed", lease_until=lease_until, claimed_by_key_id=actor.id),
-                execution_options={"synchronize_session": False})
+    if rows:
+        conn.execute(update(_REPLIES).where(c.id.in_([r.id for r in rows])).values(
+            status="claimed", lease_until=lease_until, claimed_by_key_id=key_id))
     return [ClaimedReply(id=r.id, platform=r.platform, text=r.text, in_reply_to=r.in_reply_to,
                          author_handle=r.author_handle, lease_until=lease_until) for r in rows]
 
@@ -127,26 +146,33 @@ def posting(actor: Principal, reply_id: int, *, external_id: str, url: str | Non
 async def confirm_posted(db: Database, postings: Sequence[Posting]) -> list[ReplyOut | AssistantError]:
     """Confirm one brand's postings in one transaction, answering each alone: a reply posted again with the
     same post id is unchanged, with another id it is a conflict. Set-based, so a batch costs a handful of
-    statements however large it is."""
+    statements however large it is; plain statements on a ``Connection`` (no ORM objects)."""
     try:
-        async with db.write() as session:
-            return await _confirm(session, db, postings)
+        return await db.run_write(_confirm_sync, postings, not db.is_sqlite)
     except IntegrityError:  # PostgreSQL: a concurrent transaction stored one of these post ids first
         if len(postings) == 1:
             return [Conflict(f"{postings[0].external_id!r} was confirmed for another message at the same time")]
     return [answer for p in postings for answer in await confirm_posted(db, [p])]
 
 
-async def _confirm(session: AsyncSession, db: Database, postings: Sequence[Posting]) -> list[ReplyOut | AssistantError]:
+_POST = (update(_REPLIES).where(_REPLIES.c.id == bindparam("rid")).values(
+    status="posted", external_post_id=bindparam("external_id"), url=bindparam("url"),
+    posted_at=bindparam("posted_at", type_=UTCDateTime()), lease_until=None))
+
+
+def _confirm_sync(conn: Connection, postings: Sequence[Posting], lock: bool) -> list[ReplyOut | AssistantError]:
     brand_id = postings[0].actor.brand_id
-    query = select(Reply).where(Reply.id.in_({p.reply_id for p in postings}), Reply.brand_id == brand_id)
-    if not db.is_sqlite:
-        query = query.order_by(Reply.id).with_for_update()
-    replies = {r.id: r for r in (await session.execute(query)).scalars()}
-    taken = set(await _interactions(session, brand_id, {
+    c = _REPLIES.c
+    # By primary key alone: with ``brand_id`` in the WHERE, SQLite picks ix_replies_outbox and walks all the
+    # brand's replies (2.5 ms a batch at 10k rows). Another brand's reply is dropped here instead.
+    query = select(_REPLIES).where(c.id.in_({p.reply_id for p in postings}))
+    if lock:
+        query = query.where(c.brand_id == brand_id).order_by(c.id).with_for_update()
+    replies = {r.id: SimpleNamespace(**r._mapping) for r in conn.execute(query) if r.brand_id == brand_id}
+    taken = set(_interactions(conn, brand_id, {
         (replies[p.reply_id].platform, p.external_id) for p in postings if p.reply_id in replies}))
     answers: list[ReplyOut | AssistantError] = []
-    fresh: list[tuple[Posting, Reply]] = []
+    fresh: list[tuple[Posting, Any]] = []
     for p in postings:
         reply = replies.get(p.reply_id)
         if reply is None:
@@ -160,23 +186,26 @@ async def _confirm(session: AsyncSession, db: Database, postings: Sequence[Posti
             answers.append(Conflict(f"{reply.platform} post {p.external_id!r} is already another message"))
         else:
             taken.add((reply.platform, p.external_id))
+            # The row as it will be: a later posting of the same reply in this batch sees it posted.
             reply.status, reply.external_post_id, reply.url, reply.posted_at = "posted", p.external_id, p.url, p.posted_at
             reply.lease_until = None
             fresh.append((p, reply))
             answers.append(reply_out(reply))
     if fresh:
-        await _close_loop(session, brand_id, fresh)
+        _close_loop(conn, brand_id, fresh)
     return answers
 
 
-async def _close_loop(session: AsyncSession, brand_id: int, fresh: list[tuple[Posting, Reply]]) -> None:
-    """Posted: the turns, the people's history and counters, the subscribers and the audit log all learn it."""
+def _close_loop(conn: Connection, brand_id: int, fresh: list[tuple[Posting, Any]]) -> None:
+    """Posted: the replies, the turns, the people's history and counters, the subscribers and the audit log
+    all learn it."""
     now = utcnow()
-    conversations = await _interactions(session, brand_id, {(r.platform, r.in_reply_to) for _, r in fresh})
-    await session.flush()  # the replies
-    await session.execute(update(Turn).where(Turn.id.in_([r.turn_id for _, r in fresh])).values(
-        status="posted", version=Turn.version + 1, updated_at=now), execution_options={"synchronize_session": False})
-    await session.execute(Interaction.__table__.insert(), [
+    conversations = _interactions(conn, brand_id, {(r.platform, r.in_reply_to) for _, r in fresh})
+    executemany(conn, _POST, [{"rid": r.id, "external_id": p.external_id, "url": p.url, "posted_at": p.posted_at}
+                              for p, r in fresh])
+    conn.execute(update(Turn.__table__).where(Turn.__table__.c.id.in_([r.turn_id for _, r in fresh])).values(
+        status="posted", version=Turn.__table__.c.version + 1, updated_at=now))
+    executemany(conn, Interaction.__table__, [
         {"brand_id": brand_id, "person_id": r.person_id, "direction": "outbound", "platform": r.platform,
          "external_id": p.external_id, "text": r.text, "occurred_at": p.posted_at, "received_at": now,
          "in_reply_to": r.in_reply_to, "conversation_key": conversations.get((r.platform, r.in_reply_to)),
@@ -184,20 +213,24 @@ async def _close_loop(session: AsyncSession, brand_id: int, fresh: list[tuple[Po
     activity: dict[int, Activity] = {}
     for p, r in fresh:
         tally(activity, r.person_id, p.posted_at, inbound=False)
-    await apply_activity(session, activity)
-    await emit_many(session, brand_id, "reply.posted", [
+    apply_activity_sync(conn, activity)
+    emit_on(conn, brand_id, "reply.posted", [
         {"reply_id": r.id, "turn_id": r.turn_id, "person_id": r.person_id, "platform": r.platform,
          "in_reply_to": r.in_reply_to, "external_id": p.external_id, "url": p.url,
          "posted_at": p.posted_at.isoformat()} for p, r in fresh])
     # The rows ``audit.record`` writes, in one statement: one by one they were most of a batch's time.
-    await session.execute(insert(AuditEvent), [
+    executemany(conn, AuditEvent.__table__, [
         {"brand_id": brand_id, "actor_type": p.actor.kind, "actor_id": p.actor.id or None,
          "actor_label": p.actor.label, "action": "reply.posted", "subject_type": "reply", "subject_id": r.id,
          "data": {"turn_id": r.turn_id, "external_id": p.external_id}, "created_at": now} for p, r in fresh])
 
 
-async def _interactions(session: AsyncSession, brand_id: int,
-                        keys: set[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+_CONVERSATION_KEYS = (select(Interaction.external_id, Interaction.conversation_key)
+                      .where(Interaction.brand_id == bindparam("brand_id"), Interaction.platform == bindparam("platform"),
+                             Interaction.external_id.in_(bindparam("external_ids", expanding=True))))
+
+
+def _interactions(conn: Connection, brand_id: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
     """The conversation key of each of the brand's messages among ``(platform, external_id)`` keys, one query
     per platform (SQLite uses the unique index for ``IN`` on one column, not for row values)."""
     by_platform: dict[str, list[str]] = defaultdict(list)
@@ -205,9 +238,8 @@ async def _interactions(session: AsyncSession, brand_id: int,
         by_platform[platform].append(external_id)
     found: dict[tuple[str, str], str | None] = {}
     for platform, external_ids in by_platform.items():
-        rows = await session.execute(select(Interaction.external_id, Interaction.conversation_key).where(
-            Interaction.brand_id == brand_id, Interaction.platform == platform,
-            Interaction.external_id.in_(external_ids)))
+        rows = conn.execute(_CONVERSATION_KEYS, {"brand_id": brand_id, "platform": platform,
+                                                 "external_ids": external_ids})
         found.update({(platform, external_id): key for external_id, key in rows})
     return found
 
@@ -245,11 +277,11 @@ async def report_failure(db: Database, actor: Principal, reply_id: int, *, error
 
 async def _load(session: AsyncSession, db: Database, brand_id: int, reply_id: int) -> Reply:
     """The brand's reply, locked against a concurrent confirmation on PostgreSQL; another brand's is 404."""
-    query = select(Reply).where(Reply.id == reply_id, Reply.brand_id == brand_id)
+    query = select(Reply).where(Reply.id == reply_id)
     if not db.is_sqlite:
-        query = query.with_for_update()
-    reply = await session.scalar(query)
-    if reply is None:
+        query = query.where(Reply.brand_id == brand_id).with_for_update()
+    reply = await session.scalar(query)  # SQLite: by primary key alone, not a walk of ix_replies_outbox
+    if reply is None or reply.brand_id != brand_id:
         raise NotFound(f"no reply {reply_id}")
     return reply
 
