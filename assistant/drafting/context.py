@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.db.base import utcnow
@@ -67,9 +67,28 @@ _TURN_COLUMNS = (Turn.id, Turn.brand_id, Turn.person_id, Turn.platform, Turn.sta
                  Turn.current_draft_id)
 _PERSON_COLUMNS = (Person.id, Person.display_name, Person.do_not_reply, Person.first_seen_at,
                    Person.mention_count, Person.reply_count)
-_TURN_AND_PERSON = select(*_TURN_COLUMNS, *_PERSON_COLUMNS).join(Person, Person.id == Turn.person_id)
+# Built once, run with parameters: building a statement cost more than SQLite running it.
+_TURN_AND_PERSON = (select(*_TURN_COLUMNS, *_PERSON_COLUMNS, Brand.name, Brand.policy_toml)
+                    .join(Person, Person.id == Turn.person_id).join(Brand, Brand.id == Turn.brand_id)
+                    .where(Turn.id == bindparam("turn_id")))
 _MENTIONS = (select(Interaction.id, Interaction.text, Interaction.occurred_at, Interaction.received_at)
-             .where(Interaction.direction == "inbound").order_by(Interaction.occurred_at, Interaction.id))
+             .where(Interaction.turn_id == bindparam("turn_id"), Interaction.direction == "inbound")
+             .order_by(Interaction.occurred_at, Interaction.id))
+_HANDLES = select(Handle.platform, Handle.handle).where(Handle.person_id == bindparam("person_id")).order_by(Handle.id)
+_REGENERATE = (select(Decision.reason, Decision.created_at)
+               .where(Decision.turn_id == bindparam("turn_id"), Decision.action == "regenerate")
+               .order_by(Decision.created_at.desc(), Decision.id.desc()).limit(1))
+_BRAND = select(Brand.name, Brand.policy_toml).where(Brand.id == bindparam("brand_id"))
+_MESSAGES = (select(Interaction.direction, Interaction.text, Interaction.occurred_at)
+             .where(Interaction.person_id == bindparam("person_id"),
+                    or_(Interaction.turn_id.is_(None), Interaction.turn_id != bindparam("turn_id")))
+             .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(bindparam("limit")))
+_NOTES = (select(Note.text, Note.created_at).where(Note.person_id == bindparam("person_id"))
+          .order_by(Note.created_at.desc(), Note.id.desc()).limit(bindparam("limit")))
+_LAST_REPLY = (select(Interaction.text)
+               .where(Interaction.person_id == bindparam("person_id"), Interaction.direction == "outbound")
+               .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(1))
+
 
 @dataclass(frozen=True)
 class TurnFacts:
@@ -85,6 +104,9 @@ class TurnFacts:
     unreviewed: list[MentionRow]
     """Mentions no reviewer has seen yet: those after the latest regenerate, else all of them. Escalation and
     opt-out rules apply to these only, so a reviewer who asks for a draft of an escalated turn gets one."""
+    brand_name: str = ""
+    policy_source: str | None = None
+    """The brand's stored policy (None: the shipped default), loaded with the turn; see ``policy_of``."""
 
     @property
     def version(self) -> int:
@@ -102,32 +124,35 @@ async def load_turn(session: AsyncSession, turn_id: int) -> TurnFacts | None:
 
 def load_turn_on(conn: Connection, turn_id: int) -> TurnFacts | None:
     """The turn with its person and mentions; None when it is gone or has no mentions."""
-    found = conn.execute(_TURN_AND_PERSON.where(Turn.id == turn_id)).first()
+    found = conn.execute(_TURN_AND_PERSON, {"turn_id": turn_id}).first()
     if found is None:
         return None
-    turn = TurnRow(*found[:len(_TURN_COLUMNS)])
-    person = PersonRow(*found[len(_TURN_COLUMNS):])
-    mentions = [MentionRow(*row) for row in conn.execute(_MENTIONS.where(Interaction.turn_id == turn.id))]
+    split = len(_TURN_COLUMNS)
+    turn = TurnRow(*found[:split])
+    person = PersonRow(*found[split:split + len(_PERSON_COLUMNS)])
+    brand_name, policy_source = found[-2:]
+    mentions = [MentionRow(*row) for row in conn.execute(_MENTIONS, {"turn_id": turn.id})]
     if not mentions:
         return None
-    handles = conn.execute(select(Handle.platform, Handle.handle).where(
-        Handle.person_id == person.id).order_by(Handle.id)).all()
+    handles = conn.execute(_HANDLES, {"person_id": person.id}).all()
     handle = next((h for p, h in handles if p == turn.platform), handles[0][1] if handles else "")
-    regenerate = conn.execute(
-        select(Decision.reason, Decision.created_at).where(Decision.turn_id == turn.id,
-                                                           Decision.action == "regenerate")
-        .order_by(Decision.created_at.desc(), Decision.id.desc()).limit(1)).first()
+    regenerate = conn.execute(_REGENERATE, {"turn_id": turn.id}).first()
     guidance, reviewed_at = regenerate if regenerate else (None, None)
     unreviewed = [m for m in mentions if reviewed_at is None or m.received_at > reviewed_at]
-    return TurnFacts(turn, person, handle, mentions, guidance, unreviewed)
+    return TurnFacts(turn, person, handle, mentions, guidance, unreviewed, brand_name or "", policy_source)
+
+
+def policy_of(source: str | None) -> Policy:
+    """A brand's policy from its stored source, compiled once per source as ``brand_policy`` does."""
+    return _compiled_policy(source) if source else default_policy()
 
 
 def brand_on(conn: Connection, brand_id: int) -> tuple[str, Policy]:
     """The brand's name and policy (its own, or the shipped default), in one select; the compiled policy is
     cached per source as ``brand_policy`` caches it."""
-    found = conn.execute(select(Brand.name, Brand.policy_toml).where(Brand.id == brand_id)).first()
+    found = conn.execute(_BRAND, {"brand_id": brand_id}).first()
     name, source = found if found is not None else (None, None)
-    return name or "", _compiled_policy(source) if source else default_policy()
+    return name or "", policy_of(source)
 
 
 async def draft_context(session: AsyncSession, facts: TurnFacts, policy: Policy, settings: Settings) -> DraftContext:
@@ -145,9 +170,7 @@ def draft_context_on(conn: Connection, facts: TurnFacts, policy: Policy, setting
     history = _history(conn, person.id, turn.id, limit)
     last_reply = next((item.text for item in history if item.kind == "reply"), None)
     if last_reply is None and len(history) == limit:  # our last reply may be older than the history loaded
-        last_reply = conn.scalar(
-            select(Interaction.text).where(Interaction.person_id == person.id, Interaction.direction == "outbound")
-            .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(1))
+        last_reply = conn.scalar(_LAST_REPLY, {"person_id": person.id})
     return DraftContext(
         brand_name=brand_name,
         voice=policy.voice_description,
@@ -176,14 +199,8 @@ def _room_for_draft(policy: Policy, platform: str, default_max_length: int) -> i
 
 def _history(conn: Connection, person_id: int, turn_id: int, limit: int) -> list[HistoryItem]:
     """The person's messages outside this turn and the notes about them, newest first."""
-    messages = conn.execute(
-        select(Interaction.direction, Interaction.text, Interaction.occurred_at)
-        .where(Interaction.person_id == person_id,
-               or_(Interaction.turn_id.is_(None), Interaction.turn_id != turn_id))
-        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit)).all()
-    notes = conn.execute(
-        select(Note.text, Note.created_at).where(Note.person_id == person_id)
-        .order_by(Note.created_at.desc(), Note.id.desc()).limit(limit)).all()
+    messages = conn.execute(_MESSAGES, {"person_id": person_id, "turn_id": turn_id, "limit": limit}).all()
+    notes = conn.execute(_NOTES, {"person_id": person_id, "limit": limit}).all()
     items = [HistoryItem("mention" if direction == "inbound" else "reply", text, at)
              for direction, text, at in messages]
     items += [HistoryItem("note", text, at) for text, at in notes]

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.audit import record
@@ -23,7 +23,7 @@ from assistant.db.base import utcnow
 from assistant.db.jobs import Job
 from assistant.db.people import Person
 from assistant.db.turns import Decision, Draft, Turn
-from assistant.drafting.context import TurnFacts, brand_on, draft_context_on, load_turn_on
+from assistant.drafting.context import TurnFacts, draft_context_on, load_turn_on, policy_of
 from assistant.drafting.injection import injection_flags
 from assistant.drafting.llm import ModelClient
 from assistant.drafting.prompts import DraftContext, render_fallback, render_prompt
@@ -97,9 +97,9 @@ class Drafter:
         facts = load_turn_on(conn, turn_id)
         if facts is None or facts.turn.status != "drafting":
             return None
-        brand_name, policy = brand_on(conn, facts.turn.brand_id)
+        policy = policy_of(facts.policy_source)
         decided = _rule_outcome(policy, facts)
-        context = None if decided else draft_context_on(conn, facts, policy, self.settings, brand_name)
+        context = None if decided else draft_context_on(conn, facts, policy, self.settings, facts.brand_name)
         return facts, policy, decided, context
 
     async def _compose(self, ctx: DraftContext, policy: Policy, facts: TurnFacts) -> Draft:
@@ -210,22 +210,29 @@ def _draft_values(draft: Draft) -> dict[str, Any]:
 
 _DRAFTS = Draft.__table__
 _TURNS = Turn.__table__
+# Built once, run with parameters: building a statement cost more than SQLite running it.
+_TURN_FOR_UPDATE = (select(Turn.status, Turn.version, Turn.current_draft_id, Turn.brand_id, Turn.person_id)
+                    .where(Turn.id == bindparam("turn_id")).with_for_update())
+_MARK_STALE = _DRAFTS.update().where(_DRAFTS.c.id == bindparam("stale_id")).values(stale=True)
+_MAKE_CURRENT = _TURNS.update().where(_TURNS.c.id == bindparam("turn_id")).values(
+    current_draft_id=bindparam("new_draft_id", type_=_TURNS.c.current_draft_id.type), status="pending_review",
+    version=bindparam("new_version", type_=_TURNS.c.version.type),
+    updated_at=bindparam("now", type_=_TURNS.c.updated_at.type))
 
 
 def _store_outcome(conn: Connection, facts: TurnFacts, values: dict[str, Any], job: Job) -> None:
     """``store_draft`` and ``queue.finish`` as one write transaction on a connection: the turn is re-read
     under a lock (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serializes writers) and
     the draft stored only if the turn is still drafting at the version the draft was written for."""
-    found = conn.execute(select(Turn.status, Turn.version, Turn.current_draft_id, Turn.brand_id, Turn.person_id)
-                         .where(Turn.id == facts.turn.id).with_for_update()).first()
+    found = conn.execute(_TURN_FOR_UPDATE, {"turn_id": facts.turn.id}).first()
     if found is None or found.status != "drafting" or found.version != facts.version:
         return  # changed while we worked; the job queued by that change drafts it (the worker finishes this one)
     now = utcnow()
     draft_id = conn.execute(_DRAFTS.insert().values({**values, "created_at": now})).inserted_primary_key[0]
     if found.current_draft_id is not None:
-        conn.execute(_DRAFTS.update().where(_DRAFTS.c.id == found.current_draft_id).values(stale=True))
-    conn.execute(_TURNS.update().where(_TURNS.c.id == facts.turn.id).values(
-        current_draft_id=draft_id, status="pending_review", version=found.version + 1, updated_at=now))
+        conn.execute(_MARK_STALE, {"stale_id": found.current_draft_id})
+    conn.execute(_MAKE_CURRENT, {"turn_id": facts.turn.id, "new_draft_id": draft_id,
+                                 "new_version": found.version + 1, "now": now})
     emit_on(conn, found.brand_id, "turn.pending_review",
             [{"turn_id": facts.turn.id, "person_id": found.person_id, "draft_id": draft_id,
               "source": values["source"]}])

@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.db import Database
@@ -87,11 +87,14 @@ async def finish(session: AsyncSession, job: Job) -> bool:
     return await session.run_sync(lambda s: finish_on(s.connection(), job))
 
 
+_FINISH = update(_JOBS).where(_JOBS.c.id == bindparam("job_id"), _JOBS.c.locked_by == bindparam("worker_id"),
+                              _JOBS.c.status == "running").values(
+    status="done", lease_until=None, updated_at=bindparam("now", type_=_JOBS.c.updated_at.type))
+
+
 def finish_on(conn: Connection, job: Job) -> bool:
     """Mark done, if this worker still holds the lease. False means another worker took the job over."""
-    result = conn.execute(update(_JOBS).where(_JOBS.c.id == job.id, _JOBS.c.locked_by == job.locked_by,
-                                              _JOBS.c.status == "running").values(
-        status="done", lease_until=None, updated_at=utcnow()))
+    result = conn.execute(_FINISH, {"job_id": job.id, "worker_id": job.locked_by, "now": utcnow()})
     finished = result.rowcount == 1
     if finished:
         job.status = "done"

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.db.base import utcnow
@@ -33,6 +33,7 @@ async def emit_many(session: AsyncSession, brand_id: int, event: str, items: Seq
 
 
 _DELIVERIES = WebhookDelivery.__table__
+_HOOKS = select(Webhook.id, Webhook.events).where(Webhook.brand_id == bindparam("brand_id"), Webhook.active.is_(True))
 
 
 def emit_on(conn: Connection, brand_id: int, event: str, items: Sequence[dict[str, Any]]) -> None:
@@ -42,8 +43,7 @@ def emit_on(conn: Connection, brand_id: int, event: str, items: Sequence[dict[st
         raise ValueError(f"unknown event {event}")
     if not items:
         return
-    hooks = [hook_id for hook_id, events in conn.execute(select(Webhook.id, Webhook.events).where(
-        Webhook.brand_id == brand_id, Webhook.active.is_(True))).all() if event in events]
+    hooks = [hook_id for hook_id, events in conn.execute(_HOOKS, {"brand_id": brand_id}).all() if event in events]
     if not hooks:
         return
     now = utcnow()
