@@ -25,8 +25,8 @@ from assistant.db.tenancy import Brand
 from assistant.db.turns import Decision, Turn
 from assistant.drafting.budget import ITEM_OVERHEAD_TOKENS
 from assistant.drafting.prompts import DraftContext, HistoryItem, PersonContext
-from assistant.policy import Policy, count_length, default_policy, effective_limit
-from assistant.policy.service import _compiled as _compiled_policy
+from assistant.policy import Policy, count_length, effective_limit
+from assistant.policy.service import policy_of
 from assistant.settings import Settings
 
 
@@ -140,11 +140,6 @@ def load_turn_on(conn: Connection, turn_id: int) -> TurnFacts | None:
     guidance, reviewed_at = regenerate if regenerate else (None, None)
     unreviewed = [m for m in mentions if reviewed_at is None or m.received_at > reviewed_at]
     return TurnFacts(turn, person, handle, mentions, guidance, unreviewed, brand_name or "", policy_source)
-
-
-def policy_of(source: str | None) -> Policy:
-    """A brand's policy from its stored source, compiled once per source as ``brand_policy`` does."""
-    return _compiled_policy(source) if source else default_policy()
 
 
 def brand_on(conn: Connection, brand_id: int) -> tuple[str, Policy]:

@@ -23,13 +23,14 @@ from assistant.db.base import utcnow
 from assistant.db.jobs import Job
 from assistant.db.people import Person
 from assistant.db.turns import Decision, Draft, Turn
-from assistant.drafting.context import TurnFacts, draft_context_on, load_turn_on, policy_of
+from assistant.drafting.context import TurnFacts, draft_context_on, load_turn_on
 from assistant.drafting.injection import injection_flags
 from assistant.drafting.llm import ModelClient
 from assistant.drafting.prompts import DraftContext, render_fallback, render_prompt
 from assistant.errors import Conflict, Forbidden, ModelUnavailable, NotFound, ValidationFailed
 from assistant.jobs import queue
 from assistant.policy import BLOCK, Finding, Policy, check_text, has_blocking, match_escalation, matches_opt_out
+from assistant.policy.service import policy_of
 from assistant.settings import Settings
 from assistant.webhooks.events import emit, emit_on
 

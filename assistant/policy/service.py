@@ -30,7 +30,11 @@ async def set_brand_policy(session: AsyncSession, brand_id: int, source: str, so
 
 async def brand_policy(session: AsyncSession, brand_id: int) -> Policy:
     """The brand's own policy, or the shipped default for a brand without one."""
-    source = await session.scalar(select(Brand.policy_toml).where(Brand.id == brand_id))
+    return policy_of(await session.scalar(select(Brand.policy_toml).where(Brand.id == brand_id)))
+
+
+def policy_of(source: str | None) -> Policy:
+    """A brand's policy from its stored source (the default when it has none), compiled once per source."""
     return _compiled(source) if source else default_policy()
 
 
