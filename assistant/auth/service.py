@@ -6,6 +6,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
@@ -201,24 +202,24 @@ async def set_user_role(db: Database, actor: Principal, user_id: int, role: str)
         raise ValidationFailed.field("role", f"choose from {', '.join(ROLES)}")
     if user_id == actor.id:
         raise ValidationFailed.field("role", "you cannot change your own role")
-    async with db.write() as session:
-        done = await session.execute(update(User).where(User.id == user_id, User.brand_id == actor.brand_id)
-                                     .values(role=role))
-        if done.rowcount != 1:  # type: ignore[attr-defined]
-            raise NotFound(f"no user {user_id}")
-        await record(session, actor, "user.role_changed", "user", user_id, role=role)
+    await _change_user(db, actor, user_id, "user.role_changed", role=role)
 
 
 async def set_user_disabled(db: Database, actor: Principal, user_id: int, disabled: bool) -> None:
     """An admin disables (or enables again) a user of their brand; nobody disables themselves."""
     if user_id == actor.id and disabled:
         raise ValidationFailed.field("user", "you cannot disable yourself")
+    await _change_user(db, actor, user_id, "user.disabled" if disabled else "user.enabled", disabled=disabled)
+
+
+async def _change_user(db: Database, actor: Principal, user_id: int, action: str, **values: Any) -> None:
+    """Change a user of the actor's brand (another brand's user is 404) and record it."""
     async with db.write() as session:
         done = await session.execute(update(User).where(User.id == user_id, User.brand_id == actor.brand_id)
-                                     .values(disabled=disabled))
+                                     .values(**values))
         if done.rowcount != 1:  # type: ignore[attr-defined]
             raise NotFound(f"no user {user_id}")
-        await record(session, actor, "user.disabled" if disabled else "user.enabled", "user", user_id)
+        await record(session, actor, action, "user", user_id, **values)
 
 
 def user_principal(user: User) -> Principal:
