@@ -252,6 +252,6 @@ Northwind Coffee is ready.
                    "`assistant keys create --brand northwind --scope ingest --scope outbox --scope read`.")
     click.echo(f"""
   Try:  curl -s -H "Authorization: Bearer $KEY" "{base}/api/v1/people?platform=x&handle={example_handle}"
-        python examples/scheduler_client.py --base-url {base} --key $KEY --once
+        .venv/bin/python examples/scheduler_client.py --base-url {base} --key $KEY --once
 """)
     serve_app(settings, host, port, run_worker=True)
