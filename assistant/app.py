@@ -20,6 +20,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from assistant.auth.guards import RateLimiter
 from assistant.auth.service import Authenticator
 from assistant.db import Database
+from assistant.http import AssistantRequest, PathIdRangeMiddleware
 from assistant.jobs.worker import Worker
 from assistant.mentions.controllers import MentionController
 from assistant.mentions.service import ingestor
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         plugins=[WebPlugin()],
         state=state,
         exception_handlers={Exception: handle_exception},
+        request_class=AssistantRequest,
+        middleware=[PathIdRangeMiddleware],
         request_max_body_size=settings.max_body_bytes,
         on_startup=[freeze_startup_objects, start_worker],
         on_shutdown=[stop],

@@ -16,6 +16,7 @@ have to wait) does it move to a thread and wait there with the usual ``busy_time
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Callable, TypeVar
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from assistant.errors import Overloaded
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+STORAGE_FULL_RETRY_SECONDS = 30
 
 T = TypeVar("T")
 
@@ -174,10 +176,18 @@ class Database:
         except OperationalError as exc:
             if _is_busy(exc):
                 raise Overloaded(2, "The database is busy; retry shortly") from None
+            if _is_storage_full(exc.orig):
+                raise _storage_full() from None
             raise
         except DBAPIError as exc:
             if _is_serialization_failure(exc):
                 raise Overloaded(1, "The database is busy; retry shortly") from None
+            if _is_storage_full(exc.orig):
+                raise _storage_full() from None
+            raise
+        except sqlite3.OperationalError as exc:  # bulk writes call sqlite3 directly (db/bulk.py)
+            if _is_storage_full(exc):
+                raise _storage_full() from None
             raise
 
     async def dispose(self) -> None:
@@ -195,6 +205,21 @@ class Database:
 def _is_busy(exc: OperationalError) -> bool:
     text = str(exc.orig).lower()
     return "database is locked" in text or "database is busy" in text
+
+
+def _is_storage_full(orig: BaseException | None) -> bool:
+    """The disk (or SQLite's ``max_page_count``) is full: SQLITE_FULL, or PostgreSQL's class 53 (insufficient
+    resources: disk full, out of memory, too many connections)."""
+    if isinstance(orig, sqlite3.Error):
+        return getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(orig)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or ""
+    return isinstance(code, str) and code.startswith("53")
+
+
+def _storage_full() -> Overloaded:
+    """The transaction was rolled back, so nothing of the request was stored or acknowledged: 503."""
+    return Overloaded(STORAGE_FULL_RETRY_SECONDS, "The database has no room to store this right now; nothing was "
+                                                  "stored, retry later")
 
 
 def _is_serialization_failure(exc: DBAPIError) -> bool:

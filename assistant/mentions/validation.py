@@ -11,6 +11,8 @@ PLATFORM = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 # A handle is one token: no spaces, controls or markup characters, on any platform.
 HANDLE = re.compile(r"^[^\s<>\"'`\\/]{1,200}$")
 MAX_FUTURE = dt.timedelta(days=1)
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+"""No message of any platform is older; earlier times (and the calendar's ends) are a sender's error."""
 CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 CONTROLS_OR_NEWLINES = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 SURROGATES = re.compile("[\ud800-\udfff]")
@@ -62,9 +64,15 @@ def identifier(value: str, field: str) -> str:
 
 
 def timestamp(value: dt.datetime, field: str = "created_at", *, now: dt.datetime) -> dt.datetime:
-    """Naive times are taken as UTC; times more than a day ahead are a sender's clock error."""
+    """Naive times are taken as UTC; times more than a day ahead are a sender's clock error, and times before
+    1970 (the calendar's ends included, which have no UTC equivalent) are refused too."""
     aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-    aware = aware.astimezone(dt.timezone.utc)
+    try:
+        aware = aware.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise ValidationFailed.field(field, "is outside the years 1970 to 9999") from None
+    if aware < EARLIEST:
+        raise ValidationFailed.field(field, "is before 1970")
     if aware > now + MAX_FUTURE:
         raise ValidationFailed.field(field, "is more than a day in the future")
     return aware

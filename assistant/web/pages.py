@@ -304,13 +304,20 @@ async def audit_view(request: Request[Any, Any, Any]) -> Response[str]:
     return page(request, "audit.html", viewer=viewer, events=events, actor=actor or "", action=action or "")
 
 
+FAIRNESS_FIRST_DAY, FAIRNESS_LAST_DAY = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
+"""The period's ends stay a day inside the calendar, whose last day has no next midnight."""
+
+
 def _date(value: str | None, default: dt.date) -> tuple[dt.date, str | None]:
     if not value:
         return default, None
     try:
-        return dt.date.fromisoformat(value), None
+        day = dt.date.fromisoformat(value)
     except ValueError:
-        return default, "Dates are written YYYY-MM-DD; showing the default period."
+        day = None
+    if day is None or not FAIRNESS_FIRST_DAY <= day <= FAIRNESS_LAST_DAY:
+        return default, "Dates are written YYYY-MM-DD, from 1970 to 9998; showing the default period."
+    return day, None
 
 
 @get("/fairness", operation_id="webFairness", include_in_schema=False)

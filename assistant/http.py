@@ -1,0 +1,79 @@
+"""Limits every request meets before any handler, dependency or token check runs.
+
+- JSON nested deeper than ``MAX_JSON_DEPTH`` is refused (400) before it is parsed: msgspec's parser recurses
+  once per level, and a thousand levels raised ``RecursionError`` (a 500 with a logged traceback) on every
+  JSON endpoint, without a token. Every JSON body of the service is a handful of levels deep.
+- A path id (``{id:int}``) beyond the database's signed 64-bit integers names nothing: 404, instead of an
+  overflow inside the database driver.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from assistant.errors import BadRequest, NotFound
+
+MAX_JSON_DEPTH = 32
+DB_INT_MAX = 2**63 - 1
+
+_OPENERS = {ord("["), ord("{")}
+_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+"""Every byte except brackets: ``bytes.translate(None, _BRACKETS)`` keeps only the brackets (C speed)."""
+
+
+def json_depth_exceeded(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when ``body`` nests arrays and objects more than ``limit`` deep (brackets inside strings ignored).
+
+    Linear and cheap: a body with at most ``2 * limit`` brackets cannot be too deep, which is every ordinary
+    request; only then are strings skipped and the brackets walked."""
+    brackets = body.translate(None, _BRACKETS)
+    if len(brackets) <= 2 * limit:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in _OPENERS:
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte == 0x5D or byte == 0x7D:
+            depth -= 1
+    return False
+
+
+def check_json_depth(body: bytes) -> None:
+    if json_depth_exceeded(body):
+        raise BadRequest(f"The JSON body nests arrays or objects more than {MAX_JSON_DEPTH} levels deep")
+
+
+class AssistantRequest(Request[Any, Any, Any]):
+    """The app's request class: its JSON is depth-checked before it is parsed (``data`` parameters too)."""
+
+    async def json(self) -> Any:
+        check_json_depth(await self.body())
+        return await super().json()
+
+
+class PathIdRangeMiddleware:
+    """404 for a path id that no database row can carry (beyond a signed 64-bit integer)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        for value in (scope.get("path_params") or {}).values():
+            if type(value) is int and not -DB_INT_MAX <= value <= DB_INT_MAX:
+                raise NotFound("No such id")
+        await self.app(scope, receive, send)

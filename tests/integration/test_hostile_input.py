@@ -1,0 +1,161 @@
+"""Issue 13, finding 1: hostile input gets a precise 4xx, never a 500, and a bad batch item never sinks the rest.
+
+What each kind of bad input gets:
+- a path id beyond the database's 64-bit integers (API and pages): 404, it names nothing;
+- JSON nested deeper than ``MAX_JSON_DEPTH`` on any JSON endpoint, with or without a token: 400, nothing logged;
+- out-of-range numbers or times in a mention: 422 for a single mention, ``invalid`` with the reason for that
+  batch item (the valid ones are stored), an invalid line for history import;
+- an out-of-range date on the fairness page: the default period and a message, 200.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from assistant.db.people import Interaction
+from assistant.http import MAX_JSON_DEPTH
+from tests.integration.test_web import sign_in
+from tests.support.factories import mention
+
+HUGE = 2**63
+API_ID_ROUTES = [
+    ("GET", "/api/v1/mentions/{id}", "read"),
+    ("GET", "/api/v1/people/{id}", "read"),
+    ("GET", "/api/v1/people/{id}/history", "read"),
+    ("PATCH", "/api/v1/people/{id}", "reviewer"),
+    ("POST", "/api/v1/people/{id}/notes", "reviewer"),
+    ("POST", "/api/v1/people/{id}/merge", "admin"),
+    ("GET", "/api/v1/turns/{id}", "reviewer"),
+    ("POST", "/api/v1/turns/{id}/approve", "reviewer"),
+    ("POST", "/api/v1/turns/{id}/reject", "reviewer"),
+    ("POST", "/api/v1/turns/{id}/escalate", "reviewer"),
+    ("POST", "/api/v1/turns/{id}/regenerate", "reviewer"),
+    ("POST", "/api/v1/replies/{id}/posted", "outbox"),
+    ("POST", "/api/v1/replies/{id}/failed", "outbox"),
+]
+PAGE_ID_ROUTES = ["/turns/{id}/history", "/people/{id}"]
+
+
+def problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    return response.json()
+
+
+async def stored_mentions(db: Any) -> int:
+    async with db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(Interaction)) or 0)
+
+
+@pytest.mark.parametrize("method,path,who", API_ID_ROUTES)
+@pytest.mark.parametrize("value", [HUGE, 2**64 + 7, 10**30])
+async def test_api_ids_beyond_64_bits_are_404(client, factory, method, path, who, value) -> None:
+    kit = await factory.brand()
+    response = await client.request(method, path.format(id=value), headers=getattr(kit, who), json={})
+    problem(response, 404)
+
+
+async def test_page_ids_beyond_64_bits_are_404(client, factory) -> None:
+    kit = await factory.brand()
+    assert (await sign_in(client, kit.reviewer_email, kit.password)).status_code == 303
+    for path in PAGE_ID_ROUTES:
+        response = await client.get(path.format(id=HUGE))
+        assert response.status_code == 404, (path, response.text[:200])
+
+
+@pytest.mark.parametrize("path", ["/api/v1/mentions", "/api/v1/mentions/batch", "/api/v1/replies/claim",
+                                  "/api/v1/people/1/notes", "/api/v1/turns/1/approve"])
+@pytest.mark.parametrize("authorised", [False, True])
+async def test_deep_json_is_400_before_anything_with_or_without_a_token(client, factory, caplog, path,
+                                                                         authorised) -> None:
+    kit = await factory.brand()
+    headers = (kit.admin if "people" in path or "turns" in path else kit.ingest if "mentions" in path
+               else kit.outbox) if authorised else {}
+    body = b'{"mentions": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    with caplog.at_level(logging.ERROR, logger="assistant"):
+        response = await client.post(path, content=body, headers=headers | {"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert "nest" in response.json()["detail"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_json_at_the_depth_limit_is_read(client, factory) -> None:
+    kit = await factory.brand()
+    nested = "[" * (MAX_JSON_DEPTH - 1) + "]" * (MAX_JSON_DEPTH - 1)
+    response = await client.post("/api/v1/mentions", content=f'{{"text": {nested}}}'.encode(),
+                                 headers=kit.ingest | {"Content-Type": "application/json"})
+    assert problem(response, 422)["errors"][0]["field"] == "text"
+
+
+OUT_OF_RANGE = [
+    ({"author": {"handle": "@ana", "followers": 2**63}}, "author.followers"),
+    ({"author": {"handle": "@ana", "followers": 2**31}}, "author.followers"),
+    ({"created_at": "0001-01-01T00:00:00+14:00"}, "created_at"),
+    ({"created_at": "9999-12-31T23:59:59-14:00"}, "created_at"),
+    ({"created_at": "1900-01-01T00:00:00Z"}, "created_at"),
+]
+
+
+@pytest.mark.parametrize("override,field", OUT_OF_RANGE)
+async def test_out_of_range_single_mention_is_422_and_stores_nothing(client, factory, db, override, field) -> None:
+    kit = await factory.brand()
+    response = await client.post("/api/v1/mentions", json=mention(**override), headers=kit.ingest)
+    assert field in [e["field"] for e in problem(response, 422)["errors"]]
+    assert await stored_mentions(db) == 0
+
+
+@pytest.mark.parametrize("override,field", OUT_OF_RANGE)
+async def test_out_of_range_batch_item_is_invalid_and_the_others_are_stored(client, factory, db, override,
+                                                                            field) -> None:
+    kit = await factory.brand()
+    items = [mention(handle="@first"), mention(**override), mention(handle="@third")]
+    response = await client.post("/api/v1/mentions/batch", json={"mentions": items}, headers=kit.ingest)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "invalid", "accepted"]
+    assert field in [e["field"] for e in results[1]["errors"]]
+    assert await stored_mentions(db) == 2
+
+
+@pytest.mark.parametrize("override,field", OUT_OF_RANGE)
+async def test_out_of_range_import_line_is_invalid_and_the_others_are_imported(client, factory, db, override,
+                                                                              field) -> None:
+    kit = await factory.brand()
+    import json
+    good = mention(handle="@first") | {"direction": "inbound"}
+    bad = mention(**override) | {"direction": "inbound"}
+    body = "\n".join(json.dumps(line) for line in (good, bad)).encode()
+    response = await client.post("/api/v1/history/import", content=body,
+                                 headers=kit.ingest | {"Content-Type": "application/x-ndjson"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["imported"] == 1
+    assert [i["line"] for i in answer["invalid"]] == [2]
+    assert field in [e["field"] for e in answer["invalid"][0]["errors"]]
+
+
+async def test_posted_at_out_of_range_is_422(client, factory, db) -> None:
+    from tests.support.outbox_helpers import approved_replies
+
+    kit = await factory.brand()
+    [reply_id] = await approved_replies(db, kit, 1)
+    claim = await client.post("/api/v1/replies/claim", json={"limit": 1, "lease_seconds": 60}, headers=kit.outbox)
+    item = claim.json()["items"][0]
+    body = {"external_id": "p1", "posted_at": "0001-01-01T00:00:00+14:00"}
+    body |= {"claim_token": item["claim_token"]} if "claim_token" in item else {}
+    response = await client.post(f"/api/v1/replies/{reply_id}/posted", json=body, headers=kit.outbox)
+    assert "posted_at" in [e["field"] for e in problem(response, 422)["errors"]]
+
+
+@pytest.mark.parametrize("query", ["until=9999-12-31", "since=0001-01-01", "since=0001-01-01&until=9999-12-31",
+                                   "until=99999-01-01"])
+async def test_fairness_dates_at_the_ends_of_the_calendar_get_the_default_period(client, factory, query) -> None:
+    kit = await factory.brand()
+    await sign_in(client, kit.reviewer_email, kit.password)
+    response = await client.get(f"/fairness?{query}")
+    assert response.status_code == 200, response.text[:300]
+    assert "showing the default period" in response.text
