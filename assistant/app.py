@@ -17,13 +17,15 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from assistant.auth.guards import RateLimiter
+from assistant.auth.controllers import ReviewerTokenController
+from assistant.auth.guards import FailedAuthentication, RateLimiter
 from assistant.auth.service import Authenticator
 from assistant.db import Database
 from assistant.http import AssistantRequest, PathIdRangeMiddleware
 from assistant.jobs.worker import Worker
 from assistant.mentions.controllers import MentionController
 from assistant.mentions.service import ingestor
+from assistant.openapi import publish_complete_document
 from assistant.ops import OpsController
 from assistant.outbox.controllers import ReplyController
 from assistant.outbox.service import confirmer
@@ -45,6 +47,7 @@ def shared_state(settings: Settings) -> State:
         "db": db,
         "authenticator": Authenticator(db),
         "rate_limiter": RateLimiter(settings.rate_limit_per_minute),
+        "failed_authentication": FailedAuthentication(db, settings.auth_failures_per_address),
         "ingestor": ingestor(db),
         "confirmer": confirmer(db),
         "counters": Counter(),
@@ -77,8 +80,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             await app.state.worker_task
         await db.dispose()
 
-    return Litestar(
-        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController],
+    app = Litestar(
+        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController,
+                        ReviewerTokenController],
         plugins=[WebPlugin()],
         state=state,
         exception_handlers={Exception: handle_exception},
@@ -98,11 +102,15 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         debug=settings.debug,
         logging_config=None,
     )
+    publish_complete_document(app)
+    return app
 
 
 def app_factory() -> Litestar:
     """For ``uvicorn --factory assistant.app:app_factory``."""
-    return create_app(run_worker=True)
+    settings = get_settings()
+    settings.require_secret_key()
+    return create_app(settings, run_worker=True)
 
 
 __all__ = ["create_app", "app_factory"]

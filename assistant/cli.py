@@ -61,6 +61,10 @@ def main(verbose: bool) -> None:
 def serve(host: str, port: int, no_worker: bool) -> None:
     """The web app and API."""
     current = settings()
+    try:
+        current.require_secret_key()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
     ensure_schema(current)
     serve_app(current, host, port, run_worker=not no_worker)
 
@@ -228,10 +232,52 @@ def users_token(email: str) -> None:
     async def work(database: Database) -> None:
         async with database.write() as session:
             user = await auth.user_by_email(session, email)
-            issued = await auth.create_user_token(session, user)
+            issued = await auth.create_user_token(session, user, valid_days=settings().reviewer_token_days)
         click.echo(issued.token)
 
     run_with_db(work)
+
+
+@users.command("tokens")
+@click.argument("email")
+def users_tokens(email: str) -> None:
+    """List a user's reviewer tokens (prefixes only)."""
+    from assistant.auth.reviewer_tokens import list_tokens
+
+    async def work(database: Database) -> None:
+        for token in await database.run_read(list_tokens, None, email):
+            state = "active" if token.active else "revoked" if token.revoked_at else "expired"
+            expires = token.expires_at.isoformat(timespec="seconds") if token.expires_at else "never"
+            click.echo(f"{token.prefix}  {state}  created {token.created_at.isoformat(timespec='seconds')}  "
+                       f"expires {expires}")
+
+    run_with_db(work)
+
+
+@users.command("revoke-token")
+@click.argument("prefix")
+def users_revoke_token(prefix: str) -> None:
+    """Revoke a reviewer token by its prefix; it stops working at once."""
+    from assistant.auth.reviewer_tokens import revoke_token
+
+    async def work(database: Database) -> None:
+        await database.run_write(revoke_token, prefix)
+        click.echo(f"revoked {prefix}")
+
+    run_with_db(work)
+
+
+@users.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_set_password(email: str, password_stdin: bool) -> None:
+    """Give a user a new password; every session they have ends."""
+    from assistant.auth.signin import set_password
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True)
+    run_with_db(lambda database: set_password(database, email, password))
+    click.echo(f"new password set for {email.lower()}; their sessions have ended")
 
 
 @main.command()

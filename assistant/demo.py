@@ -168,7 +168,7 @@ async def seed(db: Database, settings: Settings) -> tuple[list[Login], str | Non
                 await auth.create_user(session, brand.id, email, role, password)
             else:
                 await session.execute(update(User).where(User.id == user.id).values(
-                    password_hash=hash_password(password), failed_logins=0, locked_until=None))
+                    password_hash=hash_password(password), session_version=User.session_version + 1))
             logins.append(Login(email, password, role))
         brand_id = brand.id
     if fresh:

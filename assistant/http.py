@@ -66,6 +66,12 @@ class AssistantRequest(Request[Any, Any, Any]):
         return await super().json()
 
 
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The caller's network address as the server saw it (the peer; no forwarding header is trusted)."""
+    client = request.client
+    return client.host if client is not None else "unknown"
+
+
 class PathIdRangeMiddleware:
     """404 for a path id that no database row can carry (beyond a signed 64-bit integer)."""
 

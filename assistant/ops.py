@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
+from typing import Annotated
+
 from litestar import Controller, MediaType, Response, get
 from litestar.datastructures import State
+from litestar.params import HeaderParameter
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select, text
@@ -12,6 +16,7 @@ from assistant.db.jobs import Job
 from assistant.db.migrate import current_revision, head_revision
 from assistant.db.outbox import Reply
 from assistant.db.turns import Turn
+from assistant.errors import Unauthorized
 
 
 class _Snapshot:
@@ -46,8 +51,13 @@ class OpsController(Controller):
                              "run `assistant db upgrade`"}, status_code=503)
         return Response({"status": "ready"}, status_code=200)
 
-    @get("/metrics", operation_id="metrics", media_type=MediaType.TEXT, summary="Prometheus text format")
-    async def metrics(self, state: State) -> Response[bytes]:
+    @get("/metrics", operation_id="metrics", media_type=MediaType.TEXT, summary="Prometheus text format",
+         description="With the `metrics_token` setting, only `Authorization: Bearer <metrics_token>` may read it.")
+    async def metrics(self, state: State, authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None
+                      ) -> Response[bytes]:
+        expected = state.settings.metrics_token
+        if expected and not hmac.compare_digest((authorization or "").encode(), f"Bearer {expected}".encode()):
+            raise Unauthorized("Send Authorization: Bearer <metrics token>")
         families = []
         async with state.db.read() as session:
             for name, model, doc in (("assistant_turns", Turn, "Turns by status"),

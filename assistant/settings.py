@@ -54,6 +54,9 @@ class Settings:
     default_max_length: int = 2000
     """The length limit for platforms the service has no built-in rule for."""
 
+    metrics_token: str = ""
+    """When set, ``/metrics`` answers only ``Authorization: Bearer <metrics_token>`` (it counts across brands)."""
+
     # Webhooks.
     webhook_timeout_seconds: float = 10.0
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -61,7 +64,13 @@ class Settings:
     # Sign-in.
     session_max_age_seconds: int = 8 * 3600
     login_max_failures: int = 5
+    """Sign-in attempts from one address for one account before each further one waits a growing delay."""
     login_lockout_seconds: int = 300
+    """The longest such delay."""
+    auth_failures_per_address: int = 20
+    """Failed bearer-token authentications from one address before each further one waits a growing delay."""
+    reviewer_token_days: int = 90
+    """How long a reviewer token (``rt_…``) authenticates after it is issued."""
 
     @property
     def llm_configured(self) -> bool:
@@ -70,6 +79,12 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def require_secret_key(self) -> None:
+        """Anything but the demo signs cookies with a key every process shares and a restart keeps."""
+        if not self.secret_key:
+            raise SettingsError(f"{PREFIX}SECRET_KEY is not set: give every process the same long random value "
+                                "(for example `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -92,6 +92,7 @@ def peak_rss_mb(pid: int) -> float:
 def env_for(db_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
     env.update({"ASSISTANT_DATABASE_URL": db_url, "ASSISTANT_RATE_LIMIT_PER_MINUTE": "1000000000",
+                "ASSISTANT_SECRET_KEY": "bench-secret-key-not-for-production",
                 "PYTHONPATH": str(ROOT)})
     return env
 

@@ -108,7 +108,8 @@ def _server(url: str) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
-    env.update(ASSISTANT_DATABASE_URL=url, ASSISTANT_RATE_LIMIT_PER_MINUTE="10000000")
+    env.update(ASSISTANT_DATABASE_URL=url, ASSISTANT_RATE_LIMIT_PER_MINUTE="10000000",
+               ASSISTANT_SECRET_KEY="bench-secret-key-not-for-production")
     process = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--no-worker", "--port", str(port)],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base_url = f"http://127.0.0.1:{port}"

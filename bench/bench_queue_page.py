@@ -41,7 +41,7 @@ def _seed(path: Path) -> tuple[int, int]:
         conn.execute(insert(Brand), [{"id": 1, "slug": "bench", "name": "Bench", "created_at": t0}])
         conn.execute(insert(User), [{"id": 1, "brand_id": 1, "email": "r@bench.example", "role": "reviewer",
                                      "display_name": "r", "password_hash": hash_password("bench password"),
-                                     "failed_logins": 0, "disabled": False, "created_at": t0}])
+                                     "session_version": 0, "disabled": False, "created_at": t0}])
         conn.execute(insert(Person), [{"id": i, "brand_id": 1, "display_name": f"Person {i}", "do_not_reply": False,
                                        "followers": i % 5000, "first_seen_at": t0, "last_seen_at": t0,
                                        "mention_count": HISTORY if i <= SHOWN else 1,

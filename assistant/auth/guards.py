@@ -14,8 +14,12 @@ from typing import Any, Callable
 from litestar import Request
 from litestar.di import Provide
 
+from assistant.auth import throttle
 from assistant.auth.principal import Principal
-from assistant.errors import Forbidden, RateLimited
+from assistant.db import Database
+from assistant.db.base import utcnow
+from assistant.errors import Forbidden, RateLimited, Unauthorized
+from assistant.http import client_address
 
 
 class RateLimiter:
@@ -39,10 +43,43 @@ class RateLimiter:
 Check = Callable[[Principal], None]
 
 
+class FailedAuthentication:
+    """Counts failed bearer-token authentication per address in the database (so every process sees it):
+    ``free`` failures, then a growing delay up to a minute. Addresses told to wait are kept in memory, so their
+    further attempts cost no token lookup."""
+
+    def __init__(self, db: Database, free: int) -> None:
+        self.db = db
+        self.rule = throttle.Rule("auth-address", free=free, cap_seconds=60, forget_seconds=600)
+        self._waiting: dict[str, float] = {}
+
+    def check(self, address: str) -> None:
+        until = self._waiting.get(address)
+        if until is not None:
+            left = until - time.monotonic()
+            if left > 0:
+                raise RateLimited(max(1, math.ceil(left)), "Too many failed authentications from this address")
+            del self._waiting[address]
+
+    async def failed(self, address: str) -> None:
+        wait = await self.db.run_write(throttle.reserve, [(self.rule, self.rule.key(address))], utcnow())
+        if wait:
+            if len(self._waiting) > 10_000:
+                self._waiting.clear()
+            self._waiting[address] = time.monotonic() + wait
+            raise RateLimited(wait, "Too many failed authentications from this address")
+
+
 def _dependency(check: Check) -> Provide:
     async def principal(request: Request[Any, Any, Any]) -> Principal:
         state = request.app.state
-        who = await state.authenticator.authenticate(request.headers.get("authorization"))
+        address = client_address(request)
+        state.failed_authentication.check(address)
+        try:
+            who = await state.authenticator.authenticate(request.headers.get("authorization"))
+        except Unauthorized:
+            await state.failed_authentication.failed(address)
+            raise
         check(who)
         state.rate_limiter.hit(who.rate_key)
         return who

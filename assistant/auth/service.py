@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import time
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from assistant.db import Database
 from assistant.db.base import utcnow
 from assistant.db.tenancy import ApiKey, Brand, User, UserToken
 from assistant.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from assistant.settings import Settings
 
+TOKEN_DAYS = Settings.reviewer_token_days
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
@@ -114,9 +117,12 @@ async def user_by_email(session: AsyncSession, email: str) -> User:
     return user
 
 
-async def create_user_token(session: AsyncSession, user: User, actor: Principal = SYSTEM) -> Issued:
+async def create_user_token(session: AsyncSession, user: User, actor: Principal = SYSTEM,
+                            valid_days: int = TOKEN_DAYS) -> Issued:
     secret = tokens.new_secret(tokens.USER_TOKEN_KIND)
-    row = UserToken(user_id=user.id, prefix=secret.prefix, secret_hash=secret.secret_hash, created_at=utcnow())
+    now = utcnow()
+    row = UserToken(user_id=user.id, prefix=secret.prefix, secret_hash=secret.secret_hash, created_at=now,
+                    expires_at=now + dt.timedelta(days=valid_days))
     session.add(row)
     await session.flush()
     await record(session, actor, "user_token.created", "user", user.id, brand_id=user.brand_id,
@@ -189,11 +195,16 @@ def _lookup(conn: Connection, token: str, kind: str, prefix: str) -> Principal:
         return Principal(kind="api_key", id=key.id, brand_id=key.brand_id, label=key.prefix,
                          scopes=frozenset(key.scopes))
     row = conn.execute(
-        select(UserToken.revoked_at, UserToken.secret_hash, User.id, User.brand_id, User.email, User.role,
-               User.disabled).join(User, User.id == UserToken.user_id).where(UserToken.prefix == prefix)).first()
-    if row is None or row.revoked_at is not None or row.disabled or not tokens.matches(token, row.secret_hash):
+        select(UserToken.revoked_at, UserToken.expires_at, UserToken.secret_hash, User.id, User.brand_id, User.email,
+               User.role, User.disabled).join(User, User.id == UserToken.user_id).where(UserToken.prefix == prefix)).first()
+    if (row is None or row.revoked_at is not None or row.disabled or _expired(row.expires_at)
+            or not tokens.matches(token, row.secret_hash)):
         raise Unauthorized("Unknown or revoked token")
     return user_principal(row)  # type: ignore[arg-type]
+
+
+def _expired(expires_at: dt.datetime | None) -> bool:
+    return expires_at is not None and expires_at <= utcnow()
 
 
 async def set_user_role(db: Database, actor: Principal, user_id: int, role: str) -> None:

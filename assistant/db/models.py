@@ -6,9 +6,10 @@ from assistant.db.jobs import Job
 from assistant.db.outbox import Reply
 from assistant.db.people import Handle, Interaction, Note, Person
 from assistant.db.tenancy import ApiKey, Brand, User, UserToken
+from assistant.db.throttles import Throttle
 from assistant.db.turns import Decision, Draft, Turn
 from assistant.db.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = ["ApiKey", "AuditEvent", "Base", "Brand", "Decision", "Draft", "Handle", "Interaction", "Job",
-           "Note", "Person", "Reply", "Turn", "User", "UserToken", "Webhook", "WebhookAttempt",
+           "Note", "Person", "Reply", "Throttle", "Turn", "User", "UserToken", "Webhook", "WebhookAttempt",
            "WebhookDelivery"]

@@ -17,19 +17,21 @@ from litestar.datastructures import Cookie
 from litestar.response import Redirect
 
 from assistant.auth import service as auth
+from assistant.auth import reviewer_tokens, signin
 from assistant.auth.principal import API_SCOPES, ROLES
 from assistant.db import Database
 from assistant.db.tenancy import Brand
 from assistant.drafting.service import request_regenerate
-from assistant.errors import Conflict, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
+from assistant.errors import Conflict, NotFound, PolicyBlocked, RateLimited, StaleDraft, ValidationFailed
+from assistant.http import client_address
 from assistant.people import service as people
 from assistant.policy import PolicyFileError, check_text, count_length
 from assistant.policy.service import brand_policy, set_brand_policy
 from assistant.review import service as review
 from assistant.web import queries
 from assistant.web.render import page
-from assistant.web.security import (LOGIN_FAILED, SESSION_COOKIE, Viewer, is_https, load_viewer, require_admin,
-                                    secret_of, sign_in, sign_session)
+from assistant.web.security import (CSRF_COOKIE, LOGIN_FAILED, SESSION_COOKIE, Viewer, is_https, load_viewer,
+                                    read_session, require_admin, secret_of, sign_session)
 
 NOTICES = {
     "approved": "Approved. The reply is in the outbox.",
@@ -76,20 +78,32 @@ async def login_form(request: Request[Any, Any, Any]) -> Response[str]:
 async def login(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await _form(request)
     settings = request.app.state.settings
-    user = await sign_in(_db(request), form.get("email", ""), form.get("password", ""),
-                         max_failures=settings.login_max_failures, lockout_seconds=settings.login_lockout_seconds)
-    if user is None:
-        return page(request, "login.html", status=401, error=LOGIN_FAILED, email=form.get("email", "")[:320],
-                    notice=None)
-    cookie = Cookie(key=SESSION_COOKIE, value=sign_session(secret_of(request), user.id,
-                                                           settings.session_max_age_seconds),
-                    max_age=settings.session_max_age_seconds, httponly=True, samesite="lax",
-                    secure=is_https(request), path="/")
-    return Redirect("/", status_code=303, cookies=[cookie])
+    email = form.get("email", "")[:320]
+    try:
+        signed_in = await signin.sign_in(_db(request), settings, email, form.get("password", ""),
+                                         client_address(request))
+    except RateLimited as exc:
+        response = page(request, "login.html", status=429, error=exc.detail, email=email, notice=None)
+        response.headers.update(exc.headers)
+        return response
+    if signed_in is None:
+        return page(request, "login.html", status=401, error=LOGIN_FAILED, email=email, notice=None)
+    secure = is_https(request)
+    cookie = Cookie(key=SESSION_COOKIE, value=sign_session(secret_of(request), signed_in.user_id,
+                                                           settings.session_max_age_seconds,
+                                                           signed_in.session_version),
+                    max_age=settings.session_max_age_seconds, httponly=True, samesite="lax", secure=secure, path="/")
+    # A CSRF pair planted before sign-in (login CSRF, a shared machine) is not carried into the session.
+    csrf = Cookie(key=CSRF_COOKIE, value=secrets.token_urlsafe(32), httponly=True, samesite="lax", secure=secure,
+                  path="/")
+    return Redirect("/", status_code=303, cookies=[cookie, csrf])
 
 
 @post("/logout", operation_id="webLogout", include_in_schema=False)
 async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+    session_of = read_session(secret_of(request), request.cookies.get(SESSION_COOKIE))
+    if session_of is not None:
+        await signin.end_sessions(_db(request), session_of[0])  # a copied cookie stops working too
     return Redirect("/login?notice=signed_out", status_code=303,
                     cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, expires=0, httponly=True,
                                     samesite="lax", secure=is_https(request), path="/")])
@@ -340,8 +354,9 @@ async def fairness_view(request: Request[Any, Any, Any]) -> Response[str]:
 async def _users_page(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200, error: str | None = None,
                       issued: dict[str, str] | None = None) -> Response[str]:
     users = await queries.list_users(_db(request), viewer.brand_id)
+    tokens = await _db(request).run_read(reviewer_tokens.list_tokens, viewer.brand_id)
     return page(request, "admin_users.html", status=status, viewer=viewer, users=users, roles=ROLES, error=error,
-                issued=issued)
+                issued=issued, tokens=tokens)
 
 
 @get("/admin/users", operation_id="webUsers", include_in_schema=False)
@@ -364,6 +379,19 @@ async def invite(request: Request[Any, Any, Any]) -> Response[str]:
     except (ValidationFailed, Conflict) as exc:
         return await _users_page(request, viewer, status=exc.status, error=exc.detail)
     return await _users_page(request, viewer, issued={"email": user.email, "password": password})
+
+
+@post("/admin/tokens/revoke", operation_id="webRevokeReviewerToken", include_in_schema=False)
+async def revoke_reviewer_token(request: Request[Any, Any, Any]) -> Response[Any]:
+    viewer = await load_viewer(request)
+    require_admin(viewer)
+    prefix = (await _form(request)).get("prefix", "")[:40]
+    try:
+        await _db(request).run_write(reviewer_tokens.revoke_token, prefix, viewer.brand_id, viewer.principal)
+    except NotFound as exc:
+        return await _users_page(request, viewer, status=404, error=exc.detail)
+    request.app.state.authenticator.forget()
+    return Redirect("/admin/users", status_code=303)
 
 
 @post("/admin/users/{user_id:int}/role", operation_id="webUserRole", include_in_schema=False)
@@ -493,7 +521,7 @@ async def policy_try(request: Request[Any, Any, Any]) -> Response[str]:
                                                       "length": count_length(platform, text)})
 
 
-ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, approve, reject, escalate, regenerate, person_view,
+ROUTES = [login_form, login, logout, revoke_reviewer_token, queue_view, queue_count, turn_history, approve, reject, escalate, regenerate, person_view,
           add_note, do_not_reply, merge, audit_view, fairness_view, users_view, invite, user_role, user_disable,
           keys_view, create_key, revoke_key, policy_view, policy_upload, policy_try]
 

@@ -1,8 +1,9 @@
-"""Sessions, CSRF tokens, sign-in throttling and security headers for the web pages.
+"""Sessions, CSRF tokens and security headers for the web pages.
 
 Sessions live in a signed cookie (HMAC-SHA256 over the payload with the app's secret): the cookie holds the
-user id, an expiry and a nonce, never anything secret. Every request re-reads the user, so a disabled user or a
-changed role takes effect at once. CSRF is a signed double submit: a random ``ra_csrf`` cookie, and every form
+user id, the user's session version (signing out or a new password moves it on), an expiry and a nonce, never
+anything secret. Every request re-reads the user, so a disabled user, a changed role or an ended session takes
+effect at once. The CSRF cookie is replaced at sign-in. CSRF is a signed double submit: a random ``ra_csrf`` cookie, and every form
 carries ``_csrf_token`` = HMAC(secret, cookie); a POST without a matching pair is refused with 403. The JSON
 API under ``/api/`` authenticates with bearer tokens and is not part of this.
 """
@@ -10,7 +11,6 @@ API under ``/api/`` authenticates with bearer tokens and is not part of this.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -23,12 +23,9 @@ from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import select
 
-from assistant.auth.passwords import verify_password
 from assistant.auth.principal import Principal
 from assistant.auth.service import user_principal
-from assistant.audit import record
 from assistant.db import Database
-from assistant.db.base import utcnow
 from assistant.db.tenancy import User
 from assistant.errors import Forbidden
 
@@ -44,7 +41,7 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 ]
-LOGIN_FAILED = "That email and password do not match an active account, or it is locked for a few minutes."
+LOGIN_FAILED = "That email and password do not match an active account."
 
 
 class LoginRequired(Exception):
@@ -67,14 +64,14 @@ def _mac(secret: bytes, purpose: str, value: str) -> str:
     return _b64(hmac.new(secret, f"{purpose}:{value}".encode(), hashlib.sha256).digest())
 
 
-def sign_session(secret: bytes, user_id: int, max_age: int, now: float | None = None) -> str:
-    payload = _b64(json.dumps({"u": user_id, "e": int((now or time.time()) + max_age),
+def sign_session(secret: bytes, user_id: int, max_age: int, version: int = 0, now: float | None = None) -> str:
+    payload = _b64(json.dumps({"u": user_id, "e": int((now or time.time()) + max_age), "v": version,
                                "n": secrets.token_urlsafe(8)}).encode())
     return f"{payload}.{_mac(secret, 'session', payload)}"
 
 
-def read_session(secret: bytes, cookie: str | None, now: float | None = None) -> int | None:
-    """The user id of a valid, unexpired session cookie; None for anything else."""
+def read_session(secret: bytes, cookie: str | None, now: float | None = None) -> tuple[int, int] | None:
+    """The user id and session version of a valid, unexpired session cookie; None for anything else."""
     if not cookie or len(cookie) > 500 or "." not in cookie:
         return None
     payload, _, mac = cookie.partition(".")
@@ -82,12 +79,12 @@ def read_session(secret: bytes, cookie: str | None, now: float | None = None) ->
         return None
     try:
         data = json.loads(_unb64(payload))
-        user_id, expires = int(data["u"]), int(data["e"])
-    except (ValueError, KeyError, TypeError):
+        user_id, expires, version = int(data["u"]), int(data["e"]), int(data.get("v", 0))
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if expires < (now or time.time()):
         return None
-    return user_id
+    return user_id, version
 
 
 def csrf_token_for(secret: bytes, cookie_value: str) -> str:
@@ -121,13 +118,14 @@ class Viewer:
 
 
 async def load_viewer(request: Request[Any, Any, Any]) -> Viewer:
-    user_id = read_session(secret_of(request), request.cookies.get(SESSION_COOKIE))
-    if user_id is None:
+    session_of = read_session(secret_of(request), request.cookies.get(SESSION_COOKIE))
+    if session_of is None:
         raise LoginRequired()
+    user_id, version = session_of
     db: Database = request.app.state.db
     async with db.read() as session:
         user = await session.scalar(select(User).where(User.id == user_id))
-    if user is None or user.disabled:
+    if user is None or user.disabled or user.session_version != version:  # signed out, or the password changed
         raise LoginRequired()
     return Viewer(user_id=user.id, brand_id=user.brand_id, email=user.email, display_name=user.display_name,
                   role=user.role, principal=user_principal(user))
@@ -136,36 +134,6 @@ async def load_viewer(request: Request[Any, Any, Any]) -> Viewer:
 def require_admin(viewer: Viewer) -> None:
     if not viewer.is_admin:
         raise Forbidden("Only an admin may open this page")
-
-
-async def sign_in(db: Database, email: str, password: str, *, max_failures: int, lockout_seconds: int) -> User | None:
-    """Check a password with a throttle: after ``max_failures`` misses in a row the account is locked for
-    ``lockout_seconds``. Unknown email, wrong password, locked and disabled all look the same to the caller."""
-    email = (email or "").strip().lower()[:320]
-    async with db.read() as session:
-        user = await session.scalar(select(User).where(User.email == email))
-    now = utcnow()
-    locked = user is not None and user.locked_until is not None and user.locked_until > now
-    ok = verify_password(user.password_hash if user is not None else None, password or "")
-    if user is None:
-        return None
-    async with db.write() as session:
-        row = await session.get(User, user.id)
-        if row is None:
-            return None
-        if locked or row.disabled or not ok:
-            if not locked:
-                row.failed_logins = (row.failed_logins or 0) + 1
-                if row.failed_logins >= max_failures:
-                    row.locked_until = now + dt.timedelta(seconds=lockout_seconds)
-                    row.failed_logins = 0
-                    await record(session, user_principal(row), "user.locked", "user", row.id,
-                                 brand_id=row.brand_id)
-            return None
-        row.failed_logins = 0
-        row.locked_until = None
-        await record(session, user_principal(row), "user.signed_in", "user", row.id, brand_id=row.brand_id)
-        return row
 
 
 class SecurityHeadersMiddleware:

@@ -24,6 +24,7 @@ async def test_the_example_client_posts_and_confirms_every_approved_reply(settin
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
     env["ASSISTANT_DATABASE_URL"] = settings.database_url
+    env["ASSISTANT_SECRET_KEY"] = settings.secret_key
     server = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--no-worker", "--port", str(port)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
