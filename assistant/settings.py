@@ -72,6 +72,11 @@ class Settings:
     reviewer_token_days: int = 90
     """How long a reviewer token (``rt_…``) authenticates after it is issued."""
 
+    # The queue page.
+    undo_seconds: float = 5.0
+    """How long the page holds an approval so the reviewer can undo it: the server (so the outbox and the
+    webhooks) hears of the approval only when this has passed."""
+
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url and self.llm_model)
