@@ -58,3 +58,20 @@ def injection_flags(text: str) -> list[dict[str, object]]:
             flags.append({"kind": "prompt_injection", "start": start, "end": found.end(),
                           "message": f"Reads like an instruction to the model: {message}."})
     return sorted(flags, key=lambda flag: (flag["start"], flag["end"]))  # type: ignore[return-value]
+
+
+_MARKUP = re.compile(r"[<>]|https?://|www\.", re.IGNORECASE)
+
+
+def name_flags(display_name: str) -> list[dict[str, object]]:
+    """Flags for a display name, which the public writes too: instructions to the model, markup or links.
+    The prompt quotes the name as data and the fallback greets only with a plain first name; these tell the
+    reviewer why to look twice."""
+    flags = [dict(flag, field="author.display_name",
+                  message=str(flag["message"]).replace("Reads like", "Their display name reads like"))
+             for flag in injection_flags(display_name)]
+    found = _MARKUP.search(display_name)
+    if found:
+        flags.append({"kind": "prompt_injection", "field": "author.display_name", "start": found.start(),
+                      "end": found.end(), "message": "Their display name holds markup or a link."})
+    return flags

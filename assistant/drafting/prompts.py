@@ -20,7 +20,7 @@ from pathlib import Path
 
 import jinja2
 
-from assistant.drafting.budget import fit_history
+from assistant.drafting.budget import fit_history, fit_mentions
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 """``assistant/prompts``: the top-level ``prompts/`` folder in a checkout (a link), its copy in an installed wheel."""
@@ -29,7 +29,8 @@ USER_TEMPLATE = "draft_reply.user.j2"
 FALLBACK_TEMPLATE = "fallback.j2"
 
 _DELIMITER_RUN = re.compile(r"<{3,}|>{3,}")
-_NAME_WORD = re.compile(r"\w", re.UNICODE)
+_NAME = re.compile(r"[^\W\d_]+(?:['’.-][^\W\d_]+)*\.?")
+"""A word of letters (any script), with inner apostrophes, dots or hyphens: O'Neil, Jean-Luc, J.R."""
 _FIRST_NAME_MAX = 40
 
 
@@ -122,7 +123,8 @@ environment = make_environment(PROMPTS_DIR)
 
 def render_prompt(ctx: DraftContext, *, history_token_budget: int) -> RenderedPrompt:
     history = fit_history(ctx.history, history_token_budget)
-    variables = _variables(ctx) | {"history": history}
+    mentions, left_out = fit_mentions(ctx.mentions)
+    variables = _variables(ctx) | {"history": history, "mentions": mentions, "mentions_left_out": left_out}
     return RenderedPrompt(
         messages=[
             {"role": "system", "content": environment.get_template(SYSTEM_TEMPLATE).render(variables)},
@@ -150,11 +152,15 @@ def template_hash(*names: str) -> str:
 
 
 def first_name(display_name: str) -> str:
-    """The first word of a display name that has a letter or digit in it, without @ or #, else "there"."""
+    """The name to greet with: the first word of the display name when it is a plain name (letters, with
+    inner apostrophes, dots or hyphens; decorations such as @, # and emoji around it dropped), else "there".
+    The display name is written by the public: markup, links or anything else never reach the greeting."""
     for word in display_name.split():
-        word = word.lstrip("@#")
-        if _NAME_WORD.search(word):
-            return word[:_FIRST_NAME_MAX]
+        word = word.strip("@#\"'“”‘’()[]*_~")
+        if not word or not any(ch.isalnum() for ch in word):
+            continue  # an emoji or a symbol on its own: look at the next word
+        name = _NAME.fullmatch(word)
+        return name.group()[:_FIRST_NAME_MAX] if name else "there"
     return "there"
 
 

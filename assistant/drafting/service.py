@@ -24,7 +24,7 @@ from assistant.db.jobs import Job
 from assistant.db.people import Person
 from assistant.db.turns import Decision, Draft, Turn
 from assistant.drafting.context import TurnFacts, draft_context_on, load_turn_on
-from assistant.drafting.injection import injection_flags
+from assistant.drafting.injection import injection_flags, name_flags
 from assistant.drafting.llm import ModelClient
 from assistant.drafting.prompts import DraftContext, render_fallback, render_prompt
 from assistant.errors import Conflict, Forbidden, ModelUnavailable, NotFound, ValidationFailed
@@ -107,6 +107,7 @@ class Drafter:
         """A model draft that passes the policy if the model can write one within the redrafts allowed,
         else its last try with the findings; a fallback draft when there is no model or it stays down."""
         flags = [dict(flag, mention_id=m.id) for m in facts.mentions for flag in injection_flags(m.text)]
+        flags += name_flags(ctx.person.display_name)
         common: dict[str, Any] = {"turn_id": facts.turn.id, "policy_hash": policy.hash, "flags": flags,
                                   "guidance": facts.guidance, "answers_through_id": facts.answers_through_id}
         if not self.settings.llm_configured:
