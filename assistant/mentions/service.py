@@ -22,11 +22,11 @@ from assistant.db.people import Interaction
 from assistant.db.turns import OPEN_TURN_STATES, Draft, Turn
 from assistant.errors import NotFound
 from assistant.jobs import queue
-from assistant.mentions import validation
+from assistant import validation
 from assistant.mentions.schemas import MentionIn, MentionOut, TurnRef
 from assistant.db.bulk import executemany, insert_returning_ids_sync
 from assistant.db.group_commit import GroupCommit
-from assistant.people.identity import Sighting, apply_activity_sync, resolve_people_sync, tally
+from assistant.people.identity import Sighting, apply_activity, resolve_people, tally
 from assistant.problems import validation_failed
 
 CHUNK = 400
@@ -120,7 +120,7 @@ def _ingest(conn: Connection, brand_id: int, mentions: Sequence[Mention]) -> lis
         return [_duplicate(known[m.key]) for m in mentions]
 
     quiet: set[int] = set()
-    people = resolve_people_sync(conn, brand_id, (
+    people = resolve_people(conn, brand_id, (
         Sighting(mentions[i].platform, mentions[i].handle, mentions[i].created_at, mentions[i].author_external_id,
                  mentions[i].display_name, mentions[i].followers) for i in fresh), quiet)
     person_ids = sorted(set(people.values()))
@@ -158,7 +158,7 @@ def _ingest(conn: Connection, brand_id: int, mentions: Sequence[Mention]) -> lis
     if new_turns:
         insert_returning_ids_sync(conn, _TURNS, new_turns)  # sets each turn's "id"
     _join(conn, joined, now)
-    apply_activity_sync(conn, activity)
+    apply_activity(conn, activity)
 
     rows = []
     for n, i in enumerate(fresh):

@@ -32,10 +32,10 @@ from assistant.db.outbox import Reply
 from assistant.db.people import Handle, Interaction
 from assistant.db.turns import Turn
 from assistant.errors import AssistantError, Conflict, NotFound, ValidationFailed
-from assistant.mentions.validation import clean_optional, clean_text, platform_token, timestamp
+from assistant.validation import clean_optional, clean_text, platform_token, timestamp
 from assistant.outbox.schemas import ClaimedReply, ReplyOut
 from assistant.pagination import Page, decode_cursor, encode_cursor
-from assistant.people.identity import Activity, apply_activity_sync, tally
+from assistant.people.identity import Activity, apply_activity, tally
 from assistant.webhooks.events import emit, emit_on
 
 POSTABLE = ("approved", "claimed")
@@ -213,7 +213,7 @@ def _close_loop(conn: Connection, brand_id: int, fresh: list[tuple[Posting, Any]
     activity: dict[int, Activity] = {}
     for p, r in fresh:
         tally(activity, r.person_id, p.posted_at, inbound=False)
-    apply_activity_sync(conn, activity)
+    apply_activity(conn, activity)
     emit_on(conn, brand_id, "reply.posted", [
         {"reply_id": r.id, "turn_id": r.turn_id, "person_id": r.person_id, "platform": r.platform,
          "in_reply_to": r.in_reply_to, "external_id": p.external_id, "url": p.url,
@@ -262,7 +262,7 @@ async def report_failure(db: Database, actor: Principal, reply_id: int, *, error
         reply.error, reply.failures, reply.lease_until, reply.claimed_by_key_id = error, reply.failures + 1, None, None
         if retry:
             reply.status = "approved"
-            await record(session, actor, "reply.retry", "reply", reply.id, error=error)
+            await (await session.connection()).run_sync(record, actor, "reply.retry", "reply", reply.id, error=error)
             return reply_out(reply)
         reply.status = "failed"
         await session.execute(update(Turn).where(Turn.id == reply.turn_id).values(
@@ -271,7 +271,8 @@ async def report_failure(db: Database, actor: Principal, reply_id: int, *, error
         await emit(session, reply.brand_id, "reply.failed", {
             "reply_id": reply.id, "turn_id": reply.turn_id, "person_id": reply.person_id,
             "platform": reply.platform, "in_reply_to": reply.in_reply_to, "error": error})
-        await record(session, actor, "reply.failed", "reply", reply.id, turn_id=reply.turn_id, error=error)
+        await (await session.connection()).run_sync(record, actor, "reply.failed", "reply", reply.id,
+                turn_id=reply.turn_id, error=error)
         return reply_out(reply)
 
 

@@ -30,7 +30,7 @@ from assistant.db.people import Handle, Interaction, Person
 from assistant.db.tenancy import User
 from assistant.db.turns import TURN_STATES, Decision, Draft, Turn
 from assistant.errors import Conflict, Forbidden, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
-from assistant.mentions.validation import clean_text
+from assistant.validation import clean_text
 from assistant.outbox.service import create_reply
 from assistant.pagination import Page, decode_cursor, encode_cursor
 from assistant.people.service import profiles, recent_histories
@@ -101,9 +101,10 @@ async def queue_screen(db: Database, brand_id: int, *, status: str, limit: int, 
             items = [pinned] + [t for t in items if t.id != pinned.id]
         focus = next((t for t in items if t.id == focus_id), items[0] if items else None)
         counts = await _capped_counts(session, brand_id, count_statuses, cap)
-        history = (await recent_histories(session, [focus.person.id], limit=history_limit))[focus.person.id] \
+        history = (await (await session.connection()).run_sync(
+            recent_histories, [focus.person.id], history_limit))[focus.person.id] \
             if focus is not None else []
-        policy = await brand_policy(session, brand_id)
+        policy = await (await session.connection()).run_sync(brand_policy, brand_id)
     return QueueScreen(page, items, focus, counts, history, policy)
 
 
@@ -144,7 +145,7 @@ async def turn_views(session: AsyncSession, turns: Sequence[Turn]) -> list[TurnO
     if not ids:
         return []
     people = (await session.execute(select(Person).where(Person.id.in_({t.person_id for t in turns})))).scalars()
-    person_of = {p.id: p for p in await profiles(session, list(people))}
+    person_of = {p.id: p for p in await (await session.connection()).run_sync(profiles, list(people))}
     mentions: dict[int, list[MentionOut]] = {i: [] for i in ids}
     for m in (await session.execute(select(Interaction).where(
             Interaction.turn_id.in_(ids), Interaction.direction == "inbound")
@@ -242,7 +243,7 @@ async def approve(db: Database, actor: Principal, turn_id: int, *, draft_id: int
                                  f"set on person {turn.person_id}); nothing was sent. Clear the flag on their "
                                  f"person page if they want an answer after all.",
                                  extra={"person_id": turn.person_id})
-            policy = await brand_policy(session, turn.brand_id)
+            policy = await (await session.connection()).run_sync(brand_policy, turn.brand_id)
             if draft_id is None:
                 assert final is not None
                 draft = await _store_human_draft(session, turn, final, policy.hash)
@@ -271,10 +272,10 @@ async def approve(db: Database, actor: Principal, turn_id: int, *, draft_id: int
                                        policy_hash=policy.hash, findings=findings)
             reply = await create_reply(session, turn=turn, draft_id=draft.id, decision_id=decision.id, text=final,
                                        user_id=actor.id)
-            await record(session, actor, "turn.approved", "turn", turn.id, brand_id=turn.brand_id,
-                         draft_id=draft.id, decision_id=decision.id, reply_id=reply.id,
-                         edited=final != proposed, written_by_human=draft_id is None,
-                         override_reason=reason, blocking_rules=sorted({f["rule"] for f in blocking}))
+            await (await session.connection()).run_sync(record, actor, "turn.approved", "turn", turn.id,
+                    brand_id=turn.brand_id, draft_id=draft.id, decision_id=decision.id, reply_id=reply.id,
+                    edited=final != proposed, written_by_human=draft_id is None, override_reason=reason,
+                    blocking_rules=sorted({f["rule"] for f in blocking}))
             return Approved(reply_id=reply.id, status="approved")
     except IntegrityError:
         # The replies table's UNIQUE(turn_id): another approval of this turn got there first.
@@ -347,8 +348,8 @@ async def _close(db: Database, actor: Principal, turn_id: int, action: str, stat
                            f"can be {status}")
         await _move(session, turn, status)
         decision = await _decision(session, actor, turn, action, draft_id=turn.current_draft_id, reason=reason)
-        await record(session, actor, f"turn.{status}", "turn", turn.id, brand_id=turn.brand_id,
-                     decision_id=decision.id, reason=reason)
+        await (await session.connection()).run_sync(record, actor, f"turn.{status}", "turn", turn.id,
+                brand_id=turn.brand_id, decision_id=decision.id, reason=reason)
         if status == "escalated":
             await emit(session, turn.brand_id, "turn.escalated",
                        {"turn_id": turn.id, "person_id": turn.person_id, "reason": reason})

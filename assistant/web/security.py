@@ -159,12 +159,13 @@ async def sign_in(db: Database, email: str, password: str, *, max_failures: int,
                 if row.failed_logins >= max_failures:
                     row.locked_until = now + dt.timedelta(seconds=lockout_seconds)
                     row.failed_logins = 0
-                    await record(session, user_principal(row), "user.locked", "user", row.id,
-                                 brand_id=row.brand_id)
+                    await (await session.connection()).run_sync(record, user_principal(row), "user.locked", "user",
+                            row.id, brand_id=row.brand_id)
             return None
         row.failed_logins = 0
         row.locked_until = None
-        await record(session, user_principal(row), "user.signed_in", "user", row.id, brand_id=row.brand_id)
+        await (await session.connection()).run_sync(record, user_principal(row), "user.signed_in", "user", row.id,
+                brand_id=row.brand_id)
         return row
 
 
