@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from sqlalchemy import Connection, Row, and_, bindparam, insert, or_, select, union_all, update
 
 from assistant.audit import record
@@ -18,11 +18,19 @@ from assistant.db.tenancy import User
 from assistant.db.turns import Turn
 from assistant.errors import NotFound, ValidationFailed
 from assistant.validation import clean_text, handle_key, platform_token
-from assistant.pagination import Page, decode_cursor, encode_cursor
+from assistant.pagination import AfterId, Instant, Page, Position, RowId, decode_cursor, encode_cursor
 from assistant.people.schemas import HandleOut, HistoryItem, NoteOut, PersonOut
 
 # Within one instant, notes sort before messages and messages by id; the cursor carries all three.
 _NOTE_RANK, _MESSAGE_RANK = 0, 1
+
+
+class AfterHistoryItem(Position):
+    """Where a history page ended: (time, note or message, id), newest first."""
+
+    at: Instant
+    rank: Annotated[int, msgspec.Meta(ge=_NOTE_RANK, le=_MESSAGE_RANK)]
+    id: RowId
 
 
 _PERSON = select(Person.id, Person.display_name, Person.do_not_reply, Person.followers, Person.first_seen_at,
@@ -92,7 +100,7 @@ def _person_profile(conn: Connection, brand_id: int, person_id: int) -> PersonOu
 
 async def find_people(db: Database, brand_id: int, *, platform: str | None, handle: str | None, limit: int,
                       cursor: str | None) -> Page[PersonOut]:
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, AfterId)
     query = _PERSON.where(Person.brand_id == brand_id, Person.merged_into_id.is_(None))
     if platform is not None or handle is not None:
         handles = select(Handle.person_id).where(Handle.brand_id == brand_id)
@@ -102,19 +110,19 @@ async def find_people(db: Database, brand_id: int, *, platform: str | None, hand
             handles = handles.where(Handle.handle == handle_key(handle, "handle"))
         query = query.where(Person.id.in_(handles))
     if after is not None:
-        query = query.where(Person.id > _int(after[0]))
+        query = query.where(Person.id > after.id)
     return await db.run_read(_people_page, query.order_by(Person.id).limit(limit + 1), limit)
 
 
 def _people_page(conn: Connection, query: Any, limit: int) -> Page[PersonOut]:
     people = conn.execute(query).all()
     return Page(items=profiles(conn, people[:limit]),
-                next_cursor=encode_cursor(people[limit - 1].id) if len(people) > limit else None)
+                next_cursor=encode_cursor(AfterId(people[limit - 1].id)) if len(people) > limit else None)
 
 
 async def history(db: Database, brand_id: int, person_id: int, *, limit: int, cursor: str | None) -> Page[HistoryItem]:
     """Messages and notes, newest first, by keyset: a page costs the same on the first page and the last."""
-    return await db.run_read(_history, brand_id, person_id, limit, decode_cursor(cursor, 3))
+    return await db.run_read(_history, brand_id, person_id, limit, decode_cursor(cursor, AfterHistoryItem))
 
 
 _PERSON_EXISTS = select(Person.id).where(Person.id == bindparam("person_id"), Person.brand_id == bindparam("brand_id"),
@@ -124,16 +132,15 @@ _MESSAGE_COLUMNS = (Interaction.id, Interaction.direction, Interaction.text, Int
 
 
 def _history(conn: Connection, brand_id: int, person_id: int, limit: int,
-             after: list[Any] | None) -> Page[HistoryItem]:
+             after: AfterHistoryItem | None) -> Page[HistoryItem]:
     """One read transaction, plain columns (no ORM objects): the person, a page of messages, a page of notes."""
     if conn.execute(_PERSON_EXISTS, {"person_id": person_id, "brand_id": brand_id}).first() is None:
         raise NotFound(f"no person {person_id}")
     messages = select(*_MESSAGE_COLUMNS).where(Interaction.person_id == person_id)
     notes = select(Note.id, Note.text, Note.created_at).where(Note.person_id == person_id)
     if after is not None:
-        at, rank, last_id = _time(after[0]), _int(after[1]), _int(after[2])
-        messages = messages.where(_before(Interaction.occurred_at, Interaction.id, _MESSAGE_RANK, at, rank, last_id))
-        notes = notes.where(_before(Note.created_at, Note.id, _NOTE_RANK, at, rank, last_id))
+        messages = messages.where(_before(Interaction.occurred_at, Interaction.id, _MESSAGE_RANK, after))
+        notes = notes.where(_before(Note.created_at, Note.id, _NOTE_RANK, after))
     found = conn.execute(
         messages.order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit + 1)).all()
     found_notes = conn.execute(notes.order_by(Note.created_at.desc(), Note.id.desc()).limit(limit + 1)).all()
@@ -150,27 +157,14 @@ def _history(conn: Connection, brand_id: int, person_id: int, limit: int,
     next_cursor = None
     if len(merged) > limit:
         at, rank, last_id = page[-1][0]
-        next_cursor = encode_cursor(at.isoformat(), rank, last_id)
+        next_cursor = encode_cursor(AfterHistoryItem(at, rank, last_id))
     return Page(items=[item for _, item in page], next_cursor=next_cursor)
 
 
-def _before(at_column: Any, id_column: Any, rank: int, at: dt.datetime, cursor_rank: int, cursor_id: int) -> Any:
+def _before(at_column: Any, id_column: Any, rank: int, after: AfterHistoryItem) -> Any:
     """Rows strictly after the cursor in (time desc, rank desc, id desc) order."""
-    same_instant = id_column < cursor_id if rank == cursor_rank else (rank < cursor_rank)
-    return or_(at_column < at, and_(at_column == at, same_instant))
-
-
-def _int(value: Any) -> int:
-    if not isinstance(value, int):
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued")
-    return value
-
-
-def _time(value: Any) -> dt.datetime:
-    try:
-        return dt.datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued") from None
+    same_instant = id_column < after.id if rank == after.rank else (rank < after.rank)
+    return or_(at_column < after.at, and_(at_column == after.at, same_instant))
 
 
 async def update_person(db: Database, actor: Principal, person_id: int, *, display_name: str | None,

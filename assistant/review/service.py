@@ -32,7 +32,7 @@ from assistant.db.turns import TURN_STATES, Decision, Draft, Turn
 from assistant.errors import Conflict, Forbidden, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
 from assistant.validation import clean_text
 from assistant.outbox.service import create_reply
-from assistant.pagination import Page, decode_cursor, encode_cursor
+from assistant.pagination import AfterTime, Page, decode_cursor, encode_cursor
 from assistant.people.service import profiles, recent_histories
 from assistant.policy import Policy, check_text
 from assistant.policy.service import brand_policy
@@ -61,17 +61,17 @@ async def _queue_page(session: AsyncSession, brand_id: int, *, limit: int, curso
                       status: str) -> Page[TurnOut]:
     if status not in TURN_STATES:
         raise ValidationFailed.field("status", f"use one of {', '.join(TURN_STATES)}")
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, AfterTime)
     query = select(Turn).where(Turn.brand_id == brand_id, Turn.status == status)
     if after is not None:
-        at, last_id = _cursor_time(after[0]), _cursor_int(after[1])
-        query = query.where(or_(Turn.waiting_since > at, and_(Turn.waiting_since == at, Turn.id > last_id)))
+        query = query.where(or_(Turn.waiting_since > after.at, and_(Turn.waiting_since == after.at,
+                                                                     Turn.id > after.id)))
     turns = list((await session.execute(query.order_by(Turn.waiting_since, Turn.id).limit(limit + 1))).scalars())
     items = await turn_views(session, turns[:limit])
     next_cursor = None
     if len(turns) > limit:
         last = turns[limit - 1]
-        next_cursor = encode_cursor(last.waiting_since.isoformat(), last.id)
+        next_cursor = encode_cursor(AfterTime(last.waiting_since, last.id))
     return Page(items=items, next_cursor=next_cursor)
 
 
@@ -459,15 +459,15 @@ def _stats(group: str, waits: list[float]) -> WaitGroup:
 async def audit_page(db: Database, brand_id: int, *, actor: str | None = None, action: str | None = None,
                      limit: int, cursor: str | None) -> Page[AuditOut]:
     """The brand's audit log, newest first; ``actor`` is a user's email or a key's prefix."""
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, AfterTime)
     query = select(AuditEvent).where(AuditEvent.brand_id == brand_id)
     if actor:
         query = query.where(AuditEvent.actor_label == actor)
     if action:
         query = query.where(AuditEvent.action == action)
     if after is not None:
-        at, last_id = _cursor_time(after[0]), _cursor_int(after[1])
-        query = query.where(or_(AuditEvent.created_at < at, and_(AuditEvent.created_at == at, AuditEvent.id < last_id)))
+        query = query.where(or_(AuditEvent.created_at < after.at,
+                                and_(AuditEvent.created_at == after.at, AuditEvent.id < after.id)))
     async with db.read() as session:
         events = list((await session.execute(
             query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit + 1))).scalars())
@@ -476,24 +476,10 @@ async def audit_page(db: Database, brand_id: int, *, actor: str | None = None, a
     next_cursor = None
     if len(events) > limit:
         last = events[limit - 1]
-        next_cursor = encode_cursor(last.created_at.isoformat(), last.id)
+        next_cursor = encode_cursor(AfterTime(last.created_at, last.id))
     return Page(items=items, next_cursor=next_cursor)
 
 
-def _cursor_int(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued")
-    return value
-
-
-def _cursor_time(value: Any) -> dt.datetime:
-    try:
-        at = dt.datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued") from None
-    if at.tzinfo is None:
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued")
-    return at
 
 
 __all__ = ["DoNotReply", "approve", "audit_page", "edit_diff", "escalate", "fairness", "get_turn", "queue_page", "reject",
