@@ -5,27 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.auth.principal import Principal
 from assistant.db.audit import AuditEvent
 from assistant.db.base import utcnow
 
 
-def _event(actor: Principal, action: str, subject_type: str, subject_id: int | None, brand_id: int | None,
-           data: dict[str, Any]) -> Any:
-    return insert(AuditEvent).values(
+def record(conn: Connection, actor: Principal, action: str, subject_type: str, subject_id: int | None, *,
+           brand_id: int | None = None, **data: Any) -> None:
+    conn.execute(insert(AuditEvent).values(
         brand_id=brand_id if brand_id is not None else (actor.brand_id or None),
         actor_type=actor.kind, actor_id=actor.id or None, actor_label=actor.label,
-        action=action, subject_type=subject_type, subject_id=subject_id, data=data, created_at=utcnow())
-
-
-async def record(session: AsyncSession, actor: Principal, action: str, subject_type: str,
-                 subject_id: int | None, *, brand_id: int | None = None, **data: Any) -> None:
-    await session.execute(_event(actor, action, subject_type, subject_id, brand_id, data))
-
-
-def record_on(conn: Connection, actor: Principal, action: str, subject_type: str, subject_id: int | None, *,
-              brand_id: int | None = None, **data: Any) -> None:
-    """``record`` for a rule running on a plain connection (``Database.run_write``)."""
-    conn.execute(_event(actor, action, subject_type, subject_id, brand_id, data))
+        action=action, subject_type=subject_type, subject_id=subject_id, data=data, created_at=utcnow()))

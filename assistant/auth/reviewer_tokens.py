@@ -11,7 +11,7 @@ import re
 import msgspec
 from sqlalchemy import Connection, select, update
 
-from assistant.audit.service import record_on
+from assistant.audit.service import record
 from assistant.auth.principal import SYSTEM, Principal
 from assistant.db.base import utcnow
 from assistant.db.tenancy import User, UserToken
@@ -61,4 +61,4 @@ def revoke_token(conn: Connection, prefix: str, brand_id: int | None = None, act
     if row is None:
         raise NotFound(f"no active reviewer token with prefix {prefix.strip()[:40]!r}")
     conn.execute(update(UserToken).where(UserToken.id == row.id).values(revoked_at=utcnow()))
-    record_on(conn, actor, "user_token.revoked", "user", row.user_id, brand_id=row.brand_id, prefix=prefix.strip())
+    record(conn, actor, "user_token.revoked", "user", row.user_id, brand_id=row.brand_id, prefix=prefix.strip())

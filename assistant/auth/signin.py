@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, update
 
-from assistant.audit.service import record_on
+from assistant.audit.service import record
 from assistant.auth import throttle
 from assistant.auth.passwords import MIN_LENGTH, hash_password, verify_password
 from assistant.auth.principal import Principal
@@ -74,7 +74,7 @@ def _signed_in(conn: Connection, user_id: int, cleared: list[str]) -> SignedIn |
     if row is None or row.disabled:
         return None
     throttle.forget(conn, cleared)
-    record_on(conn, _principal(row), "user.signed_in", "user", row.id, brand_id=row.brand_id)
+    record(conn, _principal(row), "user.signed_in", "user", row.id, brand_id=row.brand_id)
     return SignedIn(user_id=row.id, session_version=row.session_version)
 
 
@@ -93,7 +93,7 @@ def _end_sessions(conn: Connection, user_id: int, action: str) -> None:
     if row is None:
         return
     conn.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1))
-    record_on(conn, _principal(row), action, "user", row.id, brand_id=row.brand_id)
+    record(conn, _principal(row), action, "user", row.id, brand_id=row.brand_id)
 
 
 async def set_password(db: Database, email: str, password: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, select
 
 from assistant.auth.principal import Principal
 from assistant.auth.service import user_principal
@@ -117,18 +117,25 @@ class Viewer:
         return self.role == "admin"
 
 
+_USER = select(User.id, User.brand_id, User.email, User.display_name, User.role, User.disabled,
+               User.session_version)
+
+
 async def load_viewer(request: Request[Any, Any, Any]) -> Viewer:
     session_of = read_session(secret_of(request), request.cookies.get(SESSION_COOKIE))
     if session_of is None:
         raise LoginRequired()
     user_id, version = session_of
     db: Database = request.app.state.db
-    async with db.read() as session:
-        user = await session.scalar(select(User).where(User.id == user_id))
+    user = await db.run_read(_user_where, User.id == user_id)
     if user is None or user.disabled or user.session_version != version:  # signed out, or the password changed
         raise LoginRequired()
     return Viewer(user_id=user.id, brand_id=user.brand_id, email=user.email, display_name=user.display_name,
                   role=user.role, principal=user_principal(user))
+
+
+def _user_where(conn: Connection, condition: Any) -> Row[Any] | None:
+    return conn.execute(_USER.where(condition)).first()
 
 
 def require_admin(viewer: Viewer) -> None:

@@ -38,8 +38,7 @@ async def world(settings, factory, db) -> dict[str, Any]:
     """An app whose document is checked, a brand with a key of every scope and an admin, and a few rows
     (a mention, its person and turn) so that small ids name something."""
     kit = await factory.brand()
-    async with db.write() as session:
-        key = await auth.create_api_key(session, kit.id, ["ingest", "outbox", "read"])
+    key = await db.run_write(auth.create_api_key, kit.id, ["ingest", "outbox", "read"])
     app = create_app(settings.replace(metrics_token=METRICS_TOKEN, auth_failures_per_address=1_000_000))
     async with AsyncTestClient(app) as client:
         answer = await client.post("/api/v1/mentions", json=mention(), headers=kit.ingest)
