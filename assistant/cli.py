@@ -12,6 +12,7 @@ import click
 from sqlalchemy import Connection
 
 from assistant.db import Database
+from assistant.db.engine import sqlite_write_problem
 from assistant.db.migrate import upgrade
 from assistant.errors import AssistantError
 from assistant.settings import Settings, SettingsError, get_settings
@@ -42,8 +43,12 @@ def run_with_db(work: Callable[[Database], Awaitable[T]]) -> T:
 
 
 def ensure_schema(current: Settings) -> None:
-    """The embedded SQLite default brings itself up to date; PostgreSQL is migrated by the operator."""
+    """The embedded SQLite default brings itself up to date; PostgreSQL is migrated by the operator. A SQLite
+    file the process may not write is refused here in one line, not at the first write with a traceback."""
     if current.is_sqlite:
+        problem = sqlite_write_problem(current.database_url)
+        if problem:
+            raise click.ClickException(problem)
         upgrade(current.database_url)
 
 

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -200,6 +200,33 @@ class Database:
         for engine in (self._sync_write, self._sync_read):
             if engine is not None:
                 engine.dispose()
+
+
+def sqlite_write_problem(url: str) -> str | None:
+    """Why this process cannot write the SQLite database at ``url`` (read-only file, folder or mount), in one
+    line; None when it can. The probe rewrites the header's ``user_version`` with its own value in a
+    transaction that is rolled back."""
+    sync_url = _sync_url(normalize_url(url))
+    if sync_url is None:
+        return None
+    engine = create_engine(sync_url)
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            raw.isolation_level = None
+            version = raw.execute("PRAGMA user_version").fetchone()[0]
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                raw.execute(f"PRAGMA user_version = {int(version)}")
+            finally:
+                raw.execute("ROLLBACK")
+    except (OperationalError, sqlite3.Error) as exc:
+        reason = str(getattr(exc, "orig", exc) or exc)
+        return f"cannot write the database {make_url(sync_url).database!r}: {reason}"
+    finally:
+        engine.dispose()
+    return None
 
 
 def _is_busy(exc: OperationalError) -> bool:

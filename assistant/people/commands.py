@@ -47,6 +47,6 @@ def import_history(file: Path, slug: str, fmt: str, chunk_rows: int) -> None:
     for problem in sorted(report.invalid, key=lambda i: i.line)[:SHOWN_INVALID]:
         click.echo(f"{file}:{problem.line}: " + "; ".join(f"{e['field']}: {e['message']}" for e in problem.errors),
                    err=True)
-    if len(report.invalid) > SHOWN_INVALID:
-        click.echo(f"... and {len(report.invalid) - SHOWN_INVALID:,} more invalid rows", err=True)
-    click.echo(f"imported {report.imported}, duplicates {report.duplicates}, invalid {len(report.invalid)}")
+    if report.invalid_count > SHOWN_INVALID:
+        click.echo(f"... and {report.invalid_count - SHOWN_INVALID:,} more invalid rows", err=True)
+    click.echo(f"imported {report.imported}, duplicates {report.duplicates}, invalid {report.invalid_count}")

@@ -39,6 +39,8 @@ from assistant.people.identity import Sighting, apply_activity, resolve_people, 
 from assistant.problems import field_errors
 
 CHUNK_ROWS = 5000
+KEPT_INVALID = 100
+"""Invalid lines reported one by one; the rest are counted."""
 LOOKUP = 2000
 """Keys per ``IN (...)`` lookup: well under SQLite's 32,766 bound parameters."""
 
@@ -75,6 +77,9 @@ class ImportResult(msgspec.Struct):
     imported: int
     duplicates: int
     invalid: list[LineError]
+    """The first ``KEPT_INVALID`` invalid lines, by line number."""
+    invalid_count: int = 0
+    """Every invalid line, counted."""
 
 
 @dataclass
@@ -120,10 +125,21 @@ class Report:
     imported: int = 0
     duplicates: int = 0
     invalid: list[Invalid] = field(default_factory=list)
+    """The first ``KEPT_INVALID`` invalid lines by line number: a body of bad lines must not make an answer
+    (and a memory) many times its size (1 MB of bad lines made a 48 MB answer)."""
+    invalid_count: int = 0
+
+    def add_invalid(self, items: Iterable[Invalid]) -> None:
+        for item in items:
+            self.invalid_count += 1
+            self.invalid.append(item)
+        if len(self.invalid) > 2 * KEPT_INVALID:
+            self.invalid = sorted(self.invalid, key=lambda i: i.line)[:KEPT_INVALID]
 
     def result(self) -> ImportResult:
+        kept = sorted(self.invalid, key=lambda i: i.line)[:KEPT_INVALID]
         return ImportResult(imported=self.imported, duplicates=self.duplicates,
-                            invalid=[LineError(i.line, i.errors) for i in sorted(self.invalid, key=lambda i: i.line)])
+                            invalid=[LineError(i.line, i.errors) for i in kept], invalid_count=self.invalid_count)
 
 
 Progress = Callable[[Report], None]
@@ -381,7 +397,7 @@ def _chunks(items: Iterable[Record | Invalid], report: Report, deferred: list[Re
     for item in items:
         report.rows += 1
         if isinstance(item, Invalid):
-            report.invalid.append(item)
+            report.add_invalid([item])
             continue
         chunk.append(item)
         if len(chunk) >= chunk_rows:
@@ -405,7 +421,7 @@ def _count(outcome: Outcome, report: Report, deferred: list[Record], progress: P
     imported, duplicates, invalid, waiting = outcome
     report.imported += imported
     report.duplicates += duplicates
-    report.invalid.extend(invalid)
+    report.add_invalid(invalid)
     deferred.extend(waiting)
     if progress:
         progress(report)
@@ -529,7 +545,7 @@ class RateMeter:
     def line(self, report: Report) -> str:
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         return (f"{report.rows:,} rows ({report.imported:,} imported, {report.duplicates:,} duplicates, "
-                f"{len(report.invalid):,} invalid) in {elapsed:.1f} s, {report.rows / elapsed:,.0f} rows/s")
+                f"{report.invalid_count:,} invalid) in {elapsed:.1f} s, {report.rows / elapsed:,.0f} rows/s")
 
 
 __all__ = ["ImportResult", "Invalid", "LineError", "Record", "Report", "import_file", "import_ndjson_body",

@@ -159,3 +159,20 @@ async def test_fairness_dates_at_the_ends_of_the_calendar_get_the_default_period
     response = await client.get(f"/fairness?{query}")
     assert response.status_code == 200, response.text[:300]
     assert "showing the default period" in response.text
+
+
+async def test_a_megabyte_of_bad_import_lines_gets_a_small_answer_with_a_count(client, factory) -> None:
+    """Issue 13, finding 6: the first invalid lines are reported, the rest counted (1 MB made a 48 MB answer)."""
+    from assistant.people.importer import KEPT_INVALID
+
+    kit = await factory.brand()
+    line = b'{"direction": "inbound", "platform": "x", "unknown": [' + b"1," * 40 + b'1]}\n'
+    body = line * (1_000_000 // len(line))
+    response = await client.post("/api/v1/history/import", content=body,
+                                 headers=kit.ingest | {"Content-Type": "application/x-ndjson"})
+    assert response.status_code == 200, response.text[:300]
+    answer = response.json()
+    lines = body.count(b"\n")
+    assert answer["invalid_count"] == lines and len(answer["invalid"]) == KEPT_INVALID
+    assert [i["line"] for i in answer["invalid"]] == list(range(1, KEPT_INVALID + 1))
+    assert len(response.content) < 50_000

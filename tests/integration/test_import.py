@@ -58,7 +58,7 @@ async def test_import_links_replies_to_their_person_and_creates_no_turns(client,
     )
     response = await client.post("/api/v1/history/import", content=body, headers=brand.ingest | NDJSON)
     assert response.status_code == 200, response.text
-    assert response.json() == {"imported": 4, "duplicates": 0, "invalid": []}
+    assert response.json() == {"imported": 4, "duplicates": 0, "invalid": [], "invalid_count": 0}
 
     async with db.read() as session:
         rows = {i.external_id: i for i in (await session.execute(select(Interaction))).scalars()}
@@ -83,9 +83,9 @@ async def test_import_again_counts_duplicates_and_stores_nothing_twice(client, f
     brand = await factory.brand()
     body = ndjson(line("1"), line("2", "outbound", in_reply_to="1"), line("1"))
     first = await client.post("/api/v1/history/import", content=body, headers=brand.ingest | NDJSON)
-    assert first.json() == {"imported": 2, "duplicates": 1, "invalid": []}
+    assert first.json() == {"imported": 2, "duplicates": 1, "invalid": [], "invalid_count": 0}
     again = await client.post("/api/v1/history/import", content=body, headers=brand.ingest | NDJSON)
-    assert again.json() == {"imported": 0, "duplicates": 3, "invalid": []}
+    assert again.json() == {"imported": 0, "duplicates": 3, "invalid": [], "invalid_count": 0}
     assert await count(db, Interaction) == 2
     async with db.read() as session:
         person = (await session.execute(select(Person))).scalar_one()
@@ -122,7 +122,7 @@ async def test_reply_before_its_parent_in_the_file_is_linked(client, factory, db
     brand = await factory.brand()
     body = ndjson(line("2", "outbound", in_reply_to="1"), line("1", handle="@zoe"))
     response = await client.post("/api/v1/history/import", content=body, headers=brand.ingest | NDJSON)
-    assert response.json() == {"imported": 2, "duplicates": 0, "invalid": []}
+    assert response.json() == {"imported": 2, "duplicates": 0, "invalid": [], "invalid_count": 0}
     async with db.read() as session:
         persons = set((await session.execute(select(Interaction.person_id))).scalars())
     assert len(persons) == 1
