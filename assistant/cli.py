@@ -245,10 +245,12 @@ def demo(host: str, port: int) -> None:
 
 
 def _add_feature_commands() -> None:
+    from assistant.eval.commands import eval_group
     from assistant.people.commands import import_history
     from assistant.policy.commands import policy
     from assistant.webhooks.commands import webhooks
 
+    main.add_command(eval_group)
     main.add_command(import_history, "import")
     main.add_command(policy)
     main.add_command(webhooks)
