@@ -4,6 +4,7 @@ commands, so every other ``assistant`` command starts without them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import sys
@@ -42,14 +43,16 @@ def eval_group() -> None:
 @click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Conversations in flight at once.")
 @click.option("--judge-model", default=None, help="Grade each draft with this model on the configured endpoint.")
+@click.option("--local-model", is_flag=True, help="Draft with the packaged local model (`make local-model`), "
+              "started for this run on a free loopback port.")
 @click.option("--gate", "gates", default=None, callback=_gates,
               help='Conditions the run must meet, e.g. "policy_pass>=0.98,echo<=0.01"; exit 1 when one fails.')
 def eval_run(dataset: Path, out: Path, brand: str | None, policy_file: Path | None, limit: int | None,
-             concurrency: int, judge_model: str | None, gates: list[Any]) -> None:
+             concurrency: int, judge_model: str | None, local_model: bool, gates: list[Any]) -> None:
     """Replay DATASET (NDJSON or the support-tweet CSV layout of `assistant import`) into a scratch database,
     draft every brand reply again, and write DIR/report.json and DIR/report.html."""
     from assistant.cli import settings
-    from assistant.errors import AssistantError
+    from assistant.errors import AssistantError, LocalModelError
     from assistant.eval import report as reports
     from assistant.eval import runner
     from assistant.policy import PolicyFileError
@@ -59,7 +62,7 @@ def eval_run(dataset: Path, out: Path, brand: str | None, policy_file: Path | No
     current = settings()
     options = runner.Options(dataset=dataset, out=out, brand=brand, policy_file=policy_file, limit=limit,
                              concurrency=concurrency, judge_model=judge_model)
-    if not current.llm_configured:
+    if not current.llm_configured and not local_model:
         click.echo("No model configured (ASSISTANT_LLM_BASE_URL and ASSISTANT_LLM_MODEL): every draft will be the "
                    "fallback.", err=True)
     bar: Any = None
@@ -71,8 +74,13 @@ def eval_run(dataset: Path, out: Path, brand: str | None, policy_file: Path | No
         bar.__enter__()
 
     try:
-        outcome = asyncio.run(runner.run(current, options, progress=lambda n: bar.update(n), on_total=on_total))
-    except (runner.RunRefused, AssistantError, PolicyFileError, OSError) as exc:
+        with contextlib.ExitStack() as stack:
+            if local_model:
+                from assistant.drafting.local_model import LocalModelServer, settings_for
+
+                current = settings_for(current, stack.enter_context(LocalModelServer()).base_url)
+            outcome = asyncio.run(runner.run(current, options, progress=lambda n: bar.update(n), on_total=on_total))
+    except (runner.RunRefused, AssistantError, PolicyFileError, LocalModelError, OSError) as exc:
         raise click.ClickException(_message(exc)) from None
     finally:
         if bar is not None:

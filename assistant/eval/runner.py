@@ -200,7 +200,8 @@ async def _replay(settings: Settings, options: Options, data: Dataset, setup: Br
     for leftover in (scratch_path, *(scratch_path.with_name(SCRATCH_FILE + s) for s in ("-wal", "-shm"))):
         leftover.unlink(missing_ok=True)
     scratch = settings.replace(database_url=f"sqlite+aiosqlite:///{scratch_path.resolve()}",
-                               worker_concurrency=options.concurrency, llm_max_in_flight=options.concurrency)
+                               worker_concurrency=options.concurrency,
+                               llm_max_in_flight=min(settings.llm_max_in_flight, options.concurrency))
     await upgrade_async(scratch.database_url)
     db = Database(scratch.database_url)
     replay = _Replay(db, scratch, options, data, setup)
