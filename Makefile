@@ -1,6 +1,6 @@
 # Two commands a newcomer needs: `make demo` and `make test`. Both build .venv from the lock file first.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: demo demo-local local-model test test-local bench lock clean
@@ -37,8 +37,9 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m bench
 
 lock:
-	$(BIN)/pip install -q uv && $(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
-	$(BIN)/uv pip compile pyproject.toml --extra local -c requirements.lock --python-version 3.11 -o requirements-local.lock
+	$(BIN)/pip install -q uv && $(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra local -c requirements.lock --universal --python-version 3.11 \
+	  -o requirements-local.lock
 
 clean:
 	rm -rf $(VENV) *.db *.db-wal *.db-shm

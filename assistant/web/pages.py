@@ -19,11 +19,11 @@ from litestar.response import Redirect
 from assistant.auth import service as auth
 from assistant.auth.principal import API_SCOPES, ROLES
 from assistant.db import Database
-from assistant.db.tenancy import Brand
 from assistant.drafting.service import request_regenerate
-from assistant.errors import Conflict, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
+from assistant.errors import Conflict, PolicyBlocked, StaleDraft, ValidationFailed
 from assistant.people import service as people
 from assistant.policy import PolicyFileError, check_text, count_length
+from assistant.policy.checks import effective_limit
 from assistant.policy.service import brand_policy, set_brand_policy
 from assistant.review import service as review
 from assistant.web import queries
@@ -41,7 +41,7 @@ NOTICES = {
     "merged": "The two people are now one.",
     "signed_out": "You are signed out.",
 }
-QUEUE_LIMIT_DEFAULT, QUEUE_LIMIT_MAX = 10, 50
+QUEUE_LIMIT_DEFAULT, QUEUE_LIMIT_MAX = 25, 50
 
 
 def _int(value: Any, default: int | None = None, *, low: int = 1, high: int = 2**62) -> int | None:
@@ -134,6 +134,7 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
         screen = await review.queue_screen(db, viewer.brand_id, cursor=None, **options)
         notice = notice or "That page link had expired; here is the start of the queue."
     policy, mine = screen.policy, review.initials(viewer.display_name, viewer.email)
+    default_max_length = request.app.state.settings.default_max_length
     focused = screen.focus
     here = {k: v for k, v in (("status", view if view != "pending_review" else None), ("cursor", cursor),
                               ("limit", str(limit) if limit != QUEUE_LIMIT_DEFAULT else None)) if v}
@@ -142,7 +143,9 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
                 labels={k: _count_label(n) for k, n in screen.counts.items()},
                 histories={focused.person.id: screen.history} if focused else {}, notice=notice or _notice(request),
                 focus=focused.id if focused else None, here=urlencode(here), problem=problem or {},
-                sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine))
+                sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine),
+                limit_for=lambda platform: effective_limit(policy, platform, default_max_length),
+                promises_due=frozenset(), undo_seconds=request.app.state.settings.undo_seconds)  # memory (issue 12) fills this with the people whose promise is due
 
 
 @get(["/", "/queue"], operation_id="webQueue", include_in_schema=False)
@@ -164,8 +167,7 @@ async def turn_history(request: Request[Any, Any, Any], turn_id: int) -> Respons
     viewer = await load_viewer(request)
     db = _db(request)
     turn = await review.get_turn(db, viewer.brand_id, turn_id)
-    async with db.read() as session:
-        histories = await people.recent_histories(session, [turn.person.id], limit=HISTORY_SHOWN)
+    histories = await db.run_read(people.recent_histories, [turn.person.id], HISTORY_SHOWN)
     return page(request, "_history.html", viewer=viewer, t=turn, p=turn.person, past=histories[turn.person.id],
                 focused=True, here="")
 
@@ -351,9 +353,8 @@ async def invite(request: Request[Any, Any, Any]) -> Response[str]:
     form = await _form(request)
     password = secrets.token_urlsafe(12)
     try:
-        async with _db(request).write() as session:
-            user = await auth.create_user(session, viewer.brand_id, form.get("email", ""), form.get("role", ""),
-                                          password, actor=viewer.principal)
+        user = await _db(request).run_write(auth.create_user, viewer.brand_id, form.get("email", ""),
+                                            form.get("role", ""), password, "", viewer.principal)
     except (ValidationFailed, Conflict) as exc:
         return await _users_page(request, viewer, status=exc.status, error=exc.detail)
     return await _users_page(request, viewer, issued={"email": user.email, "password": password})
@@ -405,8 +406,7 @@ async def create_key(request: Request[Any, Any, Any]) -> Response[str]:
     scopes = [s for s in form.getall("scope", []) if isinstance(s, str)] if hasattr(form, "getall") else []
     name = str(form.get("name") or "").strip()[:200]
     try:
-        async with _db(request).write() as session:
-            issued = await auth.create_api_key(session, viewer.brand_id, scopes, name=name, actor=viewer.principal)
+        issued = await _db(request).run_write(auth.create_api_key, viewer.brand_id, scopes, name, viewer.principal)
     except ValidationFailed as exc:
         return await _keys_page(request, viewer, status=422, error=exc.detail)
     return await _keys_page(request, viewer, issued=issued.token)
@@ -416,19 +416,14 @@ async def create_key(request: Request[Any, Any, Any]) -> Response[str]:
 async def revoke_key(request: Request[Any, Any, Any], key_id: int) -> Response[Any]:
     viewer = await load_viewer(request)
     require_admin(viewer)
-    async with _db(request).write() as session:
-        await auth.revoke_api_key(session, viewer.brand_id, key_id, actor=viewer.principal)
+    await _db(request).run_write(auth.revoke_api_key, viewer.brand_id, key_id, viewer.principal)
     request.app.state.authenticator.forget()
     return Redirect("/admin/keys", status_code=303)
 
 
 async def _policy_page(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200,
                        **context: Any) -> Response[str]:
-    async with _db(request).read() as session:
-        brand = await session.get(Brand, viewer.brand_id)
-        policy = await brand_policy(session, viewer.brand_id)
-    if brand is None:
-        raise NotFound("no brand")
+    brand, policy = await queries.policy_screen(_db(request), viewer.brand_id)
     context.setdefault("errors", [])
     context.setdefault("uploaded", None)
     context.setdefault("trial", None)
@@ -462,9 +457,8 @@ async def policy_upload(request: Request[Any, Any, Any]) -> Response[str]:
     if not source.strip():
         return await _policy_page(request, viewer, status=422, errors=["Paste or upload a policy file."])
     try:
-        async with _db(request).write() as session:
-            new_hash = await set_brand_policy(session, viewer.brand_id, source, "uploaded policy",
-                                              actor=viewer.principal)
+        new_hash = await _db(request).run_write(set_brand_policy, viewer.brand_id, source, "uploaded policy",
+                                                viewer.principal)
     except PolicyFileError as exc:
         messages = [str(m) for m in getattr(exc, "messages", None) or [str(exc)]]
         return await _policy_page(request, viewer, status=422, errors=messages, source=source)
@@ -478,8 +472,7 @@ async def policy_try(request: Request[Any, Any, Any]) -> Response[str]:
     form = await _form(request)
     text = (form.get("text") or "")[:10_000]
     platform = (form.get("platform") or "x").strip().lower()[:32] or "x"
-    async with _db(request).read() as session:
-        policy = await brand_policy(session, viewer.brand_id)
+    policy = await _db(request).run_read(brand_policy, viewer.brand_id)
     findings = [f.to_dict() for f in check_text(policy, text, platform=platform,
                                                 author_handle=(form.get("author") or None))]
     return await _policy_page(request, viewer, trial={"text": text, "platform": platform, "findings": findings,
