@@ -11,7 +11,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from assistant.db.base import utcnow
 from assistant.db.snippets import Snippet
 from assistant.errors import Conflict, NotFound, ValidationFailed
-from assistant.mentions.validation import clean_text
+from assistant.validation import clean_text
 from assistant.snippets.schemas import SnippetOut
 
 PLACEHOLDERS = ("first_name", "name", "handle")

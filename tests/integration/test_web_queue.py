@@ -75,7 +75,7 @@ async def test_escalated_turns_have_their_own_view_with_the_rule_and_a_compose_b
 
 async def test_the_reply_box_is_prefilled_with_the_draft_signed_with_the_reviewers_initials(client, kit, db) -> None:
     async with db.write() as session:
-        await set_brand_policy(session, kit.id, SIGNED_POLICY)
+        await (await session.connection()).run_sync(set_brand_policy, kit.id, SIGNED_POLICY)
         await session.execute(update(User).where(User.id == kit.reviewer_id).values(display_name="Maria del Rio"))
     turn_id, _, draft_id = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Hi Ana, today.")
     await sign_in(client, kit.reviewer_email, kit.password)
@@ -93,8 +93,7 @@ async def test_the_reply_box_is_prefilled_with_the_draft_signed_with_the_reviewe
 
 
 async def test_the_page_signs_a_reply_left_unsigned_and_takes_a_plain_hyphen(client, kit, db) -> None:
-    async with db.write() as session:
-        await set_brand_policy(session, kit.id, SIGNED_POLICY)
+    await db.run_write(set_brand_policy, kit.id, SIGNED_POLICY)
     t1, _, d1 = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Hi Ana, today.")
     t2, _, d2 = await waiting_turn(db, kit.id, handle="@bo", text="@acme late too", draft="Hi Bo.")
     legal = (await ingest_mention(db, kit.id, handle="@carol", text="@acme my lawyer")).turn_id

@@ -8,25 +8,27 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
+from assistant.app import create_app
 from assistant.db.snippets import Snippet
 from assistant.db.turns import Decision
 from tests.browser.seed import waiting_turn
 from tests.integration.test_web import sign_in, token
 
 
-async def second_reviewer(app: Any, email: str, password: str) -> AsyncTestClient:
-    other = AsyncTestClient(app)
+async def second_reviewer(settings: Any, email: str, password: str) -> AsyncTestClient:
+    """Another reviewer on another app instance (its own engine and event loop): a second ``serve`` process."""
+    other = AsyncTestClient(create_app(settings))
     await other.__aenter__()
     await sign_in(other, email, password)
     return other
 
 
-async def test_reviewers_see_who_else_has_the_person_open(app, client, factory, db) -> None:
+async def test_reviewers_see_who_else_has_the_person_open(settings, client, factory, db) -> None:
     kit = await factory.brand()
     turn_id, _, _ = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Sorry Ana!")
     await sign_in(client, kit.reviewer_email, kit.password)
     html = (await client.get("/")).text
-    admin = await second_reviewer(app, kit.admin_email, kit.password)
+    admin = await second_reviewer(settings, kit.admin_email, kit.password)
     try:
         admin_html = (await admin.get("/")).text
         alone = await client.post(f"/turns/{turn_id}/presence", data={"editing": "0"},
@@ -49,12 +51,13 @@ async def test_reviewers_see_who_else_has_the_person_open(app, client, factory, 
     assert (await client.post(f"/turns/{turn_id}/presence", data={})).status_code == 403
 
 
-async def test_a_stale_approve_keeps_the_losers_text_and_says_who_decided_what_and_when(app, client, factory, db) -> None:
+async def test_a_stale_approve_keeps_the_losers_text_and_says_who_decided_what_and_when(settings, client, factory,
+                                                                                     db) -> None:
     kit = await factory.brand()
     turn_id, _, draft_id = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Sorry Ana!")
     await sign_in(client, kit.reviewer_email, kit.password)
     html = (await client.get("/")).text
-    admin = await second_reviewer(app, kit.admin_email, kit.password)
+    admin = await second_reviewer(settings, kit.admin_email, kit.password)
     try:
         admin_html = (await admin.get("/")).text
         first = await admin.post(f"/turns/{turn_id}/approve", follow_redirects=False, data={
