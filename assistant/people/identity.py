@@ -31,11 +31,10 @@ class Sighting:
     external_id: str | None = None
     display_name: str | None = None
     followers: int | None = None
-    inbound: bool = True
 
 
 def resolve_people(conn: Connection, brand_id: int, sightings: Iterable[Sighting],
-                        quiet: set[int] | None = None) -> dict[HandleKey, int]:
+                   quiet: set[int] | None = None) -> dict[HandleKey, int]:
     """Map every sighted handle to its person, creating people on first sight. With ``quiet``, also collects
     the people among them who asked not to be answered (``do_not_reply``), at no extra query."""
     first: dict[HandleKey, Sighting] = {}
