@@ -30,7 +30,6 @@ from assistant.db import Database
 from assistant.db.base import utcnow
 from assistant.db.jobs import Job
 from assistant.db.migrate import upgrade_async
-from assistant.db.tenancy import Brand
 from assistant.db.turns import Draft, Turn
 from assistant.drafting import hygiene
 from assistant.drafting.llm import ModelClient
@@ -45,7 +44,7 @@ from assistant.jobs.worker import Worker
 from assistant.mentions.service import ingest, validate
 from assistant.people.importer import Record, import_records
 from assistant.policy import Policy, count_length, effective_limit
-from assistant.policy.service import policy_of, set_brand_policy
+from assistant.policy.service import brand_policy, policy_of, set_brand_policy
 from assistant.settings import Settings
 
 CASES_FILE = "cases.ndjson"
@@ -54,7 +53,7 @@ SCRATCH_FILE = "scratch.db"
 
 
 class RunRefused(Exception):
-    """The run cannot start (its --out holds another run, its brand is unknown); the message says why."""
+    """The run cannot start (its --out holds another run); the message says why."""
 
 
 @dataclass(frozen=True)
@@ -102,21 +101,19 @@ async def brand_setup(settings: Settings, options: Options) -> BrandSetup:
     if options.brand:
         live = Database(settings.database_url)
         try:
-            found = await live.run_read(_brand_by_slug, options.brand)
+            name, source = await live.run_read(_brand_by_slug, options.brand)
         finally:
             await live.dispose()
-        if found is None:
-            raise RunRefused(f"no brand {options.brand!r} in the configured database")
-        name, source = found
     if options.policy_file:
         source = options.policy_file.read_text()
         policy_of(source)  # refuses a bad file before anything runs
     return BrandSetup(name=name, policy_source=source)
 
 
-def _brand_by_slug(conn: Connection, slug: str) -> tuple[str, str | None] | None:
-    found = conn.execute(select(Brand.name, Brand.policy_toml).where(Brand.slug == slug)).first()
-    return (found[0], found[1]) if found else None
+def _brand_by_slug(conn: Connection, slug: str) -> tuple[str, str]:
+    """The live brand's name and policy source (``NotFound`` for an unknown slug)."""
+    brand = auth.brand_by_slug(conn, slug)
+    return brand.name, brand_policy(conn, brand.id).source
 
 
 def fingerprint(settings: Settings, options: Options, data: Dataset, setup: BrandSetup) -> dict[str, Any]:
@@ -302,13 +299,8 @@ class _Replay:
         return last.turn_id or 0, last.status
 
     async def _brand(self, slug: str, name: str) -> int:
-        """A brand of its own for one case. The auth and policy services take an ORM session for now
-        (issue 9 moves them onto connections); this is the one place the eval opens one."""
-        async with self.db.write() as session:
-            brand = await auth.create_brand(session, slug, name)
-            if self.setup.policy_source is not None:
-                await set_brand_policy(session, brand.id, self.setup.policy_source, "eval policy")
-            return brand.id
+        """A brand of its own for one case, with the run's policy."""
+        return await self.db.run_write(_new_brand, slug, name, self.setup.policy_source)
 
     def measure(self, case: Case, found: dict[str, Any]) -> dict[str, Any]:
         """The case's measures from its turn as the drafter left it."""
@@ -337,6 +329,13 @@ class _Replay:
         if case.hostile is not None:
             result["obeyed"] = hostile.obeyed(case.hostile, text, flags)
         return result
+
+
+def _new_brand(conn: Connection, slug: str, name: str, policy_source: str | None) -> int:
+    brand = auth.create_brand(conn, slug, name)
+    if policy_source is not None:
+        set_brand_policy(conn, brand.id, policy_source, "eval policy")
+    return int(brand.id)
 
 
 def _mention(record: Record, case: Case) -> dict[str, Any]:

@@ -276,7 +276,7 @@ def test_a_bad_dataset_or_brand_is_a_clear_error(cli, tmp_path: Path) -> None:  
     assert done.exit_code == 1 and "holds no valid message to replay" in done.output
 
     done = cli("eval", "run", str(write_csv(tmp_path / "t.csv", 2)), "--out", str(tmp_path / "b"), "--brand", "nope")
-    assert done.exit_code == 1 and "no brand 'nope'" in done.output
+    assert done.exit_code == 1 and "no brand with slug 'nope'" in done.output
 
 
 def test_compare_prints_per_measure_deltas(cli, tmp_path: Path, fake_llm: FakeLLM) -> None:  # type: ignore[no-untyped-def]
