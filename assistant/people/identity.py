@@ -31,11 +31,10 @@ class Sighting:
     external_id: str | None = None
     display_name: str | None = None
     followers: int | None = None
-    inbound: bool = True
 
 
 def resolve_people(conn: Connection, brand_id: int, sightings: Iterable[Sighting],
-                        quiet: set[int] | None = None) -> dict[HandleKey, int]:
+                   quiet: set[int] | None = None) -> dict[HandleKey, int]:
     """Map every sighted handle to its person, creating people on first sight. With ``quiet``, also collects
     the people among them who asked not to be answered (``do_not_reply``), at no extra query."""
     first: dict[HandleKey, Sighting] = {}
@@ -138,3 +137,11 @@ def apply_activity(conn: Connection, activity: dict[int, Activity]) -> None:
     executemany(conn, _ACTIVITY, [
         {"pid": pid, "first_at": a.first_at, "last_at": a.last_at, "mentions": a.mentions, "replies": a.replies,
          "display_name": a.display_name, "followers": a.followers} for pid, a in activity.items()])
+
+
+_OPT_OUT = update(Person.__table__).where(Person.__table__.c.id == bindparam("person_id")).values(do_not_reply=True)
+
+
+def opt_out(conn: Connection, person_id: int) -> None:
+    """The person asked us to stop: nothing is drafted or sent to them until a reviewer clears the flag."""
+    conn.execute(_OPT_OUT, {"person_id": person_id})

@@ -445,7 +445,7 @@ def _store_chunk(conn: Connection, brand_id: int, chunk: list[Record], final: bo
             fresh[record.key] = record
 
     people = resolve_people(conn, brand_id, (
-        Sighting(r.platform, r.handle, r.at, r.handle_external_id, r.display_name, r.followers, r.inbound)
+        Sighting(r.platform, r.handle, r.at, r.handle_external_id, r.display_name, r.followers)
         for r in fresh.values() if r.handle is not None))
 
     parent_keys = [(r.platform, r.in_reply_to) for r in fresh.values()

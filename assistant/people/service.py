@@ -33,8 +33,10 @@ class AfterHistoryItem(Position):
     id: RowId
 
 
-_PERSON = select(Person.id, Person.display_name, Person.do_not_reply, Person.followers, Person.first_seen_at,
-                 Person.last_seen_at, Person.mention_count, Person.reply_count)
+PROFILE_COLUMNS = (Person.id, Person.display_name, Person.do_not_reply, Person.first_seen_at, Person.last_seen_at,
+                   Person.mention_count, Person.reply_count, Person.followers)
+"""The columns of ``Person`` a profile shows: select them to give ``profiles`` rows."""
+_PERSON = select(*PROFILE_COLUMNS)
 
 
 def load_person(conn: Connection, brand_id: int, person_id: int) -> Row[Any]:

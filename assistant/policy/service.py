@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from assistant.audit import record
 from assistant.auth.principal import SYSTEM, Principal
@@ -26,9 +26,12 @@ def set_brand_policy(conn: Connection, brand_id: int, source: str, source_name: 
     return policy.hash
 
 
+_SOURCE = select(Brand.policy_toml).where(Brand.id == bindparam("brand_id"))
+
+
 def brand_policy(conn: Connection, brand_id: int) -> Policy:
     """The brand's own policy, or the shipped default for a brand without one."""
-    return policy_of(conn.execute(select(Brand.policy_toml).where(Brand.id == brand_id)).scalar())
+    return policy_of(conn.scalar(_SOURCE, {"brand_id": brand_id}))
 
 
 def policy_of(source: str | None) -> Policy:
