@@ -54,7 +54,7 @@ def _seed(path: Path, n: int) -> None:
         conn.execute(insert(Brand), [{"id": 1, "slug": "bench", "name": "Bench", "created_at": now}])
         conn.execute(insert(User), [{"id": 1, "brand_id": 1, "email": "r@bench.example", "role": "reviewer",
                                      "display_name": "Robin Example", "password_hash": hash_password(PASSWORD),
-                                     "failed_logins": 0, "disabled": False, "created_at": now}])
+                                     "session_version": 0, "disabled": False, "created_at": now}])
         for i in range(1, n + 1):
             at = now - dt.timedelta(minutes=5 * (n - i) + 5)
             conn.execute(insert(Person).values(id=i, brand_id=1, display_name=f"Person {i}", do_not_reply=False,
