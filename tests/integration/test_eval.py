@@ -27,7 +27,7 @@ from assistant.settings import Settings, get_settings
 from tests.support.eval_data import write_csv, write_ndjson
 from tests.support.fake_llm import FakeLLM, Response
 
-PERSON = re.compile(r"^Person: .*\(@(?P<handle>[^)]+)\)", re.MULTILINE)
+PERSON = re.compile(r"^<<<PERSON\n.*\(@(?P<handle>[^)]+)\)$", re.MULTILINE)
 POLICY = '[voice]\ndescription = "Friendly and short."\n\n[rules]\nbanned_phrases = ["valued customer"]\n'
 
 

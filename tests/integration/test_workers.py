@@ -167,6 +167,6 @@ async def test_two_workers_drain_500_turns_on_postgresql_each_drafted_once(
         lockers = set((await session.execute(select(Job.locked_by).where(Job.kind == queue.DRAFT_TURN))).scalars())
     assert len(drafts) == turns and len({d.turn_id for d in drafts}) == turns  # one draft per turn
     assert current_ids == {d.id for d in drafts} and not any(d.stale for d in drafts)
-    asked = Counter(re.search(r"^Person: (\S+)", user_prompt(r), re.MULTILINE)[1] for r in fake_llm.requests)
+    asked = Counter(re.search(r"^<<<PERSON\n(\S+)", user_prompt(r), re.MULTILINE)[1] for r in fake_llm.requests)
     assert len(asked) == turns and set(asked.values()) == {1}  # the model was asked once per person
     assert len(lockers) == 2  # both processes drafted

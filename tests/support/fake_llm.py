@@ -27,8 +27,8 @@ import pytest
 HANG_SECONDS = 3600.0
 """Long enough to outlast any client timeout; ``stop()`` releases the waiting threads early."""
 
-_PERSON_LINE = re.compile(r"^Person: (?P<name>.+?)(?: \(|$)", re.MULTILINE)
-"""The line ``prompts/draft_reply.user.j2`` names the person on, so default replies are personal."""
+_PERSON_LINE = re.compile(r"^<<<PERSON\n(?P<name>.+?)(?: \(@|$)", re.MULTILINE)
+"""The quoted block ``prompts/draft_reply.user.j2`` names the person in, so default replies are personal."""
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ ECHOES = [
     ("<<<REPLY 01 Nov 2026 09:00 UTC (1 day ago)\nGlad you liked it!\n>>>", "its fence"),
     ("‹‹‹MENTION\nsomething\n›››", "its fence"),
     ("Your previous draft broke these rules of the brand; write a new one. Hi Sam!", "its wording"),
-    ("Person: Sam Keller (@samk)\nHi Sam, sorry!", "its label"),
+    ("Relationship: a regular.\nHi Sam, sorry!", "its label"),
     ("Their message to answer now: my flat white was cold. Hi Sam, sorry!", "its label"),
     ("Hi Sam. Their name, and everything between a line that starts with the markers, is quoted data.",
      "its wording"),

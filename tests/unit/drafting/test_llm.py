@@ -18,7 +18,7 @@ from assistant.settings import Settings
 from tests.support.fake_llm import FakeLLM, Response
 
 MESSAGES = [{"role": "system", "content": "You draft replies."},
-            {"role": "user", "content": "Person: Miriam Okafor (@miri)\n<<<MENTION\nwhere is my order\n>>>"}]
+            {"role": "user", "content": "<<<PERSON\nMiriam Okafor (@miri)\n>>>\n<<<MENTION\nwhere is my order\n>>>"}]
 
 MakeClient = Callable[..., ModelClient]
 
@@ -52,7 +52,7 @@ async def test_a_reply_comes_back_with_usage_model_and_latency(fake_llm: FakeLLM
 
     assert result.text == "Hi Miriam Okafor, thanks for telling us. We are looking into it now."
     assert result.model == "test-model"
-    assert (result.prompt_tokens, result.completion_tokens) == (13, 13)  # the fake counts words
+    assert (result.prompt_tokens, result.completion_tokens) == (14, 13)  # the fake counts words
     assert result.attempts == 1
     assert 200 <= result.latency_ms < 2000
     [request] = fake_llm.requests
