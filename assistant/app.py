@@ -38,7 +38,7 @@ log = logging.getLogger("assistant")
 
 def shared_state(settings: Settings) -> State:
     """The parts shared by the web app and a standalone worker process."""
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, synchronous=settings.sqlite_synchronous)
     return State({
         "settings": settings,
         "db": db,

@@ -28,7 +28,8 @@ def settings() -> Settings:
 def run_with_db(work: Callable[[Database], Awaitable[T]]) -> T:
     """Run ``work`` against the configured database; service errors become a one-line message, exit 1."""
     async def main() -> T:
-        db = Database(settings().database_url)
+        current = settings()
+        db = Database(current.database_url, synchronous=current.sqlite_synchronous)
         try:
             return await work(db)
         finally:
@@ -58,20 +59,37 @@ def main(verbose: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--no-worker", is_flag=True, help="Do not run the drafting and delivery worker in this process.")
-def serve(host: str, port: int, no_worker: bool) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the port (the first also runs the worker unless --no-worker).")
+def serve(host: str, port: int, no_worker: bool, workers: int) -> None:
     """The web app and API."""
     current = settings()
     ensure_schema(current)
-    serve_app(current, host, port, run_worker=not no_worker)
+    serve_app(current, host, port, run_worker=not no_worker, workers=workers)
 
 
-def serve_app(current: Settings, host: str, port: int, *, run_worker: bool) -> None:
+def serve_app(current: Settings, host: str, port: int, *, run_worker: bool, workers: int = 1) -> None:
+    if workers == 1:
+        _serve_one(current, None, host, port, run_worker=run_worker)
+        return
+    from assistant.processes import serve_forked
+
+    serve_forked(workers, host, port,
+                 lambda index, sock: _serve_one(current, sock, host, port, run_worker=run_worker and index == 0))
+
+
+def _serve_one(current: Settings, sock: object, host: str, port: int, *, run_worker: bool) -> None:
+    """One server process; with ``sock`` (a listening socket shared by several processes), it serves that."""
+    import socket
+
     import uvicorn
 
     from assistant.app import create_app
 
-    uvicorn.run(create_app(current, run_worker=run_worker), host=host, port=port, loop="uvloop",
-                http="httptools", log_level="warning", access_log=False)
+    config = uvicorn.Config(create_app(current, run_worker=run_worker), host=host, port=port, loop="uvloop",
+                            http="httptools", log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock] if isinstance(sock, socket.socket) else None)
 
 
 @main.command()
@@ -113,6 +131,22 @@ def db_upgrade() -> None:
     """Run migrations to head."""
     upgrade(settings().database_url)
     click.echo("database is at the newest schema")
+
+
+@db.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+def db_backup(file: str) -> None:
+    """A consistent online backup of the SQLite database into FILE (a new file) while the service runs.
+    PostgreSQL: use pg_dump."""
+    from pathlib import Path
+
+    from assistant.db.backup import BackupRefused, backup_sqlite
+
+    try:
+        pages = backup_sqlite(settings().database_url, Path(file))
+    except (BackupRefused, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"backed up {pages} pages to {file}")
 
 
 @main.group()

@@ -25,6 +25,9 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite+aiosqlite:///./assistant.db"
+    sqlite_synchronous: str = "full"
+    """``full``: an acknowledged mention or decision survives a power cut (each commit waits for the disk);
+    ``normal``: survives a crash of the process, not of the machine, and commits cost less."""
     secret_key: str = ""
     """Signs session cookies and CSRF tokens. Empty means a random one per process (demo only)."""
     debug: bool = False
@@ -62,6 +65,10 @@ class Settings:
     session_max_age_seconds: int = 8 * 3600
     login_max_failures: int = 5
     login_lockout_seconds: int = 300
+
+    def __post_init__(self) -> None:
+        if self.sqlite_synchronous not in ("full", "normal"):
+            raise SettingsError(f"{PREFIX}SQLITE_SYNCHRONOUS must be full or normal")
 
     @property
     def llm_configured(self) -> bool:
