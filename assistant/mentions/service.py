@@ -24,7 +24,7 @@ from assistant.errors import NotFound
 from assistant.jobs import queue
 from assistant.mentions import validation
 from assistant.mentions.schemas import MentionIn, MentionOut, TurnRef
-from assistant.db.bulk import executemany, insert_returning_ids_sync
+from assistant.db.bulk import executemany, insert_returning_ids_sync, per_dialect
 from assistant.db.group_commit import GroupCommit
 from assistant.people.identity import Sighting, apply_activity_sync, resolve_people_sync, tally
 from assistant.problems import validation_failed
@@ -211,26 +211,29 @@ def _by_platform(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return grouped
 
 
-_KNOWN = (select(Interaction.platform, Interaction.external_id, Interaction.id, Interaction.person_id,
-                 Interaction.turn_id, Turn.status)
-          .outerjoin(Turn, Turn.id == Interaction.turn_id)
-          .where(Interaction.brand_id == bindparam("brand_id"), Interaction.platform == bindparam("platform"),
-                 Interaction.external_id.in_(bindparam("ids", expanding=True))))
+_KNOWN = per_dialect(lambda one_of: (
+    select(Interaction.platform, Interaction.external_id, Interaction.id, Interaction.person_id,
+           Interaction.turn_id, Turn.status)
+    .outerjoin(Turn, Turn.id == Interaction.turn_id)
+    .where(Interaction.brand_id == bindparam("brand_id"), Interaction.platform == bindparam("platform"),
+           one_of(Interaction.external_id, "ids"))))
 
 
 def _known(conn: Connection, brand_id: int, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Outcome]:
     found: dict[tuple[str, str], Outcome] = {}
     for platform, ids in _by_platform(keys).items():
         for start in range(0, len(ids), CHUNK):
-            rows = conn.execute(_KNOWN, {"brand_id": brand_id, "platform": platform, "ids": ids[start:start + CHUNK]})
+            rows = conn.execute(_KNOWN[conn.dialect.name],
+                                {"brand_id": brand_id, "platform": platform, "ids": ids[start:start + CHUNK]})
             for p, external_id, iid, pid, tid, status in rows:
                 found[(p, external_id)] = Outcome(iid, pid, tid, status or "history", duplicate=True)
     return found
 
 
-_PARENTS = (select(Interaction.platform, Interaction.external_id, Interaction.conversation_key)
-            .where(Interaction.brand_id == bindparam("brand_id"), Interaction.platform == bindparam("platform"),
-                   Interaction.external_id.in_(bindparam("ids", expanding=True))))
+_PARENTS = per_dialect(lambda one_of: (
+    select(Interaction.platform, Interaction.external_id, Interaction.conversation_key)
+    .where(Interaction.brand_id == bindparam("brand_id"), Interaction.platform == bindparam("platform"),
+           one_of(Interaction.external_id, "ids"))))
 
 
 def _conversations(conn: Connection, brand_id: int, mentions: list[Mention]) -> list[str | None]:
@@ -239,7 +242,7 @@ def _conversations(conn: Connection, brand_id: int, mentions: list[Mention]) -> 
     parents: dict[tuple[str, str], str | None] = {}
     for platform, ids in _by_platform(lookups).items():  # type: ignore[arg-type]
         for start in range(0, len(ids), CHUNK):
-            rows = conn.execute(_PARENTS, {"brand_id": brand_id, "platform": platform,
+            rows = conn.execute(_PARENTS[conn.dialect.name], {"brand_id": brand_id, "platform": platform,
                                            "ids": ids[start:start + CHUNK]})
             parents.update({(p, e): c for p, e, c in rows})
     in_batch = {m.key: m for m in mentions} if lookups else {}
@@ -258,9 +261,10 @@ def _conversations(conn: Connection, brand_id: int, mentions: list[Mention]) -> 
     return result
 
 
-_OPEN_TURNS = (select(Turn.id, Turn.person_id, Turn.platform, Turn.conversation_key, Turn.current_draft_id)
-               .where(Turn.person_id.in_(bindparam("people", expanding=True)), Turn.status.in_(OPEN_TURN_STATES))
-               .order_by(Turn.created_at, Turn.id))
+_OPEN_TURNS = per_dialect(lambda one_of: (
+    select(Turn.id, Turn.person_id, Turn.platform, Turn.conversation_key, Turn.current_draft_id)
+    .where(one_of(Turn.person_id, "people"), Turn.status.in_(OPEN_TURN_STATES))
+    .order_by(Turn.created_at, Turn.id)))
 
 
 def _open_turns(conn: Connection, person_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
@@ -268,7 +272,7 @@ def _open_turns(conn: Connection, person_ids: list[int]) -> dict[int, list[dict[
     found: dict[int, list[dict[str, Any]]] = {}
     for start in range(0, len(person_ids), CHUNK):
         for tid, pid, platform, conversation_key, draft_id in conn.execute(
-                _OPEN_TURNS, {"people": person_ids[start:start + CHUNK]}):
+                _OPEN_TURNS[conn.dialect.name], {"people": person_ids[start:start + CHUNK]}):
             found.setdefault(pid, []).append({"id": tid, "platform": platform, "conversation_key": conversation_key,
                                               "current_draft_id": draft_id, "waiting_since": None})
     return found

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.db.base import UTCDateTime, utcnow
-from assistant.db.bulk import executemany, insert_returning_ids_sync
+from assistant.db.bulk import executemany, insert_returning_ids_sync, per_dialect
 from assistant.db.people import Handle, Person
 
 CHUNK = 400
@@ -79,10 +79,11 @@ def resolve_people_sync(conn: Connection, brand_id: int, sightings: Iterable[Sig
 
 _NEW_HANDLES = {"postgresql": pg_insert(Handle.__table__).on_conflict_do_nothing(),
                 "sqlite": sqlite_insert(Handle.__table__).on_conflict_do_nothing()}
-_EXISTING = (select(Handle.platform, Handle.handle, Handle.person_id, Person.do_not_reply)
-             .join(Person, Person.id == Handle.person_id)
-             .where(Handle.brand_id == bindparam("brand_id"), Handle.platform == bindparam("platform"),
-                    Handle.handle.in_(bindparam("handles", expanding=True))))
+_EXISTING = per_dialect(lambda one_of: (
+    select(Handle.platform, Handle.handle, Handle.person_id, Person.do_not_reply)
+    .join(Person, Person.id == Handle.person_id)
+    .where(Handle.brand_id == bindparam("brand_id"), Handle.platform == bindparam("platform"),
+           one_of(Handle.handle, "handles"))))
 
 
 def _existing(conn: Connection, brand_id: int, keys: list[HandleKey],
@@ -93,7 +94,7 @@ def _existing(conn: Connection, brand_id: int, keys: list[HandleKey],
         by_platform.setdefault(platform, []).append(handle)
     for platform, handles in by_platform.items():
         for start in range(0, len(handles), CHUNK):
-            rows = conn.execute(_EXISTING, {"brand_id": brand_id, "platform": platform,
+            rows = conn.execute(_EXISTING[conn.dialect.name], {"brand_id": brand_id, "platform": platform,
                                             "handles": handles[start:start + CHUNK]})
             for p, h, pid, do_not_reply in rows:
                 found[(p, h)] = pid
