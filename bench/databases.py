@@ -53,3 +53,20 @@ def fresh_postgres(url: str) -> str:
 
     asyncio.run(recreate())
     return url.replace("postgresql://", "postgresql+asyncpg://")
+
+
+def analyze(engine: Engine) -> None:
+    """PostgreSQL: gather planner statistics now, as autovacuum would within its first minute; a fresh table's
+    planner guesses (one row per brand) make a list lookup filter every row instead of using the index."""
+    if engine.is_sqlite:
+        return
+    import asyncpg
+
+    async def work() -> None:
+        conn = await asyncpg.connect(engine.plain_url)
+        try:
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+
+    asyncio.run(work())
