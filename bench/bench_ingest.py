@@ -75,7 +75,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_up(port: int, path: str = "/healthz", timeout: float = 30.0) -> None:
+def wait_up(port: int, path: str = "/healthz", timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -23,12 +23,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from assistant.db.checkpoint import Checkpointer
 from assistant.errors import Overloaded
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -72,6 +74,8 @@ def _sqlite_events(engine: Engine, *, immediate: bool, synchronous: str) -> None
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        if immediate:  # writers leave checkpoints to the checkpoint thread (db/checkpoint.py)
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -109,9 +113,11 @@ class Database:
         sync_url = _sync_url(self.url) if self.is_sqlite else None
         self._sync_write: Engine | None = None
         self._sync_read: Engine | None = None
+        self.checkpointer: Checkpointer | None = None
         if sync_url is not None:
             self._sync_write = _sqlite_sync_engine(sync_url, immediate=True, synchronous=synchronous)
             self._sync_read = _sqlite_sync_engine(sync_url, immediate=False, synchronous=synchronous)
+            self.checkpointer = Checkpointer(Path(sync_url.split("///", 1)[1].split("?", 1)[0]), synchronous)
 
     @property
     def dialect(self) -> str:
@@ -190,6 +196,8 @@ class Database:
             raise
 
     async def dispose(self) -> None:
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()

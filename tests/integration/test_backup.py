@@ -103,3 +103,29 @@ def test_a_backup_never_overwrites_and_postgresql_is_sent_to_pg_dump(tmp_path: P
 
     missing = assistant(sqlite_url(tmp_path / "nowhere.db"), "db", "backup", str(tmp_path / "b.db"))
     assert missing.returncode == 1 and "no database file" in missing.stderr
+
+
+async def test_commits_leave_checkpoints_to_the_checkpoint_thread(tmp_path: Path) -> None:
+    """The log is copied back by the thread, not inside a commit in the event loop (db/checkpoint.py)."""
+    path = tmp_path / "c.db"
+    await asyncio.to_thread(upgrade, sqlite_url(path))
+    db = Database(sqlite_url(path))
+    try:
+        assert await db.run_write(lambda conn: conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()) == 0
+        for n in range(50):
+            await db.run_write(lambda conn, n=n: conn.exec_driver_sql(
+                "INSERT INTO brands (slug, name, created_at) VALUES (?, ?, '2026-11-30 00:00:00')",
+                (f"b{n}", "B" * 3000)))
+        assert db.checkpointer is not None
+        for _ in range(100):
+            if db.checkpointer.completed:
+                break
+            await asyncio.sleep(0.05)
+        assert db.checkpointer.completed > 0
+        # the copied pages are in the database file itself: a reader of the file alone finds the rows
+        await db.dispose()
+        (tmp_path / "c.db-wal").unlink(missing_ok=True)
+        import sqlite3
+        assert sqlite3.connect(path).execute("SELECT count(*) FROM brands").fetchone()[0] == 50
+    finally:
+        await db.dispose()
