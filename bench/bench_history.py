@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 from sqlalchemy import create_engine
 
@@ -163,18 +164,17 @@ def postgres_baseline(url: str, first: int, last: int) -> float:
     return asyncio.run(work())
 
 
-def run() -> list[str]:
+def run() -> Iterator[str]:
     from bench.databases import engines
 
     started_load = os.getloadavg()
-    lines = []
     with tempfile.TemporaryDirectory(prefix="bench-history-") as tmp:
         workdir = Path(tmp)
         echo: dict[int, float] = {}
         for processes in (1, 2):
             with echo_server(workdir, processes) as echo_port:
                 echo[processes] = wrk_post(echo_port, "/echo", "none", workdir)[0]
-            lines.append(f"baseline: bare Litestar JSON echo, {processes} process(es), wrk 32 conn: "
+            yield (f"baseline: bare Litestar JSON echo, {processes} process(es), wrk 32 conn: "
                          f"{echo[processes]:,.0f} req/s")
         for engine in engines(workdir, "history"):
             token = setup_brand(engine.url)
@@ -187,25 +187,24 @@ def run() -> list[str]:
                 first, last, seconds = load_postgres(engine.plain_url)
                 raw = postgres_baseline(engine.plain_url, first, last)
                 driver = "asyncpg alone (prepared, in a read-only transaction)"
-            lines.append(f"{engine.name}: bulk load: {INTERACTIONS:,} interactions over {PEOPLE:,} people in "
+            yield (f"{engine.name}: bulk load: {INTERACTIONS:,} interactions over {PEOPLE:,} people in "
                          f"{seconds:.1f} s ({INTERACTIONS / seconds:,.0f} interactions/s)")
-            lines.append(f"{engine.name}: baseline: the same two queries through {driver}, p99 {raw:.2f} ms")
+            yield (f"{engine.name}: baseline: the same two queries through {driver}, p99 {raw:.2f} ms")
             for processes in (1, 2):
                 with assistant_server(engine.url, processes=processes) as (port, proc):
                     for connections in (1, 4, 32):
                         rate, p50, p99, errors = wrk(port, token, first, last, workdir, connections)
                         share = f" ({rate / echo[processes]:.0%} of the echo)" if connections == 32 else ""
-                        lines.append(f"{engine.name}, {processes} serve: GET /people/{{id}}/history, random people, "
+                        yield (f"{engine.name}, {processes} serve: GET /people/{{id}}/history, random people, "
                                      f"wrk {connections} conn: {rate:,.0f} req/s{share}, p50 {p50:.1f} ms, "
                                      f"p99 {p99:.1f} ms, errors {errors}  "
                                      f"[target p99 <= {20 if connections == 32 else 10} ms]")
                     if processes == 1:
-                        lines.append(f"{engine.name}, 1M-interaction store: " + single_line(
+                        yield (f"{engine.name}, 1M-interaction store: " + single_line(
                             "1 serve --no-worker", port, token, workdir, echo[1]))
-                    lines.append(f"{engine.name}, {processes} serve: peak RSS (VmHWM, largest process): "
+                    yield (f"{engine.name}, {processes} serve: peak RSS (VmHWM, largest process): "
                                  f"{peak_rss_mb(proc.pid):.0f} MB  [target <= 250 MB]")
-    lines.append(load_line(started_load))
-    return lines
+    yield (load_line(started_load))
 
 
 if __name__ == "__main__":

@@ -229,7 +229,7 @@ def postgres_baseline(url: str, bodies: list[bytes]) -> float:
             total = 0
             for body in bodies:
                 items = json.loads(body)["mentions"]
-                at = dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc)
+                at = dt.datetime(2026, 11, 20, 12)  # the columns hold naive UTC
                 rows = [(1, person, "inbound", m["platform"], "base-" + m["external_id"], m["text"], at, at,
                          json.dumps(m)) for m in items]
                 async with conn.transaction():
@@ -269,11 +269,10 @@ def single_line(label: str, port: int, token: str, workdir: Path, echo: float) -
             f"[target >= 1,500/s, p99 <= 50 ms, >= 40% of echo]")
 
 
-def run() -> list[str]:
+def run() -> Iterator[str]:
     from bench.databases import analyze, engines
 
     started_load = os.getloadavg()
-    lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         workdir = Path(tmp)
         echo: dict[int, float] = {}
@@ -281,7 +280,7 @@ def run() -> list[str]:
             with echo_server(workdir, processes) as echo_port:
                 rate, p50, p99, errors = wrk(echo_port, "/echo", "none", workdir)
             echo[processes] = rate
-            lines.append(f"baseline: bare Litestar JSON echo, {processes} process(es), wrk 32 conn {DURATION}s: "
+            yield (f"baseline: bare Litestar JSON echo, {processes} process(es), wrk 32 conn {DURATION}s: "
                          f"{rate:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, errors {errors}")
         for engine in engines(workdir, "ingest"):
             token = setup_brand(engine.url)
@@ -298,23 +297,22 @@ def run() -> list[str]:
                 with assistant_server(engine.url, processes=processes, extra_env=extra) as (port, proc):
                     label = (f"{engine.name}, {processes} serve --no-worker"
                              + (", synchronous=normal" if extra else ""))
-                    lines.append(single_line(label, port, token, workdir, echo[processes]))
+                    yield (single_line(label, port, token, workdir, echo[processes]))
                     if processes == 1 and not extra:
                         rate, accepted, elapsed = batch_ingest(port, token)
-                        lines.append(f"{engine.name}: batches of 1,000 through the API (one client, sequential): "
+                        yield (f"{engine.name}: batches of 1,000 through the API (one client, sequential): "
                                      f"{rate:,.0f} mentions/s ({accepted:,} in {elapsed:.1f} s)  "
                                      f"[target >= 20,000/s]")
                     rss = max(rss, peak_rss_mb(proc.pid))
             bodies = batch_bodies(30)
             if engine.is_sqlite:
-                lines.append(f"baseline: plain sqlite3 executemany of the same rows: "
+                yield (f"baseline: plain sqlite3 executemany of the same rows: "
                              f"{sqlite_baseline(workdir, bodies):,.0f} rows/s")
             else:
-                lines.append(f"baseline: asyncpg COPY of the same rows, a transaction per batch: "
+                yield (f"baseline: asyncpg COPY of the same rows, a transaction per batch: "
                              f"{postgres_baseline(engine.plain_url, bodies):,.0f} rows/s")
-            lines.append(f"{engine.name}: server peak RSS (VmHWM): {rss:.0f} MB  [target <= 250 MB]")
-    lines.append(load_line(started_load))
-    return lines
+            yield (f"{engine.name}: server peak RSS (VmHWM): {rss:.0f} MB  [target <= 250 MB]")
+    yield (load_line(started_load))
 
 
 if __name__ == "__main__":
