@@ -66,6 +66,11 @@ class Settings:
     login_max_failures: int = 5
     login_lockout_seconds: int = 300
 
+    # The queue page.
+    undo_seconds: float = 5.0
+    """How long the page holds an approval so the reviewer can undo it: the server (so the outbox and the
+    webhooks) hears of the approval only when this has passed."""
+
     def __post_init__(self) -> None:
         if self.sqlite_synchronous not in ("full", "normal"):
             raise SettingsError(f"{PREFIX}SQLITE_SYNCHRONOUS must be full or normal")
