@@ -41,7 +41,7 @@ def children_of(pid: int) -> list[int]:
     return sorted(found)
 
 
-async def wait_until(check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_until(check, timeout: float = 180.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not await check():
         assert time.monotonic() < deadline, "timed out"
