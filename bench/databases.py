@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BENCH_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "")
+PG_ONLY = os.environ.get("BENCH_PG_ONLY", "") == "1"
+"""Skip SQLite (its figures taken in another run)."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class Engine:
 
 def engines(workdir: Path, stem: str) -> list[Engine]:
     """A fresh, migrated-later SQLite file, and a freshly created PostgreSQL database when configured."""
-    found = [Engine("SQLite", f"sqlite+aiosqlite:///{workdir / (stem + '.db')}")]
+    found = [] if PG_ONLY and BENCH_DATABASE_URL else [Engine("SQLite", f"sqlite+aiosqlite:///{workdir / (stem + '.db')}")]
     if BENCH_DATABASE_URL:
         found.append(Engine("PostgreSQL", fresh_postgres(BENCH_DATABASE_URL)))
     return found
