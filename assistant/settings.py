@@ -42,6 +42,9 @@ class Settings:
     llm_backoff_initial_seconds: float = 0.5
     llm_backoff_max_seconds: float = 20.0
     llm_max_tokens: int = 400
+    llm_token_limit_parameter: str = "max_tokens"
+    """How the request names ``llm_max_tokens``: ``max_tokens``, or ``max_completion_tokens`` for models that
+    refuse the older name (OpenAI's reasoning models)."""
     history_token_budget: int = 2000
     policy_max_redrafts: int = 2
 
@@ -74,6 +77,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.sqlite_synchronous not in ("full", "normal"):
             raise SettingsError(f"{PREFIX}SQLITE_SYNCHRONOUS must be full or normal")
+        if self.llm_token_limit_parameter not in ("max_tokens", "max_completion_tokens"):
+            raise SettingsError(f"{PREFIX}LLM_TOKEN_LIMIT_PARAMETER must be max_tokens or max_completion_tokens")
 
     @property
     def llm_configured(self) -> bool:

@@ -2,9 +2,7 @@
 
 SQLite: rows go to ``sqlite3``'s own ``executemany``, ids are given under the write lock.
 PostgreSQL: plain inserts of many rows are one ``COPY`` through asyncpg (ids taken from the table's sequence
-in one statement first), and a lookup of a list of values binds the list as one array (``= ANY($1)``): with
-an expanding ``IN`` of 400 values, SQLAlchemy's parameter handling and PostgreSQL's planning of a fresh
-400-parameter statement took most of a 1,000-mention batch (issue 14's profile).
+in one statement first) instead of SQLAlchemy's multi-row INSERT with its per-row parameter handling.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import datetime as dt
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ARRAY, Connection, Table, any_, bindparam, func, select, text
+from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.util import await_
 
@@ -172,17 +170,3 @@ def _copy(conn: Connection, table: Table, keys: tuple[str, ...], rows: list[dict
             adapted._handle_exception(error)
     except dbapi_error as exc:
         raise DBAPIError.instance(f"COPY {table.name} ({', '.join(keys)})", None, exc, dbapi_error) from exc
-
-
-def one_of(dialect: str, column: Any, name: str) -> Any:
-    """``column IN :name`` for a list bound at execution: one array parameter on PostgreSQL (one prepared
-    statement, planned once, whatever the length), an expanding ``IN`` on SQLite."""
-    if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(column.type)))
-    return column.in_(bindparam(name, expanding=True))
-
-
-def per_dialect(build: Any) -> dict[str, Any]:
-    """``{dialect: build(one_of_for_that_dialect)}`` for a statement that looks values up in a list."""
-    return {dialect: build(lambda column, name, d=dialect: one_of(d, column, name))
-            for dialect in ("sqlite", "postgresql")}

@@ -23,6 +23,7 @@ from assistant.db.base import utcnow
 from assistant.db.jobs import Job
 from assistant.db.people import Person
 from assistant.db.turns import Decision, Draft, Turn
+from assistant.drafting import hygiene
 from assistant.drafting.context import TurnFacts, draft_context_on, load_turn_on
 from assistant.drafting.injection import injection_flags
 from assistant.drafting.llm import ModelClient
@@ -124,11 +125,14 @@ class Drafter:
             prompt_tokens += result.prompt_tokens or 0
             completion_tokens += result.completion_tokens or 0
             latency_ms += result.latency_ms
-            findings = self._check(policy, facts, result.text)
-            if not has_blocking(findings):
+            output = hygiene.review_result(result, prompt.messages, ctx, author_handle=facts.handle)
+            findings = self._check(policy, facts, output.text)
+            if output.ok and not has_blocking(findings):
                 break
-            feedback = tuple(f.message for f in findings if f.severity == BLOCK)
-        return Draft(**common, text=result.text, source="model", model=result.model,
+            feedback = output.feedback + tuple(f.message for f in findings if f.severity == BLOCK)
+        if not output.text:
+            return self._fallback(ctx, policy, facts, common, "the model's output held no reply", attempts=attempts)
+        return Draft(**common | {"flags": flags + output.flags}, text=output.text, source="model", model=result.model,
                      prompt_hash=prompt.template_hash, findings=[f.to_dict() for f in findings], prompt_tokens=prompt_tokens,
                      completion_tokens=completion_tokens, latency_ms=latency_ms, attempts=attempts)
 
@@ -176,7 +180,8 @@ def _settle(turn: Turn, status: str) -> None:
 async def _escalate(session: AsyncSession, turn: Turn, rule: str) -> None:
     _settle(turn, "escalated")
     turn.escalation_rule = rule
-    await record(session, SYSTEM, "turn.escalated", "turn", turn.id, brand_id=turn.brand_id, rule=rule)
+    await (await session.connection()).run_sync(record, SYSTEM, "turn.escalated", "turn", turn.id,
+            brand_id=turn.brand_id, rule=rule)
     await emit(session, turn.brand_id, "turn.escalated",
                {"turn_id": turn.id, "person_id": turn.person_id, "rule": rule})
 
@@ -186,8 +191,8 @@ async def _skip(session: AsyncSession, turn: Turn, skip: Skip) -> None:
     if skip.opted_out:
         await session.execute(update(Person).where(Person.id == turn.person_id).values(do_not_reply=True),
                               execution_options={"synchronize_session": False})
-        await record(session, SYSTEM, "person.opted_out", "person", turn.person_id, brand_id=turn.brand_id,
-                     turn_id=turn.id)
+        await (await session.connection()).run_sync(record, SYSTEM, "person.opted_out", "person", turn.person_id,
+                brand_id=turn.brand_id, turn_id=turn.id)
 
 
 async def store_draft(session: AsyncSession, turn: Turn, draft: Draft) -> None:
@@ -262,7 +267,8 @@ async def request_regenerate(db: Database, actor: Principal, turn_id: int, guida
         session.add(Decision(turn_id=turn.id, draft_id=turn.current_draft_id, user_id=actor.id,
                              action="regenerate", reason=guidance, created_at=utcnow()))
         _settle(turn, "drafting")
-        await record(session, actor, "turn.regenerate", "turn", turn.id, guidance=guidance)
+        await (await session.connection()).run_sync(record, actor, "turn.regenerate", "turn", turn.id,
+                guidance=guidance)
         await queue.enqueue(session, queue.DRAFT_TURN, [turn.id], brand_id=turn.brand_id,
                             payload={"guidance": guidance})
 

@@ -1,4 +1,4 @@
-"""The bulk paths of ``assistant/db/bulk.py`` on the database under test (PostgreSQL: COPY and array lookups;
+"""The bulk paths of ``assistant/db/bulk.py`` on the database under test (PostgreSQL: COPY;
 SQLite: ``executemany`` with ids given under the write lock): rows stored exactly, ids in order, a unique
 violation is SQLAlchemy's ``IntegrityError`` (ingest retries on it) and leaves nothing of its transaction."""
 
@@ -11,8 +11,8 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
 from assistant.db import Database
-from assistant.db.bulk import executemany, insert_returning_ids_sync, per_dialect
-from assistant.db.people import Handle, Interaction, Person
+from assistant.db.bulk import executemany, insert_returning_ids_sync
+from assistant.db.people import Interaction, Person
 from tests.support.factories import Factory
 
 AT = dt.datetime(2026, 11, 20, 12, 30, 15, 123456, tzinfo=dt.timezone.utc)
@@ -79,20 +79,3 @@ async def test_a_duplicate_in_a_bulk_insert_is_an_integrity_error_and_stores_not
     counts = await db.run_read(lambda conn: (conn.scalar(select(func.count()).select_from(Person)),
                                              conn.scalar(select(func.count()).select_from(Interaction))))
     assert counts == (20, 20)
-
-
-async def test_list_lookups_find_exactly_the_listed_values(db: Database, factory: Factory) -> None:
-    kit = await factory.brand()
-    statement = per_dialect(lambda one_of: select(Handle.handle).where(one_of(Handle.handle, "handles"))
-                            .order_by(Handle.handle))
-
-    def store_and_find(conn: Connection) -> tuple[list[str], list[str]]:
-        ids = insert_returning_ids_sync(conn, Person.__table__, people_rows(kit.id, 12))
-        executemany(conn, Handle.__table__, [{"brand_id": kit.id, "person_id": pid, "platform": "x",
-                                               "handle": f"h{i}", "created_at": AT} for i, pid in enumerate(ids)])
-        query = statement[conn.dialect.name]
-        return (list(conn.execute(query, {"handles": ["h1", "h11", "nobody", "h1"]}).scalars()),
-                list(conn.execute(query, {"handles": []}).scalars()))
-
-    found, none = await db.run_write(store_and_find)
-    assert found == ["h1", "h11"] and none == []
