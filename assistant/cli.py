@@ -80,17 +80,14 @@ def worker(concurrency: int | None) -> None:
     """A drafting and delivery worker as its own process (for PostgreSQL deployments)."""
     import signal
 
-    from litestar.datastructures import State
-
-    from assistant.app import shared_state
     from assistant.jobs.handlers import build_worker
 
     current = settings()
     ensure_schema(current)
 
     async def work() -> None:
-        state: State = shared_state(current)
-        runner = build_worker(state, concurrency=concurrency)
+        db = Database(current.database_url)
+        runner = build_worker(db, current, concurrency=concurrency)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.stop)
@@ -98,7 +95,7 @@ def worker(concurrency: int | None) -> None:
         try:
             await runner.run()
         finally:
-            await state.db.dispose()
+            await db.dispose()
 
     asyncio.run(work())
 

@@ -179,18 +179,17 @@ async def seed(db: Database, settings: Settings) -> tuple[list[Login], str | Non
 
 
 async def draft_waiting(settings: Settings, *, with_examples: bool) -> None:
-    from assistant.app import shared_state
     from assistant.jobs.handlers import build_worker
 
-    state = shared_state(settings)
-    worker = build_worker(state)
+    db = Database(settings.database_url)
+    worker = build_worker(db, settings)
     try:
         await worker.run_until_idle(timeout=600)
         if with_examples:
-            await add_off_policy_examples(state.db, settings)
+            await add_off_policy_examples(db, settings)
     finally:
         await worker.aclose()
-        await state.db.dispose()
+        await db.dispose()
 
 
 async def add_off_policy_examples(db: Database, settings: Settings) -> None:

@@ -111,7 +111,7 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[Database]:
-    """The test's own engine on the test's event loop. The app keeps its own (``app.state.db``): the test
+    """The test's own engine on the test's event loop. The app keeps its own (``app_services(app).db``): the test
     client serves the app from another event loop, and a connection must stay on the loop that opened it."""
     database = Database(settings.database_url)
     yield database

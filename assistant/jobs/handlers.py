@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from litestar.datastructures import State
-
+from assistant.db import Database
 from assistant.drafting.service import Drafter
 from assistant.jobs import queue
 from assistant.jobs.worker import Handler, Worker
+from assistant.settings import Settings
 from assistant.webhooks.delivery import WebhookSender
 
 
-def build_worker(state: State, *, concurrency: int | None = None) -> Worker:
-    settings = state.settings
+def build_worker(db: Database, settings: Settings, *, concurrency: int | None = None) -> Worker:
     handlers: dict[str, Handler] = {}
-    drafter = Drafter(state.db, settings)
+    drafter = Drafter(db, settings)
     handlers[queue.DRAFT_TURN] = drafter.draft_turn
-    handlers[queue.DELIVER_WEBHOOK] = WebhookSender(state.db, settings).deliver
-    return Worker(state.db, handlers, concurrency=concurrency or settings.worker_concurrency,
+    handlers[queue.DELIVER_WEBHOOK] = WebhookSender(db, settings).deliver
+    return Worker(db, handlers, concurrency=concurrency or settings.worker_concurrency,
                   lease_seconds=settings.job_lease_seconds, poll_seconds=settings.job_poll_seconds,
                   closers=[drafter.aclose])

@@ -18,6 +18,7 @@ from assistant.db import Database
 from assistant.db.jobs import Job
 from assistant.db.people import Handle, Interaction, Person
 from assistant.db.turns import Turn
+from assistant.services import app_services
 from tests.support.factories import mention
 
 
@@ -234,7 +235,7 @@ async def test_missing_unknown_malformed_or_revoked_key_is_401(client, app, fact
     assert (await client.post("/api/v1/mentions", json=mention(), headers=headers)).status_code == 202
     async with db.write() as session:
         await auth.revoke_api_key(session, brand.id, issued.id)
-    app.state.authenticator.forget()  # keys are cached for 2 s per process; the revoking process forgets at once
+    app_services(app).authenticator.forget()  # keys are cached for 2 s per process; the revoking process forgets at once
     problem(await client.post("/api/v1/mentions", json=mention(), headers=headers), 401)
     assert await rows(db) == 1
 

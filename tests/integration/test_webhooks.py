@@ -126,8 +126,8 @@ async def emit_event(db: Database, brand_id: int, event: str = "turn.escalated",
         await emit(session, brand_id, event, data or {"turn_id": 1})
 
 
-async def test_the_worker_delivers_webhooks(app):
-    assert queue.DELIVER_WEBHOOK in build_worker(app.state).handlers
+async def test_the_worker_delivers_webhooks(db, settings):
+    assert queue.DELIVER_WEBHOOK in build_worker(db, settings).handlers
 
 
 async def test_an_event_arrives_signed_after_two_failures_and_counts_once(client, db, factory, fast):
