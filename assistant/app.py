@@ -1,4 +1,6 @@
-"""``create_app()``: the only place the Litestar application is built. Tests build it the same way.
+"""The one wiring place: ``create_app()`` builds the Litestar application and ``build_worker()`` the worker
+that runs the background jobs (in the app's process, or alone: ``assistant worker``). Tests build both the same
+way.
 
 Handlers get the shared parts (settings, database, authenticator, rate limiter) as one typed ``Services``
 dependency; the in-process worker and the database's engines live exactly as long as the app (``lifespan``).
@@ -18,7 +20,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from assistant.jobs.handlers import build_worker
+from assistant.db import Database
+from assistant.drafting.service import Drafter
+from assistant.jobs import queue
+from assistant.jobs.worker import Handler, Worker
 from assistant.mentions.controllers import MentionController
 from assistant.ops import OpsController
 from assistant.outbox.controllers import ReplyController
@@ -29,8 +34,19 @@ from assistant.review.controllers import TurnController
 from assistant.services import APP_STATE_KEY, Services
 from assistant.settings import Settings, get_settings
 from assistant.web.plugin import WebPlugin
+from assistant.webhooks.delivery import WebhookSender
 
 log = logging.getLogger("assistant")
+
+
+def build_worker(db: Database, settings: Settings, *, concurrency: int | None = None) -> Worker:
+    """The worker, with the code that runs each kind of job."""
+    drafter = Drafter(db, settings)
+    handlers: dict[str, Handler] = {queue.DRAFT_TURN: drafter.draft_turn,
+                                    queue.DELIVER_WEBHOOK: WebhookSender(db, settings).deliver}
+    return Worker(db, handlers, concurrency=concurrency or settings.worker_concurrency,
+                  lease_seconds=settings.job_lease_seconds, poll_seconds=settings.job_poll_seconds,
+                  closers=[drafter.aclose])
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> Litestar:
@@ -74,9 +90,17 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     )
 
 
+def serve_app(settings: Settings, host: str, port: int, *, run_worker: bool) -> None:
+    """Serve the app with uvicorn (uvloop, httptools) until the process is stopped: ``assistant serve``."""
+    import uvicorn
+
+    uvicorn.run(create_app(settings, run_worker=run_worker), host=host, port=port, loop="uvloop",
+                http="httptools", log_level="warning", access_log=False)
+
+
 def app_factory() -> Litestar:
     """For ``uvicorn --factory assistant.app:app_factory``."""
     return create_app(run_worker=True)
 
 
-__all__ = ["create_app", "app_factory"]
+__all__ = ["app_factory", "build_worker", "create_app", "serve_app"]

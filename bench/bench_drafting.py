@@ -13,9 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from assistant.app import build_worker
 from assistant.auth import service as auth
 from assistant.db.migrate import upgrade
-from assistant.jobs.handlers import build_worker
 from assistant.mentions.service import ingest, validate
 from assistant.services import Services
 from assistant.settings import Settings

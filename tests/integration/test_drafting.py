@@ -16,7 +16,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 
-from assistant.app import create_app
+from assistant.app import build_worker, create_app
 from assistant.auth.principal import Principal
 from assistant.db import Database
 from assistant.db.audit import AuditEvent
@@ -29,7 +29,6 @@ from assistant.drafting.prompts import FALLBACK_TEMPLATE, SYSTEM_TEMPLATE, USER_
 from assistant.drafting.service import Drafter, request_regenerate
 from assistant.errors import Conflict, NotFound, ValidationFailed
 from assistant.jobs import queue
-from assistant.jobs.handlers import build_worker
 from assistant.policy import load_policy
 from assistant.policy.service import set_brand_policy
 from assistant.services import Services

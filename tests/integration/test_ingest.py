@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,15 +19,6 @@ from assistant.db.people import Handle, Interaction, Person
 from assistant.db.turns import Turn
 from assistant.services import app_services
 from tests.support.factories import mention
-
-
-@pytest.fixture
-async def db(settings) -> AsyncIterator[Database]:
-    """The test's own engine: the app runs on the test client's portal loop, and an asyncpg connection must not
-    cross event loops (conftest's ``db`` shares the app's engine, which breaks on PostgreSQL)."""
-    database = Database(settings.database_url)
-    yield database
-    await database.dispose()
 
 
 async def rows(db: Database, model: Any = Interaction) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from sqlalchemy import event, select
 
 from assistant.db.tenancy import User
@@ -29,11 +28,6 @@ async def sign_in(client: Any, email: str, password: str) -> Any:
     page = await client.get("/login")
     return await client.post("/login", data={"email": email, "password": password, "_csrf_token": token(page.text)},
                              follow_redirects=False)
-
-
-@pytest.fixture
-async def kit(factory: Any) -> Any:
-    return await factory.brand()
 
 
 async def test_sign_in_sets_a_hardened_session_and_the_pages_carry_security_headers(client, kit) -> None:
