@@ -11,8 +11,10 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
+PORT ?= 8000
+
 demo: $(BIN)/.installed
-	$(BIN)/assistant demo
+	$(BIN)/assistant demo --port $(PORT)
 
 test: $(BIN)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
