@@ -41,17 +41,23 @@ def require_or_skip(service: str, reason: str) -> None:
 DATABASE_UNDER_TEST = "postgresql" if TEST_DATABASE_URL.startswith("postgres") else "sqlite"
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"database under test: {DATABASE_UNDER_TEST}"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test marked ``postgres`` (or ``sqlite``) proves something of that database alone: the run on the
-    other database skips it, saying so."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The local-model tier takes minutes, so ``make test`` leaves it out: it runs when asked for
+    (``-m local_model``, as ``make test-local`` and CI do) or required (``ASSISTANT_TEST_REQUIRE``).
+    A test marked ``postgres`` (or ``sqlite``) proves something of that database alone: the run on the other
+    database skips it, saying so."""
+    local_model_wanted = "local_model" in (config.getoption("markexpr") or "") or "local_model" in REQUIRED
+    skip_local = pytest.mark.skip(reason="the local-model tier runs with `make test-local`")
     for item in items:
+        if "local_model" in item.keywords and not local_model_wanted:
+            item.add_marker(skip_local)
         for only in ("postgres", "sqlite"):
             if item.get_closest_marker(only) and not DATABASE_UNDER_TEST.startswith(only):
                 item.add_marker(pytest.mark.skip(reason=f"{only} only; this run is on {DATABASE_UNDER_TEST}"))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database under test: {DATABASE_UNDER_TEST}"
 
 
 @pytest.fixture(scope="session", autouse=True)
