@@ -48,11 +48,24 @@ async def create_brand(session: AsyncSession, slug: str, name: str, actor: Princ
     return brand
 
 
-async def brand_by_slug(session: AsyncSession, slug: str) -> Brand:
-    brand = await session.scalar(select(Brand).where(Brand.slug == slug))
-    if brand is None:
+def brand_by_slug(conn: Connection, slug: str) -> Any:
+    """The brand's row; NotFound for an unknown slug.
+
+    Transitional: given an ``AsyncSession`` (callers not yet on connections) it answers an awaitable of the
+    ``Brand``."""
+    if isinstance(conn, AsyncSession):
+        session = conn
+
+        async def orm() -> Brand:
+            brand = await session.scalar(select(Brand).where(Brand.slug == slug))
+            if brand is None:
+                raise NotFound(f"no brand with slug {slug!r}")
+            return brand
+        return orm()
+    found = conn.execute(select(*Brand.__table__.c).where(Brand.slug == slug)).first()
+    if found is None:
         raise NotFound(f"no brand with slug {slug!r}")
-    return brand
+    return found
 
 
 async def only_brand(session: AsyncSession) -> Brand:

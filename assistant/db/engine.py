@@ -105,6 +105,12 @@ class Database:
             self._sync_read = _sqlite_sync_engine(sync_url, immediate=False)
 
     @property
+    def engines(self) -> set[Engine]:
+        """Every synchronous engine this database's statements run on (to listen to them, as tests do)."""
+        found = {self.write_engine.sync_engine, self.read_engine.sync_engine}
+        return found | {e for e in (self._sync_write, self._sync_read) if e is not None}
+
+    @property
     def dialect(self) -> str:
         return "sqlite" if self.is_sqlite else "postgresql"
 
@@ -131,9 +137,10 @@ class Database:
         assert self._write_lock is not None
         async with self._write_lock, self._guard():
             done, result = self._write_now(fn, args)
-            if done:
-                return result
-            return await asyncio.to_thread(self._write_waiting, fn, args)
+            if not done:
+                return await asyncio.to_thread(self._write_waiting, fn, args)
+        await asyncio.sleep(0)  # the write ran in the loop without yielding: let the tasks waiting have a turn
+        return result
 
     def _write_now(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, Any]:
         """In the loop, if the file's write lock is free at once; (False, None) when another process holds it."""
@@ -184,9 +191,6 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
-        for engine in (self._sync_write, self._sync_read):
-            if engine is not None:
-                engine.dispose()
         for engine in (self._sync_write, self._sync_read):
             if engine is not None:
                 engine.dispose()

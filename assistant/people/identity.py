@@ -1,8 +1,7 @@
 """Finding (or creating) the person behind each handle, many at a time; used by ingest and import alike.
 
-Each operation is written once, against a synchronous ``Connection`` (the ``*_sync`` functions, which the
-ingest hot path runs through ``Database.run_write``); the async names run the same code in an
-``AsyncSession`` through ``run_sync``."""
+Each operation is a plain function of a synchronous ``Connection`` (see ``assistant.db``), which the ingest
+hot path runs through ``Database.run_write``."""
 
 from __future__ import annotations
 
@@ -39,16 +38,15 @@ class Sighting:
     inbound: bool = True
 
 
-async def resolve_people(session: AsyncSession, brand_id: int, sightings: Iterable[Sighting]) -> dict[HandleKey, int]:
-    """Map every sighted handle to its person, creating people on first sight."""
-    listed = list(sightings)
-    return await session.run_sync(lambda s: resolve_people_sync(s.connection(), brand_id, listed))
-
-
-def resolve_people_sync(conn: Connection, brand_id: int, sightings: Iterable[Sighting],
-                        quiet: set[int] | None = None) -> dict[HandleKey, int]:
+def resolve_people(conn: Connection, brand_id: int, sightings: Iterable[Sighting],
+                   quiet: set[int] | None = None) -> Any:
     """Map every sighted handle to its person, creating people on first sight. With ``quiet``, also collects
-    the people among them who asked not to be answered (``do_not_reply``), at no extra query."""
+    the people among them who asked not to be answered (``do_not_reply``), at no extra query.
+
+    Transitional: given an ``AsyncSession`` (callers not yet on connections) it answers an awaitable."""
+    if isinstance(conn, AsyncSession):
+        listed = list(sightings)
+        return conn.run_sync(lambda s: resolve_people(s.connection(), brand_id, listed, quiet))
     first: dict[HandleKey, Sighting] = {}
     for s in sightings:
         first.setdefault((s.platform, s.handle), s)
@@ -153,16 +151,22 @@ def _activity_statement() -> Any:
 _ACTIVITY = _activity_statement()
 
 
-async def apply_activity(session: AsyncSession, activity: dict[int, Activity]) -> None:
-    """Fold a batch's activity into the people's first/last seen times and counts, in one statement."""
-    if activity:
-        await session.run_sync(lambda s: apply_activity_sync(s.connection(), activity))
+def apply_activity(conn: Connection, activity: dict[int, Activity]) -> Any:
+    """Fold a batch's activity into the people's first/last seen times and counts, in one statement.
 
-
-def apply_activity_sync(conn: Connection, activity: dict[int, Activity]) -> None:
-    """Fold a batch's activity into the people's first/last seen times and counts, in one statement."""
+    Transitional: given an ``AsyncSession`` (callers not yet on connections) it answers an awaitable."""
+    if isinstance(conn, AsyncSession):
+        return conn.run_sync(lambda s: apply_activity(s.connection(), activity))
     if not activity:
         return
     executemany(conn, _ACTIVITY, [
         {"pid": pid, "first_at": a.first_at, "last_at": a.last_at, "mentions": a.mentions, "replies": a.replies,
          "display_name": a.display_name, "followers": a.followers} for pid, a in activity.items()])
+
+
+_OPT_OUT = update(Person.__table__).where(Person.__table__.c.id == bindparam("person_id")).values(do_not_reply=True)
+
+
+def opt_out(conn: Connection, person_id: int) -> None:
+    """The person asked us to stop: nothing is drafted or sent to them until a reviewer clears the flag."""
+    conn.execute(_OPT_OUT, {"person_id": person_id})

@@ -34,31 +34,45 @@ async def load_person(session: AsyncSession, brand_id: int, person_id: int) -> P
     return person
 
 
-async def profiles(session: AsyncSession, people: Sequence[Person]) -> list[PersonOut]:
-    """Profiles for many people in three queries, whatever their number."""
+def profiles(conn: Connection, people: Sequence[Any]) -> Any:
+    """Profiles for many people (rows or ``Person`` objects) in three queries, whatever their number.
+
+    Transitional: given an ``AsyncSession`` (callers not yet on connections) it answers an awaitable."""
+    if isinstance(conn, AsyncSession):
+        return conn.run_sync(lambda s: profiles(s.connection(), people))
     ids = [p.id for p in people]
     handles: dict[int, list[HandleOut]] = {i: [] for i in ids}
     notes: dict[int, list[NoteOut]] = {i: [] for i in ids}
     if ids:
-        for person_id, platform, handle in await session.execute(
+        for person_id, platform, handle in conn.execute(
                 select(Handle.person_id, Handle.platform, Handle.handle).where(Handle.person_id.in_(ids))
                 .order_by(Handle.id)):
             handles[person_id].append(HandleOut(platform, handle))
-        for note, email in await session.execute(
-                select(Note, User.email).outerjoin(User, User.id == Note.author_user_id)
+        for note_id, person_id, text, created_at, email in conn.execute(
+                select(Note.id, Note.person_id, Note.text, Note.created_at, User.email)
+                .outerjoin(User, User.id == Note.author_user_id)
                 .where(Note.person_id.in_(ids)).order_by(Note.created_at.desc(), Note.id.desc())):
-            notes[note.person_id].append(NoteOut(note.id, note.text, note.created_at, email))
+            notes[person_id].append(NoteOut(note_id, text, created_at, email))
     return [PersonOut(id=p.id, display_name=p.display_name, handles=handles[p.id], do_not_reply=p.do_not_reply,
                       first_contact=p.reply_count == 0, first_seen_at=p.first_seen_at, last_seen_at=p.last_seen_at,
                       mention_count=p.mention_count, reply_count=p.reply_count, followers=p.followers,
                       notes=notes[p.id]) for p in people]
 
 
-async def recent_histories(session: AsyncSession, person_ids: Sequence[int], limit: int = 20) -> dict[int, list[Any]]:
+PROFILE_COLUMNS = (Person.id, Person.display_name, Person.do_not_reply, Person.first_seen_at, Person.last_seen_at,
+                   Person.mention_count, Person.reply_count, Person.followers)
+"""The columns of ``Person`` a profile shows: select them to give ``profiles`` rows."""
+
+
+def recent_histories(conn: Connection, person_ids: Sequence[int], limit: int = 20) -> Any:
     """The newest ``limit`` messages of each of many people, newest first, in ONE statement whatever the number
     of people: a UNION ALL of per-person index range scans (``ix_interactions_person_history``), so a person
     with thousands of messages costs the same as one with twenty. Rows carry ``id, person_id, direction,
-    platform, text, occurred_at, turn_id``."""
+    platform, text, occurred_at, turn_id``.
+
+    Transitional: given an ``AsyncSession`` (callers not yet on connections) it answers an awaitable."""
+    if isinstance(conn, AsyncSession):
+        return conn.run_sync(lambda s: recent_histories(s.connection(), person_ids, limit))
     found: dict[int, list[Any]] = {p: [] for p in person_ids}
     ids = sorted(set(person_ids))
     if not ids:
@@ -69,7 +83,7 @@ async def recent_histories(session: AsyncSession, person_ids: Sequence[int], lim
              .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit).subquery()
              for pid in ids]
     query = union_all(*(select(*part.c) for part in parts)) if len(parts) > 1 else select(*parts[0].c)
-    for row in (await session.execute(query)).all():
+    for row in conn.execute(query).all():
         found[row.person_id].append(row)
     for rows in found.values():
         rows.sort(key=lambda r: (r.occurred_at, r.id), reverse=True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.audit import record
@@ -28,9 +29,16 @@ async def set_brand_policy(session: AsyncSession, brand_id: int, source: str, so
     return policy.hash
 
 
-async def brand_policy(session: AsyncSession, brand_id: int) -> Policy:
-    """The brand's own policy, or the shipped default for a brand without one."""
-    return policy_of(await session.scalar(select(Brand.policy_toml).where(Brand.id == brand_id)))
+_SOURCE = select(Brand.policy_toml).where(Brand.id == bindparam("brand_id"))
+
+
+def brand_policy(conn: Connection, brand_id: int) -> Any:
+    """The brand's own policy, or the shipped default for a brand without one.
+
+    Transitional: given an ``AsyncSession`` (callers not yet on connections) it answers an awaitable."""
+    if isinstance(conn, AsyncSession):
+        return conn.run_sync(lambda s: brand_policy(s.connection(), brand_id))
+    return policy_of(conn.scalar(_SOURCE, {"brand_id": brand_id}))
 
 
 def policy_of(source: str | None) -> Policy:

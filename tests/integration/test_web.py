@@ -126,8 +126,8 @@ async def test_queue_shows_people_in_fair_order_with_untrusted_text_escaped(clie
 
 
 async def test_findings_are_underlined_by_their_span(client, kit, db) -> None:
-    turn_id, _, _ = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="x")
-    await store_draft(db, turn_id, "We guarantee <it> by Friday", findings=[
+    turn_id, _, _ = await waiting_turn(db, kit.id, handle="@ana", text="@acme late",
+                                       draft="We guarantee <it> by Friday", findings=[
         {"rule": "banned_pattern", "severity": "block", "message": "no promises", "start": 3, "end": 12}])
     await sign_in(client, kit.reviewer_email, kit.password)
     html = (await client.get("/")).text
@@ -204,7 +204,7 @@ async def test_queue_statement_count_does_not_grow_with_the_page_size(client, ki
     def count(*args: Any) -> None:
         statements.append(args[2])
 
-    engines = {db.read_engine.sync_engine, db.write_engine.sync_engine}
+    engines = app.state.db.engines  # the app's engines: the test's own serve nothing
     for engine in engines:
         event.listen(engine, "before_cursor_execute", count)
     try:
