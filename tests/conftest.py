@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import text
+from sqlalchemy import Connection
 
 from assistant.app import create_app
 from assistant.db import Database
@@ -82,12 +82,15 @@ def is_postgres(database_url: str) -> bool:
 async def clean_tables(database_url: str) -> None:
     db = Database(database_url)
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    async with db.write() as session:
-        if db.is_sqlite:
+
+    def empty(conn: Connection) -> None:
+        if conn.dialect.name == "sqlite":
             for name in tables:
-                await session.execute(text(f"DELETE FROM {name}"))
+                conn.exec_driver_sql(f"DELETE FROM {name}")
         else:
-            await session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+    await db.run_write(empty)
     await db.dispose()
 
 

@@ -47,11 +47,10 @@ class MentionRow:
     received_at: dt.datetime
 
 
-_TURN_COLUMNS = TURN_COLUMNS
 _PERSON_COLUMNS = (Person.id, Person.display_name, Person.do_not_reply, Person.first_seen_at,
                    Person.mention_count, Person.reply_count)
 # Built once, run with parameters: building a statement cost more than SQLite running it.
-_TURN_AND_PERSON = (select(*_TURN_COLUMNS, *_PERSON_COLUMNS, Brand.name, Brand.policy_toml)
+_TURN_AND_PERSON = (select(*TURN_COLUMNS, *_PERSON_COLUMNS, Brand.name, Brand.policy_toml)
                     .join(Person, Person.id == Turn.person_id).join(Brand, Brand.id == Turn.brand_id)
                     .where(Turn.id == bindparam("turn_id")))
 _MENTIONS = (select(Interaction.id, Interaction.text, Interaction.occurred_at, Interaction.received_at)
@@ -104,7 +103,7 @@ def load_turn(conn: Connection, turn_id: int) -> TurnFacts | None:
     found = conn.execute(_TURN_AND_PERSON, {"turn_id": turn_id}).first()
     if found is None:
         return None
-    split = len(_TURN_COLUMNS)
+    split = len(TURN_COLUMNS)
     turn = TurnRow(*found[:split])
     person = PersonRow(*found[split:split + len(_PERSON_COLUMNS)])
     brand_name, policy_source = found[-2:]

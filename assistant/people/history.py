@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from assistant.db.bulk import executemany, insert_returning_ids_sync
+from assistant.db.bulk import executemany, insert_returning_ids
 from assistant.db.people import Interaction
 from assistant.people.identity import Activity, apply_activity, tally
 
@@ -37,7 +37,7 @@ def conversations(conn: Connection, brand_id: int, keys: Iterable[tuple[str, str
 def add_mentions(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     """Inbound messages (interaction rows, ``direction`` "inbound") join their people's history; answers their
     ids, in order. The caller counts them in the people's profiles (``identity.apply_activity``)."""
-    return insert_returning_ids_sync(conn, Interaction.__table__, rows)
+    return insert_returning_ids(conn, Interaction.__table__, rows)
 
 
 def add_replies(conn: Connection, brand_id: int, replies: Sequence[dict[str, Any]], now: dt.datetime) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.db.base import UTCDateTime, utcnow
-from assistant.db.bulk import executemany, insert_returning_ids_sync
+from assistant.db.bulk import executemany, insert_returning_ids
 from assistant.db.people import Handle, Person
 
 CHUNK = 400
@@ -58,7 +58,7 @@ def resolve_people(conn: Connection, brand_id: int, sightings: Iterable[Sighting
                  "followers": first[k].followers, "first_seen_at": first[k].at, "last_seen_at": first[k].at,
                  "do_not_reply": False, "mention_count": 0, "reply_count": 0,
                  "created_at": now} for k in missing]
-        new_ids = insert_returning_ids_sync(conn, Person.__table__, rows)
+        new_ids = insert_returning_ids(conn, Person.__table__, rows)
         executemany(conn, _NEW_HANDLES[conn.dialect.name], [
             {"brand_id": brand_id, "person_id": pid, "platform": k[0], "handle": k[1],
              "external_id": first[k].external_id, "created_at": now} for k, pid in zip(missing, new_ids)])

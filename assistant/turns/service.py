@@ -7,16 +7,18 @@ human decision. Each function is a plain function of a ``Connection`` in the cal
 A turn's ``version`` goes up with every change. A rule that read a turn and now changes it does so with one
 conditional UPDATE on the version it read (``_move``): of two reviewers deciding at once, or a drafter and a
 mention joining, exactly one wins; the other gets ``TurnChanged`` (409), and nothing of its transaction is
-stored::
+stored. The life, by status::
 
-                 ┌──── join, regenerate ───┐
-                 ▼                         │
-    open ──▶ drafting ──── draft ────▶ pending_review ── approve ──▶ approved ── post ──▶ posted
-       │        │ │                        │ │ │                        │
-       │        │ └ escalate_by_rule ┐     │ │ └── reject ──▶ rejected  └── fail ──▶ failed
-       │        │                    ▼     │ └ escalate ─▶ escalated        (regenerate, reject,
-       └────────┴── skip ──▶ skipped                  (approve with a        escalate again)
-                                                       human's text, reject, regenerate)
+    status           action -> next status (``TRANSITIONS``, read by status)
+    (a new mention)  open -> drafting; skipped when the person asked not to be answered
+    drafting         draft -> pending_review · escalate_by_rule -> escalated · skip -> skipped
+                     join, regenerate -> drafting
+    pending_review   approve -> approved · reject -> rejected · escalate -> escalated
+                     join, regenerate -> drafting
+    escalated        approve (a human's own text) -> approved · reject -> rejected · regenerate -> drafting
+    approved         post -> posted · fail -> failed
+    failed           regenerate -> drafting · reject -> rejected · escalate -> escalated
+    posted, rejected, skipped: final (a new mention opens a new turn)
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, select, update
 
 from assistant.db.base import utcnow
-from assistant.db.bulk import executemany, insert_returning_ids_sync
+from assistant.db.bulk import executemany, insert_returning_ids
 from assistant.db.locking import for_update
 from assistant.db.turns import OPEN_TURN_STATES, Decision, Draft, Turn
 from assistant.errors import Conflict, NotFound, StaleDraft, TurnChanged
@@ -139,7 +141,7 @@ def place(conn: Connection, brand_id: int, arrivals: Sequence[Arrival], quiet: s
                     joined[turn["id"]] = turn
         placed.append(turn)
     if new_turns:
-        insert_returning_ids_sync(conn, _TURNS, new_turns)  # sets each turn's "id"
+        insert_returning_ids(conn, _TURNS, new_turns)  # sets each turn's "id"
     _join(conn, joined, now)
     status = {t["id"]: t["status"] for t in new_turns} | {tid: "drafting" for tid in joined}
     return Placement([t["id"] for t in placed], status,
