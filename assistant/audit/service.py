@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.auth.principal import Principal
 from assistant.db.audit import AuditEvent
@@ -17,16 +16,9 @@ _EVENTS = AuditEvent.__table__
 
 
 def record(conn: Connection, actor: Principal, action: str, subject_type: str, subject_id: int | None, *,
-           brand_id: int | None = None, **data: Any) -> Any:
-    """One event in the connection's transaction.
-
-    Transitional: given an ``AsyncSession`` (callers not yet on connections) it answers the awaitable of
-    the same insert."""
-    if isinstance(conn, AsyncSession):
-        return conn.run_sync(lambda s: record(s.connection(), actor, action, subject_type, subject_id,
-                                              brand_id=brand_id, **data))
+           brand_id: int | None = None, **data: Any) -> None:
+    """One event in the connection's transaction."""
     conn.execute(_EVENTS.insert(), _row(actor, action, subject_type, subject_id, brand_id, data))
-    return None
 
 
 def record_many(conn: Connection, events: Sequence[tuple[Principal, str, str, int | None, dict[str, Any]]], *,

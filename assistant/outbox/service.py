@@ -30,11 +30,11 @@ from assistant.db.locking import claimable, for_update
 from assistant.db.outbox import Reply
 from assistant.db.people import Handle, Interaction
 from assistant.errors import AssistantError, Conflict, NotFound, ValidationFailed
-from assistant.mentions.validation import clean_optional, clean_text, platform_token, timestamp
 from assistant.outbox.schemas import ClaimedReply, ReplyOut
-from assistant.pagination import Page, decode_cursor, encode_cursor
+from assistant.pagination import AfterTime, Page, decode_cursor, encode_cursor
 from assistant.people import history
 from assistant.turns import TurnRow
+from assistant.validation import clean_optional, clean_text, platform_token, timestamp
 from assistant.webhooks.events import emit
 
 POSTABLE = ("approved", "claimed")
@@ -74,16 +74,14 @@ def create_reply(conn: Connection, turn: TurnRow, *, draft_id: int | None, decis
 
 async def list_replies(db: Database, brand_id: int, *, status: str, limit: int, cursor: str | None) -> Page[ReplyOut]:
     """Oldest approval first, the order the people started waiting in; keyset pages."""
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, AfterTime)
     query = select(_REPLIES).where(Reply.brand_id == brand_id, Reply.status == status)
     if after is not None:
-        at, last_id = _cursor_time(after[0]), after[1]
-        if not isinstance(last_id, int):
-            raise ValidationFailed.field("cursor", "is not a cursor this service issued")
-        query = query.where(or_(Reply.approved_at > at, and_(Reply.approved_at == at, Reply.id > last_id)))
+        query = query.where(or_(Reply.approved_at > after.at, and_(Reply.approved_at == after.at,
+                                                                    Reply.id > after.id)))
     replies = await db.run_read(_all, query.order_by(Reply.approved_at, Reply.id).limit(limit + 1))
     page = replies[:limit]
-    next_cursor = encode_cursor(page[-1].approved_at.isoformat(), page[-1].id) if len(replies) > limit else None
+    next_cursor = encode_cursor(AfterTime(page[-1].approved_at, page[-1].id)) if len(replies) > limit else None
     return Page(items=[reply_out(r) for r in page], next_cursor=next_cursor)
 
 
@@ -257,13 +255,6 @@ def _required(value: str, field: str) -> str:
     if cleaned is None:
         raise ValidationFailed.field(field, "must not be empty")
     return cleaned
-
-
-def _cursor_time(value: object) -> dt.datetime:
-    try:
-        return dt.datetime.fromisoformat(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued") from None
 
 
 def reply_out(reply: Any) -> ReplyOut:

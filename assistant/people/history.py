@@ -12,26 +12,21 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from assistant.db.bulk import executemany, insert_returning_ids
+from assistant.db.lookup import platform_keys, rows_by_platform_keys
 from assistant.db.people import Interaction
 from assistant.people.identity import Activity, apply_activity, tally
 
-_KNOWN = (select(Interaction.external_id, Interaction.conversation_key)
-          .where(Interaction.brand_id == bindparam("brand_id"), Interaction.platform == bindparam("platform"),
-                 Interaction.external_id.in_(bindparam("external_ids", expanding=True))))
+_KNOWN = (select(Interaction.platform, Interaction.external_id, Interaction.conversation_key)
+          .where(Interaction.brand_id == bindparam("brand_id"),
+                 platform_keys(Interaction.platform, Interaction.external_id)))
 
 
-def conversations(conn: Connection, brand_id: int, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+def conversations(conn: Connection, brand_id: int,
+                  keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
     """The brand's messages among ``(platform, external_id)`` keys, each with its conversation key (absent
-    keys are unknown messages). One query per platform: SQLite uses the unique index for ``IN`` on one column,
-    not for row values."""
-    by_platform: dict[str, list[str]] = {}
-    for platform, external_id in dict.fromkeys(keys):
-        by_platform.setdefault(platform, []).append(external_id)
-    found: dict[tuple[str, str], str | None] = {}
-    for platform, external_ids in by_platform.items():
-        rows = conn.execute(_KNOWN, {"brand_id": brand_id, "platform": platform, "external_ids": external_ids})
-        found.update({(platform, external_id): key for external_id, key in rows})
-    return found
+    keys are unknown messages)."""
+    return {(platform, external_id): key for platform, external_id, key
+            in rows_by_platform_keys(conn, _KNOWN, keys, brand_id=brand_id)}
 
 
 def add_mentions(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:

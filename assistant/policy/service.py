@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, bindparam, select, update
 
 from assistant.audit import record
 from assistant.auth.principal import SYSTEM, Principal
@@ -15,29 +13,24 @@ from assistant.errors import NotFound
 from assistant.policy import Policy, default_policy, load_policy
 
 
-async def set_brand_policy(session: AsyncSession, brand_id: int, source: str, source_name: str = "policy.toml",
-                           actor: Principal = SYSTEM) -> str:
+def set_brand_policy(conn: Connection, brand_id: int, source: str, source_name: str = "policy.toml",
+                     actor: Principal = SYSTEM) -> str:
     """Validate and store a new policy version; raises ``PolicyFileError`` and stores nothing if it is broken."""
     policy = load_policy(source, source_name=source_name)
-    brand = await session.get(Brand, brand_id)
-    if brand is None:
+    previous = conn.execute(select(Brand.policy_hash).where(Brand.id == brand_id)).first()
+    if previous is None:
         raise NotFound(f"no brand {brand_id}")
-    previous = brand.policy_hash
-    brand.policy_toml, brand.policy_hash = source, policy.hash
-    await record(session, actor, "policy.updated", "brand", brand_id, brand_id=brand_id,
-                 policy_hash=policy.hash, previous_hash=previous)
+    conn.execute(update(Brand).where(Brand.id == brand_id).values(policy_toml=source, policy_hash=policy.hash))
+    record(conn, actor, "policy.updated", "brand", brand_id, brand_id=brand_id, policy_hash=policy.hash,
+           previous_hash=previous.policy_hash)
     return policy.hash
 
 
 _SOURCE = select(Brand.policy_toml).where(Brand.id == bindparam("brand_id"))
 
 
-def brand_policy(conn: Connection, brand_id: int) -> Any:
-    """The brand's own policy, or the shipped default for a brand without one.
-
-    Transitional: given an ``AsyncSession`` (callers not yet on connections) it answers an awaitable."""
-    if isinstance(conn, AsyncSession):
-        return conn.run_sync(lambda s: brand_policy(s.connection(), brand_id))
+def brand_policy(conn: Connection, brand_id: int) -> Policy:
+    """The brand's own policy, or the shipped default for a brand without one."""
     return policy_of(conn.scalar(_SOURCE, {"brand_id": brand_id}))
 
 

@@ -28,12 +28,12 @@ from assistant.db.people import Handle, Interaction, Person
 from assistant.db.tenancy import User
 from assistant.db.turns import TURN_STATES, Decision, Draft, Turn
 from assistant.errors import Conflict, Forbidden, NotFound, PolicyBlocked, ValidationFailed
-from assistant.mentions.validation import clean_text
 from assistant.outbox.service import create_reply
-from assistant.pagination import Page, decode_cursor, encode_cursor
+from assistant.pagination import AfterTime, Page, decode_cursor, encode_cursor
 from assistant.people.service import PROFILE_COLUMNS, profiles, recent_histories
 from assistant.policy import Policy, check_text
 from assistant.policy.service import brand_policy
+from assistant.validation import clean_text
 from assistant.review.schemas import (AuditOut, Approved, Decided, DecisionOut, DraftOut, Fairness, MentionOut,
                                       TurnOut, WaitGroup)
 from assistant.webhooks.events import emit
@@ -59,17 +59,17 @@ _VIEW_COLUMNS = (Turn.id, Turn.status, Turn.platform, Turn.waiting_since, Turn.e
 def _queue_page(conn: Connection, brand_id: int, limit: int, cursor: str | None, status: str) -> Page[TurnOut]:
     if status not in TURN_STATES:
         raise ValidationFailed.field("status", f"use one of {', '.join(TURN_STATES)}")
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, AfterTime)
     query = select(*_VIEW_COLUMNS).where(Turn.brand_id == brand_id, Turn.status == status)
     if after is not None:
-        at, last_id = _cursor_time(after[0]), _cursor_int(after[1])
-        query = query.where(or_(Turn.waiting_since > at, and_(Turn.waiting_since == at, Turn.id > last_id)))
+        query = query.where(or_(Turn.waiting_since > after.at, and_(Turn.waiting_since == after.at,
+                                                                     Turn.id > after.id)))
     found = conn.execute(query.order_by(Turn.waiting_since, Turn.id).limit(limit + 1)).all()
     items = turn_views(conn, found[:limit])
     next_cursor = None
     if len(found) > limit:
         last = found[limit - 1]
-        next_cursor = encode_cursor(last.waiting_since.isoformat(), last.id)
+        next_cursor = encode_cursor(AfterTime(last.waiting_since, last.id))
     return Page(items=items, next_cursor=next_cursor)
 
 
@@ -405,15 +405,15 @@ def _stats(group: str, waits: list[float]) -> WaitGroup:
 async def audit_page(db: Database, brand_id: int, *, actor: str | None = None, action: str | None = None,
                      limit: int, cursor: str | None) -> Page[AuditOut]:
     """The brand's audit log, newest first; ``actor`` is a user's email or a key's prefix."""
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, AfterTime)
     query = select(*AuditEvent.__table__.c).where(AuditEvent.brand_id == brand_id)
     if actor:
         query = query.where(AuditEvent.actor_label == actor)
     if action:
         query = query.where(AuditEvent.action == action)
     if after is not None:
-        at, last_id = _cursor_time(after[0]), _cursor_int(after[1])
-        query = query.where(or_(AuditEvent.created_at < at, and_(AuditEvent.created_at == at, AuditEvent.id < last_id)))
+        query = query.where(or_(AuditEvent.created_at < after.at,
+                                and_(AuditEvent.created_at == after.at, AuditEvent.id < after.id)))
     events = await db.run_read(_all, query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
                                .limit(limit + 1))
     items = [AuditOut(e.id, e.created_at, e.actor_type, e.actor_label, e.action, e.subject_type, e.subject_id,
@@ -421,28 +421,12 @@ async def audit_page(db: Database, brand_id: int, *, actor: str | None = None, a
     next_cursor = None
     if len(events) > limit:
         last = events[limit - 1]
-        next_cursor = encode_cursor(last.created_at.isoformat(), last.id)
+        next_cursor = encode_cursor(AfterTime(last.created_at, last.id))
     return Page(items=items, next_cursor=next_cursor)
 
 
 def _all(conn: Connection, query: Any) -> list[Any]:
     return list(conn.execute(query).all())
-
-
-def _cursor_int(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued")
-    return value
-
-
-def _cursor_time(value: Any) -> dt.datetime:
-    try:
-        at = dt.datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued") from None
-    if at.tzinfo is None:
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued")
-    return at
 
 
 __all__ = ["DoNotReply", "approve", "audit_page", "edit_diff", "escalate", "fairness", "get_turn", "queue_page", "reject",

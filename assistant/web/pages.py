@@ -19,9 +19,8 @@ from litestar.response import Redirect
 from assistant.auth import service as auth
 from assistant.auth.principal import API_SCOPES, ROLES
 from assistant.db import Database
-from assistant.db.tenancy import Brand
 from assistant.drafting.service import request_regenerate
-from assistant.errors import Conflict, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
+from assistant.errors import Conflict, PolicyBlocked, StaleDraft, ValidationFailed
 from assistant.people import service as people
 from assistant.policy import PolicyFileError, check_text, count_length
 from assistant.policy.checks import effective_limit
@@ -168,8 +167,7 @@ async def turn_history(request: Request[Any, Any, Any], turn_id: int) -> Respons
     viewer = await load_viewer(request)
     db = _db(request)
     turn = await review.get_turn(db, viewer.brand_id, turn_id)
-    async with db.read() as session:
-        histories = await people.recent_histories(session, [turn.person.id], limit=HISTORY_SHOWN)
+    histories = await db.run_read(people.recent_histories, [turn.person.id], HISTORY_SHOWN)
     return page(request, "_history.html", viewer=viewer, t=turn, p=turn.person, past=histories[turn.person.id],
                 focused=True, here="")
 
@@ -355,9 +353,8 @@ async def invite(request: Request[Any, Any, Any]) -> Response[str]:
     form = await _form(request)
     password = secrets.token_urlsafe(12)
     try:
-        async with _db(request).write() as session:
-            user = await auth.create_user(session, viewer.brand_id, form.get("email", ""), form.get("role", ""),
-                                          password, actor=viewer.principal)
+        user = await _db(request).run_write(auth.create_user, viewer.brand_id, form.get("email", ""),
+                                            form.get("role", ""), password, "", viewer.principal)
     except (ValidationFailed, Conflict) as exc:
         return await _users_page(request, viewer, status=exc.status, error=exc.detail)
     return await _users_page(request, viewer, issued={"email": user.email, "password": password})
@@ -409,8 +406,7 @@ async def create_key(request: Request[Any, Any, Any]) -> Response[str]:
     scopes = [s for s in form.getall("scope", []) if isinstance(s, str)] if hasattr(form, "getall") else []
     name = str(form.get("name") or "").strip()[:200]
     try:
-        async with _db(request).write() as session:
-            issued = await auth.create_api_key(session, viewer.brand_id, scopes, name=name, actor=viewer.principal)
+        issued = await _db(request).run_write(auth.create_api_key, viewer.brand_id, scopes, name, viewer.principal)
     except ValidationFailed as exc:
         return await _keys_page(request, viewer, status=422, error=exc.detail)
     return await _keys_page(request, viewer, issued=issued.token)
@@ -420,19 +416,14 @@ async def create_key(request: Request[Any, Any, Any]) -> Response[str]:
 async def revoke_key(request: Request[Any, Any, Any], key_id: int) -> Response[Any]:
     viewer = await load_viewer(request)
     require_admin(viewer)
-    async with _db(request).write() as session:
-        await auth.revoke_api_key(session, viewer.brand_id, key_id, actor=viewer.principal)
+    await _db(request).run_write(auth.revoke_api_key, viewer.brand_id, key_id, viewer.principal)
     request.app.state.authenticator.forget()
     return Redirect("/admin/keys", status_code=303)
 
 
 async def _policy_page(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200,
                        **context: Any) -> Response[str]:
-    async with _db(request).read() as session:
-        brand = await session.get(Brand, viewer.brand_id)
-        policy = await brand_policy(session, viewer.brand_id)
-    if brand is None:
-        raise NotFound("no brand")
+    brand, policy = await queries.policy_screen(_db(request), viewer.brand_id)
     context.setdefault("errors", [])
     context.setdefault("uploaded", None)
     context.setdefault("trial", None)
@@ -466,9 +457,8 @@ async def policy_upload(request: Request[Any, Any, Any]) -> Response[str]:
     if not source.strip():
         return await _policy_page(request, viewer, status=422, errors=["Paste or upload a policy file."])
     try:
-        async with _db(request).write() as session:
-            new_hash = await set_brand_policy(session, viewer.brand_id, source, "uploaded policy",
-                                              actor=viewer.principal)
+        new_hash = await _db(request).run_write(set_brand_policy, viewer.brand_id, source, "uploaded policy",
+                                                viewer.principal)
     except PolicyFileError as exc:
         messages = [str(m) for m in getattr(exc, "messages", None) or [str(exc)]]
         return await _policy_page(request, viewer, status=422, errors=messages, source=source)
@@ -482,8 +472,7 @@ async def policy_try(request: Request[Any, Any, Any]) -> Response[str]:
     form = await _form(request)
     text = (form.get("text") or "")[:10_000]
     platform = (form.get("platform") or "x").strip().lower()[:32] or "x"
-    async with _db(request).read() as session:
-        policy = await brand_policy(session, viewer.brand_id)
+    policy = await _db(request).run_read(brand_policy, viewer.brand_id)
     findings = [f.to_dict() for f in check_text(policy, text, platform=platform,
                                                 author_handle=(form.get("author") or None))]
     return await _policy_page(request, viewer, trial={"text": text, "platform": platform, "findings": findings,

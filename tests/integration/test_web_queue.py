@@ -73,7 +73,7 @@ async def test_escalated_turns_have_their_own_view_with_the_rule_and_a_compose_b
 
 async def test_the_reply_box_is_prefilled_with_the_draft_signed_with_the_reviewers_initials(client, kit, db) -> None:
     async with db.write() as session:
-        await set_brand_policy(session, kit.id, SIGNED_POLICY)
+        await (await session.connection()).run_sync(set_brand_policy, kit.id, SIGNED_POLICY)
         await session.execute(update(User).where(User.id == kit.reviewer_id).values(display_name="Maria del Rio"))
     turn_id, _, draft_id = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Hi Ana, today.")
     await sign_in(client, kit.reviewer_email, kit.password)
@@ -91,8 +91,7 @@ async def test_the_reply_box_is_prefilled_with_the_draft_signed_with_the_reviewe
 
 
 async def test_a_reply_without_the_sign_off_is_refused_saying_what_to_append(client, kit, db) -> None:
-    async with db.write() as session:
-        await set_brand_policy(session, kit.id, SIGNED_POLICY)
+    await db.run_write(set_brand_policy, kit.id, SIGNED_POLICY)
     turn_id, _, draft_id = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Hi Ana, today.")
     await sign_in(client, kit.reviewer_email, kit.password)
     html = (await client.get("/")).text
