@@ -30,6 +30,7 @@ from assistant.people.controllers import PeopleController
 from assistant.people.import_controller import HistoryImportController
 from assistant.problems import handle_exception
 from assistant.review.controllers import TurnController
+from assistant.snippets.controllers import SnippetController
 from assistant.settings import Settings, get_settings
 from assistant.web.plugin import WebPlugin
 
@@ -77,7 +78,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         await db.dispose()
 
     return Litestar(
-        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController],
+        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController,
+                       SnippetController],
         plugins=[WebPlugin()],
         state=state,
         exception_handlers={Exception: handle_exception},

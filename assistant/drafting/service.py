@@ -21,6 +21,7 @@ from assistant.audit import record
 from assistant.auth.principal import SYSTEM, Principal
 from assistant.db import Database
 from assistant.db.jobs import Job
+from assistant.drafting import hygiene
 from assistant.drafting.context import TurnFacts, draft_context, load_turn
 from assistant.drafting.injection import injection_flags
 from assistant.drafting.llm import ModelClient
@@ -101,7 +102,7 @@ class Drafter:
         else its last try with the findings; a fallback draft when there is no model or it stays down."""
         flags = [dict(flag, mention_id=m.id) for m in facts.mentions for flag in injection_flags(m.text)]
         common: DraftValues = {"turn_id": facts.turn.id, "policy_hash": policy.hash, "flags": flags,
-                                  "guidance": facts.guidance, "answers_through_id": facts.answers_through_id}
+                               "guidance": facts.guidance, "answers_through_id": facts.answers_through_id}
         if not self.settings.llm_configured:
             return self._fallback(ctx, policy, facts, common, "no model configured", attempts=0)
         feedback: tuple[str, ...] = ()
@@ -117,13 +118,17 @@ class Drafter:
             prompt_tokens += result.prompt_tokens or 0
             completion_tokens += result.completion_tokens or 0
             latency_ms += result.latency_ms
-            findings = self._check(policy, facts, result.text)
-            if not has_blocking(findings):
+            output = hygiene.review_result(result, prompt.messages, ctx, author_handle=facts.handle)
+            findings = self._check(policy, facts, output.text)
+            if output.ok and not has_blocking(findings):
                 break
-            feedback = tuple(f.message for f in findings if f.severity == BLOCK)
-        return dict(common, text=result.text, source="model", model=result.model, prompt_hash=prompt.template_hash,
-                    findings=[f.to_dict() for f in findings], prompt_tokens=prompt_tokens,
-                    completion_tokens=completion_tokens, latency_ms=latency_ms, attempts=attempts)
+            feedback = output.feedback + tuple(f.message for f in findings if f.severity == BLOCK)
+        if not output.text:
+            return self._fallback(ctx, policy, facts, common, "the model's output held no reply", attempts=attempts)
+        return dict(common, flags=flags + output.flags, text=output.text, source="model", model=result.model,
+                    prompt_hash=prompt.template_hash, findings=[f.to_dict() for f in findings],
+                    prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, latency_ms=latency_ms,
+                    attempts=attempts)
 
     def _fallback(self, ctx: DraftContext, policy: Policy, facts: TurnFacts, common: DraftValues, error: str,
                   *, attempts: int) -> DraftValues:
