@@ -209,7 +209,7 @@ def _close_loop(conn: Connection, brand_id: int, fresh: list[tuple[Posting, Any]
 
 def confirmer(db: Database) -> GroupCommit[Posting, ReplyOut]:
     """Group commit for confirmations: concurrent tools' confirmations share one transaction per brand."""
-    return GroupCommit(lambda brand_id, postings: confirm_posted(db, postings))
+    return db.group_commit("outbox.confirm", lambda brand_id, postings: confirm_posted(db, postings))
 
 
 async def report_failure(db: Database, actor: Principal, reply_id: int, *, error: str, retry: bool) -> ReplyOut:
