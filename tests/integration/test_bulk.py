@@ -11,7 +11,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
 from assistant.db import Database
-from assistant.db.bulk import executemany, insert_returning_ids_sync
+from assistant.db.bulk import executemany, insert_returning_ids
 from assistant.db.people import Interaction, Person
 from tests.support.factories import Factory
 
@@ -36,7 +36,7 @@ async def test_bulk_rows_come_back_exactly_with_their_ids_in_order(db: Database,
     kit = await factory.brand()
 
     def store(conn: Connection) -> tuple[list[int], list[int]]:
-        ids = insert_returning_ids_sync(conn, Person.__table__, people_rows(kit.id, n))
+        ids = insert_returning_ids(conn, Person.__table__, people_rows(kit.id, n))
         rows = interaction_rows(kit.id, ids, "e")
         executemany(conn, Interaction.__table__, rows)
         return ids, [r.get("id") for r in rows]
@@ -60,18 +60,18 @@ async def test_bulk_rows_come_back_exactly_with_their_ids_in_order(db: Database,
     assert said[1].text == "tab\there, quote \" and newline\n1" and said[1].occurred_at == AT
     assert said[0].raw is None and said[1].raw == {"n": 1, "nested": ["a", None]}
 
-    more = await db.run_write(lambda conn: insert_returning_ids_sync(conn, Person.__table__, people_rows(kit.id, n)))
+    more = await db.run_write(lambda conn: insert_returning_ids(conn, Person.__table__, people_rows(kit.id, n)))
     assert min(more) > max(ids)  # the sequence (or MAX(id) under the write lock) moved on
 
 
 async def test_a_duplicate_in_a_bulk_insert_is_an_integrity_error_and_stores_nothing(
         db: Database, factory: Factory) -> None:
     kit = await factory.brand()
-    ids = await db.run_write(lambda conn: insert_returning_ids_sync(conn, Person.__table__, people_rows(kit.id, 20)))
+    ids = await db.run_write(lambda conn: insert_returning_ids(conn, Person.__table__, people_rows(kit.id, 20)))
     await db.run_write(lambda conn: executemany(conn, Interaction.__table__, interaction_rows(kit.id, ids, "d")))
 
     def again(conn: Connection) -> None:
-        more = insert_returning_ids_sync(conn, Person.__table__, people_rows(kit.id, 20))
+        more = insert_returning_ids(conn, Person.__table__, people_rows(kit.id, 20))
         executemany(conn, Interaction.__table__, interaction_rows(kit.id, more, "d"))  # same external ids
 
     with pytest.raises(IntegrityError):
