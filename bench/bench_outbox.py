@@ -109,8 +109,7 @@ async def _reset(url: str) -> str:
             conn.exec_driver_sql("UPDATE people SET reply_count = 0")
 
         await db.run_write(reset)
-        async with db.write() as session:
-            return (await auth.create_api_key(session, 1, ["outbox"])).token
+        return await db.run_write(lambda conn: auth.create_api_key(conn, 1, ["outbox"]).token)
     finally:
         await db.dispose()
 

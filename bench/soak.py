@@ -88,14 +88,14 @@ async def setup(url: str) -> dict[str, str]:
 
     db = Database(url)
     try:
-        async with db.write() as session:
-            brand = await auth.create_brand(session, "soak", "Soak")
-            keys = {scope: (await auth.create_api_key(session, brand.id, [scope])).token
-                    for scope in ("ingest", "outbox", "read")}
-            reviewer = await auth.create_user(session, brand.id, "reviewer@soak.example", "reviewer",
-                                              "soak reviewer password")
-            keys["reviewer"] = (await auth.create_user_token(session, reviewer)).token
-        return keys
+        def make(conn):  # type: ignore[no-untyped-def]
+            brand = auth.create_brand(conn, "soak", "Soak")
+            keys = {scope: auth.create_api_key(conn, brand.id, [scope]).token for scope in ("ingest", "outbox", "read")}
+            reviewer = auth.create_user(conn, brand.id, "reviewer@soak.example", "reviewer", "soak reviewer password")
+            keys["reviewer"] = auth.create_user_token(conn, reviewer).token
+            return keys
+
+        return await db.run_write(make)
     finally:
         await db.dispose()
 
