@@ -1,7 +1,9 @@
-"""``create_app()``: the only place the Litestar application is built. Tests build it the same way.
+"""The one wiring place: ``create_app()`` builds the Litestar application and ``build_worker()`` the worker
+that runs the background jobs (in the app's process, or alone: ``assistant worker``). Tests build both the same
+way.
 
-The app's state holds the shared parts every controller reaches through ``state``: ``settings``, ``db``,
-``authenticator``, ``rate_limiter``, ``ingestor``, ``counters``, and the ``worker`` when one runs in-process.
+Handlers get the shared parts (settings, database, authenticator, rate limiter) as one typed ``Services``
+dependency; the in-process worker and the database's engines live exactly as long as the app (``lifespan``).
 """
 
 from __future__ import annotations
@@ -9,94 +11,95 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
 from litestar.openapi.spec import Components, SecurityScheme
 
 from assistant.auth.controllers import ReviewerTokenController
-from assistant.auth.guards import FailedAuthentication, RateLimiter
-from assistant.auth.service import Authenticator
 from assistant.db import Database
 from assistant.http import AssistantRequest, PathIdRangeMiddleware
-from assistant.jobs.worker import Worker
+from assistant.drafting.service import Drafter
+from assistant.jobs import queue
+from assistant.jobs.worker import Handler, Worker
 from assistant.mentions.controllers import MentionController
-from assistant.mentions.service import ingestor
 from assistant.openapi import publish_complete_document
 from assistant.ops import OpsController
 from assistant.outbox.controllers import ReplyController
-from assistant.outbox.service import confirmer
 from assistant.people.controllers import PeopleController
 from assistant.people.import_controller import HistoryImportController
 from assistant.problems import handle_exception
 from assistant.review.controllers import TurnController
-from assistant.snippets.controllers import SnippetController
+from assistant.services import APP_STATE_KEY, Services
 from assistant.settings import Settings, get_settings
+from assistant.snippets.controllers import SnippetController
 from assistant.web.plugin import WebPlugin
+from assistant.webhooks.delivery import WebhookSender
 
 log = logging.getLogger("assistant")
 
+DOCS_ASSETS = "/schema-assets"
+"""Swagger UI's script and styles, served from the swagger-ui-bundle package: the docs page works offline."""
+docs_assets = create_static_files_router(path=DOCS_ASSETS, directories=[Path(str(swagger_ui_path))],
+                                         name="docs-assets", include_in_schema=False)
 
-def shared_state(settings: Settings) -> State:
-    """The parts shared by the web app and a standalone worker process."""
-    db = Database(settings.database_url)
-    return State({
-        "settings": settings,
-        "db": db,
-        "authenticator": Authenticator(db),
-        "rate_limiter": RateLimiter(settings.rate_limit_per_minute),
-        "failed_authentication": FailedAuthentication(db, settings.auth_failures_per_address),
-        "ingestor": ingestor(db),
-        "confirmer": confirmer(db),
-        "counters": Counter(),
-        "worker": None,
-    })
+
+def build_worker(db: Database, settings: Settings, *, concurrency: int | None = None) -> Worker:
+    """The worker, with the code that runs each kind of job."""
+    drafter = Drafter(db, settings)
+    handlers: dict[str, Handler] = {queue.DRAFT_TURN: drafter.draft_turn,
+                                    queue.DELIVER_WEBHOOK: WebhookSender(db, settings).deliver}
+    return Worker(db, handlers, concurrency=concurrency or settings.worker_concurrency,
+                  lease_seconds=settings.job_lease_seconds, poll_seconds=settings.job_poll_seconds,
+                  closers=[drafter.aclose])
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> Litestar:
-    settings = settings or get_settings()
-    state = shared_state(settings)
-    db = state.db
+    services = Services.build(settings or get_settings())
+    settings = services.settings
 
-    async def freeze_startup_objects(app: Litestar) -> None:
-        """Move everything made at import and start-up out of the garbage collector's sight: full collections
-        over those objects paused request handling for 100+ ms (the ingest p99)."""
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        """Runs the worker (if asked) while the app serves, and closes the database's engines after."""
+        # Everything made at import and start-up leaves the garbage collector's sight: full collections over
+        # those objects paused request handling for 100+ ms (the ingest p99).
         gc.freeze()
-
-    async def start_worker(app: Litestar) -> None:
-        if run_worker:
-            from assistant.jobs.handlers import build_worker
-
-            worker = build_worker(app.state)
-            app.state.worker = worker
-            app.state.worker_task = asyncio.create_task(worker.run())
-
-    async def stop(app: Litestar) -> None:
-        worker: Worker | None = app.state.worker
-        if worker is not None:
-            worker.stop()
-            await app.state.worker_task
-        await db.dispose()
+        worker = build_worker(services.db, settings) if run_worker else None
+        task = asyncio.create_task(worker.run()) if worker is not None else None
+        try:
+            yield
+        finally:
+            if worker is not None and task is not None:
+                worker.stop()
+                await task
+            await services.db.dispose()
 
     app = Litestar(
-        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController,
-                        SnippetController, ReviewerTokenController],
+        route_handlers=[docs_assets, MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController,
+                       SnippetController, ReviewerTokenController],
         plugins=[WebPlugin()],
-        state=state,
+        state=State({APP_STATE_KEY: services}),
+        dependencies={"services": services.provide()},
         exception_handlers={Exception: handle_exception},
         request_class=AssistantRequest,
         middleware=[PathIdRangeMiddleware],
         request_max_body_size=settings.max_body_bytes,
-        on_startup=[freeze_startup_objects, start_worker],
-        on_shutdown=[stop],
+        lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="Reply assistant API", version="1.0.0", path="/schema",
             description="Mentions in, people and their history out, approved replies to post. "
                         "Authenticate with `Authorization: Bearer <token>`. Errors are RFC 9457 problem details.",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[SwaggerRenderPlugin(js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                                css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                                standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                                                favicon=f"<link rel='icon' href='{DOCS_ASSETS}/favicon-32x32.png'>")],
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
             security=[{"bearer": []}],
         ),
@@ -107,6 +110,30 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     return app
 
 
+def serve_app(settings: Settings, host: str, port: int, *, run_worker: bool, workers: int = 1) -> None:
+    """Serve the app with uvicorn (uvloop, httptools) until the process is stopped: ``assistant serve``. With
+    ``workers`` > 1, that many forked server processes share the port (``assistant/processes.py``); the first
+    runs the worker when ``run_worker``."""
+    if workers == 1:
+        _serve_one(settings, None, host, port, run_worker=run_worker)
+        return
+    from assistant.processes import serve_forked
+
+    serve_forked(workers, host, port,
+                 lambda index, sock: _serve_one(settings, sock, host, port, run_worker=run_worker and index == 0))
+
+
+def _serve_one(settings: Settings, sock: object, host: str, port: int, *, run_worker: bool) -> None:
+    """One server process; with ``sock`` (a listening socket shared by several processes), it serves that."""
+    import socket
+
+    import uvicorn
+
+    config = uvicorn.Config(create_app(settings, run_worker=run_worker), host=host, port=port, loop="uvloop",
+                            http="httptools", log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock] if isinstance(sock, socket.socket) else None)
+
+
 def app_factory() -> Litestar:
     """For ``uvicorn --factory assistant.app:app_factory``."""
     settings = get_settings()
@@ -114,4 +141,4 @@ def app_factory() -> Litestar:
     return create_app(settings, run_worker=True)
 
 
-__all__ = ["create_app", "app_factory"]
+__all__ = ["app_factory", "build_worker", "create_app", "serve_app"]

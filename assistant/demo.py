@@ -12,16 +12,26 @@ import datetime as dt
 import json
 import random
 import secrets
+import socket
 from dataclasses import dataclass
 from importlib import resources
 
 import click
 from sqlalchemy import Connection, select, update
 
+from assistant import turns
+from assistant.app import build_worker, serve_app
 from assistant.auth import service as auth
 from assistant.auth.passwords import hash_password
+from assistant.cli_support import ensure_schema
 from assistant.db import Database
+from assistant.db.people import Handle, Person
 from assistant.db.tenancy import Brand, User
+from assistant.db.turns import Turn
+from assistant.drafting.service import draft_findings
+from assistant.mentions.service import ingest, validate
+from assistant.people.importer import import_ndjson_body
+from assistant.policy.service import brand_policy, set_brand_policy
 from assistant.settings import Settings
 
 SLUG = "northwind"
@@ -143,11 +153,9 @@ def waiting_mentions(rng: random.Random, who: list[tuple[str, str]], now: dt.dat
     return mentions
 
 
-async def seed(db: Database, settings: Settings) -> tuple[list[Login], str | None]:
-    """Create the demo brand once; on later runs only fresh passwords are issued."""
-    from assistant.mentions.service import ingest, validate
-    from assistant.people.importer import import_ndjson_body
-
+async def seed(db: Database, settings: Settings) -> tuple[list[Login], str, bool]:
+    """Create the demo brand once; on later runs only fresh passwords and a fresh API key are issued (the
+    caller made sure no demo is running on the port). Answers the logins, the key and whether it was new."""
     rng = random.Random(SEED)
     now = dt.datetime.now(dt.timezone.utc)
     passwords = {role: secrets.token_urlsafe(12) for role in ("reviewer", "admin")}
@@ -157,21 +165,19 @@ async def seed(db: Database, settings: Settings) -> tuple[list[Login], str | Non
         who = people(rng)
         await import_ndjson_body(db, brand_id, "\n".join(history_lines(rng, who, now)).encode())
         await ingest(db, brand_id, [validate(m) for m in waiting_mentions(rng, who, now)])
-    return logins, key
+    return logins, key, fresh
 
 
-def _seed_brand(conn: Connection, passwords: dict[str, str]) -> tuple[int, bool, str | None]:
-    """The demo brand (made with its policy and a key on the first run) and its users with fresh passwords:
-    the brand's id, whether it is new, and the key (only when new)."""
-    from assistant.policy.service import set_brand_policy
-
+def _seed_brand(conn: Connection, passwords: dict[str, str]) -> tuple[int, bool, str]:
+    """The demo brand (made with its policy on the first run), its users with fresh passwords and a fresh
+    key: the brand's id, whether it is new, and the key (the only time it is readable)."""
     brand_id = conn.execute(select(Brand.id).where(Brand.slug == SLUG)).scalar()
-    key = None
+    fresh = brand_id is None
     if brand_id is None:
         brand_id = auth.create_brand(conn, SLUG, "Northwind Coffee").id
         source = resources.files("assistant.policy").joinpath("demo_policy.toml").read_text()
         set_brand_policy(conn, brand_id, source, "demo_policy.toml")
-        key = auth.create_api_key(conn, brand_id, ["ingest", "outbox", "read"], "demo").token
+    key = auth.create_api_key(conn, brand_id, ["ingest", "outbox", "read"], "demo").token
     for role, password in passwords.items():
         email = f"{role}@northwind.example"
         user_id = conn.execute(select(User.id).where(User.email == email)).scalar()
@@ -180,66 +186,75 @@ def _seed_brand(conn: Connection, passwords: dict[str, str]) -> tuple[int, bool,
         else:
             conn.execute(update(User).where(User.id == user_id).values(
                 password_hash=hash_password(password), session_version=User.session_version + 1))
-    return brand_id, key is not None, key
+    return brand_id, fresh, key
 
 
 async def draft_waiting(settings: Settings, *, with_examples: bool) -> None:
-    from assistant.app import shared_state
-    from assistant.jobs.handlers import build_worker
-
-    state = shared_state(settings)
-    worker = build_worker(state)
+    db = Database(settings.database_url)
+    worker = build_worker(db, settings)
     try:
+        if with_examples:  # before the worker, which then leaves these turns alone (no longer drafting)
+            await add_off_policy_examples(db, settings)
         await worker.run_until_idle(timeout=600)
-        if with_examples:
-            await add_off_policy_examples(state.db, settings)
     finally:
         await worker.aclose()
-        await state.db.dispose()
+        await db.dispose()
 
 
 async def add_off_policy_examples(db: Database, settings: Settings) -> None:
     """Give three waiting people a draft that breaks the demo policy, labelled as a canned example, so a
     reviewer sees findings underlined even when the demo runs without a model."""
-    from assistant.db.people import Handle, Person
-    from assistant.db.turns import Draft, Turn
-    from assistant.drafting.service import draft_findings, store_draft
-    from assistant.policy.service import brand_policy
+    await db.run_write(_add_off_policy_examples, settings.default_max_length)
 
-    async with db.write() as session:
-        brand_id = await session.scalar(select(Brand.id).where(Brand.slug == SLUG))
-        policy = await (await session.connection()).run_sync(brand_policy, brand_id)
-        turns = (await session.execute(
-            select(Turn, Person.display_name, Handle.handle).join(Person, Person.id == Turn.person_id)
-            .join(Handle, Handle.person_id == Person.id)
-            .where(Turn.brand_id == brand_id, Turn.status == "pending_review")
-            .order_by(Turn.id).limit(len(OFF_POLICY_EXAMPLES)))).all()
-        for (turn, name, handle), example in zip(turns, OFF_POLICY_EXAMPLES):
-            text = example.format(h=handle, f=name.split()[0])
-            findings = draft_findings(policy, text, platform=turn.platform, author_handle=handle,
-                                      default_max_length=settings.default_max_length)
-            await store_draft(session, turn, Draft(
-                turn_id=turn.id, text=text, source="model", model=EXAMPLE_MODEL, policy_hash=policy.hash,
-                findings=[f.to_dict() for f in findings], flags=[], attempts=0))
+
+def _add_off_policy_examples(conn: Connection, default_max_length: int) -> None:
+    brand_id = conn.scalar(select(Brand.id).where(Brand.slug == SLUG))
+    policy = brand_policy(conn, brand_id)
+    waiting = conn.execute(
+        select(*turns.TURN_COLUMNS, Person.display_name, Handle.handle).join(Person, Person.id == Turn.person_id)
+        .join(Handle, Handle.person_id == Person.id)
+        .where(Turn.brand_id == brand_id, Turn.status == "drafting")
+        .order_by(Turn.id).limit(len(OFF_POLICY_EXAMPLES))).all()
+    for row, example in zip(waiting, OFF_POLICY_EXAMPLES):
+        turn = turns.TurnRow(*row[:len(turns.TURN_COLUMNS)])
+        name, handle = row.display_name, row.handle
+        text = example.format(h=handle, f=name.split()[0])
+        findings = draft_findings(policy, text, platform=turn.platform, author_handle=handle,
+                                  default_max_length=default_max_length)
+        turns.store_draft(conn, turn, {"text": text, "source": "model", "model": EXAMPLE_MODEL,
+                                       "policy_hash": policy.hash, "findings": [f.to_dict() for f in findings],
+                                       "flags": [], "attempts": 0})
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def run_demo(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    from assistant.cli import ensure_schema, serve_app
-
+    """Check the port first, so a demo already running there keeps its database and its passwords."""
+    if not port_is_free(host, port):
+        raise click.ClickException(f"Port {port} on {host} is busy (a demo may already be running there); nothing "
+                                   f"was changed. Choose another one: make demo PORT=8001, or "
+                                   f".venv/bin/assistant demo --port 8001")
     ensure_schema(settings)
 
-    async def prepare() -> tuple[list[Login], str | None]:
+    async def prepare() -> tuple[list[Login], str, bool]:
         db = Database(settings.database_url)
         try:
             return await seed(db, settings)
         finally:
             await db.dispose()
 
-    logins, key = asyncio.run(prepare())
+    logins, key, fresh = asyncio.run(prepare())
     click.echo("Drafting replies for the people waiting" +
                ("" if settings.llm_configured else " (no model configured: fallback drafts, and three canned "
                 "off-policy examples to show findings)") + " ...")
-    asyncio.run(draft_waiting(settings, with_examples=key is not None and not settings.llm_configured))
+    asyncio.run(draft_waiting(settings, with_examples=fresh and not settings.llm_configured))
     base = f"http://{host}:{port}"
     example_handle = people(random.Random(SEED))[0][1]
     click.echo(f"""
@@ -250,13 +265,12 @@ Northwind Coffee is ready.
 """)
     for login in logins:
         click.echo(f"  {login.role:<8} login  {login.email}  password {login.password}")
-    if key:
-        click.echo(f"\n  API key (ingest, outbox, read), shown once:\n  {key}")
-    else:
-        click.echo("\n  The API key was printed when the demo first ran; make a new one with "
-                   "`assistant keys create --brand northwind --scope ingest --scope outbox --scope read`.")
     click.echo(f"""
+  An API key (ingest, outbox, read), shown once; paste this into the shell you try the API from:
+
+    export KEY={key}
+
   Try:  curl -s -H "Authorization: Bearer $KEY" "{base}/api/v1/people?platform=x&handle={example_handle}"
-        .venv/bin/python examples/scheduler_client.py --base-url {base} --key $KEY --once
+        .venv/bin/python examples/scheduler_client.py --base-url {base} --key "$KEY" --once
 """)
     serve_app(settings, host, port, run_worker=True)

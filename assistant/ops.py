@@ -7,7 +7,6 @@ import hmac
 from typing import Annotated, Any
 
 from litestar import Controller, MediaType, Response, get
-from litestar.datastructures import State
 from litestar.params import HeaderParameter
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -18,6 +17,7 @@ from assistant.db.migrate import current_revision, head_revision
 from assistant.db.outbox import Reply
 from assistant.db.turns import Turn
 from assistant.errors import Unauthorized
+from assistant.services import Services
 
 
 class _Snapshot:
@@ -39,13 +39,13 @@ class OpsController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", operation_id="readyz", summary="The database answers and its schema is current")
-    async def readyz(self, state: State) -> Response[dict[str, str]]:
+    async def readyz(self, services: Services) -> Response[dict[str, str]]:
         try:
-            await state.db.run_read(_ping)
-            current = await current_revision(state.db.read_engine)
+            await services.db.run_read(_ping)
+            current = await current_revision(services.db.read_engine)
         except Exception:
             return Response({"status": "unavailable", "detail": "database unreachable"}, status_code=503)
-        head = head_revision(state.db.url)
+        head = head_revision(services.db.url)
         if current != head:
             return Response({"status": "unavailable", "detail": f"schema at {current}, code expects {head}; "
                              "run `assistant db upgrade`"}, status_code=503)
@@ -53,13 +53,14 @@ class OpsController(Controller):
 
     @get("/metrics", operation_id="metrics", media_type=MediaType.TEXT, summary="Prometheus text format",
          description="With the `metrics_token` setting, only `Authorization: Bearer <metrics_token>` may read it.")
-    async def metrics(self, state: State, authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None
+    async def metrics(self, services: Services,
+                      authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None
                       ) -> Response[bytes]:
-        expected = state.settings.metrics_token
+        expected = services.settings.metrics_token
         if expected and not hmac.compare_digest((authorization or "").encode(), f"Bearer {expected}".encode()):
             raise Unauthorized("Send Authorization: Bearer <metrics token>")
         families = []
-        by_status, oldest = await state.db.run_read(_gauges)
+        by_status, oldest = await services.db.run_read(_gauges)
         for (name, doc), counts in zip(_GAUGES, by_status):
             family = GaugeMetricFamily(name, doc, labels=["status"])
             for status, count in counts:
@@ -69,11 +70,6 @@ class OpsController(Controller):
                                     "When the longest-waiting person in the queue started waiting")
         waiting.add_metric([], oldest.timestamp() if oldest else 0)
         families.append(waiting)
-        counters = GaugeMetricFamily("assistant_events", "Events counted by this process since it started",
-                                     labels=["event"])
-        for event, count in sorted(state.counters.items()):
-            counters.add_metric([event], count)
-        families.append(counters)
         registry = CollectorRegistry()
         registry.register(_Snapshot(families))  # type: ignore[arg-type]
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Protocol
 
 from litestar import Request
 from litestar.di import Provide
+from litestar.params import Dependency
 
 from assistant.auth import throttle
 from assistant.auth.principal import Principal
+from assistant.auth.service import Authenticator
 from assistant.db import Database
 from assistant.db.base import utcnow
 from assistant.errors import Forbidden, RateLimited, Unauthorized
@@ -70,18 +72,32 @@ class FailedAuthentication:
             raise RateLimited(wait, "Too many failed authentications from this address")
 
 
+class Gatekeepers(Protocol):
+    """What the guards use of the app's ``services`` dependency (``assistant.services.Services``, which sits
+    above this package and so is named here by shape, not imported)."""
+
+    @property
+    def authenticator(self) -> Authenticator: ...
+
+    @property
+    def rate_limiter(self) -> RateLimiter: ...
+
+    @property
+    def failed_authentication(self) -> FailedAuthentication: ...
+
+
 def _dependency(check: Check) -> Provide:
-    async def principal(request: Request[Any, Any, Any]) -> Principal:
-        state = request.app.state
+    async def principal(request: Request[Any, Any, Any],
+                        services: Annotated[Gatekeepers, Dependency(skip_validation=True)]) -> Principal:
         address = client_address(request)
-        state.failed_authentication.check(address)
+        services.failed_authentication.check(address)
         try:
-            who = await state.authenticator.authenticate(request.headers.get("authorization"))
+            who = await services.authenticator.authenticate(request.headers.get("authorization"))
         except Unauthorized:
-            await state.failed_authentication.failed(address)
+            await services.failed_authentication.failed(address)
             raise
         check(who)
-        state.rate_limiter.hit(who.rate_key)
+        services.rate_limiter.hit(who.rate_key)
         return who
 
     return Provide(principal)

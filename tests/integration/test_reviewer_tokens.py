@@ -3,6 +3,8 @@ demo refuses to start without a shared secret key."""
 
 from __future__ import annotations
 
+from assistant.services import app_services
+
 import datetime as dt
 
 from sqlalchemy import update
@@ -23,7 +25,7 @@ async def test_tokens_are_listed_by_prefix_and_revoked_at_once(settings, factory
     assert (await client.get("/api/v1/turns", headers=kit.reviewer)).status_code == 200
     revoked = assistant(settings.database_url, "users", "revoke-token", shown_prefix)
     assert revoked.returncode == 0, revoked.stderr
-    client.app.state.authenticator.forget()
+    app_services(client.app).authenticator.forget()
     assert (await client.get("/api/v1/turns", headers=kit.reviewer)).status_code == 401
     assert "revoked" in assistant(settings.database_url, "users", "tokens", kit.reviewer_email).stdout
     again = assistant(settings.database_url, "users", "revoke-token", shown_prefix)
@@ -36,7 +38,7 @@ async def test_an_expired_token_no_longer_authenticates(factory, db, client) -> 
     async with db.write() as session:
         await session.execute(update(UserToken).values(
             expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
-    client.app.state.authenticator.forget()
+    app_services(client.app).authenticator.forget()
     answer = await client.get("/api/v1/turns", headers=kit.admin)
     assert answer.status_code == 401
 

@@ -11,6 +11,8 @@ What each kind of abuse gets:
 
 from __future__ import annotations
 
+from assistant.services import app_services
+
 import asyncio
 import datetime
 import threading
@@ -165,13 +167,13 @@ async def test_failed_authentication_from_one_address_is_slowed_in_every_process
     now = datetime.datetime.now(datetime.timezone.utc)
     monkeypatch.setattr(guards, "utcnow", lambda: now)  # a slow machine must not outlast the delay
     kit = await factory.brand()
-    free = app.state.settings.auth_failures_per_address
+    free = app_services(app).settings.auth_failures_per_address
     statuses = [(await client.get("/api/v1/people", headers={"Authorization": f"Bearer ak_nope_{i}"})).status_code
                 for i in range(free + 1)]
     assert statuses[:free] == [401] * free and statuses[-1] == 429
     waiting = await client.get("/api/v1/people", headers={"Authorization": "Bearer ak_nope_again"})
     assert waiting.status_code == 429 and int(waiting.headers["retry-after"]) >= 1
-    async with AsyncTestClient(create_app(app.state.settings)) as other_process:
+    async with AsyncTestClient(create_app(app_services(app).settings)) as other_process:
         answer = await other_process.get("/api/v1/people", headers={"Authorization": "Bearer ak_nope_x"})
         assert answer.status_code == 429
     del kit

@@ -7,6 +7,8 @@ disk gives, on every new interaction.
 
 from __future__ import annotations
 
+from assistant.services import app_services
+
 from typing import Any
 
 import pytest
@@ -61,7 +63,7 @@ async def test_a_full_disk_is_503_with_retry_after_and_every_acknowledged_mentio
     if is_postgres:
         await fill_postgres_disk(db)
     else:
-        cap_sqlite_file(app.state.db)
+        cap_sqlite_file(app_services(app).db)
     refusals = []
     for round_ in range(40):  # SQLite first fills the pages it already has; a few batches fill them
         batch = [mention(text="x" * 2000 + str(round_)) for _ in range(50)]
