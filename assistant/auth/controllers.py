@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar.params import Dependency, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from assistant.auth.guards import requires_user
 from assistant.auth.principal import Principal
 from assistant.auth.reviewer_tokens import TokenOut, list_tokens, revoke_token
-from assistant.services import Services
+from assistant.auth.service import Authenticator
+from assistant.db import Database
 
 Prefix = Annotated[str, Parameter(pattern=r"^[a-z]{2}_[0-9a-f]{1,32}$", max_length=40,
                                     description="The token's prefix, as listed (`rt_` and hex digits)")]
+
+
+class TokenServices(Protocol):
+    """What these handlers use of the app's ``services`` dependency (``assistant.services.Services`` sits above
+    this package, so it is named here by shape, as the guards do)."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def authenticator(self) -> Authenticator: ...
+
+
+Services = Annotated[TokenServices, Dependency(skip_validation=True)]
 
 
 class ReviewerTokenController(Controller):

@@ -3,7 +3,8 @@ reviewer, never greets anyone in a fallback, and a turn's own mentions are budge
 
 from __future__ import annotations
 
-from tests.integration.test_drafting import (Client, FakeLLM, State, current, db, drain, ingest, kit,  # noqa: F401
+from assistant.services import Services as State
+from tests.integration.test_drafting import (Client, FakeLLM, current, db, drain, ingest, kit,  # noqa: F401
                                              settings, state, turn_and_drafts, user_prompt)
 from tests.support.factories import BrandKit
 from tests.support.fake_llm import Response

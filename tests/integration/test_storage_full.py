@@ -46,15 +46,16 @@ async def fill_postgres_disk(db: Any) -> None:
 
 
 @pytest.fixture
-async def drop_disk_full_trigger(db: Any, is_postgres: bool) -> Any:
+async def drop_disk_full_trigger(db: Any) -> Any:
     yield
-    if is_postgres:
+    if not db.is_sqlite:
         async with db.write() as session:
             await session.execute(text("DROP TRIGGER IF EXISTS test_disk_full ON interactions"))
 
 
 async def test_a_full_disk_is_503_with_retry_after_and_every_acknowledged_mention_is_kept(
-        app, client, factory, db, is_postgres, drop_disk_full_trigger) -> None:
+        app, client, factory, db, drop_disk_full_trigger) -> None:
+    is_postgres = not db.is_sqlite
     kit = await factory.brand()
     acknowledged: set[str] = set()
     first = mention(text="before the disk filled")
