@@ -29,6 +29,7 @@ from assistant.outbox.service import confirmer
 from assistant.people.controllers import PeopleController
 from assistant.people.import_controller import HistoryImportController
 from assistant.problems import handle_exception
+from assistant.promises.controllers import PromiseController
 from assistant.review.controllers import TurnController
 from assistant.settings import Settings, get_settings
 from assistant.web.plugin import WebPlugin
@@ -77,7 +78,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         await db.dispose()
 
     return Litestar(
-        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController],
+        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController,
+                        PromiseController],
         plugins=[WebPlugin()],
         state=state,
         exception_handlers={Exception: handle_exception},

@@ -24,9 +24,10 @@ from assistant.db.people import Handle, Interaction, Note, Person
 from assistant.db.tenancy import Brand
 from assistant.db.turns import Decision, Turn
 from assistant.drafting.budget import ITEM_OVERHEAD_TOKENS
-from assistant.drafting.prompts import DraftContext, HistoryItem, PersonContext
+from assistant.drafting.prompts import DraftContext, HistoryItem, PersonContext, PromiseItem
 from assistant.policy import Policy, count_length, effective_limit
 from assistant.policy.service import policy_of
+from assistant.promises.service import FollowUp, followup_of_turn, unsettled_promises
 from assistant.settings import Settings
 
 
@@ -107,14 +108,16 @@ class TurnFacts:
     brand_name: str = ""
     policy_source: str | None = None
     """The brand's stored policy (None: the shipped default), loaded with the turn; see ``policy_of``."""
+    followup: FollowUp | None = None
+    """The promises this turn follows up, when it opened because they fell due (it may have no mention)."""
 
     @property
     def version(self) -> int:
         return self.turn.version
 
     @property
-    def answers_through_id(self) -> int:
-        return max(m.id for m in self.mentions)
+    def answers_through_id(self) -> int | None:
+        return max((m.id for m in self.mentions), default=None)
 
 
 async def load_turn(session: AsyncSession, turn_id: int) -> TurnFacts | None:
@@ -123,7 +126,8 @@ async def load_turn(session: AsyncSession, turn_id: int) -> TurnFacts | None:
 
 
 def load_turn_on(conn: Connection, turn_id: int) -> TurnFacts | None:
-    """The turn with its person and mentions; None when it is gone or has no mentions."""
+    """The turn with its person and mentions; None when it is gone, or has no mentions and follows up no
+    promise."""
     found = conn.execute(_TURN_AND_PERSON, {"turn_id": turn_id}).first()
     if found is None:
         return None
@@ -132,14 +136,15 @@ def load_turn_on(conn: Connection, turn_id: int) -> TurnFacts | None:
     person = PersonRow(*found[split:split + len(_PERSON_COLUMNS)])
     brand_name, policy_source = found[-2:]
     mentions = [MentionRow(*row) for row in conn.execute(_MENTIONS, {"turn_id": turn.id})]
-    if not mentions:
+    followup = followup_of_turn(conn, turn.id)
+    if not mentions and followup is None:
         return None
     handles = conn.execute(_HANDLES, {"person_id": person.id}).all()
     handle = next((h for p, h in handles if p == turn.platform), handles[0][1] if handles else "")
     regenerate = conn.execute(_REGENERATE, {"turn_id": turn.id}).first()
     guidance, reviewed_at = regenerate if regenerate else (None, None)
     unreviewed = [m for m in mentions if reviewed_at is None or m.received_at > reviewed_at]
-    return TurnFacts(turn, person, handle, mentions, guidance, unreviewed, brand_name or "", policy_source)
+    return TurnFacts(turn, person, handle, mentions, guidance, unreviewed, brand_name or "", policy_source, followup)
 
 
 def brand_on(conn: Connection, brand_id: int) -> tuple[str, Policy]:
@@ -180,6 +185,9 @@ def draft_context_on(conn: Connection, facts: TurnFacts, policy: Policy, setting
         mentions=[HistoryItem("mention", m.text, m.occurred_at) for m in facts.mentions],
         guidance=facts.guidance,
         now=utcnow(),
+        followup=facts.followup,
+        promises=[PromiseItem(p.kind, p.text, p.created_at, p.due_at, p.status)
+                  for p in unsettled_promises(conn, turn.brand_id, [person.id]).get(person.id, [])],
     )
 
 

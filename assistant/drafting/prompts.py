@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -38,6 +39,17 @@ class HistoryItem:
     """``mention`` (from them), ``reply`` (from us) or ``note`` (a reviewer's note about them)."""
     text: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class PromiseItem:
+    """Something an earlier reply of ours promised them, not yet settled."""
+
+    kind: str
+    text: str
+    promised_at: datetime
+    due_at: datetime
+    status: str
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,10 @@ class DraftContext:
     feedback: tuple[str, ...] = ()
     """The policy findings of the previous attempt, for the model to fix."""
     now: datetime
+    followup: Any = None
+    """A ``promises.service.FollowUp`` when the turn opened because a promise fell due: the draft keeps it."""
+    promises: list[PromiseItem] = dataclasses.field(default_factory=list)
+    """What our earlier replies promised them and is not yet settled."""
 
     @property
     def reviewer_signs(self) -> bool:

@@ -44,14 +44,22 @@ POSTABLE = ("approved", "claimed")
 
 async def create_reply(session: AsyncSession, *, turn: Turn, draft_id: int | None, decision_id: int | None,
                        text: str, user_id: int) -> Reply:
-    """Put an approved text in the outbox. It answers the newest mention of its turn (SPEC 3)."""
-    newest = (await session.execute(
-        select(Interaction.external_id, Interaction.person_id).where(Interaction.turn_id == turn.id)
-        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(1))).one()
+    """Put an approved text in the outbox. It answers the newest mention of its turn (SPEC 3); a turn with no
+    mention (a follow-up we owe them, opened when a promise fell due) continues the thread of our latest reply
+    to them on that platform."""
+    in_reply_to = await session.scalar(
+        select(Interaction.external_id).where(Interaction.turn_id == turn.id)
+        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(1))
+    if in_reply_to is None:
+        earlier = (await session.execute(
+            select(Reply.external_post_id, Reply.in_reply_to).where(
+                Reply.person_id == turn.person_id, Reply.platform == turn.platform, Reply.turn_id != turn.id)
+            .order_by(Reply.approved_at.desc(), Reply.id.desc()).limit(1))).first()
+        in_reply_to = (earlier.external_post_id or earlier.in_reply_to) if earlier is not None else ""
     handle = await session.scalar(select(Handle.handle).where(Handle.person_id == turn.person_id,
                                                               Handle.platform == turn.platform).order_by(Handle.id))
     now = utcnow()
-    approval = {"draft_id": draft_id, "decision_id": decision_id, "text": text, "in_reply_to": newest.external_id,
+    approval = {"draft_id": draft_id, "decision_id": decision_id, "text": text, "in_reply_to": in_reply_to,
                 "author_handle": handle or "", "status": "approved", "approved_by_user_id": user_id,
                 "approved_at": now, "lease_until": None, "claimed_by_key_id": None, "error": None}
     # A turn whose reply failed for good comes back to the reviewers; approving it again reuses its reply row.

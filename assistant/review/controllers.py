@@ -45,7 +45,8 @@ class TurnController(Controller):
     async def approve(self, turn_id: int, data: ApproveIn, principal: Principal, state: State) -> Approved:
         return await service.approve(state.db, principal, turn_id, draft_id=data.draft_id, text=data.text,
                                      override_reason=data.override_reason,
-                                     default_max_length=state.settings.default_max_length)
+                                     default_max_length=state.settings.default_max_length,
+                                     model_reads_promises=state.settings.llm_configured)
 
     @post("/{turn_id:int}/reject", operation_id="rejectTurn", status_code=HTTP_200_OK,
           summary="Reject the turn with a reason")

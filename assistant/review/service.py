@@ -30,6 +30,7 @@ from assistant.db.people import Handle, Interaction, Person
 from assistant.db.tenancy import User
 from assistant.db.turns import TURN_STATES, Decision, Draft, Turn
 from assistant.errors import Conflict, Forbidden, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
+from assistant.memory.approvals import ApprovedReply, remember_approval
 from assistant.mentions.validation import clean_text
 from assistant.outbox.service import create_reply
 from assistant.pagination import Page, decode_cursor, encode_cursor
@@ -206,7 +207,7 @@ def signed(policy: Policy, text: str, reviewer_initials: str) -> str:
 
 async def approve(db: Database, actor: Principal, turn_id: int, *, draft_id: int | None,
                   text: str | None = None, override_reason: str | None = None,
-                  default_max_length: int = 2000) -> Approved:
+                  default_max_length: int = 2000, model_reads_promises: bool = False) -> Approved:
     """Send the current draft (or the reviewer's edit of it) to the outbox after re-checking the policy.
 
     With ``draft_id``: that draft must be the current draft of a turn in ``pending_review`` (else 409); an
@@ -275,6 +276,10 @@ async def approve(db: Database, actor: Principal, turn_id: int, *, draft_id: int
                          draft_id=draft.id, decision_id=decision.id, reply_id=reply.id,
                          edited=final != proposed, written_by_human=draft_id is None,
                          override_reason=reason, blocking_rules=sorted({f["rule"] for f in blocking}))
+            remembered = ApprovedReply(turn.brand_id, turn.person_id, turn.id, reply.id, decision.id, actor.id,
+                                       draft.source, proposed, final, reply.approved_at)
+            await session.run_sync(lambda s: remember_approval(s.connection(), remembered, policy,
+                                                               model_reads_promises=model_reads_promises))
             return Approved(reply_id=reply.id, status="approved")
     except IntegrityError:
         # The replies table's UNIQUE(turn_id): another approval of this turn got there first.

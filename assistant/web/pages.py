@@ -187,7 +187,8 @@ async def approve(request: Request[Any, Any, Any], turn_id: int) -> Response[Any
     try:
         await review.approve(db, viewer.principal, turn_id, draft_id=draft_id, text=text or None,
                              override_reason=override if viewer.is_admin else None,
-                             default_max_length=request.app.state.settings.default_max_length)
+                             default_max_length=request.app.state.settings.default_max_length,
+                             model_reads_promises=request.app.state.settings.llm_configured)
     except StaleDraft:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
         return await _queue(request, viewer, status=409, pinned=turn, problem={"turn_id": turn_id, "stale": True},
