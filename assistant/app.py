@@ -21,6 +21,7 @@ from assistant.auth.guards import RateLimiter
 from assistant.auth.service import Authenticator
 from assistant.db import Database
 from assistant.jobs.worker import Worker
+from assistant.memory.controllers import MemoryController
 from assistant.mentions.controllers import MentionController
 from assistant.mentions.service import ingestor
 from assistant.ops import OpsController
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
 
     return Litestar(
         route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController,
-                        PromiseController],
+                        PromiseController, MemoryController],
         plugins=[WebPlugin()],
         state=state,
         exception_handlers={Exception: handle_exception},

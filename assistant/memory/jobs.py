@@ -17,6 +17,7 @@ from assistant.drafting.llm import ModelClient
 from assistant.drafting.prompts import environment
 from assistant.errors import ModelUnavailable
 from assistant.jobs.worker import JobFailed
+from assistant.memory.left_behind import run_overdue_sweep
 from assistant.policy.loader import promise_kinds_of
 from assistant.policy.service import policy_of
 from assistant.promises import service as promises
@@ -78,10 +79,13 @@ class MemoryJobs:
                 at=r.approved_at))
 
     async def sweep(self) -> None:
-        """Promises whose time came get their follow-up turn."""
+        """Promises whose time came get their follow-up turn; turns past ``max_wait`` are reported once."""
         opened = await promises.run_sweep(self.db)
         if opened:
             log.info("promises fell due: follow-up turns %s", opened)
+        overdue = await run_overdue_sweep(self.db)
+        if overdue:
+            log.info("turns overdue: %s", overdue)
 
 
 def _reply_to_read(conn: Connection, reply_id: int) -> _ReplyToRead | None:

@@ -439,14 +439,14 @@ async def fairness(db: Database, brand_id: int, *, since: dt.datetime, until: dt
     for waiting_since, approved_at, most_followers, was_returning in rows:
         wait = max(0.0, (approved_at - waiting_since).total_seconds())
         everyone.append(wait)
-        waits.setdefault(_audience(most_followers), []).append(wait)
+        waits.setdefault(audience_bucket(most_followers), []).append(wait)
         waits.setdefault("returning" if was_returning else "first_time", []).append(wait)
     return Fairness(since=since, until=until, overall=_stats("all", everyone),
                     by_audience=[_stats(name, waits.get(name, [])) for name, _ in AUDIENCE_BUCKETS],
                     by_familiarity=[_stats(name, waits.get(name, [])) for name in ("first_time", "returning")])
 
 
-def _audience(followers: int | None) -> str:
+def audience_bucket(followers: int | None) -> str:
     if followers is None:
         return "unknown"
     return next(name for name, bound in AUDIENCE_BUCKETS[1:] if followers < bound)  # type: ignore[operator]

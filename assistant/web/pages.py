@@ -22,6 +22,8 @@ from assistant.db import Database
 from assistant.db.tenancy import Brand
 from assistant.drafting.service import request_regenerate
 from assistant.errors import Conflict, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
+from assistant.memory.fairness import answered_shares
+from assistant.memory.pages import person_memory, queue_memory
 from assistant.people import service as people
 from assistant.policy import PolicyFileError, check_text, count_length
 from assistant.policy.service import brand_policy, set_brand_policy
@@ -39,6 +41,7 @@ NOTICES = {
     "note": "Note added.",
     "person": "Saved.",
     "merged": "The two people are now one.",
+    "promise": "Promise settled.",
     "signed_out": "You are signed out.",
 }
 QUEUE_LIMIT_DEFAULT, QUEUE_LIMIT_MAX = 10, 50
@@ -134,6 +137,7 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
         screen = await review.queue_screen(db, viewer.brand_id, cursor=None, **options)
         notice = notice or "That page link had expired; here is the start of the queue."
     policy, mine = screen.policy, review.initials(viewer.display_name, viewer.email)
+    memory = await queue_memory(db, viewer.brand_id, [t.person.id for t in screen.items], cap=WAITING_CAP)
     focused = screen.focus
     here = {k: v for k, v in (("status", view if view != "pending_review" else None), ("cursor", cursor),
                               ("limit", str(limit) if limit != QUEUE_LIMIT_DEFAULT else None)) if v}
@@ -142,7 +146,8 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
                 labels={k: _count_label(n) for k, n in screen.counts.items()},
                 histories={focused.person.id: screen.history} if focused else {}, notice=notice or _notice(request),
                 focus=focused.id if focused else None, here=urlencode(here), problem=problem or {},
-                sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine))
+                sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine),
+                memory=memory, cap=WAITING_CAP)
 
 
 @get(["/", "/queue"], operation_id="webQueue", include_in_schema=False)
@@ -257,7 +262,8 @@ async def person_view(request: Request[Any, Any, Any], person_id: int) -> Respon
                                         cursor=request.query_params.get("cursor") or None)
     except ValidationFailed:
         timeline = await people.history(db, viewer.brand_id, person_id, limit=50, cursor=None)
-    return page(request, "person.html", viewer=viewer, person=person, timeline=timeline, notice=_notice(request))
+    return page(request, "person.html", viewer=viewer, person=person, timeline=timeline, notice=_notice(request),
+                memory=await person_memory(db, viewer.brand_id, person_id))
 
 
 @post("/people/{person_id:int}/notes", operation_id="webAddNote", include_in_schema=False)
@@ -325,8 +331,9 @@ async def fairness_view(request: Request[Any, Any, Any]) -> Response[str]:
     start = dt.datetime.combine(since, dt.time(), dt.timezone.utc)
     end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
     report = await review.fairness(_db(request), viewer.brand_id, since=start, until=end)
+    answered = await answered_shares(_db(request), viewer.brand_id, since=start, until=end)
     return page(request, "fairness.html", viewer=viewer, report=report, since=since.isoformat(),
-                until=until.isoformat(), error=e1 or e2)
+                until=until.isoformat(), error=e1 or e2, answered=answered)
 
 
 # Admin -----------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 from assistant.errors import AssistantError, Forbidden
+from assistant.memory.pages import ROUTES as MEMORY_ROUTES
 from assistant.web.pages import ROUTES
 from assistant.web.render import STATIC, page
 from assistant.web.security import (CSRF_COOKIE, CSRF_FIELD, LoginRequired, SecurityHeadersMiddleware, csrf_valid,
@@ -70,7 +71,7 @@ class WebPlugin(InitPluginProtocol):
         secret = (settings.secret_key if settings is not None else "") or ""
         # An empty secret (demo) gets a random one per process: sessions end when the process does.
         state["web_secret"] = secret.encode() if secret else secrets.token_bytes(32)
-        pages = Router(path="/", route_handlers=ROUTES, before_request=check_csrf, include_in_schema=False,
+        pages = Router(path="/", route_handlers=ROUTES + MEMORY_ROUTES, before_request=check_csrf, include_in_schema=False,
                        exception_handlers={LoginRequired: _login_required, Exception: _error_page})
         static = create_static_files_router(path="/static", directories=[STATIC], name="web-static")
         app_config.route_handlers.extend([pages, static])

@@ -1,0 +1,68 @@
+"""Relationship memory's pages: the people left behind, a person's promises (settled from their page), and the
+pieces other pages include (the queue's "promise due" badges and left-behind count, the fairness page's
+share of people answered). Thin handlers: read the form, call one service function, render or redirect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.response import Redirect
+
+from assistant.db import Database
+from assistant.errors import ValidationFailed
+from assistant.memory import left_behind
+from assistant.promises import service as promises
+from assistant.web.render import page
+from assistant.web.security import load_viewer
+
+LEFT_BEHIND_PAGE = 50
+
+
+def _db(request: Request[Any, Any, Any]) -> Database:
+    return request.app.state.db
+
+
+async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+async def queue_memory(db: Database, brand_id: int, person_ids: list[int], *, cap: int) -> dict[str, Any]:
+    """What the queue page shows of relationship memory: how many people are left behind (up to ``cap + 1``)
+    and each listed person's open and due promises (for the "promise due" badge)."""
+    return {"left_behind": await left_behind.count_left_behind(db, brand_id, cap=cap),
+            "promises": await promises.open_promises(db, brand_id, person_ids)}
+
+
+async def person_memory(db: Database, brand_id: int, person_id: int) -> dict[str, Any]:
+    """What the person page shows of relationship memory: their promises."""
+    return {"promises": await promises.list_person_promises(db, brand_id, person_id)}
+
+
+@get("/left-behind", operation_id="webLeftBehind", include_in_schema=False)
+async def left_behind_view(request: Request[Any, Any, Any]) -> Response[str]:
+    viewer = await load_viewer(request)
+    why = request.query_params.get("why") or None
+    why = why if why in left_behind.WHY else None
+    try:
+        found = await left_behind.list_left_behind(_db(request), viewer.brand_id, limit=LEFT_BEHIND_PAGE,
+                                                   cursor=request.query_params.get("cursor") or None, why=why)
+    except ValidationFailed:
+        found = await left_behind.list_left_behind(_db(request), viewer.brand_id, limit=LEFT_BEHIND_PAGE,
+                                                   cursor=None, why=why)
+    return page(request, "left_behind.html", viewer=viewer, found=found, why=why or "", reasons=left_behind.WHY)
+
+
+@post("/promises/{promise_id:int}/settle", operation_id="webSettlePromise", include_in_schema=False)
+async def settle_promise(request: Request[Any, Any, Any], promise_id: int) -> Response[Any]:
+    viewer = await load_viewer(request)
+    form = await _form(request)
+    settled = await promises.settle_promise(_db(request), viewer.principal, promise_id, form.get("outcome", ""),
+                                            (form.get("reason") or "")[:2000] or None)
+    return Redirect(f"/people/{settled.person_id}?notice=promise#promises", status_code=303)
+
+
+ROUTES = [left_behind_view, settle_promise]
+
+__all__ = ["ROUTES", "person_memory", "queue_memory"]
