@@ -27,6 +27,7 @@ from assistant.drafting.budget import ITEM_OVERHEAD_TOKENS
 from assistant.drafting.prompts import DraftContext, HistoryItem, PersonContext, PromiseItem
 from assistant.policy import Policy, count_length, effective_limit
 from assistant.policy.service import policy_of
+from assistant.memory.summaries import prompt_summary
 from assistant.promises.service import FollowUp, followup_of_turn, unsettled_promises
 from assistant.settings import Settings
 
@@ -188,6 +189,7 @@ def draft_context_on(conn: Connection, facts: TurnFacts, policy: Policy, setting
         followup=facts.followup,
         promises=[PromiseItem(p.kind, p.text, p.created_at, p.due_at, p.status)
                   for p in unsettled_promises(conn, turn.brand_id, [person.id]).get(person.id, [])],
+        summary=prompt_summary(conn, person.id, turn.id, history, settings.history_token_budget),
     )
 
 

@@ -88,6 +88,9 @@ class DraftContext:
     """A ``promises.service.FollowUp`` when the turn opened because a promise fell due: the draft keeps it."""
     promises: list[PromiseItem] = dataclasses.field(default_factory=list)
     """What our earlier replies promised them and is not yet settled."""
+    summary: Any = None
+    """A ``memory.summaries.PromptSummary``: the relationship summary of history older than fits the budget,
+    and whether a fresh one is due."""
 
     @property
     def reviewer_signs(self) -> bool:

@@ -29,6 +29,7 @@ from assistant.drafting.llm import ModelClient
 from assistant.drafting.prompts import DraftContext, render_fallback, render_prompt
 from assistant.errors import Conflict, Forbidden, ModelUnavailable, NotFound, ValidationFailed
 from assistant.jobs import queue
+from assistant.memory import summaries
 from assistant.policy import BLOCK, Finding, Policy, check_text, has_blocking, match_escalation, matches_opt_out
 from assistant.policy.service import policy_of
 from assistant.settings import Settings
@@ -75,6 +76,11 @@ class Drafter:
         One read transaction loads the turn, the brand and the context; a model draft is stored in one write
         transaction (``Database.run_write``) that also finishes the job and emits the event."""
         loaded = await self.db.run_read(self._load, job.subject_id or 0)
+        if loaded is not None and loaded[3] is not None and loaded[3].summary is not None and loaded[3].summary.due:
+            # the history outgrew the prompt: summarise the older part first, so this draft remembers it
+            await summaries.refresh(self.db, self.model if self.settings.llm_configured else None,
+                                    loaded[0].person.id, loaded[3].summary.before)
+            loaded = await self.db.run_read(self._load, job.subject_id or 0)
         if loaded is None:
             return
         facts, policy, decided, context = loaded

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get
+from litestar import Controller, get, put
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from assistant.auth.guards import requires_scope
+from assistant.auth.guards import requires_scope, requires_user
 from assistant.auth.principal import Principal
-from assistant.memory import left_behind
+from assistant.memory import left_behind, summaries
 from assistant.memory.left_behind import LeftBehind
+from assistant.memory.summaries import SummaryIn, SummaryOut
 from assistant.pagination import Cursor, Limit, Page
 
 
@@ -26,3 +27,15 @@ class MemoryController(Controller):
                           why: Annotated[str | None, Parameter(max_length=16)] = None,
                           limit: Limit = 50, cursor: Cursor = None) -> Page[LeftBehind]:
         return await left_behind.list_left_behind(state.db, principal.brand_id, limit=limit, cursor=cursor, why=why)
+
+    @get("/people/{person_id:int}/summary", operation_id="getPersonSummary",
+         dependencies={"principal": requires_scope("read")},
+         summary="The relationship summary of the person's older history (404 while it all fits the prompt)")
+    async def summary(self, person_id: int, principal: Principal, state: State) -> SummaryOut:
+        return await summaries.get_summary(state.db, principal.brand_id, person_id)
+
+    @put("/people/{person_id:int}/summary", operation_id="putPersonSummary",
+         dependencies={"principal": requires_user()},
+         summary="Rewrite the relationship summary (source becomes human)")
+    async def edit_summary(self, person_id: int, data: SummaryIn, principal: Principal, state: State) -> SummaryOut:
+        return await summaries.put_summary(state.db, principal, person_id, data.text)

@@ -11,7 +11,7 @@ from litestar.response import Redirect
 
 from assistant.db import Database
 from assistant.errors import ValidationFailed
-from assistant.memory import left_behind
+from assistant.memory import left_behind, summaries
 from assistant.promises import service as promises
 from assistant.web.render import page
 from assistant.web.security import load_viewer
@@ -36,8 +36,9 @@ async def queue_memory(db: Database, brand_id: int, person_ids: list[int], *, ca
 
 
 async def person_memory(db: Database, brand_id: int, person_id: int) -> dict[str, Any]:
-    """What the person page shows of relationship memory: their promises."""
-    return {"promises": await promises.list_person_promises(db, brand_id, person_id)}
+    """What the person page shows of relationship memory: their promises and relationship summary."""
+    return {"promises": await promises.list_person_promises(db, brand_id, person_id),
+            "summary": await db.run_read(summaries.person_summary, brand_id, person_id)}
 
 
 @get("/left-behind", operation_id="webLeftBehind", include_in_schema=False)
@@ -63,6 +64,14 @@ async def settle_promise(request: Request[Any, Any, Any], promise_id: int) -> Re
     return Redirect(f"/people/{settled.person_id}?notice=promise#promises", status_code=303)
 
 
-ROUTES = [left_behind_view, settle_promise]
+@post("/people/{person_id:int}/summary", operation_id="webEditSummary", include_in_schema=False)
+async def edit_summary(request: Request[Any, Any, Any], person_id: int) -> Response[Any]:
+    viewer = await load_viewer(request)
+    text = (await _form(request)).get("text") or ""
+    await summaries.put_summary(_db(request), viewer.principal, person_id, text)
+    return Redirect(f"/people/{person_id}?notice=summary#summary", status_code=303)
+
+
+ROUTES = [left_behind_view, settle_promise, edit_summary]
 
 __all__ = ["ROUTES", "person_memory", "queue_memory"]

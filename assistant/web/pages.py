@@ -42,6 +42,7 @@ NOTICES = {
     "person": "Saved.",
     "merged": "The two people are now one.",
     "promise": "Promise settled.",
+    "summary": "Summary saved.",
     "signed_out": "You are signed out.",
 }
 QUEUE_LIMIT_DEFAULT, QUEUE_LIMIT_MAX = 10, 50
