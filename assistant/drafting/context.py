@@ -81,7 +81,7 @@ _REGENERATE = (select(Decision.reason, Decision.created_at)
                .where(Decision.turn_id == bindparam("turn_id"), Decision.action == "regenerate")
                .order_by(Decision.created_at.desc(), Decision.id.desc()).limit(1))
 _BRAND = select(Brand.name, Brand.policy_toml).where(Brand.id == bindparam("brand_id"))
-_MESSAGES = (select(Interaction.direction, Interaction.text, Interaction.occurred_at)
+_MESSAGES = (select(Interaction.direction, Interaction.text, Interaction.occurred_at, Interaction.id)
              .where(Interaction.person_id == bindparam("person_id"),
                     or_(Interaction.turn_id.is_(None), Interaction.turn_id != bindparam("turn_id")))
              .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(bindparam("limit")))
@@ -206,8 +206,8 @@ def _history(conn: Connection, person_id: int, turn_id: int, limit: int) -> list
     """The person's messages outside this turn and the notes about them, newest first."""
     messages = conn.execute(_MESSAGES, {"person_id": person_id, "turn_id": turn_id, "limit": limit}).all()
     notes = conn.execute(_NOTES, {"person_id": person_id, "limit": limit}).all()
-    items = [HistoryItem("mention" if direction == "inbound" else "reply", text, at)
-             for direction, text, at in messages]
+    items = [HistoryItem("mention" if direction == "inbound" else "reply", text, at, iid)
+             for direction, text, at, iid in messages]
     items += [HistoryItem("note", text, at) for text, at in notes]
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]

@@ -29,7 +29,7 @@ from assistant.drafting.llm import ModelClient
 from assistant.drafting.prompts import DraftContext, render_fallback, render_prompt
 from assistant.errors import Conflict, Forbidden, ModelUnavailable, NotFound, ValidationFailed
 from assistant.jobs import queue
-from assistant.memory import summaries
+from assistant.memory import summaries, told_before
 from assistant.policy import BLOCK, Finding, Policy, check_text, has_blocking, match_escalation, matches_opt_out
 from assistant.policy.service import policy_of
 from assistant.settings import Settings
@@ -85,6 +85,10 @@ class Drafter:
             return
         facts, policy, decided, context = loaded
         outcome: Escalate | Skip | Draft = decided or await self._compose(context, policy, facts)  # type: ignore[arg-type]
+        if isinstance(outcome, Draft) and context is not None:
+            judge = self.model if policy.model_judges_told_before and self.settings.llm_configured else None
+            outcome.findings = [*outcome.findings, *await told_before.check_draft(
+                outcome.text, context.history, person_id=facts.person.id, model=judge)]
         if isinstance(outcome, Draft):
             await self.db.run_write(_store_outcome, facts, _draft_values(outcome), job)
             return
