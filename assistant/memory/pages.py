@@ -4,6 +4,7 @@ share of people answered). Thin handlers: read the form, call one service functi
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -11,10 +12,11 @@ from litestar.response import Redirect
 
 from assistant.db import Database
 from assistant.errors import ValidationFailed
-from assistant.memory import left_behind, summaries
+from assistant.db.base import utcnow
+from assistant.memory import edits, left_behind, summaries
 from assistant.promises import service as promises
 from assistant.web.render import page
-from assistant.web.security import load_viewer
+from assistant.web.security import load_viewer, require_admin
 
 LEFT_BEHIND_PAGE = 50
 
@@ -72,6 +74,48 @@ async def edit_summary(request: Request[Any, Any, Any], person_id: int) -> Respo
     return Redirect(f"/people/{person_id}?notice=summary#summary", status_code=303)
 
 
-ROUTES = [left_behind_view, settle_promise, edit_summary]
+PERIODS = {"7": "last 7 days", "30": "last 30 days", "90": "last 90 days", "365": "last year"}
+
+
+@get("/admin/edits", operation_id="webEdits", include_in_schema=False)
+async def edits_view(request: Request[Any, Any, Any]) -> Response[str]:
+    """The brand's most frequent edits over a period, each with one action that teaches the policy."""
+    viewer = await load_viewer(request)
+    require_admin(viewer)
+    days = request.query_params.get("days") or "30"
+    days = days if days in PERIODS else "30"
+    until = utcnow()
+    since = until - dt.timedelta(days=int(days))
+    found, edited = await _db(request).run_read(
+        lambda conn: edits.frequent_edits(conn, viewer.brand_id, since=since, until=until))
+    rates = await _db(request).run_read(lambda conn: edits.edit_rates(conn, viewer.brand_id, since=since, until=until))
+    return page(request, "edits.html", viewer=viewer, edits=found, edited=edited, rates=rates, days=days,
+                periods=PERIODS, notice=EDIT_NOTICES.get(request.query_params.get("notice", "")))
+
+
+EDIT_NOTICES = {"rule": "Added to the policy as a warning rule.", "example": "Added to the policy as an example."}
+
+
+@post("/admin/edits/rule", operation_id="webEditToRule", include_in_schema=False)
+async def edit_to_rule(request: Request[Any, Any, Any]) -> Response[Any]:
+    viewer = await load_viewer(request)
+    require_admin(viewer)
+    phrase = (await _form(request)).get("phrase") or ""
+    await _db(request).run_write(edits.learn_rule, viewer.principal, phrase)
+    return Redirect("/admin/edits?notice=rule", status_code=303)
+
+
+@post("/admin/edits/example", operation_id="webEditToExample", include_in_schema=False)
+async def edit_to_example(request: Request[Any, Any, Any]) -> Response[Any]:
+    viewer = await load_viewer(request)
+    require_admin(viewer)
+    raw = (await _form(request)).get("decision_id") or ""
+    if not raw.isdigit() or len(raw) > 18:
+        raise ValidationFailed.field("decision_id", "is missing; reload the page")
+    await _db(request).run_write(edits.learn_example, viewer.principal, int(raw))
+    return Redirect("/admin/edits?notice=example", status_code=303)
+
+
+ROUTES = [left_behind_view, settle_promise, edit_summary, edits_view, edit_to_rule, edit_to_example]
 
 __all__ = ["ROUTES", "person_memory", "queue_memory"]

@@ -212,6 +212,12 @@ class _Reader:
     def domains(self, value: Any, path: str) -> list | None:
         return self.strings(value, path, _Reader.domain)
 
+    def severity(self, value: Any, path: str) -> str | None:
+        if value in (BLOCK, WARN):
+            return value
+        self.problem(path, f"expected {BLOCK} or {WARN}, got {_shown(value)}")
+        return None
+
     def expectation(self, value: Any, path: str) -> str | None:
         if value in EXPECTATIONS:
             return value
@@ -294,6 +300,7 @@ _RULES = {
 }
 _ESCALATE = {"name": _Reader.non_empty_string, "patterns": _Reader.patterns}
 _OPT_OUT = {"patterns": _Reader.patterns}
+_PHRASE_RULE = {"phrase": _Reader.non_empty_string, "severity": _Reader.severity, "note": _Reader.string}
 _SERVICE = {"max_wait": _Reader.duration, "model_judges_told_before": _Reader.boolean}
 _PROMISE_KIND = {"patterns": _Reader.patterns, "due_after": _Reader.duration}
 _EXAMPLE = {"platform": _Reader.non_empty_string, "text": _Reader.string, "expect": _Reader.expectation,
@@ -307,6 +314,7 @@ _TOP = {
     "examples": lambda reader, value, path: reader.tables(value, path, _EXAMPLE, ("platform", "text", "expect")),
     "service": lambda reader, value, path: reader.table(value, path, _SERVICE),
     "promises": _Reader.promise_kinds,
+    "phrase_rules": lambda reader, value, path: reader.tables(value, path, _PHRASE_RULE, ("phrase", "severity")),
 }
 
 
@@ -350,6 +358,9 @@ def load_policy(text: str, *, source_name: str = "policy.toml", default_max_leng
         raise PolicyFileError(reader.messages)
 
     voice, rules, service = sections.get("voice", {}), sections.get("rules", {}), sections.get("service", {})
+    learned: dict[str, list[str]] = {BLOCK: [], WARN: []}
+    for _, entry in sections.get("phrase_rules", []):  # [[phrase_rules]]: added one by one (the edits page)
+        learned[entry["severity"]].append(entry["phrase"])
     return Policy(
         source=text,
         source_name=source_name,
@@ -359,8 +370,8 @@ def load_policy(text: str, *, source_name: str = "policy.toml", default_max_leng
         sign_off_pattern=voice.get("sign_off"),
         max_lengths=MappingProxyType(sections.get("platforms", {})),
         rules=Rules(
-            banned_phrases=_phrase_list(rules.get("banned_phrases", [])),
-            warn_phrases=_phrase_list(rules.get("warn_phrases", [])),
+            banned_phrases=_phrase_list(rules.get("banned_phrases", []) + learned[BLOCK]),
+            warn_phrases=_phrase_list(rules.get("warn_phrases", []) + learned[WARN]),
             banned_patterns=tuple(rules.get("banned_patterns", ())),
             max_emojis=rules.get("max_emojis"),
             max_hashtags=rules.get("max_hashtags"),

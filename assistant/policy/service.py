@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.audit import record
+from assistant.audit import record_on
 from assistant.auth.principal import SYSTEM, Principal
 from assistant.db.tenancy import Brand
 from assistant.errors import NotFound
@@ -16,16 +16,26 @@ from assistant.policy import Policy, default_policy, load_policy
 
 async def set_brand_policy(session: AsyncSession, brand_id: int, source: str, source_name: str = "policy.toml",
                            actor: Principal = SYSTEM) -> str:
+    """``store_policy`` inside an ``AsyncSession``'s transaction."""
+    return await session.run_sync(lambda s: store_policy(s.connection(), brand_id, source, source_name, actor))
+
+
+def store_policy(conn: Connection, brand_id: int, source: str, source_name: str = "policy.toml",
+                 actor: Principal = SYSTEM) -> str:
     """Validate and store a new policy version; raises ``PolicyFileError`` and stores nothing if it is broken."""
     policy = load_policy(source, source_name=source_name)
-    brand = await session.get(Brand, brand_id)
-    if brand is None:
+    previous = conn.execute(select(Brand.policy_hash).where(Brand.id == brand_id)).first()
+    if previous is None:
         raise NotFound(f"no brand {brand_id}")
-    previous = brand.policy_hash
-    brand.policy_toml, brand.policy_hash = source, policy.hash
-    await record(session, actor, "policy.updated", "brand", brand_id, brand_id=brand_id,
-                 policy_hash=policy.hash, previous_hash=previous)
+    conn.execute(update(Brand).where(Brand.id == brand_id).values(policy_toml=source, policy_hash=policy.hash))
+    record_on(conn, actor, "policy.updated", "brand", brand_id, brand_id=brand_id, policy_hash=policy.hash,
+              previous_hash=previous.policy_hash)
     return policy.hash
+
+
+def policy_source(conn: Connection, brand_id: int) -> str:
+    """The brand's policy file as stored, or the shipped default's text for a brand without one."""
+    return conn.scalar(select(Brand.policy_toml).where(Brand.id == brand_id)) or default_policy().source
 
 
 async def brand_policy(session: AsyncSession, brand_id: int) -> Policy:
