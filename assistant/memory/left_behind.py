@@ -12,10 +12,12 @@ The sweep sends ``turn.overdue`` once per turn that passes ``max_wait``: the ``o
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, and_, exists, func, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -54,18 +56,37 @@ class LeftBehind(msgspec.Struct):
 
 
 _NEWER = aliased(Turn)
+_NEWEST_OF_PERSON = ~exists().where(_NEWER.person_id == Turn.person_id, _NEWER.id > Turn.id)
+_TIME = Turn.waiting_since.type
+SCANS = [(why, status, False) for status, why in CLOSED_UNANSWERED.items()] + \
+        [("overdue", status, True) for status in STILL_WAITING]
+"""(why, status, past max_wait?): one range scan of the queue index each."""
+COUNT_CAP = 1_000
+"""The queue shows "1,000+" beyond this: counting stops there, so the count costs the same at any size."""
 
 
-def _scans(brand_id: int, max_wait: dt.timedelta, now: dt.datetime) -> list[tuple[str, str, object]]:
-    """(why, status, extra condition) for each range scan."""
-    cutoff = now - max_wait
-    scans = [(why, status, None) for status, why in CLOSED_UNANSWERED.items()]
-    scans += [("overdue", status, Turn.waiting_since < cutoff) for status in STILL_WAITING]
-    return scans
+@functools.cache
+def _scan(status: str, overdue: bool, after: bool) -> Select[Any]:
+    """Built once, run with parameters (building a statement cost more than SQLite running it)."""
+    query = select(Turn.id, Turn.person_id, Turn.status, Turn.waiting_since, Turn.decided_at, Turn.updated_at).where(
+        Turn.brand_id == bindparam("brand_id"), Turn.status == status, _NEWEST_OF_PERSON)
+    if overdue:
+        query = query.where(Turn.waiting_since < bindparam("cutoff", type_=_TIME))
+    if after:
+        at = bindparam("at", type_=_TIME)
+        query = query.where(or_(Turn.waiting_since > at, and_(Turn.waiting_since == at, Turn.id > bindparam("last_id"))))
+    return query.order_by(Turn.waiting_since, Turn.id).limit(bindparam("limit"))
 
 
-def _newest_of_person() -> object:
-    return ~exists().where(_NEWER.person_id == Turn.person_id, _NEWER.id > Turn.id)
+@functools.cache
+def _count() -> Select[Any]:
+    counts = []
+    for _, status, overdue in SCANS:
+        inner = select(Turn.id).where(Turn.brand_id == bindparam("brand_id"), Turn.status == status, _NEWEST_OF_PERSON)
+        if overdue:
+            inner = inner.where(Turn.waiting_since < bindparam("cutoff", type_=_TIME))
+        counts.append(select(func.count()).select_from(inner.limit(bindparam("cap")).subquery()).scalar_subquery())
+    return select(*counts)
 
 
 def left_behind(conn: Connection, brand_id: int, *, max_wait: dt.timedelta, now: dt.datetime, limit: int,
@@ -74,18 +95,13 @@ def left_behind(conn: Connection, brand_id: int, *, max_wait: dt.timedelta, now:
     if why is not None and why not in WHY:
         raise ValidationFailed.field("why", f"use one of {', '.join(WHY)}")
     after = decode_cursor(cursor, 2)
+    params: dict[str, Any] = {"brand_id": brand_id, "cutoff": now - max_wait, "limit": limit + 1}
+    if after is not None:
+        params["at"], params["last_id"] = _cursor(after)
     rows = []
-    for reason, status, extra in _scans(brand_id, max_wait, now):
-        if why is not None and reason != why:
-            continue
-        query = select(Turn.id, Turn.person_id, Turn.status, Turn.waiting_since, Turn.decided_at,
-                       Turn.updated_at).where(Turn.brand_id == brand_id, Turn.status == status, _newest_of_person())
-        if extra is not None:
-            query = query.where(extra)
-        if after is not None:
-            at, last_id = _cursor(after)
-            query = query.where(or_(Turn.waiting_since > at, and_(Turn.waiting_since == at, Turn.id > last_id)))
-        rows.extend(conn.execute(query.order_by(Turn.waiting_since, Turn.id).limit(limit + 1)).all())
+    for reason, status, overdue in SCANS:
+        if why is None or reason == why:
+            rows.extend(conn.execute(_scan(status, overdue, after is not None), params).all())
     rows.sort(key=lambda r: (r.waiting_since, r.id))
     page, more = rows[:limit], len(rows) > limit
     people = _people(conn, [r.person_id for r in page])
@@ -102,27 +118,27 @@ def left_behind(conn: Connection, brand_id: int, *, max_wait: dt.timedelta, now:
 
 
 def left_behind_count(conn: Connection, brand_id: int, *, max_wait: dt.timedelta, now: dt.datetime,
-                      cap: int = 10_000) -> int:
-    """How many people are left behind, counted up to ``cap + 1`` (show "10,000+"), in one statement."""
-    counts = []
-    for _, status, extra in _scans(brand_id, max_wait, now):
-        inner = select(Turn.id).where(Turn.brand_id == brand_id, Turn.status == status, _newest_of_person())
-        if extra is not None:
-            inner = inner.where(extra)
-        counts.append(select(func.count()).select_from(inner.limit(cap + 1).subquery()).scalar_subquery())
-    return min(cap + 1, sum(int(n or 0) for n in conn.execute(select(*counts)).one()))
+                      cap: int = COUNT_CAP) -> int:
+    """How many people are left behind, counted up to ``cap + 1`` (show "1,000+"), in one statement."""
+    row = conn.execute(_count(), {"brand_id": brand_id, "cutoff": now - max_wait, "cap": cap + 1}).one()
+    return min(cap + 1, sum(int(n or 0) for n in row))
+
+
+_HANDLES = (select(Handle.person_id, Handle.platform, Handle.handle)
+            .where(Handle.person_id.in_(bindparam("ids", expanding=True))).order_by(Handle.id))
+_PEOPLE = select(Person.id, Person.display_name, Person.last_seen_at).where(
+    Person.id.in_(bindparam("ids", expanding=True)))
 
 
 def _people(conn: Connection, person_ids: Sequence[int]) -> dict[int, tuple[PersonRef, dt.datetime]]:
     if not person_ids:
         return {}
+    ids = list(set(person_ids))
     handles: dict[int, list[HandleOut]] = {}
-    for person_id, platform, handle in conn.execute(select(Handle.person_id, Handle.platform, Handle.handle)
-                                                    .where(Handle.person_id.in_(set(person_ids))).order_by(Handle.id)):
+    for person_id, platform, handle in conn.execute(_HANDLES, {"ids": ids}):
         handles.setdefault(person_id, []).append(HandleOut(platform, handle))
     return {p.id: (PersonRef(p.id, p.display_name or "", handles.get(p.id, [])), p.last_seen_at)
-            for p in conn.execute(select(Person.id, Person.display_name, Person.last_seen_at)
-                                  .where(Person.id.in_(set(person_ids))))}
+            for p in conn.execute(_PEOPLE, {"ids": ids})}
 
 
 def _cursor(values: list[object]) -> tuple[dt.datetime, int]:
@@ -172,7 +188,7 @@ async def list_left_behind(db: Database, brand_id: int, *, limit: int, cursor: s
     return await db.run_read(read)
 
 
-async def count_left_behind(db: Database, brand_id: int, *, cap: int = 10_000) -> int:
+async def count_left_behind(db: Database, brand_id: int, *, cap: int = COUNT_CAP) -> int:
     """For the queue page: how many people are left behind now (up to ``cap + 1``)."""
     return await db.run_read(lambda conn: left_behind_count(conn, brand_id, max_wait=brand_max_wait(conn, brand_id),
                                                             now=utcnow(), cap=cap))

@@ -30,10 +30,11 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-async def queue_memory(db: Database, brand_id: int, person_ids: list[int], *, cap: int) -> dict[str, Any]:
-    """What the queue page shows of relationship memory: how many people are left behind (up to ``cap + 1``)
-    and each listed person's open and due promises (for the "promise due" badge)."""
-    return {"left_behind": await left_behind.count_left_behind(db, brand_id, cap=cap),
+async def queue_memory(db: Database, brand_id: int, person_ids: list[int]) -> dict[str, Any]:
+    """What the queue page shows of relationship memory: how many people are left behind (counted up to
+    ``left_behind_cap + 1``) and each listed person's open and due promises (for the "promise due" badge)."""
+    return {"left_behind": await left_behind.count_left_behind(db, brand_id),
+            "left_behind_cap": left_behind.COUNT_CAP,
             "promises": await promises.open_promises(db, brand_id, person_ids)}
 
 

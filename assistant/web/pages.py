@@ -138,7 +138,7 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
         screen = await review.queue_screen(db, viewer.brand_id, cursor=None, **options)
         notice = notice or "That page link had expired; here is the start of the queue."
     policy, mine = screen.policy, review.initials(viewer.display_name, viewer.email)
-    memory = await queue_memory(db, viewer.brand_id, [t.person.id for t in screen.items], cap=WAITING_CAP)
+    memory = await queue_memory(db, viewer.brand_id, [t.person.id for t in screen.items])
     focused = screen.focus
     here = {k: v for k, v in (("status", view if view != "pending_review" else None), ("cursor", cursor),
                               ("limit", str(limit) if limit != QUEUE_LIMIT_DEFAULT else None)) if v}
@@ -148,7 +148,7 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
                 histories={focused.person.id: screen.history} if focused else {}, notice=notice or _notice(request),
                 focus=focused.id if focused else None, here=urlencode(here), problem=problem or {},
                 sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine),
-                memory=memory, cap=WAITING_CAP)
+                memory=memory)
 
 
 @get(["/", "/queue"], operation_id="webQueue", include_in_schema=False)

@@ -63,7 +63,7 @@ async def test_who_is_left_behind_why_and_since_when(client, db, factory):
     assert [i["turn_id"] for i in only] == [skipped]
 
     assert await left_behind.count_left_behind(db, kit.id) == 4
-    assert await left_behind.count_left_behind(db, kit.id, cap=2) == 3  # "2+"
+    assert await left_behind.count_left_behind(db, kit.id, cap=2) == 3  # shown as "2+"
 
     other = await factory.brand()
     assert (await client.get("/api/v1/left-behind", headers=other.read)).json()["items"] == []
