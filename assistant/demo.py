@@ -22,6 +22,7 @@ from assistant.auth import service as auth
 from assistant.auth.passwords import hash_password
 from assistant.db import Database
 from assistant.db.tenancy import Brand, User
+from assistant.memory.demo import REGULAR, regular_history, show_memory
 from assistant.settings import Settings
 
 SLUG = "northwind"
@@ -173,12 +174,13 @@ async def seed(db: Database, settings: Settings) -> tuple[list[Login], str | Non
         brand_id = brand.id
     if fresh:
         who = people(rng)
-        await import_ndjson_body(db, brand_id, "\n".join(history_lines(rng, who, now)).encode())
-        await ingest(db, brand_id, [validate(m) for m in waiting_mentions(rng, who, now)])
+        regular, regular_mention = regular_history(now)
+        await import_ndjson_body(db, brand_id, "\n".join(history_lines(rng, who, now) + regular).encode())
+        await ingest(db, brand_id, [validate(m) for m in waiting_mentions(rng, who, now) + [regular_mention]])
     return logins, key
 
 
-async def draft_waiting(settings: Settings, *, with_examples: bool) -> None:
+async def draft_waiting(settings: Settings, *, with_examples: bool, with_memory: bool = False) -> None:
     from assistant.app import shared_state
     from assistant.jobs.handlers import build_worker
 
@@ -186,6 +188,8 @@ async def draft_waiting(settings: Settings, *, with_examples: bool) -> None:
     worker = build_worker(state)
     try:
         await worker.run_until_idle(timeout=600)
+        if with_memory:
+            await show_memory(state.db, lambda: worker.run_until_idle(timeout=600))
         if with_examples:
             await add_off_policy_examples(state.db, settings)
     finally:
@@ -234,7 +238,8 @@ def run_demo(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> N
     click.echo("Drafting replies for the people waiting" +
                ("" if settings.llm_configured else " (no model configured: fallback drafts, and three canned "
                 "off-policy examples to show findings)") + " ...")
-    asyncio.run(draft_waiting(settings, with_examples=key is not None and not settings.llm_configured))
+    asyncio.run(draft_waiting(settings, with_examples=key is not None and not settings.llm_configured,
+                              with_memory=key is not None))
     base = f"http://{host}:{port}"
     example_handle = people(random.Random(SEED))[0][1]
     click.echo(f"""
@@ -242,6 +247,10 @@ Northwind Coffee is ready.
 
   Approval queue   {base}/
   API docs         {base}/schema   (OpenAPI: {base}/schema/openapi.json)
+
+  Relationship memory: a follow-up turn opened by a promise that fell due (its badge in the queue, its
+  promises on the person page), {base}/left-behind, the summary on {REGULAR[0]}'s person page (her history
+  no longer fits the prompt), and the reviewers' edits at {base}/admin/edits (admin).
 """)
     for login in logins:
         click.echo(f"  {login.role:<8} login  {login.email}  password {login.password}")
