@@ -32,10 +32,12 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
 
 async def queue_memory(db: Database, brand_id: int, person_ids: list[int]) -> dict[str, Any]:
     """What the queue page shows of relationship memory: how many people are left behind (counted up to
-    ``left_behind_cap + 1``) and each listed person's open and due promises (for the "promise due" badge)."""
+    ``left_behind_cap + 1``), each listed person's open and due promises, and who has one due (the queue's
+    "promise due" badge)."""
+    owed = await promises.open_promises(db, brand_id, person_ids)
     return {"left_behind": await left_behind.count_left_behind(db, brand_id),
-            "left_behind_cap": left_behind.COUNT_CAP,
-            "promises": await promises.open_promises(db, brand_id, person_ids)}
+            "left_behind_cap": left_behind.COUNT_CAP, "promises": owed,
+            "due": frozenset(pid for pid, found in owed.items() if any(p.status == "due" for p in found))}
 
 
 async def person_memory(db: Database, brand_id: int, person_id: int) -> dict[str, Any]:

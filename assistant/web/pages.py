@@ -26,6 +26,7 @@ from assistant.memory.fairness import answered_shares
 from assistant.memory.pages import person_memory, queue_memory
 from assistant.people import service as people
 from assistant.policy import PolicyFileError, check_text, count_length
+from assistant.policy.checks import effective_limit
 from assistant.policy.service import brand_policy, set_brand_policy
 from assistant.review import service as review
 from assistant.web import queries
@@ -45,7 +46,7 @@ NOTICES = {
     "summary": "Summary saved.",
     "signed_out": "You are signed out.",
 }
-QUEUE_LIMIT_DEFAULT, QUEUE_LIMIT_MAX = 10, 50
+QUEUE_LIMIT_DEFAULT, QUEUE_LIMIT_MAX = 25, 50
 
 
 def _int(value: Any, default: int | None = None, *, low: int = 1, high: int = 2**62) -> int | None:
@@ -139,6 +140,7 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
         notice = notice or "That page link had expired; here is the start of the queue."
     policy, mine = screen.policy, review.initials(viewer.display_name, viewer.email)
     memory = await queue_memory(db, viewer.brand_id, [t.person.id for t in screen.items])
+    default_max_length = request.app.state.settings.default_max_length
     focused = screen.focus
     here = {k: v for k, v in (("status", view if view != "pending_review" else None), ("cursor", cursor),
                               ("limit", str(limit) if limit != QUEUE_LIMIT_DEFAULT else None)) if v}
@@ -148,7 +150,8 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
                 histories={focused.person.id: screen.history} if focused else {}, notice=notice or _notice(request),
                 focus=focused.id if focused else None, here=urlencode(here), problem=problem or {},
                 sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine),
-                memory=memory)
+                limit_for=lambda platform: effective_limit(policy, platform, default_max_length),
+                promises_due=memory["due"], undo_seconds=request.app.state.settings.undo_seconds, memory=memory)
 
 
 @get(["/", "/queue"], operation_id="webQueue", include_in_schema=False)
