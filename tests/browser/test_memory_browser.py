@@ -32,10 +32,10 @@ async def test_the_promise_badge_and_settling_a_promise_on_the_person_page(page,
                        minutes_ago=5, conversation_id="c2")
     await sign_in(page, live_server, kit.reviewer_email, kit.password)
 
-    badge = page.locator("article.turn .promise-badge")
+    badge = page.locator("#waiting-list .promise-badge")
     assert await badge.inner_text() == "promise open"
     assert "get back to you" in (await badge.get_attribute("title"))
-    await page.click(f"article.turn h2 a")
+    await page.click("#person-name a")
     await page.wait_for_url(f"{live_server}/people/{person}")
     item = page.locator(".promise-list li.promise")
     assert "I'll check with the team and get back to you." in await item.inner_text()

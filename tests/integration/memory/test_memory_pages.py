@@ -59,3 +59,18 @@ async def test_the_fairness_page_shows_the_answered_share(client, db, factory):
     await sign_in(client, kit.reviewer_email, kit.password)
     html = (await client.get("/fairness")).text
     assert "People answered, by audience size" in html and "100.0 %" in html
+
+
+async def test_a_follow_up_turn_shows_promise_due_in_the_queue(client, db, factory):
+    from assistant.promises.service import run_sweep
+    from tests.support.memory_helpers import make_due
+    from tests.support.review_helpers import store_draft
+    kit = await factory.brand()
+    await approved_reply(client, db, kit)
+    [promise] = await promises_of(db)
+    await make_due(db, promise.id)
+    [turn_id] = await run_sweep(db)
+    await store_draft(db, turn_id, "Hi Ana, following up: the warehouse found it.")
+    await sign_in(client, kit.reviewer_email, kit.password)
+    html = (await client.get("/")).text
+    assert '<span class="badge promise">promise due</span>' in html and "promise open" not in html

@@ -42,7 +42,6 @@ async def test_a_draft_asking_again_for_the_order_number_links_where_they_gave_i
                                                                                   fake_llm):
     kit = await factory.brand()
     first = await post_mention(client, kit, handle="@ana", text="@acme order #A-44718 never came")
-    await client.post(f"/api/v1/turns/{first['turn_id']}/reject", json={"reason": "dup"}, headers=kit.reviewer)
     second = await post_mention(client, kit, handle="@ana", text="@acme hello??", conversation_id="c2")
     fake_llm.default = Response(text="Hi Ana, sorry! Could you send us your order number?")
 
@@ -56,7 +55,7 @@ async def test_a_draft_asking_again_for_the_order_number_links_where_they_gave_i
     assert draft.text[finding["start"]:finding["end"]].lower().endswith("order number")
 
     await sign_in(client, kit.reviewer_email, kit.password)
-    html = (await client.get("/")).text
+    html = (await client.get(f"/?focus={second['turn_id']}")).text
     assert f'href="/people/{second["person_id"]}#message-{told}"' in html
     person = (await client.get(f"/people/{second['person_id']}")).text
     assert f'id="message-{told}"' in person
