@@ -116,6 +116,22 @@ class MergeSuggestion(Base):
     created_at: Mapped[dt.datetime] = created_column()
 
 
+class IdentityClue(Base):
+    """Something a person's message says about who they are (an e-mail, an order number, "I wrote you as @x on
+    Instagram"), so two people sharing one can be suggested as one."""
+
+    __tablename__ = "identity_clues"
+    __table_args__ = (UniqueConstraint("brand_id", "kind", "value", "person_id"),)
+    id: Mapped[int] = id_column()
+    brand_id: Mapped[int] = mapped_column(BigId, ForeignKey("brands.id"))
+    person_id: Mapped[int] = mapped_column(BigId, ForeignKey("people.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    """``email``, ``order`` or ``claims`` (``platform:handle`` they say is theirs)."""
+    value: Mapped[str] = mapped_column(String(320))
+    interaction_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("interactions.id"))
+    created_at: Mapped[dt.datetime] = created_column()
+
+
 class OverdueTurn(Base):
     """A turn that waited past the brand's ``max_wait``: the row makes ``turn.overdue`` go out once."""
 

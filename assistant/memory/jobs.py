@@ -18,6 +18,7 @@ from assistant.drafting.prompts import environment
 from assistant.errors import ModelUnavailable
 from assistant.jobs.worker import JobFailed
 from assistant.memory.left_behind import run_overdue_sweep
+from assistant.memory.merges import Scanner
 from assistant.policy.loader import promise_kinds_of
 from assistant.policy.service import policy_of
 from assistant.promises import service as promises
@@ -41,6 +42,7 @@ class MemoryJobs:
         self.db = db
         self.settings = settings
         self._model: ModelClient | None = None
+        self._scan_clues = Scanner(db)
 
     @property
     def model(self) -> ModelClient:
@@ -79,13 +81,15 @@ class MemoryJobs:
                 at=r.approved_at))
 
     async def sweep(self) -> None:
-        """Promises whose time came get their follow-up turn; turns past ``max_wait`` are reported once."""
+        """Promises whose time came get their follow-up turn; turns past ``max_wait`` are reported once; new
+        messages are read for clues that two people are one."""
         opened = await promises.run_sweep(self.db)
         if opened:
             log.info("promises fell due: follow-up turns %s", opened)
         overdue = await run_overdue_sweep(self.db)
         if overdue:
             log.info("turns overdue: %s", overdue)
+        await self._scan_clues()
 
 
 def _reply_to_read(conn: Connection, reply_id: int) -> _ReplyToRead | None:

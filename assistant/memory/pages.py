@@ -11,9 +11,9 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
 from assistant.db import Database
-from assistant.errors import ValidationFailed
+from assistant.errors import NotFound, ValidationFailed
 from assistant.db.base import utcnow
-from assistant.memory import edits, left_behind, summaries
+from assistant.memory import edits, left_behind, merges, summaries
 from assistant.promises import service as promises
 from assistant.web.render import page
 from assistant.web.security import load_viewer, require_admin
@@ -119,6 +119,31 @@ async def edit_to_example(request: Request[Any, Any, Any]) -> Response[Any]:
     return Redirect("/admin/edits?notice=example", status_code=303)
 
 
-ROUTES = [left_behind_view, settle_promise, edit_summary, edits_view, edit_to_rule, edit_to_example]
+@get("/merges", operation_id="webMerges", include_in_schema=False)
+async def merges_view(request: Request[Any, Any, Any]) -> Response[str]:
+    """Suggested merges with their evidence, and the merges done (undoable)."""
+    viewer = await load_viewer(request)
+    found = await _db(request).run_read(merges.suggestions, viewer.brand_id)
+    names = await _db(request).run_read(
+        merges.names_of, viewer.brand_id, {pid for s in found for pid in (s.person_id, s.other_person_id)})
+    return page(request, "merges.html", viewer=viewer, suggestions=found, names=names,
+                notice={"merged": "Merged. You can undo it below.", "undone": "Undone: two people again.",
+                        "dismissed": "Dismissed."}.get(request.query_params.get("notice", "")))
+
+
+@post("/merges/{suggestion_id:int}/{action:str}", operation_id="webMergeDecision", include_in_schema=False)
+async def merge_decision(request: Request[Any, Any, Any], suggestion_id: int, action: str) -> Response[Any]:
+    viewer = await load_viewer(request)
+    rules = {"confirm": (merges.confirm, "merged"), "undo": (merges.undo, "undone"),
+             "dismiss": (merges.dismiss, "dismissed")}
+    if action not in rules:
+        raise NotFound(f"no action {action}")
+    rule, notice = rules[action]
+    await _db(request).run_write(rule, viewer.principal, suggestion_id)
+    return Redirect(f"/merges?notice={notice}", status_code=303)
+
+
+ROUTES = [left_behind_view, settle_promise, edit_summary, edits_view, edit_to_rule, edit_to_example, merges_view,
+          merge_decision]
 
 __all__ = ["ROUTES", "person_memory", "queue_memory"]

@@ -28,7 +28,7 @@ _ASKS = {
     "e-mail": regex.compile(ASK + r"\b(?:your |the )?e-?mail(?: address)?\b", regex.I),
 }
 """A draft asking for a detail, by the detail's name."""
-_TOLD = {
+TOLD = {
     "order number": regex.compile(r"(?:\border\b(?:\s*(?:number|no\.?|#|id|ref(?:erence)?))?\s*(?:is\s*)?[:#]?\s*|#)"
                                   r"(?P<value>[A-Z]{0,4}-?\d[\dA-Z-]{2,})", regex.I),
     "device": regex.compile(r"\b(?P<value>(?:iphone|ipad|pixel|galaxy|macbook|surface|kindle|xperia|oneplus)"
@@ -84,7 +84,7 @@ def told_before(draft: str, history: Sequence[Earlier], *, person_id: int) -> li
         if asked is None:
             continue
         for item in history:
-            told = _TOLD[detail].search(item.text) if item.kind == "mention" else None
+            told = TOLD[detail].search(item.text) if item.kind == "mention" else None
             if told is not None:
                 findings.append(_finding("told_before.reask", f"They already told us their {detail} "
                                          f"(“{told['value']}”): don't ask again", asked, item, person_id))
@@ -159,4 +159,4 @@ async def check_draft(text: str, history: Sequence[Any], *, person_id: int, mode
     return findings
 
 
-__all__ = ["Earlier", "check_draft", "judge_messages", "judged", "told_before"]
+__all__ = ["TOLD", "Earlier", "check_draft", "judge_messages", "judged", "told_before"]

@@ -192,17 +192,58 @@ async def merge_people(db: Database, actor: Principal, person_id: int, other_id:
     if person_id == other_id:
         raise ValidationFailed.field("other_id", "a person cannot be merged with themselves")
     async with db.write() as session:
+        await session.run_sync(lambda s: fold_person(s.connection(), actor.brand_id, person_id, other_id))
+        await record(session, actor, "person.merged", "person", person_id, other_id=other_id)
         person = await load_person(session, actor.brand_id, person_id)
-        other = await load_person(session, actor.brand_id, other_id)
-        for model in (Handle, Interaction, Note, Turn, Reply):
-            await session.execute(update(model).where(model.person_id == other.id).values(person_id=person.id),
-                                  execution_options={"synchronize_session": False})
-        person.first_seen_at = min(person.first_seen_at, other.first_seen_at)
-        person.last_seen_at = max(person.last_seen_at, other.last_seen_at)
-        person.mention_count += other.mention_count
-        person.reply_count += other.reply_count
-        person.do_not_reply = person.do_not_reply or other.do_not_reply
-        other.merged_into_id = person.id
-        await record(session, actor, "person.merged", "person", person.id, other_id=other.id)
-        await session.flush()
         return (await profiles(session, [person]))[0]
+
+
+FOLDED = (Handle, Interaction, Note, Turn, Reply)
+"""The rows of a person that move when another person is folded into them."""
+_KEPT = ("first_seen_at", "last_seen_at", "mention_count", "reply_count", "do_not_reply")
+
+
+def fold_person(conn: Connection, brand_id: int, person_id: int, other_id: int) -> dict[str, Any]:
+    """The merge rule on a connection: ``other``'s rows move to ``person``, counts add up, ``other`` points
+    at ``person``. Answers what moved and what ``person`` was, so ``unfold_person`` can undo it."""
+    if person_id == other_id:
+        raise ValidationFailed.field("other_id", "a person cannot be merged with themselves")
+    found = {row.id: row for row in conn.execute(select(Person.id, *(getattr(Person, k) for k in _KEPT)).where(
+        Person.id.in_((person_id, other_id)), Person.brand_id == brand_id, Person.merged_into_id.is_(None)))}
+    for pid in (person_id, other_id):
+        if pid not in found:
+            raise NotFound(f"no person {pid}")
+    person, other = found[person_id], found[other_id]
+    moved: dict[str, Any] = {}
+    for model in FOLDED:
+        ids = list(conn.execute(select(model.id).where(model.person_id == other_id)).scalars())
+        if ids:
+            conn.execute(update(model).where(model.id.in_(ids)).values(person_id=person_id))
+        moved[model.__tablename__] = ids
+    conn.execute(update(Person).where(Person.id == person_id).values(
+        first_seen_at=min(person.first_seen_at, other.first_seen_at),
+        last_seen_at=max(person.last_seen_at, other.last_seen_at),
+        mention_count=Person.mention_count + other.mention_count, reply_count=Person.reply_count + other.reply_count,
+        do_not_reply=person.do_not_reply or other.do_not_reply))
+    conn.execute(update(Person).where(Person.id == other_id).values(merged_into_id=person_id))
+    moved["person_before"] = {"first_seen_at": person.first_seen_at.isoformat(), "do_not_reply": person.do_not_reply}
+    moved["other_counts"] = {"mention_count": other.mention_count, "reply_count": other.reply_count}
+    return moved
+
+
+def unfold_person(conn: Connection, brand_id: int, person_id: int, other_id: int, moved: dict[str, Any]) -> None:
+    """Undo ``fold_person``: the rows that moved go back, ``other`` stands alone again, ``person``'s counts lose
+    what ``other`` brought (what either gained since stays where it landed)."""
+    other = conn.execute(select(Person.merged_into_id).where(Person.id == other_id, Person.brand_id == brand_id)).first()
+    if other is None or other.merged_into_id != person_id:
+        raise NotFound(f"person {other_id} is not merged into {person_id}")
+    for model in FOLDED:
+        ids = moved.get(model.__tablename__) or []
+        if ids:
+            conn.execute(update(model).where(model.id.in_(ids), model.person_id == person_id).values(person_id=other_id))
+    before, counts = moved["person_before"], moved["other_counts"]
+    conn.execute(update(Person).where(Person.id == person_id).values(
+        mention_count=Person.mention_count - counts["mention_count"],
+        reply_count=Person.reply_count - counts["reply_count"],
+        first_seen_at=dt.datetime.fromisoformat(before["first_seen_at"]), do_not_reply=before["do_not_reply"]))
+    conn.execute(update(Person).where(Person.id == other_id).values(merged_into_id=None))
