@@ -176,9 +176,10 @@ def _settle(conn: Connection, brand_id: int, promise_id: int, person_id: int, ou
 
 def keep_when_they_wrote_again(conn: Connection, now: dt.datetime) -> int:
     """A person who wrote to us after we promised has their turn (and its draft knows the promise): their
-    open promises count as kept, with that reason."""
+    open promises count as kept, with that reason. Imported history (written before, received after) does not
+    count."""
     wrote = exists().where(Interaction.person_id == Promise.person_id, Interaction.direction == "inbound",
-                           Interaction.received_at > Promise.created_at)
+                           Interaction.received_at > Promise.created_at, Interaction.occurred_at > Promise.created_at)
     rows = conn.execute(select(Promise.id, Promise.brand_id, Promise.person_id).where(
         Promise.status == "open", wrote).limit(SWEEP_BATCH)).all()
     for promise_id, brand_id, person_id in rows:

@@ -188,13 +188,16 @@ async def test_the_person_writing_again_settles_it_and_a_due_promise_joins_their
     await approved_reply(client, db, kit)
     await approved_reply(client, db, kit, handle="@bo")
     ana, bo = await promises_of(db)
-    await post_mention(client, kit, handle="@ana", text="@acme any news?")
+    await post_mention(client, kit, handle="@bo", text="@acme an old tweet, imported late",
+                       created_at=(utcnow() - dt.timedelta(days=30)).isoformat())  # written before: does not count
+    await post_mention(client, kit, handle="@ana", text="@acme any news?", created_at=utcnow().isoformat())
     assert await service.run_sweep(db) == []
     ana = (await promises_of(db, id=ana.id))[0]
     assert ana.status == "kept" and "wrote again" in ana.reason
 
+    assert (await promises_of(db, id=bo.id))[0].status == "open"
     await make_due(db, bo.id)
-    async with db.write() as session:  # Bo has a turn open already (written before the promise)
+    async with db.write() as session:  # Bo has a turn open already
         open_turn = Turn(brand_id=kit.id, person_id=bo.person_id, platform="x", status="pending_review",
                          waiting_since=utcnow() - dt.timedelta(days=2), version=0, created_at=utcnow(),
                          updated_at=utcnow())
