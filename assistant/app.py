@@ -32,6 +32,7 @@ from assistant.people.import_controller import HistoryImportController
 from assistant.problems import handle_exception
 from assistant.promises.controllers import PromiseController
 from assistant.review.controllers import TurnController
+from assistant.snippets.controllers import SnippetController
 from assistant.settings import Settings, get_settings
 from assistant.web.plugin import WebPlugin
 
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
 
     return Litestar(
         route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController,
-                        PromiseController, MemoryController],
+                        PromiseController, MemoryController, SnippetController],
         plugins=[WebPlugin()],
         state=state,
         exception_handlers={Exception: handle_exception},

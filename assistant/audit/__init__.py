@@ -1,5 +1,5 @@
 """The append-only audit log."""
 
-from assistant.audit.service import record, record_on
+from assistant.audit.service import record, record_many
 
-__all__ = ["record", "record_on"]
+__all__ = ["record", "record_many"]

@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import select, update
+from typing import Any
+
+from sqlalchemy import Connection, select, update
 
 from assistant.auth.principal import Principal
 from assistant.db import Database
@@ -52,15 +54,7 @@ def regular_history(now: dt.datetime) -> tuple[list[str], dict]:
 async def show_memory(db: Database, drain) -> None:  # type: ignore[no-untyped-def]
     """After the first drafts: three replies approved with an edit that promises, the first promise made due
     (its follow-up turn opens and is drafted by ``drain``), one turn rejected so someone is left behind."""
-    async with db.read() as session:
-        brand_id = await session.scalar(select(Brand.id).where(Brand.slug == "northwind"))
-        users = {u.role: u for u in (await session.execute(select(User).where(User.brand_id == brand_id))).scalars()}
-        policy = await brand_policy(session, brand_id)
-        waiting = (await session.execute(
-            select(Turn.id, Turn.current_draft_id, Person.display_name).join(Person, Person.id == Turn.person_id)
-            .where(Turn.brand_id == brand_id, Turn.status == "pending_review", Person.display_name != REGULAR[0])
-            .order_by(Turn.waiting_since.desc(), Turn.id).limit(4))).all()
-    admin = users["admin"]
+    brand_id, admin, policy, waiting = await db.run_read(_demo_state)
     actor = Principal(kind="user", id=admin.id, brand_id=brand_id, label=admin.email, role="admin")
     mine = review.initials(admin.display_name, admin.email)
     for turn_id, draft_id, name in waiting[:3]:
@@ -68,13 +62,28 @@ async def show_memory(db: Database, drain) -> None:  # type: ignore[no-untyped-d
         await review.approve(db, actor, turn_id, draft_id=draft_id, text=text)
     if len(waiting) > 3:
         await review.reject(db, actor, waiting[3].id, LEFT_BEHIND_REASON)
-    async with db.write() as session:  # the demo's shortcut: the first promise is due now, not tomorrow
-        first = await session.scalar(select(Promise.id).where(Promise.brand_id == brand_id).order_by(Promise.id))
-        if first is not None:
-            await session.execute(update(Promise).where(Promise.id == first).values(
-                due_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)))
+    await db.run_write(_first_promise_due_now, brand_id)
     await run_sweep(db)
     await drain()
+
+
+def _demo_state(conn: Connection) -> tuple[int, Any, Any, list[Any]]:
+    brand_id = conn.scalar(select(Brand.id).where(Brand.slug == "northwind"))
+    admin = conn.execute(select(User.id, User.email, User.display_name).where(
+        User.brand_id == brand_id, User.role == "admin").order_by(User.id)).first()
+    waiting = conn.execute(
+        select(Turn.id, Turn.current_draft_id, Person.display_name).join(Person, Person.id == Turn.person_id)
+        .where(Turn.brand_id == brand_id, Turn.status == "pending_review", Person.display_name != REGULAR[0])
+        .order_by(Turn.waiting_since.desc(), Turn.id).limit(4)).all()
+    return brand_id, admin, brand_policy(conn, brand_id), waiting
+
+
+def _first_promise_due_now(conn: Connection, brand_id: int) -> None:
+    """The demo's one shortcut: the first promise falls due now instead of tomorrow."""
+    first = conn.scalar(select(Promise.id).where(Promise.brand_id == brand_id).order_by(Promise.id))
+    if first is not None:
+        conn.execute(update(Promise).where(Promise.id == first).values(
+            due_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)))
 
 
 __all__ = ["REGULAR", "regular_history", "show_memory"]

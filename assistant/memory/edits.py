@@ -16,14 +16,14 @@ from typing import Any
 import regex
 from sqlalchemy import Connection, func, select
 
-from assistant.audit import record_on
+from assistant.audit import record
 from assistant.auth.principal import Principal
 from assistant.db.memory import ReplyEdit
 from assistant.db.turns import Decision, Turn
 from assistant.errors import Forbidden, NotFound, ValidationFailed
-from assistant.mentions.validation import clean_text
+from assistant.validation import clean_text
 from assistant.policy import PolicyFileError
-from assistant.policy.service import policy_source, store_policy
+from assistant.policy.service import policy_source, set_brand_policy
 
 _WORD = regex.compile(r"\S+")
 PHRASE_WORDS_MAX = 8
@@ -160,10 +160,10 @@ def _append_to_policy(conn: Connection, actor: Principal, addition: str, action:
         raise Forbidden("Only an admin may change the policy")
     source = policy_source(conn, actor.brand_id).rstrip("\n") + "\n" + addition
     try:
-        policy_hash = store_policy(conn, actor.brand_id, source, "policy.toml", actor)
+        policy_hash = set_brand_policy(conn, actor.brand_id, source, "policy.toml", actor)
     except PolicyFileError as error:
         raise ValidationFailed(f"the policy would not load: {error.messages[0]}") from None
-    record_on(conn, actor, action, "brand", actor.brand_id, brand_id=actor.brand_id, policy_hash=policy_hash, **data)
+    record(conn, actor, action, "brand", actor.brand_id, brand_id=actor.brand_id, policy_hash=policy_hash, **data)
     return policy_hash
 
 

@@ -28,7 +28,7 @@ from assistant.db.people import Handle, Person
 from assistant.db.tenancy import Brand
 from assistant.db.turns import Turn
 from assistant.errors import ValidationFailed
-from assistant.pagination import Page, decode_cursor, encode_cursor
+from assistant.pagination import AfterTime, Page, decode_cursor, encode_cursor
 from assistant.people.schemas import HandleOut
 from assistant.policy.service import policy_of
 from assistant.webhooks.events import emit_on
@@ -94,10 +94,10 @@ def left_behind(conn: Connection, brand_id: int, *, max_wait: dt.timedelta, now:
     """One page of the brand's left-behind people, longest waiting first."""
     if why is not None and why not in WHY:
         raise ValidationFailed.field("why", f"use one of {', '.join(WHY)}")
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, AfterTime)
     params: dict[str, Any] = {"brand_id": brand_id, "cutoff": now - max_wait, "limit": limit + 1}
     if after is not None:
-        params["at"], params["last_id"] = _cursor(after)
+        params["at"], params["last_id"] = after.at, after.id
     rows = []
     for reason, status, overdue in SCANS:
         if why is None or reason == why:
@@ -113,7 +113,7 @@ def left_behind(conn: Connection, brand_id: int, *, max_wait: dt.timedelta, now:
         else:
             why_, since = "overdue", r.waiting_since + max_wait
         items.append(LeftBehind(person, last_seen, why_, since, r.id, r.waiting_since))
-    next_cursor = encode_cursor(page[-1].waiting_since.isoformat(), page[-1].id) if more else None
+    next_cursor = encode_cursor(AfterTime(page[-1].waiting_since, page[-1].id)) if more else None
     return Page(items=items, next_cursor=next_cursor)
 
 
@@ -139,17 +139,6 @@ def _people(conn: Connection, person_ids: Sequence[int]) -> dict[int, tuple[Pers
         handles.setdefault(person_id, []).append(HandleOut(platform, handle))
     return {p.id: (PersonRef(p.id, p.display_name or "", handles.get(p.id, [])), p.last_seen_at)
             for p in conn.execute(_PEOPLE, {"ids": ids})}
-
-
-def _cursor(values: list[object]) -> tuple[dt.datetime, int]:
-    try:
-        at = dt.datetime.fromisoformat(str(values[0]))
-        last_id = int(values[1])  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued") from None
-    if at.tzinfo is None:
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued")
-    return at, last_id
 
 
 def brand_max_wait(conn: Connection, brand_id: int) -> dt.timedelta:

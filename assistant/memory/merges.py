@@ -19,7 +19,7 @@ import regex
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from assistant.audit import record_on
+from assistant.audit import record
 from assistant.auth.principal import Principal
 from assistant.db import Database
 from assistant.db.base import utcnow
@@ -181,7 +181,7 @@ def confirm(conn: Connection, actor: Principal, suggestion_id: int) -> None:
         moved[model.__tablename__] = ids
     conn.execute(update(MergeSuggestion).where(MergeSuggestion.id == suggestion_id).values(
         status="merged", moved=moved, decided_by_user_id=actor.id, decided_at=utcnow()))
-    record_on(conn, actor, "person.merged", "person", keep, brand_id=actor.brand_id, other_id=fold,
+    record(conn, actor, "person.merged", "person", keep, brand_id=actor.brand_id, other_id=fold,
               suggestion_id=suggestion_id, evidence=found.evidence)
 
 
@@ -197,7 +197,7 @@ def undo(conn: Connection, actor: Principal, suggestion_id: int) -> None:
             conn.execute(update(model).where(key.in_(ids), model.person_id == keep).values(person_id=fold))
     conn.execute(update(MergeSuggestion).where(MergeSuggestion.id == suggestion_id).values(
         status="undone", decided_by_user_id=actor.id, decided_at=utcnow()))
-    record_on(conn, actor, "person.unmerged", "person", keep, brand_id=actor.brand_id, other_id=fold,
+    record(conn, actor, "person.unmerged", "person", keep, brand_id=actor.brand_id, other_id=fold,
               suggestion_id=suggestion_id)
 
 
@@ -205,7 +205,7 @@ def dismiss(conn: Connection, actor: Principal, suggestion_id: int) -> None:
     _load(conn, actor, suggestion_id, "open")
     conn.execute(update(MergeSuggestion).where(MergeSuggestion.id == suggestion_id).values(
         status="dismissed", decided_by_user_id=actor.id, decided_at=utcnow()))
-    record_on(conn, actor, "merge.dismissed", "merge_suggestion", suggestion_id, brand_id=actor.brand_id)
+    record(conn, actor, "merge.dismissed", "merge_suggestion", suggestion_id, brand_id=actor.brand_id)
 
 
 def names_of(conn: Connection, brand_id: int, ids: set[int]) -> dict[int, str]:

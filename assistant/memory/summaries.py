@@ -20,7 +20,7 @@ import msgspec
 import regex
 from sqlalchemy import Connection, func, select
 
-from assistant.audit import record_on
+from assistant.audit import record
 from assistant.auth.principal import Principal
 from assistant.db import Database
 from assistant.db.base import utcnow
@@ -31,7 +31,7 @@ from assistant.drafting.budget import fit_history
 from assistant.drafting.prompts import HistoryItem, environment
 from assistant.drafting.llm import ModelClient
 from assistant.errors import Forbidden, ModelUnavailable, NotFound, ValidationFailed
-from assistant.mentions.validation import clean_text
+from assistant.validation import clean_text
 
 SUMMARY_REFRESH_ITEMS = 10
 """Older messages not yet covered that make a summary due again."""
@@ -106,7 +106,7 @@ def edit_summary(conn: Connection, actor: Principal, person_id: int, text: str) 
     now = utcnow()
     _store(conn, actor.brand_id, person_id, text=text, source="human", model=None, covers=None, covers_until=None,
            user_id=actor.id, now=now)
-    record_on(conn, actor, "summary.edited", "person", person_id, brand_id=actor.brand_id)
+    record(conn, actor, "summary.edited", "person", person_id, brand_id=actor.brand_id)
     return _row_out(conn.execute(select(_SUMMARY).where(RelationshipSummary.person_id == person_id)).one())
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, exists, func, or_, select, update
 
-from assistant.audit import record_on
+from assistant.audit import record
 from assistant.auth.principal import SYSTEM, Principal
 from assistant.db import Database
 from assistant.db.base import utcnow
@@ -26,8 +26,8 @@ from assistant.db.people import Interaction, Person
 from assistant.db.turns import OPEN_TURN_STATES, Turn
 from assistant.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from assistant.jobs import queue
-from assistant.mentions.validation import clean_text
-from assistant.pagination import Page, decode_cursor, encode_cursor
+from assistant.validation import clean_text
+from assistant.pagination import AfterTime, Page, decode_cursor, encode_cursor
 from assistant.promises.detection import FoundPromise
 from assistant.promises.schemas import PromiseOut
 from assistant.webhooks.events import emit_on
@@ -105,16 +105,12 @@ def brand_promises(conn: Connection, brand_id: int, *, status: str, limit: int, 
     if status not in PROMISE_STATES:
         raise ValidationFailed.field("status", f"use one of {', '.join(PROMISE_STATES)}")
     query = select(_PROMISES).where(Promise.brand_id == brand_id, Promise.status == status)
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, AfterTime)
     if after is not None:
-        try:
-            at, last_id = dt.datetime.fromisoformat(after[0]), int(after[1])
-        except (TypeError, ValueError):
-            raise ValidationFailed.field("cursor", "is not a cursor this service issued") from None
-        query = query.where(or_(Promise.due_at > at, and_(Promise.due_at == at, Promise.id > last_id)))
+        query = query.where(or_(Promise.due_at > after.at, and_(Promise.due_at == after.at, Promise.id > after.id)))
     rows = conn.execute(query.order_by(Promise.due_at, Promise.id).limit(limit + 1)).all()
     items = [promise_out(row) for row in rows[:limit]]
-    next_cursor = encode_cursor(items[-1].due_at.isoformat(), items[-1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor(AfterTime(items[-1].due_at, items[-1].id)) if len(rows) > limit else None
     return Page(items=items, next_cursor=next_cursor)
 
 
@@ -167,7 +163,7 @@ def _settle(conn: Connection, brand_id: int, promise_id: int, person_id: int, ou
                          .values(status=outcome, reason=reason, settled_at=now, settled_by_user_id=user_id))
     if moved.rowcount != 1:
         return False
-    record_on(conn, actor or SYSTEM, f"promise.{outcome}", "promise", promise_id, brand_id=brand_id,
+    record(conn, actor or SYSTEM, f"promise.{outcome}", "promise", promise_id, brand_id=brand_id,
               person_id=person_id, reason=reason)
     emit_on(conn, brand_id, "promise.settled", [{"promise_id": promise_id, "person_id": person_id,
                                                  "outcome": outcome, "reason": reason}])
@@ -212,7 +208,7 @@ def open_due_followups(conn: Connection, now: dt.datetime) -> list[int]:
                              .values(status="due", followup_turn_id=turn_id))
         if moved.rowcount != 1:
             continue
-        record_on(conn, SYSTEM, "promise.due", "promise", promise.id, brand_id=promise.brand_id,
+        record(conn, SYSTEM, "promise.due", "promise", promise.id, brand_id=promise.brand_id,
                   person_id=promise.person_id, turn_id=turn_id)
         emit_on(conn, promise.brand_id, "promise.due", [{
             "promise_id": promise.id, "person_id": promise.person_id, "kind": promise.kind,

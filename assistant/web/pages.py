@@ -19,18 +19,19 @@ from litestar.response import Redirect
 from assistant.auth import service as auth
 from assistant.auth.principal import API_SCOPES, ROLES
 from assistant.db import Database
-from assistant.db.tenancy import Brand
 from assistant.drafting.service import request_regenerate
-from assistant.errors import Conflict, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
+from assistant.errors import Conflict, PolicyBlocked, StaleDraft, ValidationFailed
 from assistant.memory.fairness import answered_shares
 from assistant.memory.pages import person_memory, queue_memory
 from assistant.people import service as people
 from assistant.policy import PolicyFileError, check_text, count_length
 from assistant.policy.checks import effective_limit
 from assistant.policy.service import brand_policy, set_brand_policy
+from assistant.review import presence
 from assistant.review import service as review
-from assistant.web import queries
-from assistant.web.render import page
+from assistant.snippets import service as snippets
+from assistant.web import charts, queries
+from assistant.web.render import ago, page, when
 from assistant.web.security import (LOGIN_FAILED, SESSION_COOKIE, Viewer, is_https, load_viewer, require_admin,
                                     secret_of, sign_in, sign_session)
 
@@ -141,6 +142,7 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
     policy, mine = screen.policy, review.initials(viewer.display_name, viewer.email)
     memory = await queue_memory(db, viewer.brand_id, [t.person.id for t in screen.items])
     default_max_length = request.app.state.settings.default_max_length
+    saved = await db.run_read(snippets.list_snippets, viewer.brand_id) if screen.focus is not None else []
     focused = screen.focus
     here = {k: v for k, v in (("status", view if view != "pending_review" else None), ("cursor", cursor),
                               ("limit", str(limit) if limit != QUEUE_LIMIT_DEFAULT else None)) if v}
@@ -151,7 +153,16 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
                 focus=focused.id if focused else None, here=urlencode(here), problem=problem or {},
                 sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine),
                 limit_for=lambda platform: effective_limit(policy, platform, default_max_length),
-                promises_due=memory["due"], undo_seconds=request.app.state.settings.undo_seconds, memory=memory)
+                promises_due=memory["due"], undo_seconds=request.app.state.settings.undo_seconds,
+                snippets=_filled(saved, screen.focus), memory=memory)
+
+
+def _filled(saved: list[Any], turn: Any) -> dict[str, str]:
+    """The brand's saved replies, placeholders filled in for the person in focus (name → text)."""
+    if turn is None:
+        return {}
+    handle = next((h.handle for h in turn.person.handles if h.platform == turn.platform), None)
+    return {s.name: snippets.fill(s.text, display_name=turn.person.display_name, handle=handle) for s in saved}
 
 
 @get(["/", "/queue"], operation_id="webQueue", include_in_schema=False)
@@ -173,16 +184,26 @@ async def turn_history(request: Request[Any, Any, Any], turn_id: int) -> Respons
     viewer = await load_viewer(request)
     db = _db(request)
     turn = await review.get_turn(db, viewer.brand_id, turn_id)
-    async with db.read() as session:
-        histories = await people.recent_histories(session, [turn.person.id], limit=HISTORY_SHOWN)
+    histories = await db.run_read(people.recent_histories, [turn.person.id], HISTORY_SHOWN)
     return page(request, "_history.html", viewer=viewer, t=turn, p=turn.person, past=histories[turn.person.id],
                 focused=True, here="")
+
+
+@post("/turns/{turn_id:int}/presence", operation_id="webPresence", include_in_schema=False, status_code=200)
+async def turn_presence(request: Request[Any, Any, Any], turn_id: int) -> dict[str, Any]:
+    """The page's heartbeat on the person in focus; answers who else has them open or is editing."""
+    viewer = await load_viewer(request)
+    editing = (await _form(request)).get("editing") == "1"
+    others = await _db(request).run_write(presence.beat, viewer.brand_id, viewer.user_id, turn_id, editing)
+    return {"sentence": presence.sentence(others),
+            "others": [{"name": o.name, "editing": o.editing, "seen_at": o.seen_at.isoformat()} for o in others]}
 
 
 @post("/turns/{turn_id:int}/approve", operation_id="webApprove", include_in_schema=False)
 async def approve(request: Request[Any, Any, Any], turn_id: int) -> Response[Any]:
     """Approve the current draft (the form carries its ``draft_id``), or, on an escalated turn's compose box
-    (no ``draft_id``), send the reply the reviewer wrote."""
+    (no ``draft_id``), send the reply the reviewer wrote. The page signs the text: a reply the reviewer left
+    unsigned gets their sign-off appended (any dash counts as the policy's)."""
     viewer = await load_viewer(request)
     form = await _form(request)
     draft_id = _int(form.get("draft_id"))
@@ -193,6 +214,9 @@ async def approve(request: Request[Any, Any, Any], turn_id: int) -> Response[Any
     done = "/?status=escalated&notice=approved" if form.get("view") == "escalated" else "/?notice=approved"
     if draft_id is None and form.get("draft_id") and not (text or "").strip():
         raise ValidationFailed.field("draft_id", "is missing; reload the page")
+    if text and text.strip():
+        policy = await db.run_read(brand_policy, viewer.brand_id)
+        text = review.signed(policy, text, review.initials(viewer.display_name, viewer.email))
     try:
         await review.approve(db, viewer.principal, turn_id, draft_id=draft_id, text=text or None,
                              override_reason=override if viewer.is_admin else None,
@@ -216,7 +240,24 @@ async def approve(request: Request[Any, Any, Any], turn_id: int) -> Response[Any
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
         return await _queue(request, viewer, status=422, pinned=turn, notice=exc.detail,
                             problem={"turn_id": turn_id, "text": text})
+    except Conflict:
+        turn = await review.get_turn(db, viewer.brand_id, turn_id)
+        decided = next((d for d in reversed(turn.decisions) if d.action != "regenerate"), None)
+        return await _queue(request, viewer, status=409, pinned=turn, notice=_lost_notice(decided, turn),
+                            problem={"turn_id": turn_id, "text": text, "lost": decided})
     return Redirect(done, status_code=303)
+
+
+LOST_VERBS = {"approve": "approved a reply", "reject": "rejected this turn", "escalate": "escalated this turn"}
+
+
+def _lost_notice(decided: Any, turn: Any) -> str:
+    """Two reviewers, one card: say who decided what and when; the loser's text stays on the page."""
+    if decided is None:
+        return "Someone else changed this turn while you were on it. Your text is kept below."
+    return (f"{decided.user} {LOST_VERBS.get(decided.action, 'decided this turn')} {ago(decided.at)} "
+            f"({when(decided.at)}), before yours arrived. Your text is kept below: copy it, or press d to "
+            f"discard it and go on.")
 
 
 async def _with_reason(request: Request[Any, Any, Any], turn_id: int, action: str) -> Response[Any]:
@@ -337,7 +378,8 @@ async def fairness_view(request: Request[Any, Any, Any]) -> Response[str]:
     report = await review.fairness(_db(request), viewer.brand_id, since=start, until=end)
     answered = await answered_shares(_db(request), viewer.brand_id, since=start, until=end)
     return page(request, "fairness.html", viewer=viewer, report=report, since=since.isoformat(),
-                until=until.isoformat(), error=e1 or e2, answered=answered)
+                until=until.isoformat(), error=e1 or e2, verdict=charts.verdict(report.by_audience, report.overall),
+                chart=charts.wait_chart, duration=charts.duration, answered=answered)
 
 
 # Admin -----------------------------------------------------------------------------------------------------
@@ -363,9 +405,8 @@ async def invite(request: Request[Any, Any, Any]) -> Response[str]:
     form = await _form(request)
     password = secrets.token_urlsafe(12)
     try:
-        async with _db(request).write() as session:
-            user = await auth.create_user(session, viewer.brand_id, form.get("email", ""), form.get("role", ""),
-                                          password, actor=viewer.principal)
+        user = await _db(request).run_write(auth.create_user, viewer.brand_id, form.get("email", ""),
+                                            form.get("role", ""), password, "", viewer.principal)
     except (ValidationFailed, Conflict) as exc:
         return await _users_page(request, viewer, status=exc.status, error=exc.detail)
     return await _users_page(request, viewer, issued={"email": user.email, "password": password})
@@ -417,8 +458,7 @@ async def create_key(request: Request[Any, Any, Any]) -> Response[str]:
     scopes = [s for s in form.getall("scope", []) if isinstance(s, str)] if hasattr(form, "getall") else []
     name = str(form.get("name") or "").strip()[:200]
     try:
-        async with _db(request).write() as session:
-            issued = await auth.create_api_key(session, viewer.brand_id, scopes, name=name, actor=viewer.principal)
+        issued = await _db(request).run_write(auth.create_api_key, viewer.brand_id, scopes, name, viewer.principal)
     except ValidationFailed as exc:
         return await _keys_page(request, viewer, status=422, error=exc.detail)
     return await _keys_page(request, viewer, issued=issued.token)
@@ -428,19 +468,69 @@ async def create_key(request: Request[Any, Any, Any]) -> Response[str]:
 async def revoke_key(request: Request[Any, Any, Any], key_id: int) -> Response[Any]:
     viewer = await load_viewer(request)
     require_admin(viewer)
-    async with _db(request).write() as session:
-        await auth.revoke_api_key(session, viewer.brand_id, key_id, actor=viewer.principal)
+    await _db(request).run_write(auth.revoke_api_key, viewer.brand_id, key_id, viewer.principal)
     request.app.state.authenticator.forget()
     return Redirect("/admin/keys", status_code=303)
 
 
+async def _snippets_page(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200,
+                         error: str | None = None, draft: dict[str, str] | None = None) -> Response[str]:
+    """Saved replies with what the policy says about each (their sign-off is the page's to add, so that rule
+    is left out; the length depends on the platform and is checked on the reply)."""
+    db = _db(request)
+    saved = await db.run_read(snippets.list_snippets, viewer.brand_id)
+    policy = await db.run_read(brand_policy, viewer.brand_id)
+    findings = {s.id: [f for f in check_text(policy, s.text, platform="x") if f.rule not in ("sign_off", "max_length")]
+                for s in saved}
+    return page(request, "admin_snippets.html", status=status, viewer=viewer, snippets=saved, findings=findings,
+                error=error, draft=draft or {"name": "", "text": ""})
+
+
+@get("/admin/snippets", operation_id="webSnippets", include_in_schema=False)
+async def snippets_view(request: Request[Any, Any, Any]) -> Response[str]:
+    viewer = await load_viewer(request)
+    require_admin(viewer)
+    return await _snippets_page(request, viewer)
+
+
+@post("/admin/snippets", operation_id="webCreateSnippet", include_in_schema=False)
+async def create_snippet(request: Request[Any, Any, Any]) -> Response[Any]:
+    viewer = await load_viewer(request)
+    require_admin(viewer)
+    form = await _form(request)
+    try:
+        await _db(request).run_write(snippets.create_snippet, viewer.brand_id, form.get("name", ""),
+                                     form.get("text", ""))
+    except (ValidationFailed, Conflict) as exc:
+        return await _snippets_page(request, viewer, status=exc.status, error=_said(exc),
+                                    draft={"name": form.get("name", "")[:80], "text": form.get("text", "")[:5000]})
+    return Redirect("/admin/snippets", status_code=303)
+
+
+@post("/admin/snippets/{snippet_id:int}", operation_id="webEditSnippet", include_in_schema=False)
+async def edit_snippet(request: Request[Any, Any, Any], snippet_id: int) -> Response[Any]:
+    viewer = await load_viewer(request)
+    require_admin(viewer)
+    form = await _form(request)
+    try:
+        if form.get("do") == "delete":
+            await _db(request).run_write(snippets.delete_snippet, viewer.brand_id, snippet_id)
+        else:
+            await _db(request).run_write(snippets.update_snippet, viewer.brand_id, snippet_id, form.get("name", ""),
+                                         form.get("text", ""))
+    except (ValidationFailed, Conflict) as exc:
+        return await _snippets_page(request, viewer, status=exc.status, error=_said(exc))
+    return Redirect("/admin/snippets", status_code=303)
+
+
+def _said(exc: ValidationFailed | Conflict) -> str:
+    """A service error as a sentence for the page: the field's message when there is one."""
+    return "; ".join(f"{e['field'].replace('_', ' ').capitalize()} {e['message']}" for e in exc.errors) or exc.detail
+
+
 async def _policy_page(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200,
                        **context: Any) -> Response[str]:
-    async with _db(request).read() as session:
-        brand = await session.get(Brand, viewer.brand_id)
-        policy = await brand_policy(session, viewer.brand_id)
-    if brand is None:
-        raise NotFound("no brand")
+    brand, policy = await queries.policy_screen(_db(request), viewer.brand_id)
     context.setdefault("errors", [])
     context.setdefault("uploaded", None)
     context.setdefault("trial", None)
@@ -474,9 +564,8 @@ async def policy_upload(request: Request[Any, Any, Any]) -> Response[str]:
     if not source.strip():
         return await _policy_page(request, viewer, status=422, errors=["Paste or upload a policy file."])
     try:
-        async with _db(request).write() as session:
-            new_hash = await set_brand_policy(session, viewer.brand_id, source, "uploaded policy",
-                                              actor=viewer.principal)
+        new_hash = await _db(request).run_write(set_brand_policy, viewer.brand_id, source, "uploaded policy",
+                                                viewer.principal)
     except PolicyFileError as exc:
         messages = [str(m) for m in getattr(exc, "messages", None) or [str(exc)]]
         return await _policy_page(request, viewer, status=422, errors=messages, source=source)
@@ -490,16 +579,16 @@ async def policy_try(request: Request[Any, Any, Any]) -> Response[str]:
     form = await _form(request)
     text = (form.get("text") or "")[:10_000]
     platform = (form.get("platform") or "x").strip().lower()[:32] or "x"
-    async with _db(request).read() as session:
-        policy = await brand_policy(session, viewer.brand_id)
+    policy = await _db(request).run_read(brand_policy, viewer.brand_id)
     findings = [f.to_dict() for f in check_text(policy, text, platform=platform,
                                                 author_handle=(form.get("author") or None))]
     return await _policy_page(request, viewer, trial={"text": text, "platform": platform, "findings": findings,
                                                       "length": count_length(platform, text)})
 
 
-ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, approve, reject, escalate, regenerate, person_view,
+ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, turn_presence, approve, reject, escalate, regenerate, person_view,
           add_note, do_not_reply, merge, audit_view, fairness_view, users_view, invite, user_role, user_disable,
-          keys_view, create_key, revoke_key, policy_view, policy_upload, policy_try]
+          keys_view, create_key, revoke_key, snippets_view, create_snippet, edit_snippet, policy_view, policy_upload,
+          policy_try]
 
 __all__ = ["ROUTES"]

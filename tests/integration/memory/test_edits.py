@@ -52,8 +52,7 @@ async def test_each_approval_records_its_word_diff_and_the_rates(client, db, fac
 
 async def test_the_reviewers_sign_off_is_not_an_edit(client, db, factory):
     kit = await factory.brand()
-    async with db.write() as session:
-        await set_brand_policy(session, kit.id, '[voice]\nsign_off = "–{initials}"\n')
+    await db.run_write(set_brand_policy, kit.id, '[voice]\nsign_off = "–{initials}"\n')
     await approve(client, db, kit, "@a", "Hi A, it ships today.", "Hi A, it ships today. –RE")
     async with db.read() as session:
         assert (await session.scalar(select(ReplyEdit.size))) == 0

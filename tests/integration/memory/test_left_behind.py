@@ -75,8 +75,7 @@ async def test_who_is_left_behind_why_and_since_when(client, db, factory):
 
 async def test_the_brand_max_wait_decides_overdue(client, db, factory):
     kit = await factory.brand()
-    async with db.write() as session:
-        await set_brand_policy(session, kit.id, '[service]\nmax_wait = "30m"\n')
+    await db.run_write(set_brand_policy, kit.id, '[service]\nmax_wait = "30m"\n')
     turn_id, _ = await pending_turn(client, db, kit)
     await set_turn(db, turn_id, waiting_since=utcnow() - dt.timedelta(minutes=45))
     [item] = (await client.get("/api/v1/left-behind", headers=kit.read)).json()["items"]

@@ -51,8 +51,7 @@ async def test_a_reply_that_promises_nothing_stores_no_promise(client, db, facto
 async def test_a_brand_policy_decides_the_kinds_and_due_times(client, db, factory):
     from assistant.policy.service import set_brand_policy
     kit = await factory.brand()
-    async with db.write() as session:
-        await set_brand_policy(session, kit.id, '[promises.callback]\npatterns = [\'(?i)\\bcall you back\\b\']\n'
+    await db.run_write(set_brand_policy, kit.id, '[promises.callback]\npatterns = [\'(?i)\\bcall you back\\b\']\n'
                                                 'due_after = "2h"\n')
     await approved_reply(client, db, kit, text="Hi Ana, we'll call you back this afternoon. I'll check too.")
     [promise] = await promises_of(db)

@@ -72,8 +72,7 @@ async def test_the_model_judges_contradictions_only_when_the_brand_turns_it_on(c
     assert not [f for f in (await current_draft(db, first["turn_id"])).findings if f["rule"] == "told_before.model"]
     assert not [r for r in fake_llm.requests if "You check one draft" in r.json["messages"][0]["content"]]
 
-    async with db.write() as session:
-        await set_brand_policy(session, kit.id, "[service]\nmodel_judges_told_before = true\n")
+    await db.run_write(set_brand_policy, kit.id, "[service]\nmodel_judges_told_before = true\n")
     await client.post(f"/api/v1/turns/{first['turn_id']}/regenerate", json={}, headers=kit.reviewer)
     await drain(settings)
     [finding] = [f for f in (await current_draft(db, first["turn_id"])).findings if f["rule"] == "told_before.model"]
