@@ -10,11 +10,14 @@ import asyncio
 import gc
 import logging
 from collections import Counter
+from pathlib import Path
 
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
 from litestar.openapi.spec import Components, SecurityScheme
 
 from assistant.auth.guards import RateLimiter
@@ -33,6 +36,11 @@ from assistant.problems import handle_exception
 from assistant.promises.controllers import PromiseController
 from assistant.review.controllers import TurnController
 from assistant.snippets.controllers import SnippetController
+
+DOCS_ASSETS = "/schema-assets"
+"""Swagger UI's script and styles, served from the swagger-ui-bundle package: the docs page works offline."""
+docs_assets = create_static_files_router(path=DOCS_ASSETS, directories=[Path(str(swagger_ui_path))],
+                                         name="docs-assets", include_in_schema=False)
 from assistant.settings import Settings, get_settings
 from assistant.web.plugin import WebPlugin
 
@@ -80,7 +88,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         await db.dispose()
 
     return Litestar(
-        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController,
+        route_handlers=[docs_assets, MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController,
                         PromiseController, MemoryController, SnippetController],
         plugins=[WebPlugin()],
         state=state,
@@ -92,7 +100,10 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             title="Reply assistant API", version="1.0.0", path="/schema",
             description="Mentions in, people and their history out, approved replies to post. "
                         "Authenticate with `Authorization: Bearer <token>`. Errors are RFC 9457 problem details.",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[SwaggerRenderPlugin(js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                                css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                                standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                                                favicon=f"<link rel='icon' href='{DOCS_ASSETS}/favicon-32x32.png'>")],
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
             security=[{"bearer": []}],
         ),

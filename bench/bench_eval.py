@@ -63,7 +63,7 @@ def local() -> list[str]:
     tokens = sum(r.get("completion_tokens") or 0 for r in drafted)
     model_seconds = sum(latencies) / 1000
     return [
-        f"local model {local_model.MODEL_NAME} (llama.cpp, {os.cpu_count()} threads), {outcome.ran} cases one at a "
+        f"local model {local_model.MODEL_NAME} (llama.cpp, 1 thread), {outcome.ran} cases one at a "
         f"time; load average {_load()}",
         f"drafts: {outcome.ran / wall:.3f} drafts/s, {wall / outcome.ran:.2f} s per draft "
         f"({calls} model calls: redrafts included)",

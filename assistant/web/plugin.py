@@ -21,7 +21,7 @@ from litestar.static_files import create_static_files_router
 from assistant.errors import AssistantError, Forbidden
 from assistant.memory.pages import ROUTES as MEMORY_ROUTES
 from assistant.web.pages import ROUTES
-from assistant.web.render import STATIC, page
+from assistant.web.render import STATIC, error_page
 from assistant.web.security import (CSRF_COOKIE, CSRF_FIELD, LoginRequired, SecurityHeadersMiddleware, csrf_valid,
                                     secret_of)
 
@@ -58,7 +58,7 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
         status, title, detail = 500, "Something went wrong on our side", "It has been logged."
     if status >= 500 and isinstance(exc, AssistantError) and exc.status != 503:
         log.exception("page failed: %s %s", request.method, request.url.path)
-    response = page(request, "error.html", status=status, viewer=None, title=title, detail=detail)
+    response = error_page(request, status, title, detail)
     if isinstance(exc, AssistantError):
         response.headers.update(exc.headers)  # Retry-After on 429/503
     return response

@@ -16,8 +16,8 @@ from assistant.memory.left_behind import count_left_behind
 
 
 async def test_the_demo_shows_each_part_of_relationship_memory(db, settings):
-    logins, key = await seed(db, settings)
-    assert key
+    logins, key, fresh = await seed(db, settings)
+    assert key and fresh
     await draft_waiting(settings, with_examples=False, with_memory=True)
 
     async with db.read() as session:
