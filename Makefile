@@ -28,6 +28,7 @@ demo-local: $(BIN)/.local-installed
 	$(BIN)/assistant demo --local-model
 
 test: $(BIN)/.installed
+	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The local-model tier: `make test` restricted to the tests marked local_model, which must run (not skip).

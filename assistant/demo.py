@@ -19,11 +19,19 @@ from importlib import resources
 import click
 from sqlalchemy import Connection, select, update
 
+from assistant.app import build_worker, serve_app
 from assistant.auth import service as auth
 from assistant.auth.passwords import hash_password
+from assistant.cli_support import ensure_schema
 from assistant.db import Database
+from assistant.db.people import Handle, Person
 from assistant.db.tenancy import Brand, User
-from assistant.memory.demo import REGULAR, regular_history, show_memory
+from assistant.db.turns import Draft, Turn
+from assistant.drafting.service import draft_findings, store_draft
+from assistant.mentions.service import ingest, validate
+from assistant.people.importer import import_ndjson_body
+from assistant.policy.service import brand_policy, set_brand_policy
+from assistant.demo_memory import REGULAR, regular_history, show_memory
 from assistant.settings import Settings
 
 SLUG = "northwind"
@@ -148,9 +156,6 @@ def waiting_mentions(rng: random.Random, who: list[tuple[str, str]], now: dt.dat
 async def seed(db: Database, settings: Settings) -> tuple[list[Login], str, bool]:
     """Create the demo brand once; on later runs only fresh passwords and a fresh API key are issued (the
     caller made sure no demo is running on the port). Answers the logins, the key and whether it was new."""
-    from assistant.mentions.service import ingest, validate
-    from assistant.people.importer import import_ndjson_body
-
     rng = random.Random(SEED)
     now = dt.datetime.now(dt.timezone.utc)
     passwords = {role: secrets.token_urlsafe(12) for role in ("reviewer", "admin")}
@@ -167,8 +172,6 @@ async def seed(db: Database, settings: Settings) -> tuple[list[Login], str, bool
 def _seed_brand(conn: Connection, passwords: dict[str, str]) -> tuple[int, bool, str]:
     """The demo brand (made with its policy on the first run), its users with fresh passwords and a fresh
     key: the brand's id, whether it is new, and the key (the only time it is readable)."""
-    from assistant.policy.service import set_brand_policy
-
     brand_id = conn.execute(select(Brand.id).where(Brand.slug == SLUG)).scalar()
     fresh = brand_id is None
     if brand_id is None:
@@ -188,30 +191,22 @@ def _seed_brand(conn: Connection, passwords: dict[str, str]) -> tuple[int, bool,
 
 
 async def draft_waiting(settings: Settings, *, with_examples: bool, with_memory: bool = False) -> None:
-    from assistant.app import shared_state
-    from assistant.jobs.handlers import build_worker
-
-    state = shared_state(settings)
-    worker = build_worker(state)
+    db = Database(settings.database_url)
+    worker = build_worker(db, settings)
     try:
         await worker.run_until_idle(timeout=600)
         if with_memory:
-            await show_memory(state.db, lambda: worker.run_until_idle(timeout=600))
+            await show_memory(db, lambda: worker.run_until_idle(timeout=600))
         if with_examples:
-            await add_off_policy_examples(state.db, settings)
+            await add_off_policy_examples(db, settings)
     finally:
         await worker.aclose()
-        await state.db.dispose()
+        await db.dispose()
 
 
 async def add_off_policy_examples(db: Database, settings: Settings) -> None:
     """Give three waiting people a draft that breaks the demo policy, labelled as a canned example, so a
     reviewer sees findings underlined even when the demo runs without a model."""
-    from assistant.db.people import Handle, Person
-    from assistant.db.turns import Draft, Turn
-    from assistant.drafting.service import draft_findings, store_draft
-    from assistant.policy.service import brand_policy
-
     async with db.write() as session:
         brand_id = await session.scalar(select(Brand.id).where(Brand.slug == SLUG))
         policy = await (await session.connection()).run_sync(brand_policy, brand_id)
@@ -240,8 +235,6 @@ def port_is_free(host: str, port: int) -> bool:
 
 def run_demo(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Check the port first, so a demo already running there keeps its database and its passwords."""
-    from assistant.cli import ensure_schema, serve_app
-
     if not port_is_free(host, port):
         raise click.ClickException(f"Port {port} on {host} is busy (a demo may already be running there); nothing "
                                    f"was changed. Choose another one: make demo PORT=8001, or "

@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 from litestar import Controller, MediaType, Response, get
-from litestar.datastructures import State
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Connection, func, select, text
@@ -15,6 +14,7 @@ from assistant.db.jobs import Job
 from assistant.db.migrate import current_revision, head_revision
 from assistant.db.outbox import Reply
 from assistant.db.turns import Turn
+from assistant.services import Services
 
 
 class _Snapshot:
@@ -36,22 +36,22 @@ class OpsController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", operation_id="readyz", summary="The database answers and its schema is current")
-    async def readyz(self, state: State) -> Response[dict[str, str]]:
+    async def readyz(self, services: Services) -> Response[dict[str, str]]:
         try:
-            await state.db.run_read(_ping)
-            current = await current_revision(state.db.read_engine)
+            await services.db.run_read(_ping)
+            current = await current_revision(services.db.read_engine)
         except Exception:
             return Response({"status": "unavailable", "detail": "database unreachable"}, status_code=503)
-        head = head_revision(state.db.url)
+        head = head_revision(services.db.url)
         if current != head:
             return Response({"status": "unavailable", "detail": f"schema at {current}, code expects {head}; "
                              "run `assistant db upgrade`"}, status_code=503)
         return Response({"status": "ready"}, status_code=200)
 
     @get("/metrics", operation_id="metrics", media_type=MediaType.TEXT, summary="Prometheus text format")
-    async def metrics(self, state: State) -> Response[bytes]:
+    async def metrics(self, services: Services) -> Response[bytes]:
         families = []
-        by_status, oldest = await state.db.run_read(_gauges)
+        by_status, oldest = await services.db.run_read(_gauges)
         for (name, doc), counts in zip(_GAUGES, by_status):
             family = GaugeMetricFamily(name, doc, labels=["status"])
             for status, count in counts:
@@ -61,11 +61,6 @@ class OpsController(Controller):
                                     "When the longest-waiting person in the queue started waiting")
         waiting.add_metric([], oldest.timestamp() if oldest else 0)
         families.append(waiting)
-        counters = GaugeMetricFamily("assistant_events", "Events counted by this process since it started",
-                                     labels=["event"])
-        for event, count in sorted(state.counters.items()):
-            counters.add_metric([event], count)
-        families.append(counters)
         registry = CollectorRegistry()
         registry.register(_Snapshot(families))  # type: ignore[arg-type]
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

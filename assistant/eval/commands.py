@@ -51,7 +51,7 @@ def eval_run(dataset: Path, out: Path, brand: str | None, policy_file: Path | No
              concurrency: int, judge_model: str | None, local_model: bool, gates: list[Any]) -> None:
     """Replay DATASET (NDJSON or the support-tweet CSV layout of `assistant import`) into a scratch database,
     draft every brand reply again, and write DIR/report.json and DIR/report.html."""
-    from assistant.cli import settings
+    from assistant.cli_support import settings
     from assistant.errors import AssistantError, LocalModelError
     from assistant.eval import report as reports
     from assistant.eval import runner

@@ -28,7 +28,8 @@ from assistant.db.memory import Promise, RelationshipSummary
 from assistant.db.people import Interaction, Person
 from assistant.db.tenancy import Brand
 from assistant.drafting.budget import fit_history
-from assistant.drafting.prompts import HistoryItem, environment
+from assistant.drafting.history import HistoryItem
+from assistant.drafting.prompts import environment
 from assistant.drafting.llm import ModelClient
 from assistant.errors import Forbidden, ModelUnavailable, NotFound, ValidationFailed
 from assistant.validation import clean_text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from assistant.cli import ensure_schema, run_with_db, settings
+from assistant.cli_support import ensure_schema, run_with_db, settings
 from assistant.db import Database
 from assistant.people.importer import RateMeter, Report, import_file
 

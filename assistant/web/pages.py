@@ -1,39 +1,45 @@
 """The reviewers' pages: sign-in, the approval queue, a person, audit, fairness and the admin basics.
 
-Handlers are thin: read the form, call one service function, render or redirect. Every POST passed the CSRF
-check in ``before_request`` before it gets here. Bad input renders the page again with a message (4xx),
-never a 500.
+Handlers are thin: take the decoded form (``data``, a Struct of ``assistant.web.forms``) and the signed-in
+``viewer`` (a dependency), call one service function, render or redirect. Every POST passed the CSRF check in
+``before_request`` before it gets here; the admin pages are behind the ``admin_only`` guard (see ``plugin``).
+Bad input renders the page again with a message (4xx), never a 500.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 from litestar.response import Redirect
 
 from assistant.auth import service as auth
 from assistant.auth.principal import API_SCOPES, ROLES
-from assistant.db import Database
 from assistant.drafting.service import request_regenerate
 from assistant.errors import Conflict, PolicyBlocked, StaleDraft, ValidationFailed
-from assistant.memory.fairness import answered_shares
-from assistant.memory.pages import person_memory, queue_memory
+from assistant.review.answered import answered_shares
+from assistant.web.memory_pages import person_memory, queue_memory
 from assistant.people import service as people
 from assistant.policy import PolicyFileError, check_text, count_length
 from assistant.policy.checks import effective_limit
 from assistant.policy.service import brand_policy, set_brand_policy
 from assistant.review import presence
 from assistant.review import service as review
+from assistant.services import Services
 from assistant.snippets import service as snippets
 from assistant.web import charts, queries
+from assistant.web.forms import (ApproveForm, DecisionForm, DisableForm, DoNotReplyForm, InviteForm, KeyForm, MergeForm,
+                                 NoteForm, PolicyTryForm, PolicyUploadForm, PresenceForm, RegenerateForm, RoleForm,
+                                 SignInForm, SnippetEditForm, SnippetForm)
 from assistant.web.render import ago, page, when
-from assistant.web.security import (LOGIN_FAILED, SESSION_COOKIE, Viewer, is_https, load_viewer, require_admin,
-                                    secret_of, sign_in, sign_session)
+from assistant.web.security import (LOGIN_FAILED, SESSION_COOKIE, Viewer, admin_only, is_https, secret_of, sign_in,
+                                    sign_session)
 
 NOTICES = {
     "approved": "Approved. The reply is in the outbox.",
@@ -58,13 +64,8 @@ def _int(value: Any, default: int | None = None, *, low: int = 1, high: int = 2*
     return number if low <= number <= high else default
 
 
-async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-def _db(request: Request[Any, Any, Any]) -> Database:
-    return request.app.state.db
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+"""A page form: URL-encoded fields decoded into a Struct; a field that does not decode answers 400 naming it."""
 
 
 def _notice(request: Request[Any, Any, Any]) -> str | None:
@@ -79,14 +80,13 @@ async def login_form(request: Request[Any, Any, Any]) -> Response[str]:
 
 
 @post("/login", operation_id="webLogin", include_in_schema=False)
-async def login(request: Request[Any, Any, Any]) -> Response[Any]:
-    form = await _form(request)
-    settings = request.app.state.settings
-    user = await sign_in(_db(request), form.get("email", ""), form.get("password", ""),
-                         max_failures=settings.login_max_failures, lockout_seconds=settings.login_lockout_seconds)
+async def login(request: Request[Any, Any, Any], services: Services,
+                data: Annotated[SignInForm, Form]) -> Response[Any]:
+    settings = services.settings
+    user = await sign_in(services.db, data.email, data.password, max_failures=settings.login_max_failures,
+                         lockout_seconds=settings.login_lockout_seconds)
     if user is None:
-        return page(request, "login.html", status=401, error=LOGIN_FAILED, email=form.get("email", "")[:320],
-                    notice=None)
+        return page(request, "login.html", status=401, error=LOGIN_FAILED, email=data.email[:320], notice=None)
     cookie = Cookie(key=SESSION_COOKIE, value=sign_session(secret_of(request), user.id,
                                                            settings.session_max_age_seconds),
                     max_age=settings.session_max_age_seconds, httponly=True, samesite="lax",
@@ -118,8 +118,8 @@ def _count_label(n: int) -> str:
     return f"{WAITING_CAP:,}+" if n > WAITING_CAP else f"{n:,}"
 
 
-async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200, notice: str | None = None,
-                 pinned: Any = None, problem: dict[str, Any] | None = None) -> Response[str]:
+async def _queue(request: Request[Any, Any, Any], services: Services, viewer: Viewer, *, status: int = 200,
+                 notice: str | None = None, pinned: Any = None, problem: dict[str, Any] | None = None) -> Response[str]:
     """The queue page. ``pinned`` is a turn shown first whatever its place (the stale or blocked one);
     ``problem`` carries what to show on it (edited text, findings).
 
@@ -129,7 +129,7 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
     limit = _int(request.query_params.get("limit"), QUEUE_LIMIT_DEFAULT, high=QUEUE_LIMIT_MAX) or QUEUE_LIMIT_DEFAULT
     cursor = request.query_params.get("cursor") or None
     view = pinned.status if pinned is not None and pinned.status in VIEWS else _view(request)
-    db = _db(request)
+    db = services.db
     wanted = pinned.id if pinned is not None else _int(request.query_params.get("focus"))
     options: dict[str, Any] = {"status": view, "limit": limit, "focus_id": wanted, "pinned": pinned,
                                "count_statuses": tuple(VIEWS), "cap": WAITING_CAP, "history_limit": HISTORY_SHOWN}
@@ -140,8 +140,8 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
         screen = await review.queue_screen(db, viewer.brand_id, cursor=None, **options)
         notice = notice or "That page link had expired; here is the start of the queue."
     policy, mine = screen.policy, review.initials(viewer.display_name, viewer.email)
-    memory = await queue_memory(db, viewer.brand_id, [t.person.id for t in screen.items])
-    default_max_length = request.app.state.settings.default_max_length
+    memory = await queue_memory(services.db, viewer.brand_id, [t.person.id for t in screen.items])
+    default_max_length = services.settings.default_max_length
     saved = await db.run_read(snippets.list_snippets, viewer.brand_id) if screen.focus is not None else []
     focused = screen.focus
     here = {k: v for k, v in (("status", view if view != "pending_review" else None), ("cursor", cursor),
@@ -153,7 +153,7 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
                 focus=focused.id if focused else None, here=urlencode(here), problem=problem or {},
                 sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine),
                 limit_for=lambda platform: effective_limit(policy, platform, default_max_length),
-                promises_due=memory["due"], undo_seconds=request.app.state.settings.undo_seconds,
+                promises_due=memory["due"], undo_seconds=services.settings.undo_seconds,
                 snippets=_filled(saved, screen.focus), memory=memory)
 
 
@@ -166,23 +166,22 @@ def _filled(saved: list[Any], turn: Any) -> dict[str, str]:
 
 
 @get(["/", "/queue"], operation_id="webQueue", include_in_schema=False)
-async def queue_view(request: Request[Any, Any, Any]) -> Response[str]:
-    return await _queue(request, await load_viewer(request))
+async def queue_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
+    return await _queue(request, services, viewer)
 
 
 @get("/queue/count", operation_id="webQueueCount", include_in_schema=False)
-async def queue_count(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    viewer = await load_viewer(request)
-    counts = await review.queue_counts(_db(request), viewer.brand_id, tuple(VIEWS), cap=WAITING_CAP)
+async def queue_count(services: Services, viewer: Viewer) -> dict[str, Any]:
+    counts = await review.queue_counts(services.db, viewer.brand_id, tuple(VIEWS), cap=WAITING_CAP)
     return {"waiting": min(counts["pending_review"], WAITING_CAP), "label": _count_label(counts["pending_review"]),
             "escalated": min(counts["escalated"], WAITING_CAP), "escalated_label": _count_label(counts["escalated"])}
 
 
 @get("/turns/{turn_id:int}/history", operation_id="webTurnHistory", include_in_schema=False)
-async def turn_history(request: Request[Any, Any, Any], turn_id: int) -> Response[str]:
+async def turn_history(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
+                       turn_id: int) -> Response[str]:
     """The history column of one card, as an HTML fragment: the script loads it when focus moves to a card."""
-    viewer = await load_viewer(request)
-    db = _db(request)
+    db = services.db
     turn = await review.get_turn(db, viewer.brand_id, turn_id)
     histories = await db.run_read(people.recent_histories, [turn.person.id], HISTORY_SHOWN)
     return page(request, "_history.html", viewer=viewer, t=turn, p=turn.person, past=histories[turn.person.id],
@@ -190,29 +189,27 @@ async def turn_history(request: Request[Any, Any, Any], turn_id: int) -> Respons
 
 
 @post("/turns/{turn_id:int}/presence", operation_id="webPresence", include_in_schema=False, status_code=200)
-async def turn_presence(request: Request[Any, Any, Any], turn_id: int) -> dict[str, Any]:
+async def turn_presence(services: Services, viewer: Viewer, turn_id: int,
+                        data: Annotated[PresenceForm, Form]) -> dict[str, Any]:
     """The page's heartbeat on the person in focus; answers who else has them open or is editing."""
-    viewer = await load_viewer(request)
-    editing = (await _form(request)).get("editing") == "1"
-    others = await _db(request).run_write(presence.beat, viewer.brand_id, viewer.user_id, turn_id, editing)
+    others = await services.db.run_write(presence.beat, viewer.brand_id, viewer.user_id, turn_id,
+                                         data.editing == "1")
     return {"sentence": presence.sentence(others),
             "others": [{"name": o.name, "editing": o.editing, "seen_at": o.seen_at.isoformat()} for o in others]}
 
 
 @post("/turns/{turn_id:int}/approve", operation_id="webApprove", include_in_schema=False)
-async def approve(request: Request[Any, Any, Any], turn_id: int) -> Response[Any]:
+async def approve(request: Request[Any, Any, Any], services: Services, viewer: Viewer, turn_id: int,
+                  data: Annotated[ApproveForm, Form]) -> Response[Any]:
     """Approve the current draft (the form carries its ``draft_id``), or, on an escalated turn's compose box
     (no ``draft_id``), send the reply the reviewer wrote. The page signs the text: a reply the reviewer left
     unsigned gets their sign-off appended (any dash counts as the policy's)."""
-    viewer = await load_viewer(request)
-    form = await _form(request)
-    draft_id = _int(form.get("draft_id"))
-    text = form.get("text")
-    text = text.replace("\r\n", "\n") if text is not None else None
-    override = (form.get("override_reason") or "").strip() or None
-    db = _db(request)
-    done = "/?status=escalated&notice=approved" if form.get("view") == "escalated" else "/?notice=approved"
-    if draft_id is None and form.get("draft_id") and not (text or "").strip():
+    draft_id = _int(data.draft_id)
+    text = data.text.replace("\r\n", "\n") if data.text is not None else None
+    override = data.override_reason.strip() or None
+    db = services.db
+    done = "/?status=escalated&notice=approved" if data.view == "escalated" else "/?notice=approved"
+    if draft_id is None and data.draft_id and not (text or "").strip():
         raise ValidationFailed.field("draft_id", "is missing; reload the page")
     if text and text.strip():
         policy = await db.run_read(brand_policy, viewer.brand_id)
@@ -220,30 +217,31 @@ async def approve(request: Request[Any, Any, Any], turn_id: int) -> Response[Any
     try:
         await review.approve(db, viewer.principal, turn_id, draft_id=draft_id, text=text or None,
                              override_reason=override if viewer.is_admin else None,
-                             default_max_length=request.app.state.settings.default_max_length,
-                             model_reads_promises=request.app.state.settings.llm_configured)
+                             default_max_length=services.settings.default_max_length,
+                             model_reads_promises=services.settings.llm_configured)
     except StaleDraft:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, viewer, status=409, pinned=turn, problem={"turn_id": turn_id, "stale": True},
+        return await _queue(request, services, viewer, status=409, pinned=turn,
+                            problem={"turn_id": turn_id, "stale": True},
                             notice="The person wrote again; here is the new draft." if turn.current_draft
                             else "The person wrote again; a new draft is being written for everything they said.")
     except review.DoNotReply as exc:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, viewer, status=409, pinned=turn, notice=exc.detail,
+        return await _queue(request, services, viewer, status=409, pinned=turn, notice=exc.detail,
                             problem={"turn_id": turn_id, "text": text})
     except PolicyBlocked as exc:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, viewer, status=422, pinned=turn, notice=exc.detail,
+        return await _queue(request, services, viewer, status=422, pinned=turn, notice=exc.detail,
                             problem={"turn_id": turn_id, "text": text, "findings": exc.extra.get("findings", []),
                                      "blocked": True})
     except ValidationFailed as exc:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, viewer, status=422, pinned=turn, notice=exc.detail,
+        return await _queue(request, services, viewer, status=422, pinned=turn, notice=exc.detail,
                             problem={"turn_id": turn_id, "text": text})
     except Conflict:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
         decided = next((d for d in reversed(turn.decisions) if d.action != "regenerate"), None)
-        return await _queue(request, viewer, status=409, pinned=turn, notice=_lost_notice(decided, turn),
+        return await _queue(request, services, viewer, status=409, pinned=turn, notice=_lost_notice(decided, turn),
                             problem={"turn_id": turn_id, "text": text, "lost": decided})
     return Redirect(done, status_code=303)
 
@@ -260,47 +258,48 @@ def _lost_notice(decided: Any, turn: Any) -> str:
             f"discard it and go on.")
 
 
-async def _with_reason(request: Request[Any, Any, Any], turn_id: int, action: str) -> Response[Any]:
-    viewer = await load_viewer(request)
-    form = await _form(request)
-    reason = (form.get("reason") or "").strip()
-    db = _db(request)
+async def _decide(request: Request[Any, Any, Any], services: Services, viewer: Viewer, turn_id: int,
+                  data: DecisionForm, action: str) -> Response[Any]:
+    reason = data.reason.strip()
+    db = services.db
     if not reason:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, viewer, status=422, pinned=turn, notice=f"Say why you {action} this turn.",
+        return await _queue(request, services, viewer, status=422, pinned=turn,
+                            notice=f"Say why you {action} this turn.",
                             problem={"turn_id": turn_id, "reason_missing": action})
     if action == "reject":
         await review.reject(db, viewer.principal, turn_id, reason)
-        back = "/?status=escalated&notice=rejected" if form.get("view") == "escalated" else "/?notice=rejected"
+        back = "/?status=escalated&notice=rejected" if data.view == "escalated" else "/?notice=rejected"
         return Redirect(back, status_code=303)
     await review.escalate(db, viewer.principal, turn_id, reason)
     return Redirect("/?notice=escalated", status_code=303)
 
 
 @post("/turns/{turn_id:int}/reject", operation_id="webReject", include_in_schema=False)
-async def reject(request: Request[Any, Any, Any], turn_id: int) -> Response[Any]:
-    return await _with_reason(request, turn_id, "reject")
+async def reject(request: Request[Any, Any, Any], services: Services, viewer: Viewer, turn_id: int,
+                 data: Annotated[DecisionForm, Form]) -> Response[Any]:
+    return await _decide(request, services, viewer, turn_id, data, "reject")
 
 
 @post("/turns/{turn_id:int}/escalate", operation_id="webEscalate", include_in_schema=False)
-async def escalate(request: Request[Any, Any, Any], turn_id: int) -> Response[Any]:
-    return await _with_reason(request, turn_id, "escalate")
+async def escalate(request: Request[Any, Any, Any], services: Services, viewer: Viewer, turn_id: int,
+                   data: Annotated[DecisionForm, Form]) -> Response[Any]:
+    return await _decide(request, services, viewer, turn_id, data, "escalate")
 
 
 @post("/turns/{turn_id:int}/regenerate", operation_id="webRegenerate", include_in_schema=False)
-async def regenerate(request: Request[Any, Any, Any], turn_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    form = await _form(request)
-    await request_regenerate(_db(request), viewer.principal, turn_id, form.get("guidance") or None)
+async def regenerate(services: Services, viewer: Viewer, turn_id: int,
+                     data: Annotated[RegenerateForm, Form]) -> Response[Any]:
+    await request_regenerate(services.db, viewer.principal, turn_id, data.guidance or None)
     return Redirect("/?notice=regenerating", status_code=303)
 
 
 # A person --------------------------------------------------------------------------------------------------
 
 @get("/people/{person_id:int}", operation_id="webPerson", include_in_schema=False)
-async def person_view(request: Request[Any, Any, Any], person_id: int) -> Response[str]:
-    viewer = await load_viewer(request)
-    db = _db(request)
+async def person_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
+                      person_id: int) -> Response[str]:
+    db = services.db
     person = await people.get_person(db, viewer.brand_id, person_id)
     try:
         timeline = await people.history(db, viewer.brand_id, person_id, limit=50,
@@ -312,46 +311,44 @@ async def person_view(request: Request[Any, Any, Any], person_id: int) -> Respon
 
 
 @post("/people/{person_id:int}/notes", operation_id="webAddNote", include_in_schema=False)
-async def add_note(request: Request[Any, Any, Any], person_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    text = ((await _form(request)).get("text") or "").strip()
+async def add_note(services: Services, viewer: Viewer, person_id: int,
+                   data: Annotated[NoteForm, Form]) -> Response[Any]:
+    text = data.text.strip()
     if not text or len(text) > 5000:
         raise ValidationFailed.field("text", "write a note of 1 to 5,000 characters")
-    await people.add_note(_db(request), viewer.principal, person_id, text)
+    await people.add_note(services.db, viewer.principal, person_id, text)
     return Redirect(f"/people/{person_id}?notice=note", status_code=303)
 
 
 @post("/people/{person_id:int}/do-not-reply", operation_id="webDoNotReply", include_in_schema=False)
-async def do_not_reply(request: Request[Any, Any, Any], person_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    value = (await _form(request)).get("do_not_reply") == "on"
-    await people.update_person(_db(request), viewer.principal, person_id, display_name=None, do_not_reply=value)
+async def do_not_reply(services: Services, viewer: Viewer, person_id: int,
+                       data: Annotated[DoNotReplyForm, Form]) -> Response[Any]:
+    await people.update_person(services.db, viewer.principal, person_id, display_name=None,
+                               do_not_reply=data.do_not_reply == "on")
     return Redirect(f"/people/{person_id}?notice=person", status_code=303)
 
 
-@post("/people/{person_id:int}/merge", operation_id="webMerge", include_in_schema=False)
-async def merge(request: Request[Any, Any, Any], person_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    other = _int((await _form(request)).get("other_id"))
+@post("/people/{person_id:int}/merge", operation_id="webMerge", include_in_schema=False, guards=[admin_only])
+async def merge(services: Services, viewer: Viewer, person_id: int,
+                data: Annotated[MergeForm, Form]) -> Response[Any]:
+    other = _int(data.other_id)
     if other is None:
         raise ValidationFailed.field("other_id", "give the other person's number")
-    await people.merge_people(_db(request), viewer.principal, person_id, other)
+    await people.merge_people(services.db, viewer.principal, person_id, other)
     return Redirect(f"/people/{person_id}?notice=merged", status_code=303)
 
 
 # Audit and fairness ----------------------------------------------------------------------------------------
 
 @get("/audit", operation_id="webAudit", include_in_schema=False)
-async def audit_view(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
+async def audit_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
     actor = (request.query_params.get("actor") or "").strip()[:320] or None
     action = (request.query_params.get("action") or "").strip()[:64] or None
     try:
-        events = await review.audit_page(_db(request), viewer.brand_id, actor=actor, action=action, limit=50,
+        events = await review.audit_page(services.db, viewer.brand_id, actor=actor, action=action, limit=50,
                                          cursor=request.query_params.get("cursor") or None)
     except ValidationFailed:
-        events = await review.audit_page(_db(request), viewer.brand_id, actor=actor, action=action, limit=50,
+        events = await review.audit_page(services.db, viewer.brand_id, actor=actor, action=action, limit=50,
                                          cursor=None)
     return page(request, "audit.html", viewer=viewer, events=events, actor=actor or "", action=action or "")
 
@@ -366,8 +363,7 @@ def _date(value: str | None, default: dt.date) -> tuple[dt.date, str | None]:
 
 
 @get("/fairness", operation_id="webFairness", include_in_schema=False)
-async def fairness_view(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
+async def fairness_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
     today = dt.datetime.now(dt.timezone.utc).date()
     since, e1 = _date(request.query_params.get("since"), today - dt.timedelta(days=30))
     until, e2 = _date(request.query_params.get("until"), today)
@@ -375,109 +371,95 @@ async def fairness_view(request: Request[Any, Any, Any]) -> Response[str]:
         since, until = until, since
     start = dt.datetime.combine(since, dt.time(), dt.timezone.utc)
     end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
-    report = await review.fairness(_db(request), viewer.brand_id, since=start, until=end)
-    answered = await answered_shares(_db(request), viewer.brand_id, since=start, until=end)
+    report = await review.fairness(services.db, viewer.brand_id, since=start, until=end)
+    answered = await answered_shares(services.db, viewer.brand_id, since=start, until=end)
     return page(request, "fairness.html", viewer=viewer, report=report, since=since.isoformat(),
                 until=until.isoformat(), error=e1 or e2, verdict=charts.verdict(report.by_audience, report.overall),
                 chart=charts.wait_chart, duration=charts.duration, answered=answered)
 
 
-# Admin -----------------------------------------------------------------------------------------------------
+# Admin (mounted under /admin behind the admin_only guard) ------------------------------------------------
 
-async def _users_page(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200, error: str | None = None,
-                      issued: dict[str, str] | None = None) -> Response[str]:
-    users = await queries.list_users(_db(request), viewer.brand_id)
+async def _users_page(request: Request[Any, Any, Any], services: Services, viewer: Viewer, *, status: int = 200,
+                      error: str | None = None, issued: dict[str, str] | None = None) -> Response[str]:
+    users = await queries.list_users(services.db, viewer.brand_id)
     return page(request, "admin_users.html", status=status, viewer=viewer, users=users, roles=ROLES, error=error,
                 issued=issued)
 
 
-@get("/admin/users", operation_id="webUsers", include_in_schema=False)
-async def users_view(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    return await _users_page(request, viewer)
+@get("/users", operation_id="webUsers", include_in_schema=False)
+async def users_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
+    return await _users_page(request, services, viewer)
 
 
-@post("/admin/users", operation_id="webInvite", include_in_schema=False)
-async def invite(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    form = await _form(request)
+@post("/users", operation_id="webInvite", include_in_schema=False)
+async def invite(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
+                 data: Annotated[InviteForm, Form]) -> Response[str]:
     password = secrets.token_urlsafe(12)
     try:
-        user = await _db(request).run_write(auth.create_user, viewer.brand_id, form.get("email", ""),
-                                            form.get("role", ""), password, "", viewer.principal)
+        user = await services.db.run_write(auth.create_user, viewer.brand_id, data.email, data.role, password, "",
+                                           viewer.principal)
     except (ValidationFailed, Conflict) as exc:
-        return await _users_page(request, viewer, status=exc.status, error=exc.detail)
-    return await _users_page(request, viewer, issued={"email": user.email, "password": password})
+        return await _users_page(request, services, viewer, status=exc.status, error=exc.detail)
+    return await _users_page(request, services, viewer, issued={"email": user.email, "password": password})
 
 
-@post("/admin/users/{user_id:int}/role", operation_id="webUserRole", include_in_schema=False)
-async def user_role(request: Request[Any, Any, Any], user_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
+@post("/users/{user_id:int}/role", operation_id="webUserRole", include_in_schema=False)
+async def user_role(request: Request[Any, Any, Any], services: Services, viewer: Viewer, user_id: int,
+                    data: Annotated[RoleForm, Form]) -> Response[Any]:
     try:
-        await auth.set_user_role(_db(request), viewer.principal, user_id, (await _form(request)).get("role", ""))
+        await auth.set_user_role(services.db, viewer.principal, user_id, data.role)
     except ValidationFailed as exc:
-        return await _users_page(request, viewer, status=422, error=exc.detail)
+        return await _users_page(request, services, viewer, status=422, error=exc.detail)
     return Redirect("/admin/users", status_code=303)
 
 
-@post("/admin/users/{user_id:int}/disable", operation_id="webUserDisable", include_in_schema=False)
-async def user_disable(request: Request[Any, Any, Any], user_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    disabled = (await _form(request)).get("disabled", "1") == "1"
+@post("/users/{user_id:int}/disable", operation_id="webUserDisable", include_in_schema=False)
+async def user_disable(request: Request[Any, Any, Any], services: Services, viewer: Viewer, user_id: int,
+                       data: Annotated[DisableForm, Form]) -> Response[Any]:
     try:
-        await auth.set_user_disabled(_db(request), viewer.principal, user_id, disabled)
+        await auth.set_user_disabled(services.db, viewer.principal, user_id, data.disabled == "1")
     except ValidationFailed as exc:
-        return await _users_page(request, viewer, status=422, error=exc.detail)
-    request.app.state.authenticator.forget()
+        return await _users_page(request, services, viewer, status=422, error=exc.detail)
+    services.authenticator.forget()
     return Redirect("/admin/users", status_code=303)
 
 
-async def _keys_page(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200, error: str | None = None,
-                     issued: str | None = None) -> Response[str]:
-    keys = await queries.list_keys(_db(request), viewer.brand_id)
+async def _keys_page(request: Request[Any, Any, Any], services: Services, viewer: Viewer, *, status: int = 200,
+                     error: str | None = None, issued: str | None = None) -> Response[str]:
+    keys = await queries.list_keys(services.db, viewer.brand_id)
     return page(request, "admin_keys.html", status=status, viewer=viewer, keys=keys, scopes=API_SCOPES, error=error,
                 issued=issued)
 
 
-@get("/admin/keys", operation_id="webKeys", include_in_schema=False)
-async def keys_view(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    return await _keys_page(request, viewer)
+@get("/keys", operation_id="webKeys", include_in_schema=False)
+async def keys_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
+    return await _keys_page(request, services, viewer)
 
 
-@post("/admin/keys", operation_id="webCreateKey", include_in_schema=False)
-async def create_key(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    form = await request.form()
-    scopes = [s for s in form.getall("scope", []) if isinstance(s, str)] if hasattr(form, "getall") else []
-    name = str(form.get("name") or "").strip()[:200]
+@post("/keys", operation_id="webCreateKey", include_in_schema=False)
+async def create_key(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
+                     data: Annotated[KeyForm, Form]) -> Response[str]:
     try:
-        issued = await _db(request).run_write(auth.create_api_key, viewer.brand_id, scopes, name, viewer.principal)
+        issued = await services.db.run_write(auth.create_api_key, viewer.brand_id, data.scopes,
+                                             data.name.strip()[:200], viewer.principal)
     except ValidationFailed as exc:
-        return await _keys_page(request, viewer, status=422, error=exc.detail)
-    return await _keys_page(request, viewer, issued=issued.token)
+        return await _keys_page(request, services, viewer, status=422, error=exc.detail)
+    return await _keys_page(request, services, viewer, issued=issued.token)
 
 
-@post("/admin/keys/{key_id:int}/revoke", operation_id="webRevokeKey", include_in_schema=False)
-async def revoke_key(request: Request[Any, Any, Any], key_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    await _db(request).run_write(auth.revoke_api_key, viewer.brand_id, key_id, viewer.principal)
-    request.app.state.authenticator.forget()
+@post("/keys/{key_id:int}/revoke", operation_id="webRevokeKey", include_in_schema=False)
+async def revoke_key(services: Services, viewer: Viewer, key_id: int) -> Response[Any]:
+    await services.db.run_write(auth.revoke_api_key, viewer.brand_id, key_id, viewer.principal)
+    services.authenticator.forget()
     return Redirect("/admin/keys", status_code=303)
 
 
-async def _snippets_page(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200,
+async def _snippets_page(request: Request[Any, Any, Any], services: Services, viewer: Viewer, *, status: int = 200,
                          error: str | None = None, draft: dict[str, str] | None = None) -> Response[str]:
     """Saved replies with what the policy says about each (their sign-off is the page's to add, so that rule
     is left out; the length depends on the platform and is checked on the reply)."""
-    db = _db(request)
+    db = services.db
     saved = await db.run_read(snippets.list_snippets, viewer.brand_id)
     policy = await db.run_read(brand_policy, viewer.brand_id)
     findings = {s.id: [f for f in check_text(policy, s.text, platform="x") if f.rule not in ("sign_off", "max_length")]
@@ -486,40 +468,32 @@ async def _snippets_page(request: Request[Any, Any, Any], viewer: Viewer, *, sta
                 error=error, draft=draft or {"name": "", "text": ""})
 
 
-@get("/admin/snippets", operation_id="webSnippets", include_in_schema=False)
-async def snippets_view(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    return await _snippets_page(request, viewer)
+@get("/snippets", operation_id="webSnippets", include_in_schema=False)
+async def snippets_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
+    return await _snippets_page(request, services, viewer)
 
 
-@post("/admin/snippets", operation_id="webCreateSnippet", include_in_schema=False)
-async def create_snippet(request: Request[Any, Any, Any]) -> Response[Any]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    form = await _form(request)
+@post("/snippets", operation_id="webCreateSnippet", include_in_schema=False)
+async def create_snippet(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
+                         data: Annotated[SnippetForm, Form]) -> Response[Any]:
     try:
-        await _db(request).run_write(snippets.create_snippet, viewer.brand_id, form.get("name", ""),
-                                     form.get("text", ""))
+        await services.db.run_write(snippets.create_snippet, viewer.brand_id, data.name, data.text)
     except (ValidationFailed, Conflict) as exc:
-        return await _snippets_page(request, viewer, status=exc.status, error=_said(exc),
-                                    draft={"name": form.get("name", "")[:80], "text": form.get("text", "")[:5000]})
+        return await _snippets_page(request, services, viewer, status=exc.status, error=_said(exc),
+                                    draft={"name": data.name[:80], "text": data.text[:5000]})
     return Redirect("/admin/snippets", status_code=303)
 
 
-@post("/admin/snippets/{snippet_id:int}", operation_id="webEditSnippet", include_in_schema=False)
-async def edit_snippet(request: Request[Any, Any, Any], snippet_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    form = await _form(request)
+@post("/snippets/{snippet_id:int}", operation_id="webEditSnippet", include_in_schema=False)
+async def edit_snippet(request: Request[Any, Any, Any], services: Services, viewer: Viewer, snippet_id: int,
+                       data: Annotated[SnippetEditForm, Form]) -> Response[Any]:
     try:
-        if form.get("do") == "delete":
-            await _db(request).run_write(snippets.delete_snippet, viewer.brand_id, snippet_id)
+        if data.do == "delete":
+            await services.db.run_write(snippets.delete_snippet, viewer.brand_id, snippet_id)
         else:
-            await _db(request).run_write(snippets.update_snippet, viewer.brand_id, snippet_id, form.get("name", ""),
-                                         form.get("text", ""))
+            await services.db.run_write(snippets.update_snippet, viewer.brand_id, snippet_id, data.name, data.text)
     except (ValidationFailed, Conflict) as exc:
-        return await _snippets_page(request, viewer, status=exc.status, error=_said(exc))
+        return await _snippets_page(request, services, viewer, status=exc.status, error=_said(exc))
     return Redirect("/admin/snippets", status_code=303)
 
 
@@ -528,9 +502,9 @@ def _said(exc: ValidationFailed | Conflict) -> str:
     return "; ".join(f"{e['field'].replace('_', ' ').capitalize()} {e['message']}" for e in exc.errors) or exc.detail
 
 
-async def _policy_page(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200,
+async def _policy_page(request: Request[Any, Any, Any], services: Services, viewer: Viewer, *, status: int = 200,
                        **context: Any) -> Response[str]:
-    brand, policy = await queries.policy_screen(_db(request), viewer.brand_id)
+    brand, policy = await queries.policy_screen(services.db, viewer.brand_id)
     context.setdefault("errors", [])
     context.setdefault("uploaded", None)
     context.setdefault("trial", None)
@@ -539,56 +513,51 @@ async def _policy_page(request: Request[Any, Any, Any], viewer: Viewer, *, statu
                 stored=brand.policy_toml, **context)
 
 
-@get("/admin/policy", operation_id="webPolicy", include_in_schema=False)
-async def policy_view(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    return await _policy_page(request, viewer)
+@get("/policy", operation_id="webPolicy", include_in_schema=False)
+async def policy_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
+    return await _policy_page(request, services, viewer)
 
 
-@post("/admin/policy", operation_id="webPolicyUpload", include_in_schema=False)
-async def policy_upload(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    form = await request.form()
-    source: Any = form.get("source") or ""
-    upload = form.get("file")
-    if upload is not None and not isinstance(upload, str):
-        raw = await upload.read()
+@post("/policy", operation_id="webPolicyUpload", include_in_schema=False)
+async def policy_upload(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
+                        data: Annotated[PolicyUploadForm, Body(media_type=RequestEncodingType.MULTI_PART)]
+                        ) -> Response[str]:
+    source = data.source
+    if data.file is not None:
+        raw = await data.file.read()
         if raw:
             try:
                 source = raw.decode("utf-8")
             except UnicodeDecodeError:
-                return await _policy_page(request, viewer, status=422, errors=["The file is not UTF-8 text."])
-    source = str(source).replace("\r\n", "\n")
+                return await _policy_page(request, services, viewer, status=422, errors=["The file is not UTF-8 text."])
+    source = source.replace("\r\n", "\n")
     if not source.strip():
-        return await _policy_page(request, viewer, status=422, errors=["Paste or upload a policy file."])
+        return await _policy_page(request, services, viewer, status=422, errors=["Paste or upload a policy file."])
     try:
-        new_hash = await _db(request).run_write(set_brand_policy, viewer.brand_id, source, "uploaded policy",
-                                                viewer.principal)
+        new_hash = await services.db.run_write(set_brand_policy, viewer.brand_id, source, "uploaded policy",
+                                               viewer.principal)
     except PolicyFileError as exc:
         messages = [str(m) for m in getattr(exc, "messages", None) or [str(exc)]]
-        return await _policy_page(request, viewer, status=422, errors=messages, source=source)
-    return await _policy_page(request, viewer, uploaded=new_hash)
+        return await _policy_page(request, services, viewer, status=422, errors=messages, source=source)
+    return await _policy_page(request, services, viewer, uploaded=new_hash)
 
 
-@post("/admin/policy/try", operation_id="webPolicyTry", include_in_schema=False)
-async def policy_try(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    form = await _form(request)
-    text = (form.get("text") or "")[:10_000]
-    platform = (form.get("platform") or "x").strip().lower()[:32] or "x"
-    policy = await _db(request).run_read(brand_policy, viewer.brand_id)
-    findings = [f.to_dict() for f in check_text(policy, text, platform=platform,
-                                                author_handle=(form.get("author") or None))]
-    return await _policy_page(request, viewer, trial={"text": text, "platform": platform, "findings": findings,
-                                                      "length": count_length(platform, text)})
+@post("/policy/try", operation_id="webPolicyTry", include_in_schema=False)
+async def policy_try(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
+                     data: Annotated[PolicyTryForm, Form]) -> Response[str]:
+    text = data.text[:10_000]
+    platform = data.platform.strip().lower()[:32] or "x"
+    policy = await services.db.run_read(brand_policy, viewer.brand_id)
+    findings = [f.to_dict() for f in check_text(policy, text, platform=platform, author_handle=data.author or None)]
+    return await _policy_page(request, services, viewer, trial={"text": text, "platform": platform,
+                                                                "findings": findings,
+                                                                "length": count_length(platform, text)})
 
 
-ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, turn_presence, approve, reject, escalate, regenerate, person_view,
-          add_note, do_not_reply, merge, audit_view, fairness_view, users_view, invite, user_role, user_disable,
-          keys_view, create_key, revoke_key, snippets_view, create_snippet, edit_snippet, policy_view, policy_upload,
-          policy_try]
+ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, turn_presence, approve, reject, escalate,
+          regenerate, person_view, add_note, do_not_reply, merge, audit_view, fairness_view]
+ADMIN_ROUTES = [users_view, invite, user_role, user_disable, keys_view, create_key, revoke_key, snippets_view,
+                create_snippet, edit_snippet, policy_view, policy_upload, policy_try]
+"""Mounted under ``/admin`` behind the ``admin_only`` guard."""
 
-__all__ = ["ROUTES"]
+__all__ = ["ADMIN_ROUTES", "ROUTES"]

@@ -14,7 +14,7 @@ from assistant.db.base import utcnow
 from assistant.db.turns import Turn
 from assistant.db.webhooks import WebhookDelivery
 from assistant.memory import left_behind
-from assistant.memory.fairness import answered_shares
+from assistant.review.answered import answered_shares
 from assistant.policy.service import set_brand_policy
 from assistant.webhooks import service as webhooks
 from tests.support.memory_helpers import approved_reply

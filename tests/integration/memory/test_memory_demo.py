@@ -11,7 +11,7 @@ from assistant.db.memory import Promise, RelationshipSummary, ReplyEdit
 from assistant.db.people import Person
 from assistant.db.turns import Turn
 from assistant.demo import draft_waiting, seed
-from assistant.memory.demo import REGULAR
+from assistant.demo_memory import REGULAR
 from assistant.memory.left_behind import count_left_behind
 
 

@@ -16,16 +16,14 @@ from assistant.db.base import utcnow
 from assistant.memory import edits, left_behind, merges, summaries
 from assistant.promises import service as promises
 from assistant.web.render import page
-from assistant.web.security import load_viewer, require_admin
+from assistant.services import Services
+from assistant.web.security import Viewer
 
 LEFT_BEHIND_PAGE = 50
 
 
-def _db(request: Request[Any, Any, Any]) -> Database:
-    return request.app.state.db
 
-
-async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
+async def _form(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> dict[str, str]:
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
@@ -47,51 +45,46 @@ async def person_memory(db: Database, brand_id: int, person_id: int) -> dict[str
 
 
 @get("/left-behind", operation_id="webLeftBehind", include_in_schema=False)
-async def left_behind_view(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
+async def left_behind_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
     why = request.query_params.get("why") or None
     why = why if why in left_behind.WHY else None
     try:
-        found = await left_behind.list_left_behind(_db(request), viewer.brand_id, limit=LEFT_BEHIND_PAGE,
+        found = await left_behind.list_left_behind(services.db, viewer.brand_id, limit=LEFT_BEHIND_PAGE,
                                                    cursor=request.query_params.get("cursor") or None, why=why)
     except ValidationFailed:
-        found = await left_behind.list_left_behind(_db(request), viewer.brand_id, limit=LEFT_BEHIND_PAGE,
+        found = await left_behind.list_left_behind(services.db, viewer.brand_id, limit=LEFT_BEHIND_PAGE,
                                                    cursor=None, why=why)
     return page(request, "left_behind.html", viewer=viewer, found=found, why=why or "", reasons=left_behind.WHY)
 
 
 @post("/promises/{promise_id:int}/settle", operation_id="webSettlePromise", include_in_schema=False)
-async def settle_promise(request: Request[Any, Any, Any], promise_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
+async def settle_promise(request: Request[Any, Any, Any], services: Services, viewer: Viewer, promise_id: int) -> Response[Any]:
     form = await _form(request)
-    settled = await promises.settle_promise(_db(request), viewer.principal, promise_id, form.get("outcome", ""),
+    settled = await promises.settle_promise(services.db, viewer.principal, promise_id, form.get("outcome", ""),
                                             (form.get("reason") or "")[:2000] or None)
     return Redirect(f"/people/{settled.person_id}?notice=promise#promises", status_code=303)
 
 
 @post("/people/{person_id:int}/summary", operation_id="webEditSummary", include_in_schema=False)
-async def edit_summary(request: Request[Any, Any, Any], person_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
+async def edit_summary(request: Request[Any, Any, Any], services: Services, viewer: Viewer, person_id: int) -> Response[Any]:
     text = (await _form(request)).get("text") or ""
-    await summaries.put_summary(_db(request), viewer.principal, person_id, text)
+    await summaries.put_summary(services.db, viewer.principal, person_id, text)
     return Redirect(f"/people/{person_id}?notice=summary#summary", status_code=303)
 
 
 PERIODS = {"7": "last 7 days", "30": "last 30 days", "90": "last 90 days", "365": "last year"}
 
 
-@get("/admin/edits", operation_id="webEdits", include_in_schema=False)
-async def edits_view(request: Request[Any, Any, Any]) -> Response[str]:
+@get("/edits", operation_id="webEdits", include_in_schema=False)
+async def edits_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
     """The brand's most frequent edits over a period, each with one action that teaches the policy."""
-    viewer = await load_viewer(request)
-    require_admin(viewer)
     days = request.query_params.get("days") or "30"
     days = days if days in PERIODS else "30"
     until = utcnow()
     since = until - dt.timedelta(days=int(days))
-    found, edited = await _db(request).run_read(
+    found, edited = await services.db.run_read(
         lambda conn: edits.frequent_edits(conn, viewer.brand_id, since=since, until=until))
-    rates = await _db(request).run_read(lambda conn: edits.edit_rates(conn, viewer.brand_id, since=since, until=until))
+    rates = await services.db.run_read(lambda conn: edits.edit_rates(conn, viewer.brand_id, since=since, until=until))
     return page(request, "edits.html", viewer=viewer, edits=found, edited=edited, rates=rates, days=days,
                 periods=PERIODS, notice=EDIT_NOTICES.get(request.query_params.get("notice", "")))
 
@@ -99,32 +92,27 @@ async def edits_view(request: Request[Any, Any, Any]) -> Response[str]:
 EDIT_NOTICES = {"rule": "Added to the policy as a warning rule.", "example": "Added to the policy as an example."}
 
 
-@post("/admin/edits/rule", operation_id="webEditToRule", include_in_schema=False)
-async def edit_to_rule(request: Request[Any, Any, Any]) -> Response[Any]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
+@post("/edits/rule", operation_id="webEditToRule", include_in_schema=False)
+async def edit_to_rule(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[Any]:
     phrase = (await _form(request)).get("phrase") or ""
-    await _db(request).run_write(edits.learn_rule, viewer.principal, phrase)
+    await services.db.run_write(edits.learn_rule, viewer.principal, phrase)
     return Redirect("/admin/edits?notice=rule", status_code=303)
 
 
-@post("/admin/edits/example", operation_id="webEditToExample", include_in_schema=False)
-async def edit_to_example(request: Request[Any, Any, Any]) -> Response[Any]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
+@post("/edits/example", operation_id="webEditToExample", include_in_schema=False)
+async def edit_to_example(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[Any]:
     raw = (await _form(request)).get("decision_id") or ""
     if not raw.isdigit() or len(raw) > 18:
         raise ValidationFailed.field("decision_id", "is missing; reload the page")
-    await _db(request).run_write(edits.learn_example, viewer.principal, int(raw))
+    await services.db.run_write(edits.learn_example, viewer.principal, int(raw))
     return Redirect("/admin/edits?notice=example", status_code=303)
 
 
 @get("/merges", operation_id="webMerges", include_in_schema=False)
-async def merges_view(request: Request[Any, Any, Any]) -> Response[str]:
+async def merges_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
     """Suggested merges with their evidence, and the merges done (undoable)."""
-    viewer = await load_viewer(request)
-    found = await _db(request).run_read(merges.suggestions, viewer.brand_id)
-    names = await _db(request).run_read(
+    found = await services.db.run_read(merges.suggestions, viewer.brand_id)
+    names = await services.db.run_read(
         merges.names_of, viewer.brand_id, {pid for s in found for pid in (s.person_id, s.other_person_id)})
     return page(request, "merges.html", viewer=viewer, suggestions=found, names=names,
                 notice={"merged": "Merged. You can undo it below.", "undone": "Undone: two people again.",
@@ -132,18 +120,18 @@ async def merges_view(request: Request[Any, Any, Any]) -> Response[str]:
 
 
 @post("/merges/{suggestion_id:int}/{action:str}", operation_id="webMergeDecision", include_in_schema=False)
-async def merge_decision(request: Request[Any, Any, Any], suggestion_id: int, action: str) -> Response[Any]:
-    viewer = await load_viewer(request)
+async def merge_decision(request: Request[Any, Any, Any], services: Services, viewer: Viewer, suggestion_id: int, action: str) -> Response[Any]:
     rules = {"confirm": (merges.confirm, "merged"), "undo": (merges.undo, "undone"),
              "dismiss": (merges.dismiss, "dismissed")}
     if action not in rules:
         raise NotFound(f"no action {action}")
     rule, notice = rules[action]
-    await _db(request).run_write(rule, viewer.principal, suggestion_id)
+    await services.db.run_write(rule, viewer.principal, suggestion_id)
     return Redirect(f"/merges?notice={notice}", status_code=303)
 
 
-ROUTES = [left_behind_view, settle_promise, edit_summary, edits_view, edit_to_rule, edit_to_example, merges_view,
-          merge_decision]
+ROUTES = [left_behind_view, settle_promise, edit_summary, merges_view, merge_decision]
+ADMIN_ROUTES = [edits_view, edit_to_rule, edit_to_example]
+"""Under ``/admin``, behind the admin guard."""
 
-__all__ = ["ROUTES", "person_memory", "queue_memory"]
+__all__ = ["ADMIN_ROUTES", "ROUTES", "person_memory", "queue_memory"]
