@@ -23,7 +23,7 @@ LEFT_BEHIND_PAGE = 50
 
 
 
-async def _form(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> dict[str, str]:
+async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
 

@@ -17,6 +17,7 @@ from assistant.memory import left_behind
 from assistant.review.answered import answered_shares
 from assistant.policy.service import set_brand_policy
 from assistant.webhooks import service as webhooks
+from tests.conftest import DATABASE_UNDER_TEST
 from tests.support.memory_helpers import approved_reply
 from tests.support.review_helpers import pending_turn, post_mention
 
@@ -82,7 +83,8 @@ async def test_the_brand_max_wait_decides_overdue(client, db, factory):
     assert item["why"] == "overdue"
 
 
-async def test_turn_overdue_fires_once_even_with_several_sweeps(client, db, factory, settings, is_postgres):
+async def test_turn_overdue_fires_once_even_with_several_sweeps(client, db, factory, settings):
+    is_postgres = DATABASE_UNDER_TEST == "postgresql"
     kit = await factory.brand()
     await webhooks.add_webhook(db, kit.slug, "http://127.0.0.1:9/hook", ["turn.overdue"])
     late, _ = await pending_turn(client, db, kit, handle="@late")

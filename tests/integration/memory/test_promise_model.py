@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from assistant.db.jobs import Job
 
-from assistant.app import shared_state
-from assistant.jobs.handlers import build_worker
+from assistant.app import build_worker
+from assistant.services import Services
 from tests.support.fake_llm import FakeLLM, Response
 from tests.support.memory_helpers import approved_reply, promises_of
 
@@ -22,13 +22,13 @@ def settings(settings, fake_llm: FakeLLM):
 
 @pytest.fixture
 async def state(settings):
-    state = shared_state(settings)
+    state = Services.build(settings)
     yield state
     await state.db.dispose()
 
 
 async def run_worker(state) -> None:
-    worker = build_worker(state)
+    worker = build_worker(state.db, state.settings)
     try:
         await worker.run_until_idle(timeout=30)
     finally:

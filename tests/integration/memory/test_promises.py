@@ -8,7 +8,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, update
 
-from assistant.app import shared_state
+from assistant.app import build_worker
+from assistant.services import Services
 from assistant.db import Database
 from assistant.db.jobs import Job
 from assistant.db.outbox import Reply
@@ -16,7 +17,6 @@ from assistant.db.people import Person
 from assistant.db.turns import Draft, Turn
 from assistant.db.webhooks import WebhookDelivery
 from assistant.db.base import utcnow
-from assistant.jobs.handlers import build_worker
 from assistant.promises import service
 from assistant.webhooks import service as webhooks
 from tests.support.memory_helpers import PROMISING, approved_reply, make_due, promises_of
@@ -121,7 +121,7 @@ async def test_a_reviewer_settles_a_promise_once_with_a_webhook(client, db, fact
 @pytest.fixture
 async def state(settings):
     """The worker's side, on the test's own event loop."""
-    state = shared_state(settings)
+    state = Services.build(settings)
     yield state
     await state.db.dispose()
 
@@ -136,7 +136,7 @@ async def test_a_due_promise_opens_one_follow_up_turn_drafted_in_the_queue(clien
 
     [turn_id] = await service.run_sweep(db)
     assert await service.run_sweep(db) == []  # once only
-    worker = build_worker(state)
+    worker = build_worker(state.db, state.settings)
     try:
         await worker.run_until_idle(timeout=30)
     finally:
@@ -207,9 +207,8 @@ async def test_the_person_writing_again_settles_it_and_a_due_promise_joins_their
     assert (await promises_of(db, id=bo.id))[0].followup_turn_id == open_id
 
 
-async def test_several_workers_sweeping_at_once_open_exactly_one_turn(client, db, factory, settings, is_postgres):
-    if not is_postgres:
-        pytest.skip("concurrent sweeping workers need PostgreSQL (SQLite serializes writers in one process)")
+@pytest.mark.postgres  # concurrent sweeping workers need PostgreSQL (SQLite serializes writers in one process)
+async def test_several_workers_sweeping_at_once_open_exactly_one_turn(client, db, factory, settings):
     kit = await factory.brand()
     for handle in ("@ana", "@bo", "@cy"):
         await approved_reply(client, db, kit, handle=handle)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from assistant.app import shared_state
+from assistant.app import build_worker
+from assistant.services import Services
 from assistant.db.memory import RelationshipSummary
 from assistant.db.people import Interaction
-from assistant.jobs.handlers import build_worker
 from tests.integration.test_drafting import add_history, user_prompt
 from tests.support.fake_llm import FakeLLM, Response
 from tests.support.review_helpers import post_mention
@@ -23,8 +23,8 @@ def old_texts(mark: str, n: int = 20) -> list[str]:
 
 
 async def drain(settings, **changes) -> None:
-    state = shared_state(settings.replace(history_token_budget=BUDGET, **changes))
-    worker = build_worker(state)
+    state = Services.build(settings.replace(history_token_budget=BUDGET, **changes))
+    worker = build_worker(state.db, state.settings)
     try:
         await worker.run_until_idle(timeout=30)
     finally:

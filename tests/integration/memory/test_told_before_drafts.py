@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from assistant.app import shared_state
+from assistant.app import build_worker
+from assistant.services import Services
 from assistant.db.people import Interaction
 from assistant.db.turns import Draft, Turn
-from assistant.jobs.handlers import build_worker
 from assistant.policy.service import set_brand_policy
 from tests.integration.test_drafting import add_history
 from tests.integration.test_web import sign_in
@@ -23,8 +23,8 @@ def settings(settings, fake_llm: FakeLLM):
 
 
 async def drain(settings) -> None:
-    state = shared_state(settings)
-    worker = build_worker(state)
+    state = Services.build(settings)
+    worker = build_worker(state.db, state.settings)
     try:
         await worker.run_until_idle(timeout=30)
     finally:
