@@ -48,7 +48,6 @@ class Settings:
     # The worker that drafts turns and delivers webhooks.
     worker_concurrency: int = 32
     job_lease_seconds: float = 60.0
-    job_max_attempts: int = 6
     job_poll_seconds: float = 0.5
     memory_sweep_seconds: float = 30.0
     """How often a worker looks for promises falling due and turns waiting past the brand's ``max_wait``."""

@@ -15,7 +15,7 @@ import pytest
 from click.testing import Result
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import text
+from sqlalchemy import Connection
 
 from assistant.app import create_app
 from assistant.db import Database
@@ -94,12 +94,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 async def clean_tables(database_url: str) -> None:
     db = Database(database_url)
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    async with db.write() as session:
-        if db.is_sqlite:
+
+    def empty(conn: Connection) -> None:
+        if conn.dialect.name == "sqlite":
             for name in tables:
-                await session.execute(text(f"DELETE FROM {name}"))
+                conn.exec_driver_sql(f"DELETE FROM {name}")
         else:
-            await session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+    await db.run_write(empty)
     await db.dispose()
 
 

@@ -96,7 +96,7 @@ def _insert_for(table: Table, keys: tuple[str, ...]) -> Any:
     return _INSERTS[cache_key]
 
 
-def insert_returning_ids_sync(conn: Connection, table: Any, rows: list[dict[str, Any]],
+def insert_returning_ids(conn: Connection, table: Any, rows: list[dict[str, Any]],
                               first_id: int | None = None) -> list[int]:
     """Insert ``rows`` and answer their new ids, in order, in a single executemany.
 

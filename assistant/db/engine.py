@@ -4,10 +4,10 @@ SQLite gets WAL, ``busy_timeout`` and ``BEGIN IMMEDIATE`` for every write transa
 process queue on an asyncio lock instead of spinning on the file lock; readers never wait (WAL). A write that
 still cannot get the lock in time becomes ``Overloaded`` (503 with Retry-After), never a 500.
 
-Hot paths (ingest, history) use ``run_write``/``run_read``: a plain function of a synchronous ``Connection``,
-run as one unit. On PostgreSQL that is ``run_sync`` inside the usual async session. On SQLite it runs on a
-synchronous ``sqlite3`` connection right in the event loop: through aiosqlite every cursor call is a round
-trip to its thread (about four per statement, each waiting for the GIL and the next loop turn), which was most
+Every rule runs through ``run_write``/``run_read`` (see ``assistant.db``): a plain function of a synchronous
+``Connection``, run as one transaction. On PostgreSQL that is ``run_sync`` on a pooled asyncpg connection.
+On SQLite it runs on a synchronous ``sqlite3`` connection right in the event loop: through aiosqlite every
+cursor call is a round trip to its thread (about four per statement, each waiting for the GIL and the next loop turn), which was most
 of an ingest's time. A short SQLite transaction costs less than those hops. The write still takes the same
 asyncio lock and ``BEGIN IMMEDIATE``; only if another process holds the file's write lock (so the write would
 have to wait) does it move to a thread and wait there with the usual ``busy_timeout``, never blocking the loop.
@@ -16,6 +16,7 @@ have to wait) does it move to a thread and wait there with the usual ``busy_time
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Callable, TypeVar
@@ -115,6 +116,12 @@ class Database:
         return found
 
     @property
+    def engines(self) -> set[Engine]:
+        """Every synchronous engine this database's statements run on (to listen to them, as tests do)."""
+        found = {self.write_engine.sync_engine, self.read_engine.sync_engine}
+        return found | {e for e in (self._sync_write, self._sync_read) if e is not None}
+
+    @property
     def dialect(self) -> str:
         return "sqlite" if self.is_sqlite else "postgresql"
 
@@ -135,15 +142,17 @@ class Database:
 
     async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` in one write transaction, committed when it returns."""
-        if self._sync_write is None:
-            async with self.write() as session:
-                return await session.run_sync(lambda s: fn(s.connection(), *args))
+        if self._sync_write is None:  # PostgreSQL (and in-memory SQLite): a pooled async connection
+            async with self._write_lock or contextlib.nullcontext(), self._guard(), \
+                    self.write_engine.begin() as conn:
+                return await conn.run_sync(fn, *args)
         assert self._write_lock is not None
         async with self._write_lock, self._guard():
             done, result = self._write_now(fn, args)
-            if done:
-                return result
-            return await asyncio.to_thread(self._write_waiting, fn, args)
+            if not done:
+                return await asyncio.to_thread(self._write_waiting, fn, args)
+        await asyncio.sleep(0)  # the write ran in the loop without yielding: let the tasks waiting have a turn
+        return result
 
     def _write_now(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, Any]:
         """In the loop, if the file's write lock is free at once; (False, None) when another process holds it."""
@@ -171,8 +180,8 @@ class Database:
     async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` in one read transaction (on SQLite: in the loop; WAL readers never wait)."""
         if self._sync_read is None:
-            async with self.read() as session:
-                return await session.run_sync(lambda s: fn(s.connection(), *args))
+            async with self._guard(), self.read_engine.begin() as conn:
+                return await conn.run_sync(fn, *args)
         async with self._guard():
             with self._sync_read.connect() as conn, conn.begin():
                 return fn(conn, *args)
@@ -194,9 +203,6 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
-        for engine in (self._sync_write, self._sync_read):
-            if engine is not None:
-                engine.dispose()
         for engine in (self._sync_write, self._sync_read):
             if engine is not None:
                 engine.dispose()

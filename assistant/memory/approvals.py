@@ -48,7 +48,7 @@ def remember_approval(conn: Connection, approved: ApprovedReply, policy: Policy,
                     reply_id=approved.reply_id, found=find_promises(policy, approved.final_text),
                     at=approved.approved_at)
     if model_reads_promises:
-        queue.enqueue_on(conn, READ_PROMISES, [approved.reply_id], brand_id=approved.brand_id)
+        queue.enqueue(conn, READ_PROMISES, [approved.reply_id], brand_id=approved.brand_id)
 
 
 __all__ = ["ApprovedReply", "READ_PROMISES", "remember_approval"]

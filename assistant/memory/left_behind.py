@@ -31,7 +31,7 @@ from assistant.errors import ValidationFailed
 from assistant.pagination import AfterTime, Page, decode_cursor, encode_cursor
 from assistant.people.schemas import HandleOut
 from assistant.policy.service import policy_of
-from assistant.webhooks.events import emit_on
+from assistant.webhooks.events import emit
 
 CLOSED_UNANSWERED = {"rejected": "rejected", "skipped": "skipped", "failed": "failed"}
 STILL_WAITING = ("drafting", "pending_review", "escalated")
@@ -162,7 +162,7 @@ def report_overdue(conn: Connection, now: dt.datetime) -> list[int]:
                         waiting_since=turn.waiting_since, created_at=now))
             except IntegrityError:
                 continue  # another worker told it first
-            emit_on(conn, brand_id, "turn.overdue", [{
+            emit(conn, brand_id, "turn.overdue", [{
                 "turn_id": turn.id, "person_id": turn.person_id, "status": turn.status,
                 "waiting_since": turn.waiting_since.isoformat(), "max_wait_seconds": int((now - cutoff).total_seconds())}])
             reported.append(turn.id)

@@ -30,7 +30,7 @@ from assistant.validation import clean_text
 from assistant.pagination import AfterTime, Page, decode_cursor, encode_cursor
 from assistant.promises.detection import FoundPromise
 from assistant.promises.schemas import PromiseOut
-from assistant.webhooks.events import emit_on
+from assistant.webhooks.events import emit
 
 _PROMISES = Promise.__table__
 _TURNS = Turn.__table__
@@ -165,7 +165,7 @@ def _settle(conn: Connection, brand_id: int, promise_id: int, person_id: int, ou
         return False
     record(conn, actor or SYSTEM, f"promise.{outcome}", "promise", promise_id, brand_id=brand_id,
               person_id=person_id, reason=reason)
-    emit_on(conn, brand_id, "promise.settled", [{"promise_id": promise_id, "person_id": person_id,
+    emit(conn, brand_id, "promise.settled", [{"promise_id": promise_id, "person_id": person_id,
                                                  "outcome": outcome, "reason": reason}])
     return True
 
@@ -210,7 +210,7 @@ def open_due_followups(conn: Connection, now: dt.datetime) -> list[int]:
             continue
         record(conn, SYSTEM, "promise.due", "promise", promise.id, brand_id=promise.brand_id,
                   person_id=promise.person_id, turn_id=turn_id)
-        emit_on(conn, promise.brand_id, "promise.due", [{
+        emit(conn, promise.brand_id, "promise.due", [{
             "promise_id": promise.id, "person_id": promise.person_id, "kind": promise.kind,
             "text": promise.text, "due_at": promise.due_at.isoformat(), "turn_id": turn_id}])
         opened.append(turn_id)
@@ -231,7 +231,7 @@ def _followup_turn(conn: Connection, promise: object, now: dt.datetime) -> int:
         brand_id=p["brand_id"], person_id=p["person_id"], platform=made.platform,
         conversation_key=made.conversation_key, status="drafting", waiting_since=p["due_at"], version=0,
         created_at=now, updated_at=now)).inserted_primary_key[0]
-    queue.enqueue_on(conn, queue.DRAFT_TURN, [turn_id], brand_id=p["brand_id"])
+    queue.enqueue(conn, queue.DRAFT_TURN, [turn_id], brand_id=p["brand_id"])
     return turn_id
 
 
