@@ -23,7 +23,6 @@ from assistant.audit import record
 from assistant.auth.principal import Principal
 from assistant.db import Database
 from assistant.db.audit import AuditEvent
-from assistant.db.base import utcnow
 from assistant.db.outbox import Reply
 from assistant.db.people import Handle, Interaction, Person
 from assistant.db.tenancy import User
@@ -297,7 +296,8 @@ def _approve(conn: Connection, actor: Principal, turn_id: int, draft_id: int | N
     source = "human" if draft_id is None else conn.scalar(select(Draft.source).where(Draft.id == approval.draft_id))
     remember_approval(conn, ApprovedReply(turn.brand_id, turn.person_id, turn.id, reply_id, approval.decision_id,
                                           actor.id, source or "model", proposed if draft_id is not None else "",
-                                          final, utcnow()), policy, model_reads_promises=model_reads_promises)
+                                          final, conn.scalar(select(Reply.approved_at).where(Reply.id == reply_id))),
+                      policy, model_reads_promises=model_reads_promises)
     return Approved(reply_id=reply_id, status="approved")
 
 
