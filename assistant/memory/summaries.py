@@ -89,8 +89,9 @@ def _person_in_brand(conn: Connection, brand_id: int, person_id: int) -> None:
 _SUMMARY = RelationshipSummary.__table__
 
 
-def person_summary(conn: Connection, brand_id: int, person_id: int) -> SummaryOut | None:
-    _person_in_brand(conn, brand_id, person_id)
+def person_summary(conn: Connection, brand_id: int, person_id: int, *, checked: bool = False) -> SummaryOut | None:
+    if not checked:
+        _person_in_brand(conn, brand_id, person_id)
     row = conn.execute(select(_SUMMARY).where(RelationshipSummary.person_id == person_id,
                                               RelationshipSummary.brand_id == brand_id)).first()
     return None if row is None else _row_out(row)

@@ -11,12 +11,12 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
 from assistant.db import Database
-from assistant.errors import NotFound, ValidationFailed
 from assistant.db.base import utcnow
+from assistant.errors import NotFound, ValidationFailed
 from assistant.memory import edits, left_behind, merges, summaries
 from assistant.promises import service as promises
-from assistant.web.render import page
 from assistant.services import Services
+from assistant.web.render import page
 from assistant.web.security import Viewer
 
 LEFT_BEHIND_PAGE = 50
@@ -28,20 +28,25 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-async def queue_memory(db: Database, brand_id: int, person_ids: list[int]) -> dict[str, Any]:
-    """What the queue page shows of relationship memory: how many people are left behind (counted up to
-    ``left_behind_cap + 1``), each listed person's open and due promises, and who has one due (the queue's
-    "promise due" badge)."""
-    owed = await promises.open_promises(db, brand_id, person_ids)
-    return {"left_behind": await left_behind.count_left_behind(db, brand_id),
-            "left_behind_cap": left_behind.COUNT_CAP, "promises": owed,
-            "due": frozenset(pid for pid, found in owed.items() if any(p.status == "due" for p in found))}
+async def queue_memory(db: Database, brand_id: int, person_ids: list[int], max_wait: dt.timedelta) -> dict[str, Any]:
+    """What the queue page shows of relationship memory, in one read: how many people are left behind (counted
+    up to ``left_behind_cap + 1``), each listed person's open and due promises, and who has one due (the
+    queue's "promise due" badge)."""
+    def read(conn: Any) -> dict[str, Any]:
+        owed = promises.unsettled_promises(conn, brand_id, person_ids)
+        return {"left_behind": left_behind.left_behind_count(conn, brand_id, max_wait=max_wait, now=utcnow()),
+                "left_behind_cap": left_behind.COUNT_CAP, "promises": owed,
+                "due": frozenset(pid for pid, found in owed.items() if any(p.status == "due" for p in found))}
+    return await db.run_read(read)
 
 
 async def person_memory(db: Database, brand_id: int, person_id: int) -> dict[str, Any]:
-    """What the person page shows of relationship memory: their promises and relationship summary."""
-    return {"promises": await promises.list_person_promises(db, brand_id, person_id),
-            "summary": await db.run_read(summaries.person_summary, brand_id, person_id)}
+    """What the person page shows of relationship memory, in one read: their promises and their summary (the
+    page has already made sure the person is the brand's)."""
+    def read(conn: Any) -> dict[str, Any]:
+        return {"promises": promises.person_promises(conn, brand_id, person_id, checked=True),
+                "summary": summaries.person_summary(conn, brand_id, person_id, checked=True)}
+    return await db.run_read(read)
 
 
 @get("/left-behind", operation_id="webLeftBehind", include_in_schema=False)

@@ -140,7 +140,7 @@ async def _queue(request: Request[Any, Any, Any], services: Services, viewer: Vi
         screen = await review.queue_screen(db, viewer.brand_id, cursor=None, **options)
         notice = notice or "That page link had expired; here is the start of the queue."
     policy, mine = screen.policy, review.initials(viewer.display_name, viewer.email)
-    memory = await queue_memory(services.db, viewer.brand_id, [t.person.id for t in screen.items])
+    memory = await queue_memory(services.db, viewer.brand_id, [t.person.id for t in screen.items], policy.max_wait)
     default_max_length = services.settings.default_max_length
     saved = await db.run_read(snippets.list_snippets, viewer.brand_id) if screen.focus is not None else []
     focused = screen.focus
