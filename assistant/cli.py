@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from assistant.auth.principal import API_SCOPES
 from assistant.db import Database
 from assistant.db.migrate import upgrade
 from assistant.errors import AssistantError
@@ -175,7 +176,7 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--brand", "slug", required=True)
-@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["ingest", "outbox", "read"]))
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(API_SCOPES))
 @click.option("--name", default="")
 def keys_create(slug: str, scopes: tuple[str, ...], name: str) -> None:
     """Create a key; it is printed once and stored hashed."""
@@ -247,9 +248,11 @@ def demo(host: str, port: int) -> None:
 def _add_feature_commands() -> None:
     from assistant.people.commands import import_history
     from assistant.policy.commands import policy
+    from assistant.privacy.commands import people
     from assistant.webhooks.commands import webhooks
 
     main.add_command(import_history, "import")
+    main.add_command(people)
     main.add_command(policy)
     main.add_command(webhooks)
 

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from assistant.auth.guards import requires_scope, requires_user
+from assistant.auth.guards import requires_admin, requires_scope, requires_user
 from assistant.auth.principal import Principal
 from assistant.pagination import Cursor, Limit, Page
 from assistant.people import service
 from assistant.people.schemas import HistoryItem, MergeIn, NoteIn, NoteOut, PersonOut, PersonPatch
+from assistant.privacy import service as privacy
+from assistant.privacy.schemas import Erasure, PersonExport
+
+
+PersonId = Annotated[int, Parameter(ge=1, le=2**63 - 1)]
+"""A person's id as the database can hold it: anything else is a 400, never a failed lookup."""
 
 
 class PeopleController(Controller):
@@ -52,3 +58,13 @@ class PeopleController(Controller):
           status_code=200)
     async def merge(self, person_id: int, data: MergeIn, principal: Principal, state: State) -> PersonOut:
         return await service.merge_people(state.db, principal, person_id, data.other_id)
+
+    @get("/{person_id:int}/export", operation_id="exportPerson", dependencies={"principal": requires_admin()},
+         summary="Everything held about a person, as JSON (a privacy request)")
+    async def export(self, person_id: PersonId, principal: Principal, state: State) -> PersonExport:
+        return await privacy.export_person(state.db, principal, person_id)
+
+    @delete("/{person_id:int}", operation_id="erasePerson", dependencies={"principal": requires_admin()},
+            status_code=202, summary="Erase a person everywhere (a privacy request); the id answers 404 afterwards")
+    async def erase(self, person_id: PersonId, principal: Principal, state: State) -> Erasure:
+        return await privacy.erase_person(state.db, principal, person_id)

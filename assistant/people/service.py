@@ -28,7 +28,7 @@ _NOTE_RANK, _MESSAGE_RANK = 0, 1
 
 async def load_person(session: AsyncSession, brand_id: int, person_id: int) -> Person:
     person = await session.scalar(select(Person).where(Person.id == person_id, Person.brand_id == brand_id,
-                                                       Person.merged_into_id.is_(None)))
+                                                       Person.merged_into_id.is_(None), Person.erased_at.is_(None)))
     if person is None:
         raise NotFound(f"no person {person_id}")
     return person
@@ -85,7 +85,7 @@ async def get_person(db: Database, brand_id: int, person_id: int) -> PersonOut:
 async def find_people(db: Database, brand_id: int, *, platform: str | None, handle: str | None, limit: int,
                       cursor: str | None) -> Page[PersonOut]:
     after = decode_cursor(cursor, 1)
-    query = select(Person).where(Person.brand_id == brand_id, Person.merged_into_id.is_(None))
+    query = select(Person).where(Person.brand_id == brand_id, Person.merged_into_id.is_(None), Person.erased_at.is_(None))
     if platform is not None or handle is not None:
         handles = select(Handle.person_id).where(Handle.brand_id == brand_id)
         if platform is not None:
@@ -107,7 +107,7 @@ async def history(db: Database, brand_id: int, person_id: int, *, limit: int, cu
 
 
 _PERSON_EXISTS = select(Person.id).where(Person.id == bindparam("person_id"), Person.brand_id == bindparam("brand_id"),
-                                         Person.merged_into_id.is_(None))
+                                         Person.merged_into_id.is_(None), Person.erased_at.is_(None))
 _MESSAGE_COLUMNS = (Interaction.id, Interaction.direction, Interaction.text, Interaction.occurred_at,
                     Interaction.platform, Interaction.external_id, Interaction.in_reply_to, Interaction.turn_id)
 

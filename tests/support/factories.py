@@ -22,6 +22,8 @@ class BrandKit:
     ingest: dict[str, str]
     outbox: dict[str, str]
     read: dict[str, str]
+    admin_key: dict[str, str]
+    """An API key with the ``admin`` scope (privacy requests only)."""
     reviewer: dict[str, str]
     admin: dict[str, str]
     reviewer_id: int
@@ -43,13 +45,14 @@ class Factory:
         slug = slug or f"brand-{next(_counter)}"
         async with self.db.write() as session:
             brand = await auth.create_brand(session, slug, slug.title())
-            keys = {scope: await auth.create_api_key(session, brand.id, [scope]) for scope in ("ingest", "outbox", "read")}
+            keys = {scope: await auth.create_api_key(session, brand.id, [scope]) for scope in ("ingest", "outbox", "read", "admin")}
             reviewer = await auth.create_user(session, brand.id, f"reviewer@{slug}.example", "reviewer", password)
             admin = await auth.create_user(session, brand.id, f"admin@{slug}.example", "admin", password)
             reviewer_token = await auth.create_user_token(session, reviewer)
             admin_token = await auth.create_user_token(session, admin)
         return BrandKit(id=brand.id, slug=slug, ingest=bearer(keys["ingest"].token),
                         outbox=bearer(keys["outbox"].token), read=bearer(keys["read"].token),
+                        admin_key=bearer(keys["admin"].token),
                         reviewer=bearer(reviewer_token.token), admin=bearer(admin_token.token),
                         reviewer_id=reviewer.id, admin_id=admin.id, reviewer_email=reviewer.email,
                         admin_email=admin.email, password=password)
