@@ -1,6 +1,6 @@
 # Two commands a newcomer needs: `make demo` and `make test`. Both build .venv from the lock file first.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: demo test bench lock clean
@@ -21,7 +21,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m bench
 
 lock:
-	$(BIN)/pip install -q uv && $(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/pip install -q uv && $(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -o requirements.lock
 
 clean:
 	rm -rf $(VENV) *.db *.db-wal *.db-shm

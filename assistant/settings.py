@@ -63,6 +63,11 @@ class Settings:
     login_max_failures: int = 5
     login_lockout_seconds: int = 300
 
+    # The queue page.
+    undo_seconds: float = 5.0
+    """How long the page holds an approval so the reviewer can undo it: the server (so the outbox and the
+    webhooks) hears of the approval only when this has passed."""
+
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url and self.llm_model)

@@ -22,7 +22,8 @@ import jinja2
 
 from assistant.drafting.budget import fit_history
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+"""``assistant/prompts``: the top-level ``prompts/`` folder in a checkout (a link), its copy in an installed wheel."""
 SYSTEM_TEMPLATE = "draft_reply.system.j2"
 USER_TEMPLATE = "draft_reply.user.j2"
 FALLBACK_TEMPLATE = "fallback.j2"

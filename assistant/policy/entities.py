@@ -5,17 +5,19 @@ Each finder returns spans into the text as given, so findings can point at what 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import emoji
 import regex
-from twitter_text.regexp.valid_cctld import valid_cctld
-from twitter_text.regexp.valid_gtld import valid_gtld
+from publicsuffixlist import PublicSuffixList
 
 # Top-level domains reserved for documentation and tests (RFC 2606, RFC 6761): brands' example
 # policies and drafts use them, so a bare "help.acme.example" must read as a link too.
 RESERVED_TLDS = frozenset({"example", "test", "invalid", "localhost"})
+_ICANN_SUFFIXES = PublicSuffixList(only_icann=True)
+"""The ICANN section of the Public Suffix List, shipped inside the package (no network): the real TLDs."""
 
 _URL_CHARS = r"""[^\s<>"'\\`{}|^]"""   # a backslash ends a link: browsers read it as "/", urlsplit does not
 _SCHEME_LINK = regex.compile(rf"(?i)\b[a-z][a-z0-9+.\-]*://{_URL_CHARS}+")
@@ -38,12 +40,18 @@ class Span(NamedTuple):
     value: str   # the link's host, the mention's handle, the hashtag or the emoji
 
 
-def is_known_tld(tld: str) -> bool:
+def is_known_tld(tld: str, *, reserved: bool = True) -> bool:
+    """A real top-level domain ("com", "jp", "zip"), or with ``reserved`` one of RFC 2606's."""
     tld = tld.lower()
-    return tld in RESERVED_TLDS or bool(valid_gtld.fullmatch(tld) or valid_cctld.fullmatch(tld))
+    return (reserved and tld in RESERVED_TLDS) or _is_delegated_tld(tld)
 
 
-def _trim(url: str) -> str:
+@lru_cache(maxsize=4096)
+def _is_delegated_tld(tld: str) -> bool:
+    return _ICANN_SUFFIXES.publicsuffix("a." + tld, accept_unknown=False) is not None
+
+
+def trim_link(url: str) -> str:
     """Drop sentence punctuation after a link ("see acme.com/help.") but keep a closing bracket it opened."""
     while url and url[-1] in _TRAILING_PUNCTUATION:
         if url[-1] == ")" and url.count("(") >= url.count(")"):
@@ -63,7 +71,7 @@ def find_links(text: str, *, with_scheme_only: bool = False) -> list[Span]:
     """Links with a scheme, and bare ones ("acme.com/help", "help.acme.example/x") whose top-level
     domain is real or which carry a path, so "Node.js" or "e.g." do not count as links."""
     links = [Span(m.start(), m.start() + len(url), _host(url, True))
-             for m in _SCHEME_LINK.finditer(text) if (url := _trim(m.group()))]
+             for m in _SCHEME_LINK.finditer(text) if (url := trim_link(m.group()))]
     if with_scheme_only:
         return links
     taken = [(s.start, s.end) for s in links]
@@ -71,7 +79,7 @@ def find_links(text: str, *, with_scheme_only: bool = False) -> list[Span]:
         if any(start <= m.start() < end for start, end in taken):
             continue
         if is_known_tld(m["tld"]) or m["path"]:
-            url = _trim(m.group())
+            url = trim_link(m.group())
             links.append(Span(m.start(), m.start() + len(url), _host(url, False)))
     return sorted(links)
 

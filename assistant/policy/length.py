@@ -3,7 +3,8 @@
 A draft the platform would refuse is useless to a reviewer, so each counter errs towards the way the
 platform's own server counts, not towards what a person sees:
 
-- x (alias twitter): twitter-text v3 weighted length (NFC first; URLs 23; most CJK and every emoji 2).
+- x (alias twitter): twitter-text v3 weighted length (NFC first; URLs 23; most CJK and every emoji 2),
+  counted here from twitter-text's published v3 configuration and held to its conformance cases by the tests.
 - bluesky: grapheme clusters, as the PDS validates the post record.
 - mastodon: grapheme clusters, as StatusLengthValidator counts; a link with a scheme counts 23 and a
   remote mention "@ana@example.social" counts as "@ana".
@@ -18,10 +19,8 @@ import unicodedata
 from collections.abc import Callable
 
 import regex
-from twitter_text import extract_urls_with_indices
-from twitter_text.config import config as twitter_text_config
 
-from assistant.policy.entities import find_emojis, find_links
+from assistant.policy.entities import find_emojis, find_links, is_known_tld, trim_link
 
 PLATFORM_LIMITS = {
     "x": 280,
@@ -36,9 +35,17 @@ PLATFORM_ALIASES = {"twitter": "x"}
 
 _GRAPHEME = regex.compile(r"\X")
 _REMOTE_MENTION_DOMAIN = regex.compile(r"(?<![\w@])(@\w+)@[\w\-]+(?:\.[\w\-]+)+")
-_X = twitter_text_config["version3"]
-_X_HEAVY = regex.compile(   # characters outside twitter-text's light ranges weigh default_weight
-    "[^" + "".join(rf"\U{r['start']:08x}-\U{r['end']:08x}" for r in _X["ranges"]) + "]")
+_X_SCALE, _X_HEAVY_WEIGHT, _X_URL_LENGTH = 100, 200, 23
+"""twitter-text v3: weights are in hundredths; a character outside the light ranges weighs 2, a link 23."""
+_X_LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
+_X_LIGHT = "".join(rf"\U{start:08x}-\U{end:08x}" for start, end in _X_LIGHT_RANGES)
+_X_HEAVY = regex.compile(f"[^{_X_LIGHT}]")
+_X_LINK = regex.compile(
+    r"(?i)(?<![\w@$#.\-/:])(?:https?://(?:[^\s/?#@]+@)?)?"          # only http(s) count; userinfo allowed
+    r"(?:[\p{L}\p{N}\p{So}](?:[\p{L}\p{N}\p{So}\-_]*[\p{L}\p{N}\p{So}])?\.)+"    # a host under a real TLD
+    r"(?P<tld>\p{L}{2,63})(?![\w\-@])"
+    r"(?::\d{1,5})?(?P<path>[/?#][^\s<>\"'\\`{}|^]*)?"
+)
 _MASTODON_LINK = "x" * 23
 
 
@@ -48,26 +55,39 @@ def canonical_platform(platform: str) -> str:
 
 
 def _x_weight(text: str) -> int:
-    """Weight of plain text in scale units: the light ranges (Latin, punctuation...) and the rest."""
-    return len(text) * _X["scale"] + len(_X_HEAVY.findall(text)) * (_X["default_weight"] - _X["scale"])
+    """Weight of plain text in hundredths: the light ranges (Latin, punctuation...) and the rest."""
+    return len(text) * _X_SCALE + len(_X_HEAVY.findall(text)) * (_X_HEAVY_WEIGHT - _X_SCALE)
+
+
+def _x_links(text: str) -> list[tuple[int, int]]:
+    """The spans X shortens to a 23-character t.co link: http(s) or bare links under a delegated top-level
+    domain (not the reserved "example"), their path ending before the first heavy character (X stops a link
+    at CJK) and before sentence punctuation."""
+    spans = []
+    for m in _X_LINK.finditer(text):
+        if not is_known_tld(m["tld"], reserved=False):
+            continue
+        link = m.group()
+        if m["path"] and (heavy := _X_HEAVY.search(link, m.start("path") - m.start())):
+            link = link[:heavy.start()]
+        spans.append((m.start(), m.start() + len(trim_link(link))))
+    return spans
 
 
 def _x_weighted_length(text: str) -> int:
-    """twitter-text v3's weighted length, with twitter-text-parser's configuration and URL extractor.
+    """twitter-text v3's weighted length: NFC, links 23, heavy characters 2, every emoji sequence 2.
 
-    Its own `parse_tweet` gets NFC, URLs (23), CJK (2) and emoji (2) right, but took 1.5 ms per draft,
-    and its emoji table predates Unicode 13: newer sequences fall apart into their parts, so the
-    phoenix 🐦‍🔥 came out as 5 and a kiss with skin tones as 11 instead of 2. Here emoji sequences come
-    from the up-to-date `emoji` package; the tests hold the two counts equal wherever the library is right.
+    Emoji sequences come from the maintained `emoji` package, so newer ones (the phoenix 🐦‍🔥, Unicode
+    15.1) count 2 as X counts them, where twitter-text's own table splits them into parts.
     """
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    urls = [url["indices"] for url in extract_urls_with_indices(text)]
+    urls = _x_links(text)
     emojis = [(e.start, e.end) for e in find_emojis(text)
               if not any(start <= e.start < end for start, end in urls)]
     weight = (_x_weight(text)
-              + sum(_X["transformed_url_length"] * _X["scale"] - _x_weight(text[start:end]) for start, end in urls)
-              + sum(_X["default_weight"] - _x_weight(text[start:end]) for start, end in emojis))
-    return weight // _X["scale"]
+              + sum(_X_URL_LENGTH * _X_SCALE - _x_weight(text[start:end]) for start, end in urls)
+              + sum(_X_HEAVY_WEIGHT - _x_weight(text[start:end]) for start, end in emojis))
+    return weight // _X_SCALE
 
 
 def _grapheme_count(text: str) -> int:

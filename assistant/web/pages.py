@@ -24,6 +24,7 @@ from assistant.drafting.service import request_regenerate
 from assistant.errors import Conflict, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
 from assistant.people import service as people
 from assistant.policy import PolicyFileError, check_text, count_length
+from assistant.policy.checks import effective_limit
 from assistant.policy.service import brand_policy, set_brand_policy
 from assistant.review import service as review
 from assistant.web import queries
@@ -41,7 +42,7 @@ NOTICES = {
     "merged": "The two people are now one.",
     "signed_out": "You are signed out.",
 }
-QUEUE_LIMIT_DEFAULT, QUEUE_LIMIT_MAX = 10, 50
+QUEUE_LIMIT_DEFAULT, QUEUE_LIMIT_MAX = 25, 50
 
 
 def _int(value: Any, default: int | None = None, *, low: int = 1, high: int = 2**62) -> int | None:
@@ -134,6 +135,7 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
         screen = await review.queue_screen(db, viewer.brand_id, cursor=None, **options)
         notice = notice or "That page link had expired; here is the start of the queue."
     policy, mine = screen.policy, review.initials(viewer.display_name, viewer.email)
+    default_max_length = request.app.state.settings.default_max_length
     focused = screen.focus
     here = {k: v for k, v in (("status", view if view != "pending_review" else None), ("cursor", cursor),
                               ("limit", str(limit) if limit != QUEUE_LIMIT_DEFAULT else None)) if v}
@@ -142,7 +144,9 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
                 labels={k: _count_label(n) for k, n in screen.counts.items()},
                 histories={focused.person.id: screen.history} if focused else {}, notice=notice or _notice(request),
                 focus=focused.id if focused else None, here=urlencode(here), problem=problem or {},
-                sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine))
+                sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine),
+                limit_for=lambda platform: effective_limit(policy, platform, default_max_length),
+                promises_due=frozenset(), undo_seconds=request.app.state.settings.undo_seconds)  # memory (issue 12) fills this with the people whose promise is due
 
 
 @get(["/", "/queue"], operation_id="webQueue", include_in_schema=False)

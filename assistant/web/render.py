@@ -49,12 +49,61 @@ def waited(since: dt.datetime | None, now: dt.datetime | None = None) -> str:
     return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
+WAIT_LEVELS = ((15 * 60, "wait-fresh"), (60 * 60, "wait-warm"), (4 * 3600, "wait-long"))
+"""Waits under each bound get its colour class; longer ones get ``wait-over``: the colour grows with the wait."""
+
+
+def wait_level(since: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    if since is None:
+        return "wait-fresh"
+    now = now or dt.datetime.now(dt.timezone.utc)
+    seconds = (now - (since if since.tzinfo else since.replace(tzinfo=dt.timezone.utc))).total_seconds()
+    return next((name for bound, name in WAIT_LEVELS if seconds < bound), "wait-over")
+
+
+def ago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """A time relative to now for people ("5 min ago", "yesterday", "3 Mar"); the page puts the absolute time
+    in the ``title`` beside it."""
+    if value is None:
+        return ""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    seconds = int((now - value).total_seconds())
+    if seconds < 45:
+        return "just now"
+    if seconds < 3600:
+        return f"{max(1, round(seconds / 60))} min ago"
+    if seconds < 86400:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''} ago"
+    days = seconds // 86400
+    if days == 1:
+        return "yesterday"
+    if days < 14:
+        return f"{days} days ago"
+    if value.year == now.year:
+        return f"{value.day} {value:%b}"
+    return f"{value.day} {value:%b} {value.year}"
+
+
 def when(value: dt.datetime | None) -> str:
     if value is None:
         return ""
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def plain(value: Any) -> str:
+    """A stored value as a person reads it: yes/no, a list joined, never a Python repr."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(plain(v) for v in value)
+    if isinstance(value, dt.datetime):
+        return when(value)
+    return str(value)
 
 
 def day(value: dt.datetime | None) -> str:
@@ -85,7 +134,7 @@ def underline(text: str, findings: list[Any], prefix: str) -> Markup:
     return Markup("".join(out))
 
 
-env.filters.update(waited=waited, when=when, day=day)
+env.filters.update(waited=waited, when=when, day=day, ago=ago, wait_level=wait_level, plain=plain)
 env.globals.update(field=field, underline=underline, count_length=count_length, platform_limit=platform_limit)
 
 
@@ -107,7 +156,7 @@ def page(request: Request[Any, Any, Any], template: str, *, status: int = 200, v
     cookie_value, fresh = csrf_cookie_value(request)
     token = csrf_token_for(secret_of(request), cookie_value)
     html = env.get_template(template).render(
-        viewer=viewer, csrf_field=CSRF_FIELD, csrf_token=token, path=request.url.path, **context)
+        viewer=viewer, csrf_field=CSRF_FIELD, csrf_token=token, path=request.url.path, status=status, **context)
     all_cookies = list(cookies or [])
     if fresh:
         all_cookies.append(Cookie(key=CSRF_COOKIE, value=cookie_value, httponly=True, samesite="lax",

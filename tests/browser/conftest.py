@@ -36,6 +36,22 @@ def _free_port() -> int:
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The test settings with a short undo window, so a held approval reaches the server within the test."""
+    return settings.replace(undo_seconds=1.5)
+
+
+async def until(check: Any, timeout: float = 10.0) -> Any:
+    """Poll an async ``check`` until it answers something truthy (the page sends held approvals later)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
 def live_server(settings: Settings) -> Iterator[str]:
     """The app as production builds it, in a uvicorn thread with its own event loop."""
     port = _free_port()
@@ -82,4 +98,4 @@ async def sign_in(page: Any, base: str, email: str, password: str) -> None:
     await page.wait_for_url(f"{base}/")
 
 
-__all__ = ["asyncio", "sign_in"]
+__all__ = ["sign_in", "until"]

@@ -212,7 +212,7 @@ async def test_queue_statement_count_does_not_grow_with_the_page_size(client, ki
         for limit in (2, 10):
             statements.clear()
             answer = await client.get(f"/?limit={limit}")
-            assert answer.status_code == 200 and answer.text.count('<article class="turn') == limit
+            assert answer.status_code == 200 and answer.text.count('<li class="row') == limit
             sizes[limit] = len(statements)
         statements.clear()
         await client.get("/people/1")

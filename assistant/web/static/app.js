@@ -1,5 +1,6 @@
-// The queue page's enhancements. Everything works without this file: every action is a real form.
-// No build step, no dependencies, nothing fetched from elsewhere (the CSP forbids it anyway).
+// The queue page's enhancements. Everything works without this file: every action is a real form and every
+// person in the list is a link. No build step, no dependencies, nothing fetched from elsewhere (the CSP
+// forbids it anyway).
 (function () {
   "use strict";
 
@@ -14,7 +15,6 @@
             (cp >= 0x2032 && cp <= 0x2037)) ? 1 : 2;
   }
   function countFor(platform, text) {
-    var chars = Array.from(text);
     if (platform === "x" || platform === "twitter") {
       var urls = 0;
       var rest = text.replace(URL_RE, function () { urls += 1; return ""; });
@@ -30,56 +30,262 @@
     if (platform === "bluesky" && typeof Intl !== "undefined" && Intl.Segmenter) {
       return Array.from(new Intl.Segmenter().segment(text)).length;  // graphemes
     }
-    return chars.length;
+    return Array.from(text).length;
   }
-  function bindCounter(area) {
+  function bindEditor(area) {
     var out = document.getElementById(area.getAttribute("data-counter"));
-    if (!out) { return; }
-    var limit = parseInt(out.getAttribute("data-limit"), 10);
-    var update = function () {
+    var editor = area.closest(".editor");
+    var original = area.value;
+    area.addEventListener("input", function () {
+      // The underlines mark the text as drafted; once it changes they would point at the wrong words.
+      if (editor) { editor.classList.toggle("edited", area.value !== original); }
+      if (!out) { return; }
       var n = countFor(out.getAttribute("data-platform"), area.value);
       out.textContent = String(n);
-      out.classList.toggle("over", n > limit);
-    };
-    area.addEventListener("input", update);
+      out.classList.toggle("over", n > parseInt(out.getAttribute("data-limit"), 10));
+    });
   }
 
-  // --- Focus: one turn at a time --------------------------------------------------------------------
-  function turns() { return Array.prototype.slice.call(document.querySelectorAll("article.turn")); }
-  function current() { return document.querySelector("article.turn.focus") || turns()[0] || null; }
-  function focusTurn(el) {
-    if (!el) { return; }
-    turns().forEach(function (t) { t.classList.remove("focus"); t.removeAttribute("aria-current"); });
-    el.classList.add("focus");
-    el.setAttribute("aria-current", "true");
-    el.focus({ preventScroll: true });
-    el.scrollIntoView({ block: "start" });
-    loadHistory(el);
+  // --- The list and the person in focus -------------------------------------------------------------
+  var workspace, toastTimer = null;
+  var pending = [];       // approvals held for the undo window: {id, name, action, body, row, index, pane, timer}
+  var cache = {};         // turn id -> {at, promise of a parsed page}
+  var CACHE_MS = 20000;
+
+  function pane() { return document.getElementById("person"); }
+  function list() { return document.querySelector("#waiting-list ol"); }
+  function rows() { return Array.prototype.slice.call(document.querySelectorAll("#waiting-list li.row")); }
+  function rowOf(id) { return document.querySelector('#waiting-list li.row[data-turn="' + id + '"]'); }
+  function currentId() { var p = pane(); return p ? p.getAttribute("data-turn") : null; }
+  function isPending(id) { return pending.some(function (p) { return p.id === String(id); }); }
+  function undoSeconds() { return parseFloat(workspace.getAttribute("data-undo-seconds") || "5"); }
+
+  function pageUrl(focus) {
+    var params = new URLSearchParams(window.location.search);
+    params.delete("notice");
+    params.delete("focus");
+    if (focus) { params.set("focus", focus); }
+    var q = params.toString();
+    return "/" + (q ? "?" + q : "");
   }
-  // Only the card in focus comes with the person's history; load it for the others when they get focus.
-  // (Without this script, each card links to ?focus=<id>, which renders it with its history.)
-  function loadHistory(card) {
-    var slot = card.querySelector("[data-history-src]");
-    if (!slot || slot.getAttribute("data-loading")) { return; }
-    slot.setAttribute("data-loading", "1");
-    fetch(slot.getAttribute("data-history-src"), { credentials: "same-origin", headers: { "Accept": "text/html" } })
-      .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) {
-        if (html === null) { slot.removeAttribute("data-loading"); return; }
-        var parsed = new DOMParser().parseFromString(html, "text/html").querySelector("section.history");
-        if (parsed) { slot.replaceWith(document.adoptNode(parsed)); }
+  function fetchPage(url) {
+    return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) {
+        if (r.redirected && r.url.indexOf("/login") >= 0) { window.location.assign("/login"); return null; }
+        return r.ok ? r.text() : null;
       })
-      .catch(function () { slot.removeAttribute("data-loading"); });
+      .then(function (html) { return html === null ? null : new DOMParser().parseFromString(html, "text/html"); });
+  }
+  function pageFor(id) {
+    var hit = cache[id];
+    if (hit && Date.now() - hit.at < CACHE_MS) { return hit.promise; }
+    var promise = fetchPage(pageUrl(id)).catch(function () { return null; });
+    cache[id] = { at: Date.now(), promise: promise };
+    return promise;
+  }
+
+  function markCurrent(id) {
+    rows().forEach(function (row) {
+      var on = row.getAttribute("data-turn") === String(id);
+      row.classList.toggle("current", on);
+      var link = row.querySelector("a");
+      if (on) { link.setAttribute("aria-current", "true"); } else { link.removeAttribute("aria-current"); }
+    });
+  }
+  function showPane(node, id) {
+    var old = pane();
+    if (old) { old.replaceWith(node); } else { workspace.appendChild(node); }
+    workspace.classList.remove("empty-queue");
+    bindPane(node);
+    markCurrent(id);
+    window.history.replaceState(null, "", pageUrl(id));
+    node.focus({ preventScroll: true });
+    var row = rowOf(id);
+    if (row) { row.scrollIntoView({ block: "nearest" }); }
+    prefetchAround(id);
+    heartbeat();
+  }
+  function focusTurn(id) {
+    if (!id || String(id) === currentId()) { return Promise.resolve(); }
+    markCurrent(id);
+    return pageFor(id).then(function (doc) {
+      var node = doc && doc.getElementById("person");
+      if (!node || node.getAttribute("data-turn") !== String(id)) {
+        delete cache[id];
+        window.location.assign(pageUrl(id) + "#person");  // let the server show it (or say why not)
+        return;
+      }
+      delete cache[id];  // a pane is shown once; the next visit reads it fresh
+      showPane(document.adoptNode(node), id);
+    });
+  }
+  function prefetchAround(id) {
+    var all = rows(), i = all.indexOf(rowOf(id));
+    [all[i + 1], all[i - 1]].forEach(function (row) { if (row) { pageFor(row.getAttribute("data-turn")); } });
+  }
+  function neighbour(id, step) {
+    var all = rows(), i = all.indexOf(rowOf(id));
+    if (i < 0) { return all[0] || null; }
+    return all[i + step] || null;
   }
   function move(step) {
-    var list = turns();
-    var i = list.indexOf(current());
-    var next = list[Math.min(list.length - 1, Math.max(0, i + step))];
-    focusTurn(next);
+    var next = neighbour(currentId(), step);
+    if (next) { focusTurn(next.getAttribute("data-turn")); }
   }
-  function within(selector) {
-    var t = current();
-    return t ? t.querySelector(selector) : null;
+  // The person in focus was decided: take them out of the list and show the next one.
+  function advanceFrom(id) {
+    var row = rowOf(id);
+    var next = neighbour(id, 1) || neighbour(id, -1);
+    var index = rows().indexOf(row);
+    if (row) { row.remove(); }
+    var old = pane();
+    if (old && old.getAttribute("data-turn") === String(id)) {
+      if (next) {
+        focusTurn(next.getAttribute("data-turn"));
+      } else {
+        old.remove();
+        showEmpty();
+      }
+    }
+    adjustCount(-1);
+    return { row: row, index: index, pane: old };
+  }
+  function showEmpty() {
+    if (document.querySelector("#waiting-list .empty")) { return; }
+    var p = document.createElement("p");
+    p.className = "empty";
+    p.textContent = "Nobody is waiting. Well done.";
+    document.getElementById("waiting-list").appendChild(p);
+    workspace.classList.add("empty-queue");
+  }
+  function adjustCount(step) {
+    var el = document.getElementById("waiting-count");
+    var view = new URLSearchParams(window.location.search).get("status");
+    if (view === "escalated") { el = document.getElementById("escalated-count"); }
+    if (!el || !/^[0-9,]+$/.test(el.textContent)) { return; }
+    var n = Math.max(0, parseInt(el.textContent.replace(/,/g, ""), 10) + step);
+    el.textContent = n.toLocaleString("en");
+  }
+
+  // --- Messages --------------------------------------------------------------------------------------
+  function toast(text, opts) {
+    var el = document.getElementById("toast");
+    if (!el) { return; }
+    opts = opts || {};
+    el.textContent = text;
+    el.classList.toggle("error", !!opts.error);
+    (opts.buttons || []).forEach(function (b) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = b.label;
+      button.addEventListener("click", b.run);
+      el.appendChild(button);
+    });
+    el.hidden = false;
+    if (toastTimer) { window.clearTimeout(toastTimer); }
+    toastTimer = opts.stay ? null : window.setTimeout(function () { el.hidden = true; }, opts.ms || 4000);
+  }
+  function problemText(doc) {
+    var el = doc && (doc.querySelector("main .notice.error") || doc.querySelector("main .error") ||
+                     doc.querySelector("main .notice"));
+    return el ? el.textContent.trim() : "The server did not accept it.";
+  }
+
+  // --- Approve, with a few seconds to undo ------------------------------------------------------------
+  // The approval is held here, in the page, for the undo window; only then is it sent. So an undone
+  // approval never reaches the server: no reply in the outbox, no reply.approved webhook. Leaving the page
+  // sends what is held at once (sendBeacon), so nothing approved is lost by closing the tab.
+  function approve(form) {
+    var p = pane();
+    var id = p.getAttribute("data-turn");
+    var name = (p.querySelector("#person-name") || {}).textContent || "them";
+    var body = new FormData(form);
+    var held = { id: id, name: name.trim(), action: form.getAttribute("action"), body: body };
+    var removed = advanceFrom(id);
+    held.row = removed.row; held.index = removed.index; held.pane = removed.pane;
+    held.timer = window.setTimeout(function () { send(held); }, undoSeconds() * 1000);
+    pending.push(held);
+    toast("Approved the reply to " + held.name + ". It goes to the outbox in " + undoSeconds() + " s.",
+          { ms: undoSeconds() * 1000, buttons: [{ label: "Undo (u)", run: undo }] });
+  }
+  function release(held) { pending = pending.filter(function (p) { return p !== held; }); }
+  function send(held) {
+    release(held);
+    return fetch(held.action, { method: "POST", body: held.body, credentials: "same-origin", redirect: "manual",
+                                keepalive: true, headers: { "Accept": "text/html" } })
+      .then(function (r) {
+        if (r.type === "opaqueredirect" || (r.status >= 300 && r.status < 400)) { return; }
+        return r.text().then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var node = doc.getElementById("person");
+          restore(held, node && node.getAttribute("data-turn") === held.id ? document.adoptNode(node) : null);
+          toast("Not sent: the reply to " + held.name + ". " + problemText(doc), { error: true, stay: true,
+            buttons: [{ label: "Show", run: function () { focusTurn(held.id); hideToast(); } }] });
+        });
+      })
+      .catch(function () {
+        restore(held, null);
+        toast("Not sent: the reply to " + held.name + " (no connection). It is back in the list.",
+              { error: true, stay: true });
+      });
+  }
+  function hideToast() { var el = document.getElementById("toast"); if (el) { el.hidden = true; } }
+  // Put a held (or refused) person back in the list; ``node`` is the pane to show for them when there is one.
+  function restore(held, node) {
+    var ol = list();
+    if (!ol) {
+      var nav = document.getElementById("waiting-list");
+      var empty = nav.querySelector(".empty");
+      if (empty) { empty.remove(); }
+      ol = document.createElement("ol");
+      nav.insertBefore(ol, nav.firstChild);
+    }
+    if (held.row && !rowOf(held.id)) {
+      var at = rows()[held.index];
+      if (at) { ol.insertBefore(held.row, at); } else { ol.appendChild(held.row); }
+      adjustCount(1);
+    }
+    if (node) { cache[held.id] = { at: Date.now(), promise: Promise.resolve(wrap(node)) }; }
+  }
+  function wrap(node) { var doc = document.implementation.createHTMLDocument(""); doc.body.appendChild(node); return doc; }
+  function undo() {
+    var held = pending.pop();
+    if (!held) { return; }
+    window.clearTimeout(held.timer);
+    restore(held, null);
+    if (held.pane) { showPane(held.pane, held.id); }
+    toast("Undone: nothing was sent to " + held.name + ".");
+  }
+  window.addEventListener("pagehide", function () {
+    pending.splice(0).forEach(function (held) {
+      window.clearTimeout(held.timer);
+      navigator.sendBeacon(held.action, held.body);
+    });
+  });
+
+  // --- Reject, escalate, regenerate without leaving the page ------------------------------------------
+  function decide(form) {
+    var p = pane();
+    var id = p.getAttribute("data-turn");
+    var name = ((p.querySelector("#person-name") || {}).textContent || "them").trim();
+    var what = form.getAttribute("data-action");
+    fetch(form.getAttribute("action"), { method: "POST", body: new FormData(form), credentials: "same-origin",
+                                        redirect: "manual", headers: { "Accept": "text/html" } })
+      .then(function (r) {
+        if (r.type === "opaqueredirect" || (r.status >= 300 && r.status < 400)) {
+          advanceFrom(id);
+          toast({ reject: "Rejected: " + name + " gets no reply.", escalate: "Escalated: " + name + ".",
+                  regenerate: "A new draft is being written for " + name + "." }[what]);
+          return;
+        }
+        return r.text().then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var node = doc.getElementById("person");
+          if (node && node.getAttribute("data-turn") === id) { showPane(document.adoptNode(node), id); }
+          toast(problemText(doc), { error: true, stay: true });
+        });
+      })
+      .catch(function () { form.submit(); });
   }
 
   // --- Keys -----------------------------------------------------------------------------------------
@@ -91,57 +297,134 @@
     var d = document.getElementById("keys-help");
     if (d && !d.open) { d.showModal(); }
   }
+  function openAction(kind) {
+    var p = pane();
+    var details = p && p.querySelector("details.act." + kind);
+    if (!details) { return; }
+    details.open = true;
+    var input = details.querySelector("input[name=reason], input[name=guidance]");
+    if (input) { input.focus(); }
+  }
+  function editAtEnd() {
+    var area = pane() && pane().querySelector("textarea[data-edit]");
+    if (!area) { return; }
+    area.focus();
+    var end = area.value.length;
+    area.setSelectionRange(end, end);
+    area.scrollTop = area.scrollHeight;
+  }
+  function approveFocused() {
+    var form = pane() && pane().querySelector("form.approve");
+    if (form && form.reportValidity()) { approve(form); }
+  }
   document.addEventListener("keydown", function (ev) {
-    if (ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
-    if (typing(ev.target)) {
-      if (ev.key === "Escape") { ev.target.blur(); var t = current(); if (t) { t.focus({ preventScroll: true }); } }
+    if (!workspace) {
+      if (ev.key === "?" && !typing(ev.target)) { openHelp(); ev.preventDefault(); }
       return;
     }
+    if (typing(ev.target)) {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && ev.target.matches("form.approve textarea")) {
+        ev.preventDefault();
+        approveFocused();
+      } else if (ev.key === "Escape") {
+        var details = ev.target.closest("details");
+        if (details) { details.open = false; }
+        ev.target.blur();
+        if (pane()) { pane().focus({ preventScroll: true }); }
+      }
+      return;
+    }
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
     var help = document.getElementById("keys-help");
     if (help && help.open) { return; }
-    if (!document.querySelector("article.turn") && ev.key !== "?") { return; }
-    var el;
     switch (ev.key) {
       case "j": move(1); break;
       case "k": move(-1); break;
-      case "a":
-        el = within("form.approve");
-        if (el) { el.requestSubmit ? el.requestSubmit() : el.submit(); }
-        break;
-      case "e": el = within("textarea[data-edit]"); if (el) { el.focus(); } break;
-      case "r": el = within("form[data-action=reject] input[name=reason]"); if (el) { el.focus(); } break;
-      case "g": el = within("form[data-action=regenerate] input[name=guidance]"); if (el) { el.focus(); } break;
+      case "a": if (pane()) { approveFocused(); } break;
+      case "e": editAtEnd(); break;
+      case "r": openAction("reject"); break;
+      case "x": openAction("escalate"); break;
+      case "g": openAction("regenerate"); break;
+      case "u": undo(); break;
+      case "/": var q = document.getElementById("q"); if (q) { q.focus(); q.select(); } break;
       case "?": openHelp(); break;
       default: return;
     }
     ev.preventDefault();
   });
 
-  // --- The waiting count, without a reload ------------------------------------------------------------
-  function poll(el) {
-    var url = el.getAttribute("data-poll");
-    var tick = function () {
-      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-        .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (body) {
-          if (!body || typeof body.waiting !== "number") { return; }
-          el.textContent = body.label || String(body.waiting);
-          var esc = document.getElementById("escalated-count");
-          if (esc && body.escalated_label) { esc.textContent = body.escalated_label; }
-        })
-        .catch(function () { /* offline for a moment: try again next tick */ });
-    };
-    window.setInterval(tick, 10000);
+  // --- The person pane: wire what the server rendered --------------------------------------------------
+  function bindPane(node) {
+    if (!node) { return; }
+    Array.prototype.forEach.call(node.querySelectorAll("textarea[data-counter]"), bindEditor);
+    var form = node.querySelector("form.approve");
+    if (form) {
+      form.addEventListener("submit", function (ev) { ev.preventDefault(); approve(form); });
+    }
+    Array.prototype.forEach.call(node.querySelectorAll("details.act form"), function (f) {
+      f.addEventListener("submit", function (ev) { ev.preventDefault(); decide(f); });
+    });
   }
 
+  // --- Live queue: who arrived, who was taken, the counts ---------------------------------------------
+  // Polls the page itself every few seconds (the same server-rendered list, so it is exactly what a reload
+  // would show) and swaps the list in, keeping the person in focus and leaving out held approvals.
+  var POLL_MS = 5000;
+  function refresh() {
+    if (document.hidden) { return; }
+    fetchPage(pageUrl(null)).then(function (doc) {
+      if (!doc) { return; }
+      var fresh = doc.querySelector("#waiting-list");
+      if (!fresh) { return; }
+      Array.prototype.forEach.call(fresh.querySelectorAll("li.row"), function (row) {
+        if (isPending(row.getAttribute("data-turn"))) { row.remove(); }
+      });
+      var nav = document.getElementById("waiting-list");
+      nav.replaceWith(document.adoptNode(fresh));
+      var id = currentId();
+      if (id) { markCurrent(id); }
+      ["waiting-count", "escalated-count"].forEach(function (key) {
+        var a = document.getElementById(key), b = doc.getElementById(key);
+        if (a && b) { a.textContent = b.textContent; }
+      });
+      if (pending.length) { adjustCount(-pending.length); }
+      var p = pane();
+      var gone = p && !rowOf(id) && !isPending(id);
+      if (p) { p.classList.toggle("taken", !!gone); }
+      var note = p && p.querySelector(".gone-note");
+      if (gone && !note) {
+        note = document.createElement("p");
+        note.className = "notice error gone-note";
+        note.setAttribute("role", "alert");
+        note.textContent = "This person is no longer waiting in this view: someone decided, or a new draft is " +
+          "on its way. Press j to go on.";
+        p.insertBefore(note, p.querySelector(".pane-body"));
+      } else if (!gone && note) { note.remove(); }
+      if (!p && rows().length) { focusTurn(rows()[0].getAttribute("data-turn")); }
+    }).catch(function () { /* offline for a moment: try again next tick */ });
+  }
+
+  // --- Presence: who else has this person open ---------------------------------------------------------
+  function heartbeat() { /* filled in by the presence slice */ }
+
   document.addEventListener("DOMContentLoaded", function () {
-    Array.prototype.forEach.call(document.querySelectorAll("textarea[data-counter]"), bindCounter);
-    var count = document.getElementById("waiting-count");
-    if (count) { poll(count); }
     Array.prototype.forEach.call(document.querySelectorAll("[data-open-help]"), function (b) {
       b.addEventListener("click", openHelp);
     });
-    var first = document.querySelector("article.turn.focus");
-    if (first) { first.setAttribute("aria-current", "true"); }
+    workspace = document.getElementById("workspace");
+    if (!workspace) {
+      Array.prototype.forEach.call(document.querySelectorAll("textarea[data-counter]"), bindEditor);
+      return;
+    }
+    bindPane(pane());
+    document.addEventListener("click", function (ev) {
+      var link = ev.target.closest && ev.target.closest("#waiting-list li.row a");
+      if (!link || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) { return; }
+      ev.preventDefault();
+      focusTurn(link.closest("li.row").getAttribute("data-turn"));
+    });
+    var id = currentId();
+    if (id) { prefetchAround(id); }
+    window.setInterval(refresh, POLL_MS);
   });
 })();
