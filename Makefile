@@ -15,6 +15,7 @@ demo: $(BIN)/.installed
 	$(BIN)/assistant demo
 
 test: $(BIN)/.installed
+	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(BIN)/.installed

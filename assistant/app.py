@@ -1,7 +1,9 @@
-"""``create_app()``: the only place the Litestar application is built. Tests build it the same way.
+"""The one wiring place: ``create_app()`` builds the Litestar application and ``build_worker()`` the worker
+that runs the background jobs (in the app's process, or alone: ``assistant worker``). Tests build both the same
+way.
 
-The app's state holds the shared parts every controller reaches through ``state``: ``settings``, ``db``,
-``authenticator``, ``rate_limiter``, ``ingestor``, ``counters``, and the ``worker`` when one runs in-process.
+Handlers get the shared parts (settings, database, authenticator, rate limiter) as one typed ``Services``
+dependency; the in-process worker and the database's engines live exactly as long as the app (``lifespan``).
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -17,73 +20,63 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from assistant.auth.guards import RateLimiter
-from assistant.auth.service import Authenticator
 from assistant.db import Database
-from assistant.jobs.worker import Worker
+from assistant.drafting.service import Drafter
+from assistant.jobs import queue
+from assistant.jobs.worker import Handler, Worker
 from assistant.mentions.controllers import MentionController
-from assistant.mentions.service import ingestor
 from assistant.ops import OpsController
 from assistant.outbox.controllers import ReplyController
-from assistant.outbox.service import confirmer
 from assistant.people.controllers import PeopleController
 from assistant.people.import_controller import HistoryImportController
 from assistant.problems import handle_exception
 from assistant.review.controllers import TurnController
+from assistant.services import APP_STATE_KEY, Services
 from assistant.settings import Settings, get_settings
 from assistant.web.plugin import WebPlugin
+from assistant.webhooks.delivery import WebhookSender
 
 log = logging.getLogger("assistant")
 
 
-def shared_state(settings: Settings) -> State:
-    """The parts shared by the web app and a standalone worker process."""
-    db = Database(settings.database_url)
-    return State({
-        "settings": settings,
-        "db": db,
-        "authenticator": Authenticator(db),
-        "rate_limiter": RateLimiter(settings.rate_limit_per_minute),
-        "ingestor": ingestor(db),
-        "confirmer": confirmer(db),
-        "counters": Counter(),
-        "worker": None,
-    })
+def build_worker(db: Database, settings: Settings, *, concurrency: int | None = None) -> Worker:
+    """The worker, with the code that runs each kind of job."""
+    drafter = Drafter(db, settings)
+    handlers: dict[str, Handler] = {queue.DRAFT_TURN: drafter.draft_turn,
+                                    queue.DELIVER_WEBHOOK: WebhookSender(db, settings).deliver}
+    return Worker(db, handlers, concurrency=concurrency or settings.worker_concurrency,
+                  lease_seconds=settings.job_lease_seconds, poll_seconds=settings.job_poll_seconds,
+                  closers=[drafter.aclose])
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> Litestar:
-    settings = settings or get_settings()
-    state = shared_state(settings)
-    db = state.db
+    services = Services.build(settings or get_settings())
+    settings = services.settings
 
-    async def freeze_startup_objects(app: Litestar) -> None:
-        """Move everything made at import and start-up out of the garbage collector's sight: full collections
-        over those objects paused request handling for 100+ ms (the ingest p99)."""
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        """Runs the worker (if asked) while the app serves, and closes the database's engines after."""
+        # Everything made at import and start-up leaves the garbage collector's sight: full collections over
+        # those objects paused request handling for 100+ ms (the ingest p99).
         gc.freeze()
-
-    async def start_worker(app: Litestar) -> None:
-        if run_worker:
-            from assistant.jobs.handlers import build_worker
-
-            worker = build_worker(app.state)
-            app.state.worker = worker
-            app.state.worker_task = asyncio.create_task(worker.run())
-
-    async def stop(app: Litestar) -> None:
-        worker: Worker | None = app.state.worker
-        if worker is not None:
-            worker.stop()
-            await app.state.worker_task
-        await db.dispose()
+        worker = build_worker(services.db, settings) if run_worker else None
+        task = asyncio.create_task(worker.run()) if worker is not None else None
+        try:
+            yield
+        finally:
+            if worker is not None and task is not None:
+                worker.stop()
+                await task
+            await services.db.dispose()
 
     return Litestar(
         route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController],
         plugins=[WebPlugin()],
-        state=state,
+        state=State({APP_STATE_KEY: services}),
+        dependencies={"services": services.provide()},
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.max_body_bytes,
-        on_startup=[freeze_startup_objects, start_worker],
-        on_shutdown=[stop],
+        lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="Reply assistant API", version="1.0.0", path="/schema",
             description="Mentions in, people and their history out, approved replies to post. "
@@ -97,9 +90,17 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     )
 
 
+def serve_app(settings: Settings, host: str, port: int, *, run_worker: bool) -> None:
+    """Serve the app with uvicorn (uvloop, httptools) until the process is stopped: ``assistant serve``."""
+    import uvicorn
+
+    uvicorn.run(create_app(settings, run_worker=run_worker), host=host, port=port, loop="uvloop",
+                http="httptools", log_level="warning", access_log=False)
+
+
 def app_factory() -> Litestar:
     """For ``uvicorn --factory assistant.app:app_factory``."""
     return create_app(run_worker=True)
 
 
-__all__ = ["create_app", "app_factory"]
+__all__ = ["app_factory", "build_worker", "create_app", "serve_app"]

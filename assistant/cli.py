@@ -1,50 +1,26 @@
-"""The ``assistant`` command: one group, a sub-command per verb of SPEC section 6."""
+"""The ``assistant`` command: one group, a sub-command per verb of SPEC section 6.
+
+The packages' own commands (``import``, ``policy``, ``webhooks``) are defined beside their services and added
+here; they share ``cli_support``, never this module. ``serve``, ``worker`` and ``demo`` import the web stack
+when they run, not when ``assistant --help`` or ``assistant policy check`` starts.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from assistant.auth.principal import API_SCOPES
+from assistant.cli_support import ensure_schema, run_with_db, settings
 from assistant.db import Database
 from assistant.db.migrate import upgrade
-from assistant.errors import AssistantError
-from assistant.settings import Settings, SettingsError, get_settings
-
-T = TypeVar("T")
-
-
-def settings() -> Settings:
-    try:
-        return get_settings()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def run_with_db(work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run ``work`` against the configured database; service errors become a one-line message, exit 1."""
-    async def main() -> T:
-        db = Database(settings().database_url)
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(main())
-    except AssistantError as exc:
-        raise click.ClickException(exc.detail) from None
-
-
-def ensure_schema(current: Settings) -> None:
-    """The embedded SQLite default brings itself up to date; PostgreSQL is migrated by the operator."""
-    if current.is_sqlite:
-        upgrade(current.database_url)
+from assistant.people.commands import import_history, people
+from assistant.policy.commands import policy
+from assistant.webhooks.commands import webhooks
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,18 +37,11 @@ def main(verbose: bool) -> None:
 @click.option("--no-worker", is_flag=True, help="Do not run the drafting and delivery worker in this process.")
 def serve(host: str, port: int, no_worker: bool) -> None:
     """The web app and API."""
+    from assistant.app import serve_app  # here, not at the top: the web stack costs a second to import
+
     current = settings()
     ensure_schema(current)
     serve_app(current, host, port, run_worker=not no_worker)
-
-
-def serve_app(current: Settings, host: str, port: int, *, run_worker: bool) -> None:
-    import uvicorn
-
-    from assistant.app import create_app
-
-    uvicorn.run(create_app(current, run_worker=run_worker), host=host, port=port, loop="uvloop",
-                http="httptools", log_level="warning", access_log=False)
 
 
 @main.command()
@@ -81,17 +50,14 @@ def worker(concurrency: int | None) -> None:
     """A drafting and delivery worker as its own process (for PostgreSQL deployments)."""
     import signal
 
-    from litestar.datastructures import State
-
-    from assistant.app import shared_state
-    from assistant.jobs.handlers import build_worker
+    from assistant.app import build_worker
 
     current = settings()
     ensure_schema(current)
 
     async def work() -> None:
-        state: State = shared_state(current)
-        runner = build_worker(state, concurrency=concurrency)
+        db = Database(current.database_url)
+        runner = build_worker(db, current, concurrency=concurrency)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.stop)
@@ -99,7 +65,7 @@ def worker(concurrency: int | None) -> None:
         try:
             await runner.run()
         finally:
-            await state.db.dispose()
+            await db.dispose()
 
     asyncio.run(work())
 
@@ -245,16 +211,7 @@ def demo(host: str, port: int) -> None:
     run_demo(settings(), host, port)
 
 
-def _add_feature_commands() -> None:
-    from assistant.people.commands import import_history
-    from assistant.policy.commands import policy
-    from assistant.privacy.commands import people
-    from assistant.webhooks.commands import webhooks
-
-    main.add_command(import_history, "import")
-    main.add_command(people)
-    main.add_command(policy)
-    main.add_command(webhooks)
-
-
-_add_feature_commands()
+main.add_command(import_history, "import")
+main.add_command(people)
+main.add_command(policy)
+main.add_command(webhooks)

@@ -18,10 +18,18 @@ from importlib import resources
 import click
 from sqlalchemy import select, update
 
+from assistant.app import build_worker, serve_app
 from assistant.auth import service as auth
 from assistant.auth.passwords import hash_password
+from assistant.cli_support import ensure_schema
 from assistant.db import Database
+from assistant.db.people import Handle, Person
 from assistant.db.tenancy import Brand, User
+from assistant.db.turns import Draft, Turn
+from assistant.drafting.service import draft_findings, store_draft
+from assistant.mentions.service import ingest, validate
+from assistant.people.importer import import_ndjson_body
+from assistant.policy.service import brand_policy, set_brand_policy
 from assistant.settings import Settings
 
 SLUG = "northwind"
@@ -145,10 +153,6 @@ def waiting_mentions(rng: random.Random, who: list[tuple[str, str]], now: dt.dat
 
 async def seed(db: Database, settings: Settings) -> tuple[list[Login], str | None]:
     """Create the demo brand once; on later runs only fresh passwords are issued."""
-    from assistant.mentions.service import ingest, validate
-    from assistant.people.importer import import_ndjson_body
-    from assistant.policy.service import set_brand_policy
-
     rng = random.Random(SEED)
     now = dt.datetime.now(dt.timezone.utc)
     key = None
@@ -179,28 +183,20 @@ async def seed(db: Database, settings: Settings) -> tuple[list[Login], str | Non
 
 
 async def draft_waiting(settings: Settings, *, with_examples: bool) -> None:
-    from assistant.app import shared_state
-    from assistant.jobs.handlers import build_worker
-
-    state = shared_state(settings)
-    worker = build_worker(state)
+    db = Database(settings.database_url)
+    worker = build_worker(db, settings)
     try:
         await worker.run_until_idle(timeout=600)
         if with_examples:
-            await add_off_policy_examples(state.db, settings)
+            await add_off_policy_examples(db, settings)
     finally:
         await worker.aclose()
-        await state.db.dispose()
+        await db.dispose()
 
 
 async def add_off_policy_examples(db: Database, settings: Settings) -> None:
     """Give three waiting people a draft that breaks the demo policy, labelled as a canned example, so a
     reviewer sees findings underlined even when the demo runs without a model."""
-    from assistant.db.people import Handle, Person
-    from assistant.db.turns import Draft, Turn
-    from assistant.drafting.service import draft_findings, store_draft
-    from assistant.policy.service import brand_policy
-
     async with db.write() as session:
         brand_id = await session.scalar(select(Brand.id).where(Brand.slug == SLUG))
         policy = await brand_policy(session, brand_id)
@@ -219,8 +215,6 @@ async def add_off_policy_examples(db: Database, settings: Settings) -> None:
 
 
 def run_demo(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    from assistant.cli import ensure_schema, serve_app
-
     ensure_schema(settings)
 
     async def prepare() -> tuple[list[Login], str | None]:

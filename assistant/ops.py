@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from litestar import Controller, MediaType, Response, get
-from litestar.datastructures import State
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select, text
@@ -12,6 +11,7 @@ from assistant.db.jobs import Job
 from assistant.db.migrate import current_revision, head_revision
 from assistant.db.outbox import Reply
 from assistant.db.turns import Turn
+from assistant.services import Services
 
 
 class _Snapshot:
@@ -33,23 +33,23 @@ class OpsController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", operation_id="readyz", summary="The database answers and its schema is current")
-    async def readyz(self, state: State) -> Response[dict[str, str]]:
+    async def readyz(self, services: Services) -> Response[dict[str, str]]:
         try:
-            async with state.db.read() as session:
+            async with services.db.read() as session:
                 await session.execute(text("SELECT 1"))
-            current = await current_revision(state.db.read_engine)
+            current = await current_revision(services.db.read_engine)
         except Exception:
             return Response({"status": "unavailable", "detail": "database unreachable"}, status_code=503)
-        head = head_revision(state.db.url)
+        head = head_revision(services.db.url)
         if current != head:
             return Response({"status": "unavailable", "detail": f"schema at {current}, code expects {head}; "
                              "run `assistant db upgrade`"}, status_code=503)
         return Response({"status": "ready"}, status_code=200)
 
     @get("/metrics", operation_id="metrics", media_type=MediaType.TEXT, summary="Prometheus text format")
-    async def metrics(self, state: State) -> Response[bytes]:
+    async def metrics(self, services: Services) -> Response[bytes]:
         families = []
-        async with state.db.read() as session:
+        async with services.db.read() as session:
             for name, model, doc in (("assistant_turns", Turn, "Turns by status"),
                                      ("assistant_jobs", Job, "Background jobs by status"),
                                      ("assistant_replies", Reply, "Outbox replies by status")):
@@ -62,11 +62,6 @@ class OpsController(Controller):
                                     "When the longest-waiting person in the queue started waiting")
         waiting.add_metric([], oldest.timestamp() if oldest else 0)
         families.append(waiting)
-        counters = GaugeMetricFamily("assistant_events", "Events counted by this process since it started",
-                                     labels=["event"])
-        for event, count in sorted(state.counters.items()):
-            counters.add_metric([event], count)
-        families.append(counters)
         registry = CollectorRegistry()
         registry.register(_Snapshot(families))  # type: ignore[arg-type]
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

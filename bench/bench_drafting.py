@@ -13,11 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from assistant.app import shared_state
+from assistant.app import build_worker
 from assistant.auth import service as auth
 from assistant.db.migrate import upgrade
-from assistant.jobs.handlers import build_worker
 from assistant.mentions.service import ingest, validate
+from assistant.services import Services
 from assistant.settings import Settings
 from bench.bench_drafting_client import _fake_model_process
 
@@ -43,8 +43,8 @@ def run() -> list[str]:
 
 async def _draft_all(settings: Settings) -> tuple[float, float]:
     """Wall and CPU seconds for the worker to draft every waiting turn."""
-    state = shared_state(settings)
-    worker = build_worker(state)
+    state = Services.build(settings)
+    worker = build_worker(state.db, settings)
     try:
         async with state.db.write() as session:
             brand = await auth.create_brand(session, "bench", "Bench")

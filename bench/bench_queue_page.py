@@ -22,6 +22,7 @@ from assistant.db.migrate import upgrade
 from assistant.db.people import Handle, Interaction, Person
 from assistant.db.tenancy import Brand, User
 from assistant.db.turns import Draft, Turn
+from assistant.services import app_services
 from assistant.settings import Settings
 from assistant.web.security import SESSION_COOKIE, sign_session
 
@@ -97,7 +98,7 @@ def run() -> list[str]:
         settings = Settings(database_url=f"sqlite+aiosqlite:///{path}", secret_key=SECRET)
         app = create_app(settings)
         statements: list[str] = []
-        for engine in {app.state.db.read_engine.sync_engine, app.state.db.write_engine.sync_engine}:
+        for engine in {app_services(app).db.read_engine.sync_engine, app_services(app).db.write_engine.sync_engine}:
             event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
         lines = [f"seeded {TURNS:,} pending turns, {messages:,} messages in {seeded:.1f} s (SQLite file)"]
         with TestClient(app) as client:

@@ -8,10 +8,11 @@ A missing service skips its tests on a newcomer's machine; with ``ASSISTANT_TEST
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
@@ -21,7 +22,8 @@ from assistant.db import Database
 from assistant.db.migrate import upgrade
 from assistant.db.models import Base
 from assistant.settings import Settings
-from tests.support.factories import Factory
+from tests.support.cli import run_cli
+from tests.support.factories import BrandKit, Factory
 
 pytest_plugins = ["tests.support.fake_llm"]
 
@@ -41,6 +43,15 @@ DATABASE_UNDER_TEST = "postgresql" if TEST_DATABASE_URL.startswith("postgres") e
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"database under test: {DATABASE_UNDER_TEST}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked ``postgres`` (or ``sqlite``) proves something of that database alone: the run on the
+    other database skips it, saying so."""
+    for item in items:
+        for only in ("postgres", "sqlite"):
+            if item.get_closest_marker(only) and not DATABASE_UNDER_TEST.startswith(only):
+                item.add_marker(pytest.mark.skip(reason=f"{only} only; this run is on {DATABASE_UNDER_TEST}"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -71,11 +82,6 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     upgrade(url)
     return url
-
-
-@pytest.fixture
-def is_postgres(database_url: str) -> bool:
-    return database_url.startswith("postgres")
 
 
 @pytest.fixture
@@ -111,7 +117,7 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[Database]:
-    """The test's own engine on the test's event loop. The app keeps its own (``app.state.db``): the test
+    """The test's own engine on the test's event loop. The app keeps its own (``app_services(app).db``): the test
     client serves the app from another event loop, and a connection must stay on the loop that opened it."""
     database = Database(settings.database_url)
     yield database
@@ -121,6 +127,19 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 @pytest.fixture
 async def factory(db: Database) -> Factory:
     return Factory(db)
+
+
+@pytest.fixture
+async def kit(factory: Factory) -> BrandKit:
+    """A brand with a key of every scope, a reviewer and an admin (``tests.support.factories.BrandKit``)."""
+    return await factory.brand()
+
+
+@pytest.fixture
+def cli(settings: Settings) -> Callable[..., Result]:
+    """``cli("brands", "create", ...)``: the ``assistant`` command in this process on the test database (see
+    ``tests.support.cli``); from an async test, ``await asyncio.to_thread(cli, ...)``."""
+    return lambda *args, stdin=None: run_cli(settings.database_url, *args, stdin=stdin)
 
 
 @pytest.fixture

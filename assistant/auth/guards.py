@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Protocol
 
 from litestar import Request
 from litestar.di import Provide
+from litestar.params import Dependency
 
 from assistant.auth.principal import Principal
+from assistant.auth.service import Authenticator
 from assistant.errors import Forbidden, RateLimited
 
 
@@ -39,12 +41,23 @@ class RateLimiter:
 Check = Callable[[Principal], None]
 
 
+class Gatekeepers(Protocol):
+    """What the guards use of the app's ``services`` dependency (``assistant.services.Services``, which sits
+    above this package and so is named here by shape, not imported)."""
+
+    @property
+    def authenticator(self) -> Authenticator: ...
+
+    @property
+    def rate_limiter(self) -> RateLimiter: ...
+
+
 def _dependency(check: Check) -> Provide:
-    async def principal(request: Request[Any, Any, Any]) -> Principal:
-        state = request.app.state
-        who = await state.authenticator.authenticate(request.headers.get("authorization"))
+    async def principal(request: Request[Any, Any, Any],
+                        services: Annotated[Gatekeepers, Dependency(skip_validation=True)]) -> Principal:
+        who = await services.authenticator.authenticate(request.headers.get("authorization"))
         check(who)
-        state.rate_limiter.hit(who.rate_key)
+        services.rate_limiter.hit(who.rate_key)
         return who
 
     return Provide(principal)

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from assistant.db.group_commit import Commit, GroupCommit
 from assistant.errors import Overloaded
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -103,6 +104,15 @@ class Database:
         if sync_url is not None:
             self._sync_write = _sqlite_sync_engine(sync_url, immediate=True)
             self._sync_read = _sqlite_sync_engine(sync_url, immediate=False)
+        self._group_commits: dict[str, GroupCommit[Any, Any]] = {}
+
+    def group_commit(self, name: str, commit: Commit) -> GroupCommit[Any, Any]:
+        """This database's one group commit called ``name`` in this process, made with ``commit`` on first use:
+        every caller of the same name shares its transactions."""
+        found = self._group_commits.get(name)
+        if found is None:
+            found = self._group_commits[name] = GroupCommit(commit)
+        return found
 
     @property
     def dialect(self) -> str:

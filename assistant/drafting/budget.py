@@ -9,10 +9,8 @@ character), so an estimate errs towards a prompt that fits.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from assistant.drafting.prompts import HistoryItem
+from assistant.drafting.history import HistoryItem
 
 BYTES_PER_TOKEN = 4
 ITEM_OVERHEAD_TOKENS = 12

@@ -24,7 +24,8 @@ from assistant.db.people import Handle, Interaction, Note, Person
 from assistant.db.tenancy import Brand
 from assistant.db.turns import Decision, Turn
 from assistant.drafting.budget import ITEM_OVERHEAD_TOKENS
-from assistant.drafting.prompts import DraftContext, HistoryItem, PersonContext
+from assistant.drafting.history import HistoryItem
+from assistant.drafting.prompts import DraftContext, PersonContext
 from assistant.policy import Policy, count_length, effective_limit
 from assistant.policy.service import policy_of
 from assistant.settings import Settings

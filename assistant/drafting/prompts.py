@@ -21,6 +21,7 @@ from pathlib import Path
 import jinja2
 
 from assistant.drafting.budget import fit_history
+from assistant.drafting.history import HistoryItem
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 """``assistant/prompts``: the top-level ``prompts/`` folder in a checkout (a link), its copy in an installed wheel."""
@@ -31,14 +32,6 @@ FALLBACK_TEMPLATE = "fallback.j2"
 _DELIMITER_RUN = re.compile(r"<{3,}|>{3,}")
 _NAME_WORD = re.compile(r"\w", re.UNICODE)
 _FIRST_NAME_MAX = 40
-
-
-@dataclass(frozen=True)
-class HistoryItem:
-    kind: str
-    """``mention`` (from them), ``reply`` (from us) or ``note`` (a reviewer's note about them)."""
-    text: str
-    at: datetime
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def validate(payload: MentionIn | dict[str, Any], *, now: dt.datetime | None = N
 
 def ingestor(db: Database) -> GroupCommit[Mention, Outcome]:
     """Group commit for single mentions: concurrent requests share one write transaction per brand."""
-    return GroupCommit(lambda brand_id, mentions: ingest(db, brand_id, mentions))
+    return db.group_commit("mentions.ingest", lambda brand_id, mentions: ingest(db, brand_id, mentions))
 
 
 async def ingest(db: Database, brand_id: int, mentions: Sequence[Mention]) -> list[Outcome]:

@@ -246,7 +246,7 @@ def _interactions(conn: Connection, brand_id: int, keys: set[tuple[str, str]]) -
 
 def confirmer(db: Database) -> GroupCommit[Posting, ReplyOut]:
     """Group commit for confirmations: concurrent tools' confirmations share one transaction per brand."""
-    return GroupCommit(lambda brand_id, postings: confirm_posted(db, postings))
+    return db.group_commit("outbox.confirm", lambda brand_id, postings: confirm_posted(db, postings))
 
 
 async def report_failure(db: Database, actor: Principal, reply_id: int, *, error: str, retry: bool) -> ReplyOut:

@@ -5,17 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
-from litestar.datastructures import State
 from litestar.params import Parameter
 
 from assistant.auth.guards import requires_admin, requires_scope, requires_user
 from assistant.auth.principal import Principal
 from assistant.pagination import Cursor, Limit, Page
-from assistant.people import service
-from assistant.people.schemas import HistoryItem, MergeIn, NoteIn, NoteOut, PersonOut, PersonPatch
-from assistant.privacy import service as privacy
-from assistant.privacy.schemas import Erasure, PersonExport
-
+from assistant.people import privacy, service
+from assistant.people.schemas import (Erasure, HistoryItem, MergeIn, NoteIn, NoteOut, PersonExport, PersonOut,
+                                      PersonPatch)
+from assistant.services import Services
 
 PersonId = Annotated[int, Parameter(ge=1, le=2**63 - 1)]
 """A person's id as the database can hold it: anything else is a 400, never a failed lookup."""
@@ -27,44 +25,44 @@ class PeopleController(Controller):
 
     @get("/", operation_id="listPeople", dependencies={"principal": requires_scope("read")},
          summary="Find people by platform and handle")
-    async def list_people(self, principal: Principal, state: State,
+    async def list_people(self, principal: Principal, services: Services,
                           platform: Annotated[str | None, Parameter(max_length=32)] = None,
                           handle: Annotated[str | None, Parameter(max_length=200)] = None,
                           limit: Limit = 50, cursor: Cursor = None) -> Page[PersonOut]:
-        return await service.find_people(state.db, principal.brand_id, platform=platform, handle=handle,
+        return await service.find_people(services.db, principal.brand_id, platform=platform, handle=handle,
                                          limit=limit, cursor=cursor)
 
     @get("/{person_id:int}", operation_id="getPerson", dependencies={"principal": requires_scope("read")})
-    async def get_person(self, person_id: int, principal: Principal, state: State) -> PersonOut:
-        return await service.get_person(state.db, principal.brand_id, person_id)
+    async def get_person(self, person_id: int, principal: Principal, services: Services) -> PersonOut:
+        return await service.get_person(services.db, principal.brand_id, person_id)
 
     @get("/{person_id:int}/history", operation_id="getPersonHistory",
          dependencies={"principal": requires_scope("read")},
          summary="Messages both ways and notes, newest first")
-    async def history(self, person_id: int, principal: Principal, state: State, limit: Limit = 50,
+    async def history(self, person_id: int, principal: Principal, services: Services, limit: Limit = 50,
                       cursor: Cursor = None) -> Page[HistoryItem]:
-        return await service.history(state.db, principal.brand_id, person_id, limit=limit, cursor=cursor)
+        return await service.history(services.db, principal.brand_id, person_id, limit=limit, cursor=cursor)
 
     @patch("/{person_id:int}", operation_id="updatePerson", dependencies={"principal": requires_user()})
-    async def update(self, person_id: int, data: PersonPatch, principal: Principal, state: State) -> PersonOut:
-        return await service.update_person(state.db, principal, person_id, display_name=data.display_name,
+    async def update(self, person_id: int, data: PersonPatch, principal: Principal, services: Services) -> PersonOut:
+        return await service.update_person(services.db, principal, person_id, display_name=data.display_name,
                                            do_not_reply=data.do_not_reply)
 
     @post("/{person_id:int}/notes", operation_id="addPersonNote", dependencies={"principal": requires_user()})
-    async def add_note(self, person_id: int, data: NoteIn, principal: Principal, state: State) -> NoteOut:
-        return await service.add_note(state.db, principal, person_id, data.text)
+    async def add_note(self, person_id: int, data: NoteIn, principal: Principal, services: Services) -> NoteOut:
+        return await service.add_note(services.db, principal, person_id, data.text)
 
     @post("/{person_id:int}/merge", operation_id="mergePeople", dependencies={"principal": requires_user("admin")},
           status_code=200)
-    async def merge(self, person_id: int, data: MergeIn, principal: Principal, state: State) -> PersonOut:
-        return await service.merge_people(state.db, principal, person_id, data.other_id)
+    async def merge(self, person_id: int, data: MergeIn, principal: Principal, services: Services) -> PersonOut:
+        return await service.merge_people(services.db, principal, person_id, data.other_id)
 
     @get("/{person_id:int}/export", operation_id="exportPerson", dependencies={"principal": requires_admin()},
          summary="Everything held about a person, as JSON (a privacy request)")
-    async def export(self, person_id: PersonId, principal: Principal, state: State) -> PersonExport:
-        return await privacy.export_person(state.db, principal, person_id)
+    async def export(self, person_id: PersonId, principal: Principal, services: Services) -> PersonExport:
+        return await privacy.export_person(services.db, principal, person_id)
 
     @delete("/{person_id:int}", operation_id="erasePerson", dependencies={"principal": requires_admin()},
             status_code=202, summary="Erase a person everywhere (a privacy request); the id answers 404 afterwards")
-    async def erase(self, person_id: PersonId, principal: Principal, state: State) -> Erasure:
-        return await privacy.erase_person(state.db, principal, person_id)
+    async def erase(self, person_id: PersonId, principal: Principal, services: Services) -> Erasure:
+        return await privacy.erase_person(services.db, principal, person_id)

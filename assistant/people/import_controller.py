@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, post
-from litestar.datastructures import State
 
 from assistant.auth.guards import requires_scope
 from assistant.auth.principal import Principal
 from assistant.errors import BadRequest
 from assistant.people.importer import ImportResult, import_ndjson_body
+from assistant.services import Services
 
 ACCEPTED_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-lines",
                   "text/plain", "")
@@ -27,10 +27,10 @@ class HistoryImportController(Controller):
           "`recipient`). History only: no turns, no drafts. The whole body is one transaction; a line already "
           "stored is a duplicate; an invalid line is reported with its number and never sinks the rest.")
     async def import_history(self, request: Request[Any, Any, Any], principal: Principal,
-                             state: State) -> ImportResult:
+                             services: Services) -> ImportResult:
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type not in ACCEPTED_TYPES:
             raise BadRequest(f"Send the history as application/x-ndjson, not {media_type}")
         body = await request.body()
-        return await import_ndjson_body(state.db, principal.brand_id, body)
+        return await import_ndjson_body(services.db, principal.brand_id, body)
 

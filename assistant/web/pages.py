@@ -1,24 +1,26 @@
 """The reviewers' pages: sign-in, the approval queue, a person, audit, fairness and the admin basics.
 
-Handlers are thin: read the form, call one service function, render or redirect. Every POST passed the CSRF
-check in ``before_request`` before it gets here. Bad input renders the page again with a message (4xx),
-never a 500.
+Handlers are thin: take the decoded form (``data``, a Struct of ``assistant.web.forms``) and the signed-in
+``viewer`` (a dependency), call one service function, render or redirect. Every POST passed the CSRF check in
+``before_request`` before it gets here; the admin pages are behind the ``admin_only`` guard (see ``plugin``).
+Bad input renders the page again with a message (4xx), never a 500.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 from litestar.response import Redirect
 
 from assistant.auth import service as auth
 from assistant.auth.principal import API_SCOPES, ROLES
-from assistant.db import Database
 from assistant.db.tenancy import Brand
 from assistant.drafting.service import request_regenerate
 from assistant.errors import Conflict, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
@@ -27,10 +29,13 @@ from assistant.policy import PolicyFileError, check_text, count_length
 from assistant.policy.checks import effective_limit
 from assistant.policy.service import brand_policy, set_brand_policy
 from assistant.review import service as review
+from assistant.services import Services
 from assistant.web import queries
+from assistant.web.forms import (ApproveForm, DecisionForm, DisableForm, DoNotReplyForm, InviteForm, KeyForm, MergeForm,
+                                 NoteForm, PolicyTryForm, PolicyUploadForm, RegenerateForm, RoleForm, SignInForm)
 from assistant.web.render import page
-from assistant.web.security import (LOGIN_FAILED, SESSION_COOKIE, Viewer, is_https, load_viewer, require_admin,
-                                    secret_of, sign_in, sign_session)
+from assistant.web.security import (LOGIN_FAILED, SESSION_COOKIE, Viewer, admin_only, is_https, secret_of, sign_in,
+                                    sign_session)
 
 NOTICES = {
     "approved": "Approved. The reply is in the outbox.",
@@ -53,13 +58,8 @@ def _int(value: Any, default: int | None = None, *, low: int = 1, high: int = 2*
     return number if low <= number <= high else default
 
 
-async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-def _db(request: Request[Any, Any, Any]) -> Database:
-    return request.app.state.db
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+"""A page form: URL-encoded fields decoded into a Struct; a field that does not decode answers 400 naming it."""
 
 
 def _notice(request: Request[Any, Any, Any]) -> str | None:
@@ -74,14 +74,13 @@ async def login_form(request: Request[Any, Any, Any]) -> Response[str]:
 
 
 @post("/login", operation_id="webLogin", include_in_schema=False)
-async def login(request: Request[Any, Any, Any]) -> Response[Any]:
-    form = await _form(request)
-    settings = request.app.state.settings
-    user = await sign_in(_db(request), form.get("email", ""), form.get("password", ""),
-                         max_failures=settings.login_max_failures, lockout_seconds=settings.login_lockout_seconds)
+async def login(request: Request[Any, Any, Any], services: Services,
+                data: Annotated[SignInForm, Form]) -> Response[Any]:
+    settings = services.settings
+    user = await sign_in(services.db, data.email, data.password, max_failures=settings.login_max_failures,
+                         lockout_seconds=settings.login_lockout_seconds)
     if user is None:
-        return page(request, "login.html", status=401, error=LOGIN_FAILED, email=form.get("email", "")[:320],
-                    notice=None)
+        return page(request, "login.html", status=401, error=LOGIN_FAILED, email=data.email[:320], notice=None)
     cookie = Cookie(key=SESSION_COOKIE, value=sign_session(secret_of(request), user.id,
                                                            settings.session_max_age_seconds),
                     max_age=settings.session_max_age_seconds, httponly=True, samesite="lax",
@@ -113,8 +112,8 @@ def _count_label(n: int) -> str:
     return f"{WAITING_CAP:,}+" if n > WAITING_CAP else f"{n:,}"
 
 
-async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200, notice: str | None = None,
-                 pinned: Any = None, problem: dict[str, Any] | None = None) -> Response[str]:
+async def _queue(request: Request[Any, Any, Any], services: Services, viewer: Viewer, *, status: int = 200,
+                 notice: str | None = None, pinned: Any = None, problem: dict[str, Any] | None = None) -> Response[str]:
     """The queue page. ``pinned`` is a turn shown first whatever its place (the stale or blocked one);
     ``problem`` carries what to show on it (edited text, findings).
 
@@ -124,7 +123,7 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
     limit = _int(request.query_params.get("limit"), QUEUE_LIMIT_DEFAULT, high=QUEUE_LIMIT_MAX) or QUEUE_LIMIT_DEFAULT
     cursor = request.query_params.get("cursor") or None
     view = pinned.status if pinned is not None and pinned.status in VIEWS else _view(request)
-    db = _db(request)
+    db = services.db
     wanted = pinned.id if pinned is not None else _int(request.query_params.get("focus"))
     options: dict[str, Any] = {"status": view, "limit": limit, "focus_id": wanted, "pinned": pinned,
                                "count_statuses": tuple(VIEWS), "cap": WAITING_CAP, "history_limit": HISTORY_SHOWN}
@@ -135,7 +134,7 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
         screen = await review.queue_screen(db, viewer.brand_id, cursor=None, **options)
         notice = notice or "That page link had expired; here is the start of the queue."
     policy, mine = screen.policy, review.initials(viewer.display_name, viewer.email)
-    default_max_length = request.app.state.settings.default_max_length
+    default_max_length = services.settings.default_max_length
     focused = screen.focus
     here = {k: v for k, v in (("status", view if view != "pending_review" else None), ("cursor", cursor),
                               ("limit", str(limit) if limit != QUEUE_LIMIT_DEFAULT else None)) if v}
@@ -146,27 +145,26 @@ async def _queue(request: Request[Any, Any, Any], viewer: Viewer, *, status: int
                 focus=focused.id if focused else None, here=urlencode(here), problem=problem or {},
                 sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine),
                 limit_for=lambda platform: effective_limit(policy, platform, default_max_length),
-                promises_due=frozenset(), undo_seconds=request.app.state.settings.undo_seconds)  # memory (issue 12) fills this with the people whose promise is due
+                promises_due=frozenset(), undo_seconds=services.settings.undo_seconds)  # memory (issue 12) fills this with the people whose promise is due
 
 
 @get(["/", "/queue"], operation_id="webQueue", include_in_schema=False)
-async def queue_view(request: Request[Any, Any, Any]) -> Response[str]:
-    return await _queue(request, await load_viewer(request))
+async def queue_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
+    return await _queue(request, services, viewer)
 
 
 @get("/queue/count", operation_id="webQueueCount", include_in_schema=False)
-async def queue_count(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    viewer = await load_viewer(request)
-    counts = await review.queue_counts(_db(request), viewer.brand_id, tuple(VIEWS), cap=WAITING_CAP)
+async def queue_count(services: Services, viewer: Viewer) -> dict[str, Any]:
+    counts = await review.queue_counts(services.db, viewer.brand_id, tuple(VIEWS), cap=WAITING_CAP)
     return {"waiting": min(counts["pending_review"], WAITING_CAP), "label": _count_label(counts["pending_review"]),
             "escalated": min(counts["escalated"], WAITING_CAP), "escalated_label": _count_label(counts["escalated"])}
 
 
 @get("/turns/{turn_id:int}/history", operation_id="webTurnHistory", include_in_schema=False)
-async def turn_history(request: Request[Any, Any, Any], turn_id: int) -> Response[str]:
+async def turn_history(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
+                       turn_id: int) -> Response[str]:
     """The history column of one card, as an HTML fragment: the script loads it when focus moves to a card."""
-    viewer = await load_viewer(request)
-    db = _db(request)
+    db = services.db
     turn = await review.get_turn(db, viewer.brand_id, turn_id)
     async with db.read() as session:
         histories = await people.recent_histories(session, [turn.person.id], limit=HISTORY_SHOWN)
@@ -175,85 +173,85 @@ async def turn_history(request: Request[Any, Any, Any], turn_id: int) -> Respons
 
 
 @post("/turns/{turn_id:int}/approve", operation_id="webApprove", include_in_schema=False)
-async def approve(request: Request[Any, Any, Any], turn_id: int) -> Response[Any]:
+async def approve(request: Request[Any, Any, Any], services: Services, viewer: Viewer, turn_id: int,
+                  data: Annotated[ApproveForm, Form]) -> Response[Any]:
     """Approve the current draft (the form carries its ``draft_id``), or, on an escalated turn's compose box
     (no ``draft_id``), send the reply the reviewer wrote."""
-    viewer = await load_viewer(request)
-    form = await _form(request)
-    draft_id = _int(form.get("draft_id"))
-    text = form.get("text")
-    text = text.replace("\r\n", "\n") if text is not None else None
-    override = (form.get("override_reason") or "").strip() or None
-    db = _db(request)
-    done = "/?status=escalated&notice=approved" if form.get("view") == "escalated" else "/?notice=approved"
-    if draft_id is None and form.get("draft_id") and not (text or "").strip():
+    draft_id = _int(data.draft_id)
+    text = data.text.replace("\r\n", "\n") if data.text is not None else None
+    override = data.override_reason.strip() or None
+    db = services.db
+    done = "/?status=escalated&notice=approved" if data.view == "escalated" else "/?notice=approved"
+    if draft_id is None and data.draft_id and not (text or "").strip():
         raise ValidationFailed.field("draft_id", "is missing; reload the page")
     try:
         await review.approve(db, viewer.principal, turn_id, draft_id=draft_id, text=text or None,
                              override_reason=override if viewer.is_admin else None,
-                             default_max_length=request.app.state.settings.default_max_length)
+                             default_max_length=services.settings.default_max_length)
     except StaleDraft:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, viewer, status=409, pinned=turn, problem={"turn_id": turn_id, "stale": True},
+        return await _queue(request, services, viewer, status=409, pinned=turn,
+                            problem={"turn_id": turn_id, "stale": True},
                             notice="The person wrote again; here is the new draft." if turn.current_draft
                             else "The person wrote again; a new draft is being written for everything they said.")
     except review.DoNotReply as exc:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, viewer, status=409, pinned=turn, notice=exc.detail,
+        return await _queue(request, services, viewer, status=409, pinned=turn, notice=exc.detail,
                             problem={"turn_id": turn_id, "text": text})
     except PolicyBlocked as exc:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, viewer, status=422, pinned=turn, notice=exc.detail,
+        return await _queue(request, services, viewer, status=422, pinned=turn, notice=exc.detail,
                             problem={"turn_id": turn_id, "text": text, "findings": exc.extra.get("findings", []),
                                      "blocked": True})
     except ValidationFailed as exc:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, viewer, status=422, pinned=turn, notice=exc.detail,
+        return await _queue(request, services, viewer, status=422, pinned=turn, notice=exc.detail,
                             problem={"turn_id": turn_id, "text": text})
     return Redirect(done, status_code=303)
 
 
-async def _with_reason(request: Request[Any, Any, Any], turn_id: int, action: str) -> Response[Any]:
-    viewer = await load_viewer(request)
-    form = await _form(request)
-    reason = (form.get("reason") or "").strip()
-    db = _db(request)
+async def _decide(request: Request[Any, Any, Any], services: Services, viewer: Viewer, turn_id: int,
+                  data: DecisionForm, action: str) -> Response[Any]:
+    reason = data.reason.strip()
+    db = services.db
     if not reason:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, viewer, status=422, pinned=turn, notice=f"Say why you {action} this turn.",
+        return await _queue(request, services, viewer, status=422, pinned=turn,
+                            notice=f"Say why you {action} this turn.",
                             problem={"turn_id": turn_id, "reason_missing": action})
     if action == "reject":
         await review.reject(db, viewer.principal, turn_id, reason)
-        back = "/?status=escalated&notice=rejected" if form.get("view") == "escalated" else "/?notice=rejected"
+        back = "/?status=escalated&notice=rejected" if data.view == "escalated" else "/?notice=rejected"
         return Redirect(back, status_code=303)
     await review.escalate(db, viewer.principal, turn_id, reason)
     return Redirect("/?notice=escalated", status_code=303)
 
 
 @post("/turns/{turn_id:int}/reject", operation_id="webReject", include_in_schema=False)
-async def reject(request: Request[Any, Any, Any], turn_id: int) -> Response[Any]:
-    return await _with_reason(request, turn_id, "reject")
+async def reject(request: Request[Any, Any, Any], services: Services, viewer: Viewer, turn_id: int,
+                 data: Annotated[DecisionForm, Form]) -> Response[Any]:
+    return await _decide(request, services, viewer, turn_id, data, "reject")
 
 
 @post("/turns/{turn_id:int}/escalate", operation_id="webEscalate", include_in_schema=False)
-async def escalate(request: Request[Any, Any, Any], turn_id: int) -> Response[Any]:
-    return await _with_reason(request, turn_id, "escalate")
+async def escalate(request: Request[Any, Any, Any], services: Services, viewer: Viewer, turn_id: int,
+                   data: Annotated[DecisionForm, Form]) -> Response[Any]:
+    return await _decide(request, services, viewer, turn_id, data, "escalate")
 
 
 @post("/turns/{turn_id:int}/regenerate", operation_id="webRegenerate", include_in_schema=False)
-async def regenerate(request: Request[Any, Any, Any], turn_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    form = await _form(request)
-    await request_regenerate(_db(request), viewer.principal, turn_id, form.get("guidance") or None)
+async def regenerate(services: Services, viewer: Viewer, turn_id: int,
+                     data: Annotated[RegenerateForm, Form]) -> Response[Any]:
+    await request_regenerate(services.db, viewer.principal, turn_id, data.guidance or None)
     return Redirect("/?notice=regenerating", status_code=303)
 
 
 # A person --------------------------------------------------------------------------------------------------
 
 @get("/people/{person_id:int}", operation_id="webPerson", include_in_schema=False)
-async def person_view(request: Request[Any, Any, Any], person_id: int) -> Response[str]:
-    viewer = await load_viewer(request)
-    db = _db(request)
+async def person_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
+                      person_id: int) -> Response[str]:
+    db = services.db
     person = await people.get_person(db, viewer.brand_id, person_id)
     try:
         timeline = await people.history(db, viewer.brand_id, person_id, limit=50,
@@ -264,46 +262,44 @@ async def person_view(request: Request[Any, Any, Any], person_id: int) -> Respon
 
 
 @post("/people/{person_id:int}/notes", operation_id="webAddNote", include_in_schema=False)
-async def add_note(request: Request[Any, Any, Any], person_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    text = ((await _form(request)).get("text") or "").strip()
+async def add_note(services: Services, viewer: Viewer, person_id: int,
+                   data: Annotated[NoteForm, Form]) -> Response[Any]:
+    text = data.text.strip()
     if not text or len(text) > 5000:
         raise ValidationFailed.field("text", "write a note of 1 to 5,000 characters")
-    await people.add_note(_db(request), viewer.principal, person_id, text)
+    await people.add_note(services.db, viewer.principal, person_id, text)
     return Redirect(f"/people/{person_id}?notice=note", status_code=303)
 
 
 @post("/people/{person_id:int}/do-not-reply", operation_id="webDoNotReply", include_in_schema=False)
-async def do_not_reply(request: Request[Any, Any, Any], person_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    value = (await _form(request)).get("do_not_reply") == "on"
-    await people.update_person(_db(request), viewer.principal, person_id, display_name=None, do_not_reply=value)
+async def do_not_reply(services: Services, viewer: Viewer, person_id: int,
+                       data: Annotated[DoNotReplyForm, Form]) -> Response[Any]:
+    await people.update_person(services.db, viewer.principal, person_id, display_name=None,
+                               do_not_reply=data.do_not_reply == "on")
     return Redirect(f"/people/{person_id}?notice=person", status_code=303)
 
 
-@post("/people/{person_id:int}/merge", operation_id="webMerge", include_in_schema=False)
-async def merge(request: Request[Any, Any, Any], person_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    other = _int((await _form(request)).get("other_id"))
+@post("/people/{person_id:int}/merge", operation_id="webMerge", include_in_schema=False, guards=[admin_only])
+async def merge(services: Services, viewer: Viewer, person_id: int,
+                data: Annotated[MergeForm, Form]) -> Response[Any]:
+    other = _int(data.other_id)
     if other is None:
         raise ValidationFailed.field("other_id", "give the other person's number")
-    await people.merge_people(_db(request), viewer.principal, person_id, other)
+    await people.merge_people(services.db, viewer.principal, person_id, other)
     return Redirect(f"/people/{person_id}?notice=merged", status_code=303)
 
 
 # Audit and fairness ----------------------------------------------------------------------------------------
 
 @get("/audit", operation_id="webAudit", include_in_schema=False)
-async def audit_view(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
+async def audit_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
     actor = (request.query_params.get("actor") or "").strip()[:320] or None
     action = (request.query_params.get("action") or "").strip()[:64] or None
     try:
-        events = await review.audit_page(_db(request), viewer.brand_id, actor=actor, action=action, limit=50,
+        events = await review.audit_page(services.db, viewer.brand_id, actor=actor, action=action, limit=50,
                                          cursor=request.query_params.get("cursor") or None)
     except ValidationFailed:
-        events = await review.audit_page(_db(request), viewer.brand_id, actor=actor, action=action, limit=50,
+        events = await review.audit_page(services.db, viewer.brand_id, actor=actor, action=action, limit=50,
                                          cursor=None)
     return page(request, "audit.html", viewer=viewer, events=events, actor=actor or "", action=action or "")
 
@@ -318,8 +314,7 @@ def _date(value: str | None, default: dt.date) -> tuple[dt.date, str | None]:
 
 
 @get("/fairness", operation_id="webFairness", include_in_schema=False)
-async def fairness_view(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
+async def fairness_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
     today = dt.datetime.now(dt.timezone.utc).date()
     since, e1 = _date(request.query_params.get("since"), today - dt.timedelta(days=30))
     until, e2 = _date(request.query_params.get("until"), today)
@@ -327,108 +322,94 @@ async def fairness_view(request: Request[Any, Any, Any]) -> Response[str]:
         since, until = until, since
     start = dt.datetime.combine(since, dt.time(), dt.timezone.utc)
     end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
-    report = await review.fairness(_db(request), viewer.brand_id, since=start, until=end)
+    report = await review.fairness(services.db, viewer.brand_id, since=start, until=end)
     return page(request, "fairness.html", viewer=viewer, report=report, since=since.isoformat(),
                 until=until.isoformat(), error=e1 or e2)
 
 
-# Admin -----------------------------------------------------------------------------------------------------
+# Admin (mounted under /admin behind the admin_only guard) ------------------------------------------------
 
-async def _users_page(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200, error: str | None = None,
-                      issued: dict[str, str] | None = None) -> Response[str]:
-    users = await queries.list_users(_db(request), viewer.brand_id)
+async def _users_page(request: Request[Any, Any, Any], services: Services, viewer: Viewer, *, status: int = 200,
+                      error: str | None = None, issued: dict[str, str] | None = None) -> Response[str]:
+    users = await queries.list_users(services.db, viewer.brand_id)
     return page(request, "admin_users.html", status=status, viewer=viewer, users=users, roles=ROLES, error=error,
                 issued=issued)
 
 
-@get("/admin/users", operation_id="webUsers", include_in_schema=False)
-async def users_view(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    return await _users_page(request, viewer)
+@get("/users", operation_id="webUsers", include_in_schema=False)
+async def users_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
+    return await _users_page(request, services, viewer)
 
 
-@post("/admin/users", operation_id="webInvite", include_in_schema=False)
-async def invite(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    form = await _form(request)
+@post("/users", operation_id="webInvite", include_in_schema=False)
+async def invite(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
+                 data: Annotated[InviteForm, Form]) -> Response[str]:
     password = secrets.token_urlsafe(12)
     try:
-        async with _db(request).write() as session:
-            user = await auth.create_user(session, viewer.brand_id, form.get("email", ""), form.get("role", ""),
-                                          password, actor=viewer.principal)
+        async with services.db.write() as session:
+            user = await auth.create_user(session, viewer.brand_id, data.email, data.role, password,
+                                          actor=viewer.principal)
     except (ValidationFailed, Conflict) as exc:
-        return await _users_page(request, viewer, status=exc.status, error=exc.detail)
-    return await _users_page(request, viewer, issued={"email": user.email, "password": password})
+        return await _users_page(request, services, viewer, status=exc.status, error=exc.detail)
+    return await _users_page(request, services, viewer, issued={"email": user.email, "password": password})
 
 
-@post("/admin/users/{user_id:int}/role", operation_id="webUserRole", include_in_schema=False)
-async def user_role(request: Request[Any, Any, Any], user_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
+@post("/users/{user_id:int}/role", operation_id="webUserRole", include_in_schema=False)
+async def user_role(request: Request[Any, Any, Any], services: Services, viewer: Viewer, user_id: int,
+                    data: Annotated[RoleForm, Form]) -> Response[Any]:
     try:
-        await auth.set_user_role(_db(request), viewer.principal, user_id, (await _form(request)).get("role", ""))
+        await auth.set_user_role(services.db, viewer.principal, user_id, data.role)
     except ValidationFailed as exc:
-        return await _users_page(request, viewer, status=422, error=exc.detail)
+        return await _users_page(request, services, viewer, status=422, error=exc.detail)
     return Redirect("/admin/users", status_code=303)
 
 
-@post("/admin/users/{user_id:int}/disable", operation_id="webUserDisable", include_in_schema=False)
-async def user_disable(request: Request[Any, Any, Any], user_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    disabled = (await _form(request)).get("disabled", "1") == "1"
+@post("/users/{user_id:int}/disable", operation_id="webUserDisable", include_in_schema=False)
+async def user_disable(request: Request[Any, Any, Any], services: Services, viewer: Viewer, user_id: int,
+                       data: Annotated[DisableForm, Form]) -> Response[Any]:
     try:
-        await auth.set_user_disabled(_db(request), viewer.principal, user_id, disabled)
+        await auth.set_user_disabled(services.db, viewer.principal, user_id, data.disabled == "1")
     except ValidationFailed as exc:
-        return await _users_page(request, viewer, status=422, error=exc.detail)
-    request.app.state.authenticator.forget()
+        return await _users_page(request, services, viewer, status=422, error=exc.detail)
+    services.authenticator.forget()
     return Redirect("/admin/users", status_code=303)
 
 
-async def _keys_page(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200, error: str | None = None,
-                     issued: str | None = None) -> Response[str]:
-    keys = await queries.list_keys(_db(request), viewer.brand_id)
+async def _keys_page(request: Request[Any, Any, Any], services: Services, viewer: Viewer, *, status: int = 200,
+                     error: str | None = None, issued: str | None = None) -> Response[str]:
+    keys = await queries.list_keys(services.db, viewer.brand_id)
     return page(request, "admin_keys.html", status=status, viewer=viewer, keys=keys, scopes=API_SCOPES, error=error,
                 issued=issued)
 
 
-@get("/admin/keys", operation_id="webKeys", include_in_schema=False)
-async def keys_view(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    return await _keys_page(request, viewer)
+@get("/keys", operation_id="webKeys", include_in_schema=False)
+async def keys_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
+    return await _keys_page(request, services, viewer)
 
 
-@post("/admin/keys", operation_id="webCreateKey", include_in_schema=False)
-async def create_key(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    form = await request.form()
-    scopes = [s for s in form.getall("scope", []) if isinstance(s, str)] if hasattr(form, "getall") else []
-    name = str(form.get("name") or "").strip()[:200]
+@post("/keys", operation_id="webCreateKey", include_in_schema=False)
+async def create_key(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
+                     data: Annotated[KeyForm, Form]) -> Response[str]:
     try:
-        async with _db(request).write() as session:
-            issued = await auth.create_api_key(session, viewer.brand_id, scopes, name=name, actor=viewer.principal)
+        async with services.db.write() as session:
+            issued = await auth.create_api_key(session, viewer.brand_id, data.scopes, name=data.name.strip()[:200],
+                                               actor=viewer.principal)
     except ValidationFailed as exc:
-        return await _keys_page(request, viewer, status=422, error=exc.detail)
-    return await _keys_page(request, viewer, issued=issued.token)
+        return await _keys_page(request, services, viewer, status=422, error=exc.detail)
+    return await _keys_page(request, services, viewer, issued=issued.token)
 
 
-@post("/admin/keys/{key_id:int}/revoke", operation_id="webRevokeKey", include_in_schema=False)
-async def revoke_key(request: Request[Any, Any, Any], key_id: int) -> Response[Any]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    async with _db(request).write() as session:
+@post("/keys/{key_id:int}/revoke", operation_id="webRevokeKey", include_in_schema=False)
+async def revoke_key(services: Services, viewer: Viewer, key_id: int) -> Response[Any]:
+    async with services.db.write() as session:
         await auth.revoke_api_key(session, viewer.brand_id, key_id, actor=viewer.principal)
-    request.app.state.authenticator.forget()
+    services.authenticator.forget()
     return Redirect("/admin/keys", status_code=303)
 
 
-async def _policy_page(request: Request[Any, Any, Any], viewer: Viewer, *, status: int = 200,
+async def _policy_page(request: Request[Any, Any, Any], services: Services, viewer: Viewer, *, status: int = 200,
                        **context: Any) -> Response[str]:
-    async with _db(request).read() as session:
+    async with services.db.read() as session:
         brand = await session.get(Brand, viewer.brand_id)
         policy = await brand_policy(session, viewer.brand_id)
     if brand is None:
@@ -441,57 +422,53 @@ async def _policy_page(request: Request[Any, Any, Any], viewer: Viewer, *, statu
                 stored=brand.policy_toml, **context)
 
 
-@get("/admin/policy", operation_id="webPolicy", include_in_schema=False)
-async def policy_view(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    return await _policy_page(request, viewer)
+@get("/policy", operation_id="webPolicy", include_in_schema=False)
+async def policy_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
+    return await _policy_page(request, services, viewer)
 
 
-@post("/admin/policy", operation_id="webPolicyUpload", include_in_schema=False)
-async def policy_upload(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    form = await request.form()
-    source: Any = form.get("source") or ""
-    upload = form.get("file")
-    if upload is not None and not isinstance(upload, str):
-        raw = await upload.read()
+@post("/policy", operation_id="webPolicyUpload", include_in_schema=False)
+async def policy_upload(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
+                        data: Annotated[PolicyUploadForm, Body(media_type=RequestEncodingType.MULTI_PART)]
+                        ) -> Response[str]:
+    source = data.source
+    if data.file is not None:
+        raw = await data.file.read()
         if raw:
             try:
                 source = raw.decode("utf-8")
             except UnicodeDecodeError:
-                return await _policy_page(request, viewer, status=422, errors=["The file is not UTF-8 text."])
-    source = str(source).replace("\r\n", "\n")
+                return await _policy_page(request, services, viewer, status=422, errors=["The file is not UTF-8 text."])
+    source = source.replace("\r\n", "\n")
     if not source.strip():
-        return await _policy_page(request, viewer, status=422, errors=["Paste or upload a policy file."])
+        return await _policy_page(request, services, viewer, status=422, errors=["Paste or upload a policy file."])
     try:
-        async with _db(request).write() as session:
+        async with services.db.write() as session:
             new_hash = await set_brand_policy(session, viewer.brand_id, source, "uploaded policy",
                                               actor=viewer.principal)
     except PolicyFileError as exc:
         messages = [str(m) for m in getattr(exc, "messages", None) or [str(exc)]]
-        return await _policy_page(request, viewer, status=422, errors=messages, source=source)
-    return await _policy_page(request, viewer, uploaded=new_hash)
+        return await _policy_page(request, services, viewer, status=422, errors=messages, source=source)
+    return await _policy_page(request, services, viewer, uploaded=new_hash)
 
 
-@post("/admin/policy/try", operation_id="webPolicyTry", include_in_schema=False)
-async def policy_try(request: Request[Any, Any, Any]) -> Response[str]:
-    viewer = await load_viewer(request)
-    require_admin(viewer)
-    form = await _form(request)
-    text = (form.get("text") or "")[:10_000]
-    platform = (form.get("platform") or "x").strip().lower()[:32] or "x"
-    async with _db(request).read() as session:
+@post("/policy/try", operation_id="webPolicyTry", include_in_schema=False)
+async def policy_try(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
+                     data: Annotated[PolicyTryForm, Form]) -> Response[str]:
+    text = data.text[:10_000]
+    platform = data.platform.strip().lower()[:32] or "x"
+    async with services.db.read() as session:
         policy = await brand_policy(session, viewer.brand_id)
-    findings = [f.to_dict() for f in check_text(policy, text, platform=platform,
-                                                author_handle=(form.get("author") or None))]
-    return await _policy_page(request, viewer, trial={"text": text, "platform": platform, "findings": findings,
-                                                      "length": count_length(platform, text)})
+    findings = [f.to_dict() for f in check_text(policy, text, platform=platform, author_handle=data.author or None)]
+    return await _policy_page(request, services, viewer, trial={"text": text, "platform": platform,
+                                                                "findings": findings,
+                                                                "length": count_length(platform, text)})
 
 
-ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, approve, reject, escalate, regenerate, person_view,
-          add_note, do_not_reply, merge, audit_view, fairness_view, users_view, invite, user_role, user_disable,
-          keys_view, create_key, revoke_key, policy_view, policy_upload, policy_try]
+ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, approve, reject, escalate, regenerate,
+          person_view, add_note, do_not_reply, merge, audit_view, fairness_view]
+ADMIN_ROUTES = [users_view, invite, user_role, user_disable, keys_view, create_key, revoke_key, policy_view,
+                policy_upload, policy_try]
+"""Mounted under ``/admin`` behind the ``admin_only`` guard."""
 
-__all__ = ["ROUTES"]
+__all__ = ["ADMIN_ROUTES", "ROUTES"]

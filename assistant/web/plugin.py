@@ -1,28 +1,30 @@
 """Wires the web pages into the app: routes, templates, static files, sessions, CSRF and security headers.
 
 The pages live on one router whose ``before_request`` refuses any unsafe request without a valid CSRF token
-(403) and whose exception handlers answer in HTML: no session → redirect to ``/login``; a service error →
-the error page with its status. The JSON API under ``/api/`` is untouched (bearer tokens, no CSRF).
+(403), which provides the signed-in ``viewer`` to the handlers that ask for it, and whose exception handlers
+answer in HTML: no session → redirect to ``/login``; a service error → the error page with its status; a form
+that does not decode → the error page (400) naming the field. The admin pages sit on a router of their own
+behind the ``admin_only`` guard. The JSON API under ``/api/`` is untouched (bearer tokens, no CSRF).
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 from litestar import Request, Response, Router
 from litestar.config.app import AppConfig
-from litestar.exceptions import HTTPException
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins import InitPluginProtocol
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 from assistant.errors import AssistantError, Forbidden
-from assistant.web.pages import ROUTES
+from assistant.web.pages import ADMIN_ROUTES, ROUTES
 from assistant.web.render import STATIC, page
-from assistant.web.security import (CSRF_COOKIE, CSRF_FIELD, LoginRequired, SecurityHeadersMiddleware, csrf_valid,
-                                    secret_of)
+from assistant.web.security import (CSRF_COOKIE, CSRF_FIELD, LoginRequired, SecurityHeadersMiddleware, admin_only,
+                                    csrf_valid, provide_viewer, secret_of)
 
 log = logging.getLogger("assistant")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -47,9 +49,19 @@ def _login_required(request: Request[Any, Any, Any], _exc: Exception) -> Respons
     return Redirect("/login", status_code=303)
 
 
+def _undecodable(exc: ValidationException) -> str:
+    """What a reviewer reads when a form's field did not decode: the field, and what it should have been."""
+    problems = [f"{item.get('key')}: {item.get('message')}" for item in exc.extra or []
+                if isinstance(item, dict) and item.get("key")] if isinstance(exc.extra, list) else []
+    return ("This form could not be read (" + "; ".join(problems) + "). Reload the page and try again."
+            if problems else "This form could not be read. Reload the page and try again.")
+
+
 def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, AssistantError):
         status, title, detail = exc.status, exc.title, exc.detail
+    elif isinstance(exc, ValidationException):
+        status, title, detail = exc.status_code, "Request not accepted", _undecodable(exc)
     elif isinstance(exc, HTTPException):
         status, title, detail = exc.status_code, "Request not accepted", exc.detail
     else:
@@ -65,12 +77,9 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 
 class WebPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        state = app_config.state
-        settings = state.get("settings") if state is not None else None
-        secret = (settings.secret_key if settings is not None else "") or ""
-        # An empty secret (demo) gets a random one per process: sessions end when the process does.
-        state["web_secret"] = secret.encode() if secret else secrets.token_bytes(32)
-        pages = Router(path="/", route_handlers=ROUTES, before_request=check_csrf, include_in_schema=False,
+        admin = Router(path="/admin", route_handlers=ADMIN_ROUTES, guards=[admin_only])
+        pages = Router(path="/", route_handlers=[*ROUTES, admin], before_request=check_csrf, include_in_schema=False,
+                       dependencies={"viewer": Provide(provide_viewer)},
                        exception_handlers={LoginRequired: _login_required, Exception: _error_page})
         static = create_static_files_router(path="/static", directories=[STATIC], name="web-static")
         app_config.route_handlers.extend([pages, static])

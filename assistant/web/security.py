@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import select
 
@@ -31,6 +33,7 @@ from assistant.db import Database
 from assistant.db.base import utcnow
 from assistant.db.tenancy import User
 from assistant.errors import Forbidden
+from assistant.services import Services, services_of
 
 SESSION_COOKIE = "ra_session"
 CSRF_COOKIE = "ra_csrf"
@@ -51,8 +54,8 @@ class LoginRequired(Exception):
     """No valid session: the pages answer with a redirect to the sign-in form."""
 
 
-def secret_of(request: Request[Any, Any, Any]) -> bytes:
-    return request.app.state.web_secret
+def secret_of(connection: ASGIConnection[Any, Any, Any, Any]) -> bytes:
+    return services_of(connection).web_secret
 
 
 def _b64(data: bytes) -> str:
@@ -120,20 +123,37 @@ class Viewer:
         return self.role == "admin"
 
 
-async def load_viewer(request: Request[Any, Any, Any]) -> Viewer:
-    user_id = read_session(secret_of(request), request.cookies.get(SESSION_COOKIE))
+_VIEWER = "assistant.viewer"
+"""Where a request keeps its viewer once read, so the admin guard and the ``viewer`` dependency read it once."""
+
+
+async def load_viewer(connection: ASGIConnection[Any, Any, Any, Any], db: Database) -> Viewer:
+    """The signed-in user of this request, read afresh from the database (a disabled user or a changed role
+    takes effect at once); ``LoginRequired`` without a valid session."""
+    cached = connection.scope.get(_VIEWER)  # type: ignore[misc]
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    user_id = read_session(secret_of(connection), connection.cookies.get(SESSION_COOKIE))
     if user_id is None:
         raise LoginRequired()
-    db: Database = request.app.state.db
     async with db.read() as session:
         user = await session.scalar(select(User).where(User.id == user_id))
     if user is None or user.disabled:
         raise LoginRequired()
-    return Viewer(user_id=user.id, brand_id=user.brand_id, email=user.email, display_name=user.display_name,
-                  role=user.role, principal=user_principal(user))
+    viewer = Viewer(user_id=user.id, brand_id=user.brand_id, email=user.email, display_name=user.display_name,
+                    role=user.role, principal=user_principal(user))
+    connection.scope[_VIEWER] = viewer  # type: ignore[literal-required]
+    return viewer
 
 
-def require_admin(viewer: Viewer) -> None:
+async def provide_viewer(request: Request[Any, Any, Any], services: Services) -> Viewer:
+    """The ``viewer`` dependency of every signed-in page."""
+    return await load_viewer(request, services.db)
+
+
+async def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+    """Guard of the admin pages: a signed-in admin of the brand, else 403 (no session: the sign-in form)."""
+    viewer = await load_viewer(connection, services_of(connection).db)
     if not viewer.is_admin:
         raise Forbidden("Only an admin may open this page")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from assistant.cli import run_with_db
+from assistant.cli_support import run_with_db
 from assistant.db import Database
 from assistant.webhooks import service
 from assistant.webhooks.events import EVENTS

@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 from litestar import Litestar
-from litestar.datastructures import State
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 
-from assistant.app import create_app, shared_state
+from assistant.app import build_worker, create_app
 from assistant.auth.principal import Principal
 from assistant.db import Database
 from assistant.db.audit import AuditEvent
@@ -30,9 +29,9 @@ from assistant.drafting.prompts import FALLBACK_TEMPLATE, SYSTEM_TEMPLATE, USER_
 from assistant.drafting.service import Drafter, request_regenerate
 from assistant.errors import Conflict, NotFound, ValidationFailed
 from assistant.jobs import queue
-from assistant.jobs.handlers import build_worker
 from assistant.policy import load_policy
 from assistant.policy.service import set_brand_policy
+from assistant.services import Services
 from assistant.settings import Settings
 from tests.support.factories import BrandKit, Factory, mention
 from tests.support.fake_llm import FakeLLM, Response
@@ -62,16 +61,16 @@ def settings(settings: Settings, fake_llm: FakeLLM) -> Settings:
 
 
 @pytest.fixture
-async def state(settings: Settings) -> AsyncIterator[State]:
+async def state(settings: Settings) -> AsyncIterator[Services]:
     """The worker's side, on the test's own event loop: the app under the test client runs on another loop,
     and an asyncpg connection must not cross loops."""
-    state = shared_state(settings)
+    state = Services.build(settings)
     yield state
     await state.db.dispose()
 
 
 @pytest.fixture
-def db(state: State) -> Database:
+def db(state: Services) -> Database:
     return state.db
 
 
@@ -83,9 +82,9 @@ async def kit(factory: Factory, db: Database) -> BrandKit:
     return kit
 
 
-async def drain(state: State) -> None:
+async def drain(state: Services) -> None:
     """Run a worker built the way ``serve`` and ``worker`` build it until no job is left."""
-    worker = build_worker(state)
+    worker = build_worker(state.db, state.settings)
     try:
         await worker.run_until_idle(timeout=30)
     finally:
@@ -134,7 +133,7 @@ async def add_history(db: Database, kit: BrandKit, person_id: int, texts: list[s
                                     received_at=at))
 
 
-async def test_a_mention_gets_a_model_draft_for_its_person(client: Client, state: State, kit: BrandKit,
+async def test_a_mention_gets_a_model_draft_for_its_person(client: Client, state: Services, kit: BrandKit,
                                                           fake_llm: FakeLLM) -> None:
     accepted = await ingest(client, kit, handle="@Miriam", text="@acme where is order 4471?")
 
@@ -162,7 +161,7 @@ async def test_a_mention_gets_a_model_draft_for_its_person(client: Client, state
     Response.no_choices(),
 ], ids=["500", "503", "429", "timeout", "garbage", "no-choices"])
 async def test_a_model_failure_is_retried_and_the_draft_counts_the_attempts(
-        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM, failure: Response) -> None:
+        client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM, failure: Response) -> None:
     fake_llm.enqueue(failure)
     accepted = await ingest(client, kit)
 
@@ -175,7 +174,7 @@ async def test_a_model_failure_is_retried_and_the_draft_counts_the_attempts(
 
 
 async def test_a_model_that_stays_down_gives_a_labelled_fallback_draft(
-        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+        client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM) -> None:
     fake_llm.default = Response(status=500)
     accepted = await ingest(client, kit, handle="@ana")
 
@@ -193,7 +192,7 @@ async def test_a_model_that_stays_down_gives_a_labelled_fallback_draft(
 async def test_retry_after_is_waited_for(client: Client, kit: BrandKit, fake_llm: FakeLLM, settings: Settings) -> None:
     fake_llm.enqueue(Response(status=429, headers={"Retry-After": "1"}))
     await ingest(client, kit)
-    state = shared_state(settings.replace(llm_backoff_max_seconds=5.0))
+    state = Services.build(settings.replace(llm_backoff_max_seconds=5.0))
     try:
         await drain(state)
     finally:
@@ -206,7 +205,7 @@ async def test_retry_after_is_waited_for(client: Client, kit: BrandKit, fake_llm
 async def test_with_no_model_configured_every_turn_gets_a_fallback_draft_at_once(
         client: Client, kit: BrandKit, fake_llm: FakeLLM, settings: Settings, db: Database) -> None:
     accepted = await ingest(client, kit, handle="@ana")
-    state = shared_state(settings.replace(llm_base_url="", llm_model=""))
+    state = Services.build(settings.replace(llm_base_url="", llm_model=""))
     try:
         await drain(state)
     finally:
@@ -220,7 +219,7 @@ async def test_with_no_model_configured_every_turn_gets_a_fallback_draft_at_once
 
 
 async def test_a_reply_that_breaks_a_blocking_rule_is_redrafted_with_the_findings_as_feedback(
-        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+        client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM) -> None:
     fake_llm.enqueue(Response(text="Thank you, valued customer!"))
     accepted = await ingest(client, kit, handle="@ana")
 
@@ -239,7 +238,7 @@ async def test_a_reply_that_breaks_a_blocking_rule_is_redrafted_with_the_finding
 SIGNED = POLICY.replace('description = "Warm and plain."', 'description = "Warm and plain."\nsign_off = "–{initials}"')
 
 
-async def test_a_sign_off_with_initials_is_left_to_the_reviewer(client: Client, state: State, kit: BrandKit,
+async def test_a_sign_off_with_initials_is_left_to_the_reviewer(client: Client, state: Services, kit: BrandKit,
                                                                  fake_llm: FakeLLM, settings: Settings) -> None:
     async with state.db.write() as session:
         await set_brand_policy(session, kit.id, SIGNED)
@@ -254,7 +253,7 @@ async def test_a_sign_off_with_initials_is_left_to_the_reviewer(client: Client, 
     assert "within 275 characters" in system  # 280 less " –MMM"
 
     other = await ingest(client, kit, handle="@bo")
-    offline = shared_state(settings.replace(llm_base_url="", llm_model=""))
+    offline = Services.build(settings.replace(llm_base_url="", llm_model=""))
     try:
         await drain(offline)
     finally:
@@ -266,7 +265,7 @@ async def test_a_sign_off_with_initials_is_left_to_the_reviewer(client: Client, 
 
 
 async def test_a_model_that_keeps_breaking_the_rules_goes_to_review_with_its_findings(
-        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+        client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM) -> None:
     fake_llm.default = Response(text="Thank you, valued customer!")
     accepted = await ingest(client, kit)
 
@@ -280,7 +279,7 @@ async def test_a_model_that_keeps_breaking_the_rules_goes_to_review_with_its_fin
         [("banned_phrase", "block", 11, 26)]
 
 
-async def test_an_escalating_mention_never_reaches_the_model(client: Client, state: State, kit: BrandKit,
+async def test_an_escalating_mention_never_reaches_the_model(client: Client, state: Services, kit: BrandKit,
                                                              fake_llm: FakeLLM) -> None:
     legal = await ingest(client, kit, handle="@carol", text="@acme my lawyer will hear about this")
     ordinary = await ingest(client, kit, handle="@dan", text="@acme hello there")
@@ -299,7 +298,7 @@ async def test_an_escalating_mention_never_reaches_the_model(client: Client, sta
 
 
 async def test_a_person_who_asks_us_to_stop_is_marked_do_not_reply_and_skipped(
-        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+        client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM) -> None:
     accepted = await ingest(client, kit, handle="@erin", text="@acme just leave me alone")
 
     await drain(state)
@@ -311,7 +310,7 @@ async def test_a_person_who_asks_us_to_stop_is_marked_do_not_reply_and_skipped(
     assert person is not None and person.do_not_reply
 
 
-async def test_a_person_already_marked_do_not_reply_is_skipped(client: Client, state: State, kit: BrandKit,
+async def test_a_person_already_marked_do_not_reply_is_skipped(client: Client, state: Services, kit: BrandKit,
                                                                fake_llm: FakeLLM) -> None:
     accepted = await ingest(client, kit, handle="@finn")
     async with state.db.write() as session:  # marked while the turn was still waiting for its draft
@@ -325,7 +324,7 @@ async def test_a_person_already_marked_do_not_reply_is_skipped(client: Client, s
 
 
 async def test_a_mention_joining_a_drafted_turn_makes_the_draft_stale_and_a_fresh_one_answers_both(
-        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+        client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM) -> None:
     first = await ingest(client, kit, text="@acme my parcel is late", conversation_id="c1")
     await drain(state)
     second = await ingest(client, kit, text="@acme and the box was wet", conversation_id="c1")
@@ -345,7 +344,7 @@ async def test_a_mention_joining_a_drafted_turn_makes_the_draft_stale_and_a_fres
 
 
 async def test_regenerate_drafts_again_with_the_guidance_and_keeps_the_old_draft(
-        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+        client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM) -> None:
     accepted = await ingest(client, kit)
     await drain(state)
 
@@ -369,7 +368,7 @@ async def test_regenerate_drafts_again_with_the_guidance_and_keeps_the_old_draft
 
 
 async def test_regenerating_an_escalated_turn_gets_the_reviewer_a_model_draft(
-        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+        client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM) -> None:
     accepted = await ingest(client, kit, text="@acme should I sue you?")
     await drain(state)
     assert (await turn_and_drafts(state.db, accepted["turn_id"]))[0].status == "escalated"
@@ -387,7 +386,7 @@ async def test_regenerating_an_escalated_turn_gets_the_reviewer_a_model_draft(
     ("own", "approved", None, Conflict),
     ("own", "pending_review", "x" * 2001, ValidationFailed),
 ])
-async def test_regenerate_refuses(client: Client, state: State, factory: Factory, kit: BrandKit, turn_brand: str,
+async def test_regenerate_refuses(client: Client, state: Services, factory: Factory, kit: BrandKit, turn_brand: str,
                                   status: str, guidance: str | None, error: type[Exception]) -> None:
     other = await factory.brand()
     accepted = await ingest(client, other if turn_brand == "other" else kit)
@@ -402,7 +401,7 @@ async def test_regenerate_refuses(client: Client, state: State, factory: Factory
         assert list((await session.execute(select(Decision))).scalars()) == []
 
 
-async def test_each_prompt_holds_only_its_own_persons_history(client: Client, state: State, kit: BrandKit,
+async def test_each_prompt_holds_only_its_own_persons_history(client: Client, state: Services, kit: BrandKit,
                                                               fake_llm: FakeLLM) -> None:
     people = 30
     marks = {n: [f"zq{n:02d}{kind}x" for kind in ("mention", "reply", "note", "now")] for n in range(people)}
@@ -432,13 +431,13 @@ async def test_each_prompt_holds_only_its_own_persons_history(client: Client, st
         assert not [mark for mark in others if mark in prompt]
 
 
-async def test_history_is_trimmed_to_the_budget_newest_first(client: Client, state: State, kit: BrandKit,
+async def test_history_is_trimmed_to_the_budget_newest_first(client: Client, state: Services, kit: BrandKit,
                                                              fake_llm: FakeLLM, settings: Settings) -> None:
     accepted = await ingest(client, kit, handle="@gus", text="@acme any news?")
     # 20 earlier mentions of 100 bytes: 25 tokens plus 12 of framing each, so a budget of 120 holds three.
     texts = [f"old message {n:02d} ".ljust(100, ".") for n in range(20)]
     await add_history(state.db, kit, accepted["person_id"], texts)
-    state = shared_state(settings.replace(history_token_budget=120))
+    state = Services.build(settings.replace(history_token_budget=120))
     try:
         await drain(state)
     finally:
@@ -450,7 +449,7 @@ async def test_history_is_trimmed_to_the_budget_newest_first(client: Client, sta
     assert prompt.index("old message 17") < prompt.index("old message 19") < prompt.index("any news?")
 
 
-async def test_a_job_run_twice_at_once_leaves_one_current_draft(client: Client, state: State, kit: BrandKit,
+async def test_a_job_run_twice_at_once_leaves_one_current_draft(client: Client, state: Services, kit: BrandKit,
                                                                 fake_llm: FakeLLM, settings: Settings) -> None:
     """What a lease takeover looks like from the turn's side: two workers drafting the same job."""
     fake_llm.default = Response(delay=0.2)
@@ -483,7 +482,7 @@ async def test_the_worker_inside_serve_drafts_what_ingest_queues(settings: Setti
 
 
 async def test_a_job_that_keeps_failing_backs_off_and_ends_dead_with_its_error(
-        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+        client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM) -> None:
     accepted = await ingest(client, kit)
     async with state.db.write() as session:  # a policy that no longer loads: every attempt fails the same way
         await session.execute(update(Brand).where(Brand.id == kit.id).values(policy_toml="[rules\n"))

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from assistant.db import Database
@@ -18,15 +16,6 @@ from assistant.db.turns import Turn
 from assistant.people.importer import Record, import_records, parse_tweet_csv
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
-
-
-@pytest.fixture
-async def db(settings) -> AsyncIterator[Database]:
-    """The test's own engine: the app runs on the test client's portal loop, and an asyncpg connection
-    must not cross event loops (conftest's ``db`` shares the app's engine, which breaks on PostgreSQL)."""
-    database = Database(settings.database_url)
-    yield database
-    await database.dispose()
 
 
 def line(external_id: str, direction: str = "inbound", *, handle: str = "@ana", text: str = "hello",
@@ -189,24 +178,15 @@ Please DM us.",2,3
 '''
 
 
-def test_tweet_dump_csv_via_the_command(tmp_path: Path, settings, monkeypatch) -> None:
+def test_tweet_dump_csv_via_the_command(tmp_path: Path, settings, cli) -> None:
     import asyncio
-
-    from assistant import cli
-    from assistant.settings import get_settings
 
     path = tmp_path / "twcs.csv"
     path.write_text(CSV)
-    monkeypatch.setenv("ASSISTANT_DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    runner = CliRunner()
-    try:
-        assert runner.invoke(cli.main, ["brands", "create", "sprint", "--name", "Sprint"]).exit_code == 0
-        result = runner.invoke(cli.main, ["import", str(path), "--brand", "sprint"])
-        again = runner.invoke(cli.main, ["import", str(path), "--brand", "sprint"])
-        unknown = runner.invoke(cli.main, ["import", str(path), "--brand", "nobody"])
-    finally:
-        get_settings.cache_clear()
+    assert cli("brands", "create", "sprint", "--name", "Sprint").exit_code == 0
+    result = cli("import", str(path), "--brand", "sprint")
+    again = cli("import", str(path), "--brand", "sprint")
+    unknown = cli("import", str(path), "--brand", "nobody")
     assert result.exit_code == 0, result.output
     assert "imported 4, duplicates 0, invalid 2" in result.output
     assert f"{path}:6:" in result.output and "created_at" in result.output  # the row after a two-line row

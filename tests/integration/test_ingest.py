@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,16 +17,8 @@ from assistant.db import Database
 from assistant.db.jobs import Job
 from assistant.db.people import Handle, Interaction, Person
 from assistant.db.turns import Turn
+from assistant.services import app_services
 from tests.support.factories import mention
-
-
-@pytest.fixture
-async def db(settings) -> AsyncIterator[Database]:
-    """The test's own engine: the app runs on the test client's portal loop, and an asyncpg connection must not
-    cross event loops (conftest's ``db`` shares the app's engine, which breaks on PostgreSQL)."""
-    database = Database(settings.database_url)
-    yield database
-    await database.dispose()
 
 
 async def rows(db: Database, model: Any = Interaction) -> int:
@@ -234,7 +225,7 @@ async def test_missing_unknown_malformed_or_revoked_key_is_401(client, app, fact
     assert (await client.post("/api/v1/mentions", json=mention(), headers=headers)).status_code == 202
     async with db.write() as session:
         await auth.revoke_api_key(session, brand.id, issued.id)
-    app.state.authenticator.forget()  # keys are cached for 2 s per process; the revoking process forgets at once
+    app_services(app).authenticator.forget()  # keys are cached for 2 s per process; the revoking process forgets at once
     problem(await client.post("/api/v1/mentions", json=mention(), headers=headers), 401)
     assert await rows(db) == 1
 

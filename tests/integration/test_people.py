@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
-from assistant.db import Database
 from assistant.db.people import Note
 from tests.support.factories import mention
-
-
-@pytest.fixture
-async def db(settings) -> AsyncIterator[Database]:
-    """The test's own engine (an asyncpg connection must not cross into the test client's portal loop)."""
-    database = Database(settings.database_url)
-    yield database
-    await database.dispose()
 
 
 async def test_find_by_platform_and_handle_case_insensitive_with_or_without_at(client, factory) -> None:

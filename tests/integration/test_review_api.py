@@ -13,6 +13,7 @@ from assistant.db.audit import AuditEvent
 from assistant.db.outbox import Reply
 from assistant.db.turns import Decision, Turn
 from assistant.db.webhooks import Webhook, WebhookDelivery
+from assistant.services import app_services
 from tests.support.factories import mention
 from tests.support.review_helpers import pending_turn, post_mention, store_draft
 
@@ -348,7 +349,7 @@ async def test_queue_queries_do_not_grow_with_the_page_size(app, client, db, fac
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
-    served_by = app.state.db.read_engine.sync_engine  # the app's engine, not the test's own
+    served_by = app_services(app).db.read_engine.sync_engine  # the app's engine, not the test's own
     event.listen(served_by, "before_cursor_execute", count)
     try:
         sizes = {}

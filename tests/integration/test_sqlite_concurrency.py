@@ -15,10 +15,11 @@ from assistant.mentions import service
 from tests.support.factories import mention
 
 
+pytestmark = pytest.mark.sqlite  # SQLite's file locking
+
+
 @pytest.fixture
 def sqlite_url(database_url: str, clean_tables: None) -> str:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite file locking only")
     return database_url
 
 

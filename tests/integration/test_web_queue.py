@@ -4,7 +4,6 @@ initials, the draft's source label, do-not-reply at approval, the focused card's
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -19,11 +18,6 @@ from tests.browser.seed import ingest_mention, store_draft, waiting_turn
 from tests.integration.test_web import sign_in, token
 
 SIGNED_POLICY = '[voice]\ndescription = "Warm."\nsign_off = "–{initials}"\n'
-
-
-@pytest.fixture
-async def kit(factory: Any) -> Any:
-    return await factory.brand()
 
 
 async def escalate_by_rule(db, turn_id: int, rule: str = "legal") -> None:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from assistant.drafting.budget import ITEM_OVERHEAD_TOKENS, estimate_tokens, fit_history
-from assistant.drafting.prompts import HistoryItem
+from assistant.drafting.history import HistoryItem
 
 START = datetime(2024, 5, 1, tzinfo=timezone.utc)
 

@@ -14,9 +14,10 @@ import pytest
 
 from assistant.policy import count_length
 from assistant.drafting import prompts
+from assistant.drafting.history import HistoryItem
 from assistant.drafting.prompts import (
-    FALLBACK_TEMPLATE, SYSTEM_TEMPLATE, USER_TEMPLATE, DraftContext, HistoryItem, PersonContext, first_name,
-    render_fallback, render_prompt, template_hash,
+    FALLBACK_TEMPLATE, SYSTEM_TEMPLATE, USER_TEMPLATE, DraftContext, PersonContext, first_name, render_fallback,
+    render_prompt, template_hash,
 )
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)

@@ -1,4 +1,5 @@
-"""Export and erasure of one person, each in one transaction.
+"""Privacy requests: a person asks to see, or to erase, what the brand holds about them. Export and erasure,
+each in one transaction.
 
 Erasure closes the person's open turns (nothing more is drafted, approved or posted for them), deletes or
 irreversibly redacts every row that is theirs (``assistant/db/erasure.py`` says which and how), records that
@@ -19,7 +20,7 @@ from assistant.db.outbox import Reply
 from assistant.db.people import Person
 from assistant.db.turns import Turn
 from assistant.errors import NotFound
-from assistant.privacy.schemas import Erasure, PersonExport
+from assistant.people.schemas import Erasure, PersonExport
 from assistant.webhooks.events import emit_on
 
 OPEN_TURNS = ("drafting", "pending_review", "escalated", "approved")

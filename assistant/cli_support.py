@@ -1,0 +1,52 @@
+"""What every ``assistant`` sub-command shares, wherever it is defined: settings read once with a one-line
+error, a database for the length of one command, and the SQLite schema brought up to date.
+
+The root command (``assistant.cli``) imports the packages' own commands (``people/commands.py``, ...); those
+import only this module, never the root, so the command line has no import circle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+
+from assistant.db import Database
+from assistant.db.migrate import upgrade
+from assistant.errors import AssistantError
+from assistant.settings import Settings, SettingsError, get_settings
+
+T = TypeVar("T")
+
+
+def settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def run_with_db(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` against the configured database; service errors become a one-line message, exit 1."""
+    async def main() -> T:
+        db = Database(settings().database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except AssistantError as exc:
+        raise click.ClickException(exc.detail) from None
+
+
+def ensure_schema(current: Settings) -> None:
+    """The embedded SQLite default brings itself up to date; PostgreSQL is migrated by the operator."""
+    if current.is_sqlite:
+        upgrade(current.database_url)
+
+
+__all__ = ["ensure_schema", "run_with_db", "settings"]
