@@ -13,6 +13,7 @@ import secrets
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
@@ -24,6 +25,7 @@ from assistant.auth.principal import API_SCOPES, ROLES
 from assistant.db.tenancy import Brand
 from assistant.drafting.service import request_regenerate
 from assistant.errors import Conflict, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
+from assistant.people import privacy
 from assistant.people import service as people
 from assistant.policy import PolicyFileError, check_text, count_length
 from assistant.policy.checks import effective_limit
@@ -31,7 +33,8 @@ from assistant.policy.service import brand_policy, set_brand_policy
 from assistant.review import service as review
 from assistant.services import Services
 from assistant.web import queries
-from assistant.web.forms import (ApproveForm, DecisionForm, DisableForm, DoNotReplyForm, InviteForm, KeyForm, MergeForm,
+from assistant.web.forms import (ApproveForm, DecisionForm, DisableForm, DoNotReplyForm, EraseForm, InviteForm, KeyForm,
+                                 MergeForm,
                                  NoteForm, PolicyTryForm, PolicyUploadForm, RegenerateForm, RoleForm, SignInForm)
 from assistant.web.render import page
 from assistant.web.security import (LOGIN_FAILED, SESSION_COOKIE, Viewer, admin_only, is_https, secret_of, sign_in,
@@ -45,6 +48,7 @@ NOTICES = {
     "note": "Note added.",
     "person": "Saved.",
     "merged": "The two people are now one.",
+    "erased": "The person was erased: nothing they said or that identifies them is kept.",
     "signed_out": "You are signed out.",
 }
 QUEUE_LIMIT_DEFAULT, QUEUE_LIMIT_MAX = 25, 50
@@ -289,6 +293,25 @@ async def merge(services: Services, viewer: Viewer, person_id: int,
     return Redirect(f"/people/{person_id}?notice=merged", status_code=303)
 
 
+@get("/people/{person_id:int}/export", operation_id="webExportPerson", include_in_schema=False,
+     guards=[admin_only])
+async def export_person(services: Services, viewer: Viewer, person_id: int) -> Response[bytes]:
+    """A privacy request answered: everything held about the person, as a JSON file to hand over."""
+    exported = await privacy.export_person(services.db, viewer.principal, person_id)
+    return Response(msgspec.json.encode(exported), media_type="application/json", headers={
+        "Content-Disposition": f'attachment; filename="person-{person_id}.json"'})
+
+
+@post("/people/{person_id:int}/erase", operation_id="webErasePerson", include_in_schema=False,
+      guards=[admin_only])
+async def erase_person(services: Services, viewer: Viewer, person_id: int,
+                       data: Annotated[EraseForm, Form]) -> Response[Any]:
+    if data.confirm.strip() != str(person_id):
+        raise ValidationFailed.field("confirm", f"type {person_id}, this person's number, to erase them")
+    await privacy.erase_person(services.db, viewer.principal, person_id)
+    return Redirect("/?notice=erased", status_code=303)
+
+
 # Audit and fairness ----------------------------------------------------------------------------------------
 
 @get("/audit", operation_id="webAudit", include_in_schema=False)
@@ -466,7 +489,7 @@ async def policy_try(request: Request[Any, Any, Any], services: Services, viewer
 
 
 ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, approve, reject, escalate, regenerate,
-          person_view, add_note, do_not_reply, merge, audit_view, fairness_view]
+          person_view, add_note, do_not_reply, merge, export_person, erase_person, audit_view, fairness_view]
 ADMIN_ROUTES = [users_view, invite, user_role, user_disable, keys_view, create_key, revoke_key, policy_view,
                 policy_upload, policy_try]
 """Mounted under ``/admin`` behind the ``admin_only`` guard."""
