@@ -33,6 +33,7 @@ from assistant.problems import handle_exception
 from assistant.review.controllers import TurnController
 from assistant.services import APP_STATE_KEY, Services
 from assistant.settings import Settings, get_settings
+from assistant.snippets.controllers import SnippetController
 from assistant.web.plugin import WebPlugin
 from assistant.webhooks.delivery import WebhookSender
 
@@ -70,7 +71,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             await services.db.dispose()
 
     return Litestar(
-        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController],
+        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController,
+                       SnippetController],
         plugins=[WebPlugin()],
         state=State({APP_STATE_KEY: services}),
         dependencies={"services": services.provide()},

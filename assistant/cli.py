@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from typing import Any
 
 import click
+from sqlalchemy import Connection
 
 from assistant.auth.principal import API_SCOPES
 from assistant.cli_support import ensure_schema, run_with_db, settings
@@ -97,11 +97,15 @@ def brands_create(slug: str, name: str, policy_file: str | None) -> None:
 
     ensure_schema(settings())
 
+    source = _policy_source(policy_file) if policy_file else None
+
+    def create(conn: Connection) -> None:
+        brand = auth.create_brand(conn, slug, name)
+        if source is not None:
+            _set_policy(conn, brand.id, *source)
+
     async def work(database: Database) -> None:
-        async with database.write() as session:
-            brand = await auth.create_brand(session, slug, name)
-            if policy_file:
-                await _set_policy(session, brand.id, policy_file)
+        await database.run_write(create)
         click.echo(f"brand {slug} created")
 
     run_with_db(work)
@@ -114,23 +118,28 @@ def brands_set_policy(slug: str, policy_file: str) -> None:
     """Replace a brand's policy with a file that passes `assistant policy check`."""
     from assistant.auth import service as auth
 
+    source = _policy_source(policy_file)
+
     async def work(database: Database) -> None:
-        async with database.write() as session:
-            brand = await auth.brand_by_slug(session, slug)
-            digest = await _set_policy(session, brand.id, policy_file)
+        digest = await database.run_write(lambda conn: _set_policy(conn, auth.brand_by_slug(conn, slug).id, *source))
         click.echo(f"policy of {slug} set ({digest[:12]})")
 
     run_with_db(work)
 
 
-async def _set_policy(session: Any, brand_id: int, policy_file: str) -> str:
+def _policy_source(policy_file: str) -> tuple[str, str]:
+    """The policy file's text and name, read before the transaction opens."""
     from pathlib import Path
 
+    return Path(policy_file).read_text(), Path(policy_file).name
+
+
+def _set_policy(conn: Connection, brand_id: int, source: str, source_name: str) -> str:
     from assistant.policy import PolicyFileError
     from assistant.policy.service import set_brand_policy
 
     try:
-        return await set_brand_policy(session, brand_id, Path(policy_file).read_text(), Path(policy_file).name)
+        return set_brand_policy(conn, brand_id, source, source_name)
     except PolicyFileError as exc:
         raise click.ClickException("\n".join(exc.messages)) from None
 
@@ -149,9 +158,8 @@ def keys_create(slug: str, scopes: tuple[str, ...], name: str) -> None:
     from assistant.auth import service as auth
 
     async def work(database: Database) -> None:
-        async with database.write() as session:
-            brand = await auth.brand_by_slug(session, slug)
-            issued = await auth.create_api_key(session, brand.id, list(scopes), name)
+        issued = await database.run_write(
+            lambda conn: auth.create_api_key(conn, auth.brand_by_slug(conn, slug).id, list(scopes), name))
         click.echo(issued.token)
         click.echo(f"key {issued.prefix} with scopes {', '.join(sorted(set(scopes)))}; it is not shown again",
                    err=True)
@@ -177,11 +185,14 @@ def users_create(email: str, role: str, slug: str | None, password_stdin: bool) 
     if not password_stdin:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
+    def create(conn: Connection) -> str:
+        brand = auth.brand_by_slug(conn, slug) if slug else auth.only_brand(conn)
+        auth.create_user(conn, brand.id, email, role, password)
+        return brand.slug
+
     async def work(database: Database) -> None:
-        async with database.write() as session:
-            brand = await auth.brand_by_slug(session, slug) if slug else await auth.only_brand(session)
-            await auth.create_user(session, brand.id, email, role, password)
-        click.echo(f"{role} {email.lower()} created for brand {brand.slug}")
+        brand_slug = await database.run_write(create)
+        click.echo(f"{role} {email.lower()} created for brand {brand_slug}")
 
     run_with_db(work)
 
@@ -193,9 +204,7 @@ def users_token(email: str) -> None:
     from assistant.auth import service as auth
 
     async def work(database: Database) -> None:
-        async with database.write() as session:
-            user = await auth.user_by_email(session, email)
-            issued = await auth.create_user_token(session, user)
+        issued = await database.run_write(lambda conn: auth.create_user_token(conn, auth.user_by_email(conn, email)))
         click.echo(issued.token)
 
     run_with_db(work)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import click
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from assistant.app import build_worker, serve_app
 from assistant.auth import service as auth
@@ -155,31 +155,35 @@ async def seed(db: Database, settings: Settings) -> tuple[list[Login], str | Non
     """Create the demo brand once; on later runs only fresh passwords are issued."""
     rng = random.Random(SEED)
     now = dt.datetime.now(dt.timezone.utc)
-    key = None
-    async with db.write() as session:
-        brand = await session.scalar(select(Brand).where(Brand.slug == SLUG))
-        fresh = brand is None
-        if fresh:
-            brand = await auth.create_brand(session, SLUG, "Northwind Coffee")
-            source = resources.files("assistant.policy").joinpath("demo_policy.toml").read_text()
-            await set_brand_policy(session, brand.id, source, "demo_policy.toml")
-            key = (await auth.create_api_key(session, brand.id, ["ingest", "outbox", "read"], "demo")).token
-        logins = []
-        for role in ("reviewer", "admin"):
-            email, password = f"{role}@northwind.example", secrets.token_urlsafe(12)
-            user = await session.scalar(select(User).where(User.email == email))
-            if user is None:
-                await auth.create_user(session, brand.id, email, role, password)
-            else:
-                await session.execute(update(User).where(User.id == user.id).values(
-                    password_hash=hash_password(password), failed_logins=0, locked_until=None))
-            logins.append(Login(email, password, role))
-        brand_id = brand.id
+    passwords = {role: secrets.token_urlsafe(12) for role in ("reviewer", "admin")}
+    brand_id, fresh, key = await db.run_write(_seed_brand, passwords)
+    logins = [Login(f"{role}@northwind.example", password, role) for role, password in passwords.items()]
     if fresh:
         who = people(rng)
         await import_ndjson_body(db, brand_id, "\n".join(history_lines(rng, who, now)).encode())
         await ingest(db, brand_id, [validate(m) for m in waiting_mentions(rng, who, now)])
     return logins, key
+
+
+def _seed_brand(conn: Connection, passwords: dict[str, str]) -> tuple[int, bool, str | None]:
+    """The demo brand (made with its policy and a key on the first run) and its users with fresh passwords:
+    the brand's id, whether it is new, and the key (only when new)."""
+    brand_id = conn.execute(select(Brand.id).where(Brand.slug == SLUG)).scalar()
+    key = None
+    if brand_id is None:
+        brand_id = auth.create_brand(conn, SLUG, "Northwind Coffee").id
+        source = resources.files("assistant.policy").joinpath("demo_policy.toml").read_text()
+        set_brand_policy(conn, brand_id, source, "demo_policy.toml")
+        key = auth.create_api_key(conn, brand_id, ["ingest", "outbox", "read"], "demo").token
+    for role, password in passwords.items():
+        email = f"{role}@northwind.example"
+        user_id = conn.execute(select(User.id).where(User.email == email)).scalar()
+        if user_id is None:
+            auth.create_user(conn, brand_id, email, role, password)
+        else:
+            conn.execute(update(User).where(User.id == user_id).values(
+                password_hash=hash_password(password), failed_logins=0, locked_until=None))
+    return brand_id, key is not None, key
 
 
 async def draft_waiting(settings: Settings, *, with_examples: bool) -> None:
@@ -199,7 +203,7 @@ async def add_off_policy_examples(db: Database, settings: Settings) -> None:
     reviewer sees findings underlined even when the demo runs without a model."""
     async with db.write() as session:
         brand_id = await session.scalar(select(Brand.id).where(Brand.slug == SLUG))
-        policy = await brand_policy(session, brand_id)
+        policy = await (await session.connection()).run_sync(brand_policy, brand_id)
         turns = (await session.execute(
             select(Turn, Person.display_name, Handle.handle).join(Person, Person.id == Turn.person_id)
             .join(Handle, Handle.person_id == Person.id)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from litestar import Controller, MediaType, Response, get
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 
 from assistant.db.jobs import Job
 from assistant.db.migrate import current_revision, head_revision
@@ -35,8 +38,7 @@ class OpsController(Controller):
     @get("/readyz", operation_id="readyz", summary="The database answers and its schema is current")
     async def readyz(self, services: Services) -> Response[dict[str, str]]:
         try:
-            async with services.db.read() as session:
-                await session.execute(text("SELECT 1"))
+            await services.db.run_read(_ping)
             current = await current_revision(services.db.read_engine)
         except Exception:
             return Response({"status": "unavailable", "detail": "database unreachable"}, status_code=503)
@@ -49,15 +51,12 @@ class OpsController(Controller):
     @get("/metrics", operation_id="metrics", media_type=MediaType.TEXT, summary="Prometheus text format")
     async def metrics(self, services: Services) -> Response[bytes]:
         families = []
-        async with services.db.read() as session:
-            for name, model, doc in (("assistant_turns", Turn, "Turns by status"),
-                                     ("assistant_jobs", Job, "Background jobs by status"),
-                                     ("assistant_replies", Reply, "Outbox replies by status")):
-                family = GaugeMetricFamily(name, doc, labels=["status"])
-                for status, count in await session.execute(select(model.status, func.count()).group_by(model.status)):
-                    family.add_metric([status], count)
-                families.append(family)
-            oldest = await session.scalar(select(func.min(Turn.waiting_since)).where(Turn.status == "pending_review"))
+        by_status, oldest = await services.db.run_read(_gauges)
+        for (name, doc), counts in zip(_GAUGES, by_status):
+            family = GaugeMetricFamily(name, doc, labels=["status"])
+            for status, count in counts:
+                family.add_metric([status], count)
+            families.append(family)
         waiting = GaugeMetricFamily("assistant_oldest_pending_review_timestamp_seconds",
                                     "When the longest-waiting person in the queue started waiting")
         waiting.add_metric([], oldest.timestamp() if oldest else 0)
@@ -65,3 +64,19 @@ class OpsController(Controller):
         registry = CollectorRegistry()
         registry.register(_Snapshot(families))  # type: ignore[arg-type]
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+
+_GAUGES = (("assistant_turns", "Turns by status"), ("assistant_jobs", "Background jobs by status"),
+           ("assistant_replies", "Outbox replies by status"))
+
+
+def _ping(conn: Connection) -> None:
+    conn.execute(text("SELECT 1"))
+
+
+def _gauges(conn: Connection) -> tuple[list[list[Any]], dt.datetime | None]:
+    """Turns, jobs and replies by status (in ``_GAUGES`` order), and when the longest wait began."""
+    by_status = [list(conn.execute(select(model.status, func.count()).group_by(model.status)).all())
+                 for model in (Turn, Job, Reply)]
+    oldest = conn.execute(select(func.min(Turn.waiting_since)).where(Turn.status == "pending_review")).scalar()
+    return by_status, oldest

@@ -46,8 +46,7 @@ async def _draft_all(settings: Settings) -> tuple[float, float]:
     state = Services.build(settings)
     worker = build_worker(state.db, settings)
     try:
-        async with state.db.write() as session:
-            brand = await auth.create_brand(session, "bench", "Bench")
+        brand = await state.db.run_write(auth.create_brand, "bench", "Bench")
         start = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
         mentions = [validate({"platform": "x", "external_id": str(n), "text": f"@bench where is order {n}?",
                               "created_at": (start + dt.timedelta(seconds=n)).isoformat(),

@@ -151,9 +151,9 @@ def setup_brand(db_url: str) -> str:
     async def make() -> str:
         db = Database(db_url)
         try:
-            async with db.write() as session:
-                brand = await auth.create_brand(session, "bench", "Bench")
-                return (await auth.create_api_key(session, brand.id, ["ingest", "read"])).token
+            return await db.run_write(
+                lambda conn: auth.create_api_key(conn, auth.create_brand(conn, "bench", "Bench").id,
+                                                 ["ingest", "read"]).token)
         finally:
             await db.dispose()
 

@@ -74,8 +74,8 @@ async def _seed(url: str) -> str:
     now = dt.datetime.now(dt.timezone.utc)
     try:
         async with db.write() as session:
-            brand = await auth.create_brand(session, "bench", "Bench")
-            key = await auth.create_api_key(session, brand.id, ["outbox"])
+            brand = await (await session.connection()).run_sync(auth.create_brand, "bench", "Bench")
+            key = await (await session.connection()).run_sync(auth.create_api_key, brand.id, ["outbox"])
             b = brand.id
             await session.execute(Person.__table__.insert(), [
                 {"id": i, "brand_id": b, "display_name": f"Person {i}", "first_seen_at": now, "last_seen_at": now,

@@ -1,5 +1,5 @@
 """The append-only audit log."""
 
-from assistant.audit.service import record
+from assistant.audit.service import record, record_many
 
-__all__ = ["record"]
+__all__ = ["record", "record_many"]

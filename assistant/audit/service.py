@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
 
 from assistant.auth.principal import Principal
 from assistant.db.audit import AuditEvent
 from assistant.db.base import utcnow
+from assistant.db.bulk import executemany
+
+_EVENTS = AuditEvent.__table__
 
 
-async def record(session: AsyncSession, actor: Principal, action: str, subject_type: str,
-                 subject_id: int | None, *, brand_id: int | None = None, **data: Any) -> None:
-    await session.execute(insert(AuditEvent).values(
-        brand_id=brand_id if brand_id is not None else (actor.brand_id or None),
-        actor_type=actor.kind, actor_id=actor.id or None, actor_label=actor.label,
-        action=action, subject_type=subject_type, subject_id=subject_id, data=data, created_at=utcnow()))
+def record(conn: Connection, actor: Principal, action: str, subject_type: str, subject_id: int | None, *,
+           brand_id: int | None = None, **data: Any) -> None:
+    """One event in the connection's transaction."""
+    conn.execute(_EVENTS.insert(), _row(actor, action, subject_type, subject_id, brand_id, data))
+
+
+def record_many(conn: Connection, events: Sequence[tuple[Principal, str, str, int | None, dict[str, Any]]], *,
+                brand_id: int | None = None) -> None:
+    """Many events in one statement (``(actor, action, subject_type, subject_id, data)`` each): one by one
+    they were most of a batch of outbox confirmations' time."""
+    executemany(conn, _EVENTS, [_row(actor, action, subject_type, subject_id, brand_id, data)
+                                for actor, action, subject_type, subject_id, data in events])
+
+
+def _row(actor: Principal, action: str, subject_type: str, subject_id: int | None, brand_id: int | None,
+         data: dict[str, Any]) -> dict[str, Any]:
+    return {"brand_id": brand_id if brand_id is not None else (actor.brand_id or None), "actor_type": actor.kind,
+            "actor_id": actor.id or None, "actor_label": actor.label, "action": action,
+            "subject_type": subject_type, "subject_id": subject_id, "data": data, "created_at": utcnow()}

@@ -8,9 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.audit import record
 from assistant.auth import secrets as tokens
@@ -34,60 +33,65 @@ class Issued:
     token: str
 
 
-async def create_brand(session: AsyncSession, slug: str, name: str, actor: Principal = SYSTEM) -> Brand:
+_BRAND = select(Brand.id, Brand.slug, Brand.name)
+_USER = (User.id, User.brand_id, User.email, User.role)
+
+
+def create_brand(conn: Connection, slug: str, name: str, actor: Principal = SYSTEM) -> Row[Any]:
+    """A new brand (``id``, ``slug``, ``name``); a taken slug is a conflict."""
     if not SLUG.match(slug):
         raise ValidationFailed.field("slug", "use 1 to 63 lowercase letters, digits and dashes")
     if not name.strip() or len(name) > 200:
         raise ValidationFailed.field("name", "give a name of 1 to 200 characters")
-    if await session.scalar(select(Brand.id).where(Brand.slug == slug)) is not None:
+    if conn.execute(select(Brand.id).where(Brand.slug == slug)).first() is not None:
         raise Conflict(f"a brand with slug {slug!r} already exists")
-    brand = Brand(slug=slug, name=name.strip(), created_at=utcnow())
-    session.add(brand)
-    await session.flush()
-    await record(session, actor, "brand.created", "brand", brand.id, brand_id=brand.id, slug=slug)
+    brand = conn.execute(insert(Brand).values(slug=slug, name=name.strip(), created_at=utcnow())
+                         .returning(Brand.id, Brand.slug, Brand.name)).one()
+    record(conn, actor, "brand.created", "brand", brand.id, brand_id=brand.id, slug=slug)
     return brand
 
 
-async def brand_by_slug(session: AsyncSession, slug: str) -> Brand:
-    brand = await session.scalar(select(Brand).where(Brand.slug == slug))
+def brand_by_slug(conn: Connection, slug: str) -> Row[Any]:
+    brand = conn.execute(_BRAND.where(Brand.slug == slug)).first()
     if brand is None:
         raise NotFound(f"no brand with slug {slug!r}")
     return brand
 
 
-async def only_brand(session: AsyncSession) -> Brand:
+def only_brand(conn: Connection) -> Row[Any]:
     """The brand, when there is exactly one (commands may then omit --brand)."""
-    found = list((await session.execute(select(Brand).limit(2))).scalars())
+    found = conn.execute(_BRAND.limit(2)).all()
     if len(found) != 1:
         raise ValidationFailed.field("brand", "name the brand with --brand" if found else "create a brand first")
     return found[0]
 
 
-async def create_api_key(session: AsyncSession, brand_id: int, scopes: list[str], name: str = "",
-                         actor: Principal = SYSTEM) -> Issued:
+def create_api_key(conn: Connection, brand_id: int, scopes: list[str], name: str = "",
+                   actor: Principal = SYSTEM) -> Issued:
     unknown = sorted(set(scopes) - set(API_SCOPES))
     if not scopes or unknown:
         raise ValidationFailed.field("scopes", f"choose from {', '.join(API_SCOPES)}")
     secret = tokens.new_secret(tokens.API_KEY_KIND)
-    key = ApiKey(brand_id=brand_id, name=name, prefix=secret.prefix, secret_hash=secret.secret_hash,
-                 scopes=sorted(set(scopes)), created_at=utcnow())
-    session.add(key)
-    await session.flush()
-    await record(session, actor, "api_key.created", "api_key", key.id, brand_id=brand_id,
-                 prefix=secret.prefix, scopes=key.scopes)
-    return Issued(id=key.id, prefix=secret.prefix, token=secret.token)
+    granted = sorted(set(scopes))
+    key_id = conn.execute(insert(ApiKey).values(
+        brand_id=brand_id, name=name, prefix=secret.prefix, secret_hash=secret.secret_hash, scopes=granted,
+        created_at=utcnow()).returning(ApiKey.id)).scalar_one()
+    record(conn, actor, "api_key.created", "api_key", key_id, brand_id=brand_id, prefix=secret.prefix,
+           scopes=granted)
+    return Issued(id=key_id, prefix=secret.prefix, token=secret.token)
 
 
-async def revoke_api_key(session: AsyncSession, brand_id: int, key_id: int, actor: Principal = SYSTEM) -> None:
-    result = await session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.brand_id == brand_id,
-                                                        ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow()))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+def revoke_api_key(conn: Connection, brand_id: int, key_id: int, actor: Principal = SYSTEM) -> None:
+    result = conn.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.brand_id == brand_id,
+                                               ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    if result.rowcount != 1:
         raise NotFound("no such active API key")
-    await record(session, actor, "api_key.revoked", "api_key", key_id, brand_id=brand_id)
+    record(conn, actor, "api_key.revoked", "api_key", key_id, brand_id=brand_id)
 
 
-async def create_user(session: AsyncSession, brand_id: int, email: str, role: str, password: str | None,
-                      display_name: str = "", actor: Principal = SYSTEM) -> User:
+def create_user(conn: Connection, brand_id: int, email: str, role: str, password: str | None,
+                display_name: str = "", actor: Principal = SYSTEM) -> Row[Any]:
+    """A new user (``id``, ``brand_id``, ``email``, ``role``); a taken email is a conflict."""
     email = email.strip().lower()
     if not EMAIL.match(email) or len(email) > 320:
         raise ValidationFailed.field("email", "give a valid email address")
@@ -95,33 +99,32 @@ async def create_user(session: AsyncSession, brand_id: int, email: str, role: st
         raise ValidationFailed.field("role", f"choose from {', '.join(ROLES)}")
     if password is not None and len(password) < MIN_LENGTH:
         raise ValidationFailed.field("password", f"use at least {MIN_LENGTH} characters")
-    user = User(brand_id=brand_id, email=email, role=role, display_name=display_name or email.split("@")[0],
-                password_hash=hash_password(password) if password else None, created_at=utcnow())
-    session.add(user)
+    values = dict(brand_id=brand_id, email=email, role=role, display_name=display_name or email.split("@")[0],
+                  password_hash=hash_password(password) if password else None, created_at=utcnow())
     try:
-        async with session.begin_nested():
-            await session.flush()
+        with conn.begin_nested():
+            user = conn.execute(insert(User).values(**values).returning(*_USER)).one()
     except IntegrityError:
         raise Conflict(f"a user with email {email} already exists") from None
-    await record(session, actor, "user.created", "user", user.id, brand_id=brand_id, email=email, role=role)
+    record(conn, actor, "user.created", "user", user.id, brand_id=brand_id, email=email, role=role)
     return user
 
 
-async def user_by_email(session: AsyncSession, email: str) -> User:
-    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+def user_by_email(conn: Connection, email: str) -> Row[Any]:
+    user = conn.execute(select(*_USER).where(User.email == email.strip().lower())).first()
     if user is None:
         raise NotFound(f"no user {email}")
     return user
 
 
-async def create_user_token(session: AsyncSession, user: User, actor: Principal = SYSTEM) -> Issued:
+def create_user_token(conn: Connection, user: Any, actor: Principal = SYSTEM) -> Issued:
+    """A reviewer token for ``user`` (anything with its ``id`` and ``brand_id``), shown once."""
     secret = tokens.new_secret(tokens.USER_TOKEN_KIND)
-    row = UserToken(user_id=user.id, prefix=secret.prefix, secret_hash=secret.secret_hash, created_at=utcnow())
-    session.add(row)
-    await session.flush()
-    await record(session, actor, "user_token.created", "user", user.id, brand_id=user.brand_id,
-                 prefix=secret.prefix)
-    return Issued(id=row.id, prefix=secret.prefix, token=secret.token)
+    token_id = conn.execute(insert(UserToken).values(
+        user_id=user.id, prefix=secret.prefix, secret_hash=secret.secret_hash, created_at=utcnow())
+        .returning(UserToken.id)).scalar_one()
+    record(conn, actor, "user_token.created", "user", user.id, brand_id=user.brand_id, prefix=secret.prefix)
+    return Issued(id=token_id, prefix=secret.prefix, token=secret.token)
 
 
 class Authenticator:
@@ -213,16 +216,18 @@ async def set_user_disabled(db: Database, actor: Principal, user_id: int, disabl
 
 
 async def _change_user(db: Database, actor: Principal, user_id: int, action: str, **values: Any) -> None:
+    await db.run_write(_change_user_row, actor, user_id, action, values)
+
+
+def _change_user_row(conn: Connection, actor: Principal, user_id: int, action: str, values: dict[str, Any]) -> None:
     """Change a user of the actor's brand (another brand's user is 404) and record it."""
-    async with db.write() as session:
-        done = await session.execute(update(User).where(User.id == user_id, User.brand_id == actor.brand_id)
-                                     .values(**values))
-        if done.rowcount != 1:  # type: ignore[attr-defined]
-            raise NotFound(f"no user {user_id}")
-        await record(session, actor, action, "user", user_id, **values)
+    done = conn.execute(update(User).where(User.id == user_id, User.brand_id == actor.brand_id).values(**values))
+    if done.rowcount != 1:
+        raise NotFound(f"no user {user_id}")
+    record(conn, actor, action, "user", user_id, **values)
 
 
-def user_principal(user: User) -> Principal:
+def user_principal(user: Any) -> Principal:
     """Users read everything of their brand and decide on turns; no user holds the tools' scopes."""
     return Principal(kind="user", id=user.id, brand_id=user.brand_id, label=user.email,
                      scopes=frozenset({"read"}), role=user.role)

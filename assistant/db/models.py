@@ -5,10 +5,12 @@ from assistant.db.base import Base
 from assistant.db.jobs import Job
 from assistant.db.outbox import Reply
 from assistant.db.people import Handle, Interaction, Note, Person
+from assistant.db.presence import Presence
+from assistant.db.snippets import Snippet
 from assistant.db.tenancy import ApiKey, Brand, User, UserToken
 from assistant.db.turns import Decision, Draft, Turn
 from assistant.db.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = ["ApiKey", "AuditEvent", "Base", "Brand", "Decision", "Draft", "Handle", "Interaction", "Job",
-           "Note", "Person", "Reply", "Turn", "User", "UserToken", "Webhook", "WebhookAttempt",
+           "Note", "Person", "Presence", "Reply", "Snippet", "Turn", "User", "UserToken", "Webhook", "WebhookAttempt",
            "WebhookDelivery"]

@@ -176,7 +176,8 @@ def _settle(turn: Turn, status: str) -> None:
 async def _escalate(session: AsyncSession, turn: Turn, rule: str) -> None:
     _settle(turn, "escalated")
     turn.escalation_rule = rule
-    await record(session, SYSTEM, "turn.escalated", "turn", turn.id, brand_id=turn.brand_id, rule=rule)
+    await (await session.connection()).run_sync(record, SYSTEM, "turn.escalated", "turn", turn.id,
+            brand_id=turn.brand_id, rule=rule)
     await emit(session, turn.brand_id, "turn.escalated",
                {"turn_id": turn.id, "person_id": turn.person_id, "rule": rule})
 
@@ -186,8 +187,8 @@ async def _skip(session: AsyncSession, turn: Turn, skip: Skip) -> None:
     if skip.opted_out:
         await session.execute(update(Person).where(Person.id == turn.person_id).values(do_not_reply=True),
                               execution_options={"synchronize_session": False})
-        await record(session, SYSTEM, "person.opted_out", "person", turn.person_id, brand_id=turn.brand_id,
-                     turn_id=turn.id)
+        await (await session.connection()).run_sync(record, SYSTEM, "person.opted_out", "person", turn.person_id,
+                brand_id=turn.brand_id, turn_id=turn.id)
 
 
 async def store_draft(session: AsyncSession, turn: Turn, draft: Draft) -> None:
@@ -262,7 +263,8 @@ async def request_regenerate(db: Database, actor: Principal, turn_id: int, guida
         session.add(Decision(turn_id=turn.id, draft_id=turn.current_draft_id, user_id=actor.id,
                              action="regenerate", reason=guidance, created_at=utcnow()))
         _settle(turn, "drafting")
-        await record(session, actor, "turn.regenerate", "turn", turn.id, guidance=guidance)
+        await (await session.connection()).run_sync(record, actor, "turn.regenerate", "turn", turn.id,
+                guidance=guidance)
         await queue.enqueue(session, queue.DRAFT_TURN, [turn.id], brand_id=turn.brand_id,
                             payload={"guidance": guidance})
 

@@ -7,16 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
-Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Short = Annotated[str, msgspec.Meta(max_length=200)]
-
-
-class AuthorIn(msgspec.Struct, forbid_unknown_fields=True):
-    handle: Ident
-    external_id: Ident | None = None
-    display_name: Short | None = None
-    followers: Annotated[int, msgspec.Meta(ge=0)] | None = None
+from assistant.validation import AuthorIn, Ident, Text
 
 
 class MentionIn(msgspec.Struct, forbid_unknown_fields=True):

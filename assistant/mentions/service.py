@@ -8,7 +8,7 @@ a mention seen before answers with the ids it got the first time.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,11 +22,12 @@ from assistant.db.people import Interaction
 from assistant.db.turns import OPEN_TURN_STATES, Draft, Turn
 from assistant.errors import NotFound
 from assistant.jobs import queue
-from assistant.mentions import validation
+from assistant import validation
 from assistant.mentions.schemas import MentionIn, MentionOut, TurnRef
 from assistant.db.bulk import executemany, insert_returning_ids_sync
 from assistant.db.group_commit import GroupCommit
-from assistant.people.identity import Sighting, apply_activity_sync, resolve_people_sync, tally
+from assistant.db.lookup import platform_keys, rows_by_platform_keys
+from assistant.people.identity import Sighting, apply_activity, resolve_people, tally
 from assistant.problems import validation_failed
 
 CHUNK = 400
@@ -120,7 +121,7 @@ def _ingest(conn: Connection, brand_id: int, mentions: Sequence[Mention]) -> lis
         return [_duplicate(known[m.key]) for m in mentions]
 
     quiet: set[int] = set()
-    people = resolve_people_sync(conn, brand_id, (
+    people = resolve_people(conn, brand_id, (
         Sighting(mentions[i].platform, mentions[i].handle, mentions[i].created_at, mentions[i].author_external_id,
                  mentions[i].display_name, mentions[i].followers) for i in fresh), quiet)
     person_ids = sorted(set(people.values()))
@@ -158,7 +159,7 @@ def _ingest(conn: Connection, brand_id: int, mentions: Sequence[Mention]) -> lis
     if new_turns:
         insert_returning_ids_sync(conn, _TURNS, new_turns)  # sets each turn's "id"
     _join(conn, joined, now)
-    apply_activity_sync(conn, activity)
+    apply_activity(conn, activity)
 
     rows = []
     for n, i in enumerate(fresh):
@@ -204,44 +205,29 @@ def _matching_turn(candidates: list[dict[str, Any]], platform: str, conversation
     return None
 
 
-def _by_platform(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = {}
-    for platform, external_id in dict.fromkeys(keys):
-        grouped.setdefault(platform, []).append(external_id)
-    return grouped
-
-
 _KNOWN = (select(Interaction.platform, Interaction.external_id, Interaction.id, Interaction.person_id,
                  Interaction.turn_id, Turn.status)
           .outerjoin(Turn, Turn.id == Interaction.turn_id)
-          .where(Interaction.brand_id == bindparam("brand_id"), Interaction.platform == bindparam("platform"),
-                 Interaction.external_id.in_(bindparam("ids", expanding=True))))
+          .where(Interaction.brand_id == bindparam("brand_id"),
+                 platform_keys(Interaction.platform, Interaction.external_id)))
 
 
 def _known(conn: Connection, brand_id: int, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Outcome]:
-    found: dict[tuple[str, str], Outcome] = {}
-    for platform, ids in _by_platform(keys).items():
-        for start in range(0, len(ids), CHUNK):
-            rows = conn.execute(_KNOWN, {"brand_id": brand_id, "platform": platform, "ids": ids[start:start + CHUNK]})
-            for p, external_id, iid, pid, tid, status in rows:
-                found[(p, external_id)] = Outcome(iid, pid, tid, status or "history", duplicate=True)
-    return found
+    return {(p, external_id): Outcome(iid, pid, tid, status or "history", duplicate=True)
+            for p, external_id, iid, pid, tid, status
+            in rows_by_platform_keys(conn, _KNOWN, keys, brand_id=brand_id)}
 
 
 _PARENTS = (select(Interaction.platform, Interaction.external_id, Interaction.conversation_key)
-            .where(Interaction.brand_id == bindparam("brand_id"), Interaction.platform == bindparam("platform"),
-                   Interaction.external_id.in_(bindparam("ids", expanding=True))))
+            .where(Interaction.brand_id == bindparam("brand_id"),
+                   platform_keys(Interaction.platform, Interaction.external_id)))
 
 
 def _conversations(conn: Connection, brand_id: int, mentions: list[Mention]) -> list[str | None]:
     """The conversation of each mention: its own id, else that of the message it replies to (SPEC 3)."""
     lookups = [(m.platform, m.in_reply_to) for m in mentions if not m.conversation_id and m.in_reply_to]
-    parents: dict[tuple[str, str], str | None] = {}
-    for platform, ids in _by_platform(lookups).items():  # type: ignore[arg-type]
-        for start in range(0, len(ids), CHUNK):
-            rows = conn.execute(_PARENTS, {"brand_id": brand_id, "platform": platform,
-                                           "ids": ids[start:start + CHUNK]})
-            parents.update({(p, e): c for p, e, c in rows})
+    parents: dict[tuple[str, str], str | None] = {
+        (p, e): c for p, e, c in rows_by_platform_keys(conn, _PARENTS, lookups, brand_id=brand_id)}
     in_batch = {m.key: m for m in mentions} if lookups else {}
     result: list[str | None] = []
     for m in mentions:

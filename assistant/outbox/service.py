@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -28,14 +27,15 @@ from assistant.db.audit import AuditEvent
 from assistant.db.base import UTCDateTime, utcnow
 from assistant.db.bulk import executemany
 from assistant.db.group_commit import GroupCommit
+from assistant.db.lookup import platform_keys, rows_by_platform_keys
 from assistant.db.outbox import Reply
 from assistant.db.people import Handle, Interaction
 from assistant.db.turns import Turn
 from assistant.errors import AssistantError, Conflict, NotFound, ValidationFailed
-from assistant.mentions.validation import clean_optional, clean_text, platform_token, timestamp
+from assistant.validation import clean_optional, clean_text, platform_token, timestamp
 from assistant.outbox.schemas import ClaimedReply, ReplyOut
-from assistant.pagination import Page, decode_cursor, encode_cursor
-from assistant.people.identity import Activity, apply_activity_sync, tally
+from assistant.pagination import AfterTime, Page, decode_cursor, encode_cursor
+from assistant.people.identity import Activity, apply_activity, tally
 from assistant.webhooks.events import emit, emit_on
 
 POSTABLE = ("approved", "claimed")
@@ -72,18 +72,16 @@ async def create_reply(session: AsyncSession, *, turn: Turn, draft_id: int | Non
 
 async def list_replies(db: Database, brand_id: int, *, status: str, limit: int, cursor: str | None) -> Page[ReplyOut]:
     """Oldest approval first, the order the people started waiting in; keyset pages."""
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, AfterTime)
     query = select(Reply).where(Reply.brand_id == brand_id, Reply.status == status)
     if after is not None:
-        at, last_id = _cursor_time(after[0]), after[1]
-        if not isinstance(last_id, int):
-            raise ValidationFailed.field("cursor", "is not a cursor this service issued")
-        query = query.where(or_(Reply.approved_at > at, and_(Reply.approved_at == at, Reply.id > last_id)))
+        query = query.where(or_(Reply.approved_at > after.at, and_(Reply.approved_at == after.at,
+                                                                    Reply.id > after.id)))
     async with db.read() as session:
         replies = list((await session.execute(
             query.order_by(Reply.approved_at, Reply.id).limit(limit + 1))).scalars())
     page = replies[:limit]
-    next_cursor = encode_cursor(page[-1].approved_at.isoformat(), page[-1].id) if len(replies) > limit else None
+    next_cursor = encode_cursor(AfterTime(page[-1].approved_at, page[-1].id)) if len(replies) > limit else None
     return Page(items=[reply_out(r) for r in page], next_cursor=next_cursor)
 
 
@@ -213,7 +211,7 @@ def _close_loop(conn: Connection, brand_id: int, fresh: list[tuple[Posting, Any]
     activity: dict[int, Activity] = {}
     for p, r in fresh:
         tally(activity, r.person_id, p.posted_at, inbound=False)
-    apply_activity_sync(conn, activity)
+    apply_activity(conn, activity)
     emit_on(conn, brand_id, "reply.posted", [
         {"reply_id": r.id, "turn_id": r.turn_id, "person_id": r.person_id, "platform": r.platform,
          "in_reply_to": r.in_reply_to, "external_id": p.external_id, "url": p.url,
@@ -225,23 +223,15 @@ def _close_loop(conn: Connection, brand_id: int, fresh: list[tuple[Posting, Any]
          "data": {"turn_id": r.turn_id, "external_id": p.external_id}, "created_at": now} for p, r in fresh])
 
 
-_CONVERSATION_KEYS = (select(Interaction.external_id, Interaction.conversation_key)
-                      .where(Interaction.brand_id == bindparam("brand_id"), Interaction.platform == bindparam("platform"),
-                             Interaction.external_id.in_(bindparam("external_ids", expanding=True))))
+_CONVERSATION_KEYS = (select(Interaction.platform, Interaction.external_id, Interaction.conversation_key)
+                      .where(Interaction.brand_id == bindparam("brand_id"),
+                             platform_keys(Interaction.platform, Interaction.external_id)))
 
 
 def _interactions(conn: Connection, brand_id: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-    """The conversation key of each of the brand's messages among ``(platform, external_id)`` keys, one query
-    per platform (SQLite uses the unique index for ``IN`` on one column, not for row values)."""
-    by_platform: dict[str, list[str]] = defaultdict(list)
-    for platform, external_id in keys:
-        by_platform[platform].append(external_id)
-    found: dict[tuple[str, str], str | None] = {}
-    for platform, external_ids in by_platform.items():
-        rows = conn.execute(_CONVERSATION_KEYS, {"brand_id": brand_id, "platform": platform,
-                                                 "external_ids": external_ids})
-        found.update({(platform, external_id): key for external_id, key in rows})
-    return found
+    """The conversation key of each of the brand's messages among ``(platform, external_id)`` keys."""
+    return {(platform, external_id): key for platform, external_id, key
+            in rows_by_platform_keys(conn, _CONVERSATION_KEYS, keys, brand_id=brand_id)}
 
 
 def confirmer(db: Database) -> GroupCommit[Posting, ReplyOut]:
@@ -262,7 +252,7 @@ async def report_failure(db: Database, actor: Principal, reply_id: int, *, error
         reply.error, reply.failures, reply.lease_until, reply.claimed_by_key_id = error, reply.failures + 1, None, None
         if retry:
             reply.status = "approved"
-            await record(session, actor, "reply.retry", "reply", reply.id, error=error)
+            await (await session.connection()).run_sync(record, actor, "reply.retry", "reply", reply.id, error=error)
             return reply_out(reply)
         reply.status = "failed"
         await session.execute(update(Turn).where(Turn.id == reply.turn_id).values(
@@ -271,7 +261,8 @@ async def report_failure(db: Database, actor: Principal, reply_id: int, *, error
         await emit(session, reply.brand_id, "reply.failed", {
             "reply_id": reply.id, "turn_id": reply.turn_id, "person_id": reply.person_id,
             "platform": reply.platform, "in_reply_to": reply.in_reply_to, "error": error})
-        await record(session, actor, "reply.failed", "reply", reply.id, turn_id=reply.turn_id, error=error)
+        await (await session.connection()).run_sync(record, actor, "reply.failed", "reply", reply.id,
+                turn_id=reply.turn_id, error=error)
         return reply_out(reply)
 
 
@@ -295,13 +286,6 @@ def _required(value: str, field: str) -> str:
     if cleaned is None:
         raise ValidationFailed.field(field, "must not be empty")
     return cleaned
-
-
-def _cursor_time(value: object) -> dt.datetime:
-    try:
-        return dt.datetime.fromisoformat(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued") from None
 
 
 def reply_out(reply: Reply) -> ReplyOut:

@@ -45,8 +45,7 @@ def import_history(file: Path, slug: str, fmt: str, chunk_rows: int) -> None:
             click.echo(meter.line(report), err=True)
 
     async def work(database: Database) -> Report:
-        async with database.read() as session:
-            brand = await auth.brand_by_slug(session, slug)
+        brand = await database.run_read(auth.brand_by_slug, slug)
         return await import_file(database, brand.id, file, fmt=fmt, chunk_rows=chunk_rows, progress=progress)
 
     report = run_with_db(work)

@@ -1,8 +1,6 @@
-"""Finding (or creating) the person behind each handle, many at a time; used by ingest and import alike.
-
-Each operation is written once, against a synchronous ``Connection`` (the ``*_sync`` functions, which the
-ingest hot path runs through ``Database.run_write``); the async names run the same code in an
-``AsyncSession`` through ``run_sync``."""
+"""Finding (or creating) the person behind each handle, many at a time, and folding what a batch of messages
+adds into each person's counters; used by ingest, import and the outbox alike. Each is a plain function of the
+caller's ``Connection`` (its transaction)."""
 
 from __future__ import annotations
 
@@ -12,15 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Integer, String, bindparam, case, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.db.base import UTCDateTime, utcnow
 from assistant.db.bulk import executemany, insert_returning_ids_sync
+from assistant.db.dialect import insert_ignoring_duplicates, writes_are_serial
+from assistant.db.lookup import platform_keys, rows_by_platform_keys
 from assistant.db.people import Handle, Person
-
-CHUNK = 400
 
 HandleKey = tuple[str, str]
 """(platform, handle): lower-cased, without @."""
@@ -36,17 +31,10 @@ class Sighting:
     external_id: str | None = None
     display_name: str | None = None
     followers: int | None = None
-    inbound: bool = True
 
 
-async def resolve_people(session: AsyncSession, brand_id: int, sightings: Iterable[Sighting]) -> dict[HandleKey, int]:
-    """Map every sighted handle to its person, creating people on first sight."""
-    listed = list(sightings)
-    return await session.run_sync(lambda s: resolve_people_sync(s.connection(), brand_id, listed))
-
-
-def resolve_people_sync(conn: Connection, brand_id: int, sightings: Iterable[Sighting],
-                        quiet: set[int] | None = None) -> dict[HandleKey, int]:
+def resolve_people(conn: Connection, brand_id: int, sightings: Iterable[Sighting],
+                   quiet: set[int] | None = None) -> dict[HandleKey, int]:
     """Map every sighted handle to its person, creating people on first sight. With ``quiet``, also collects
     the people among them who asked not to be answered (``do_not_reply``), at no extra query."""
     first: dict[HandleKey, Sighting] = {}
@@ -61,15 +49,14 @@ def resolve_people_sync(conn: Connection, brand_id: int, sightings: Iterable[Sig
                  "do_not_reply": False, "mention_count": 0, "reply_count": 0,
                  "created_at": now} for k in missing]
         new_ids = insert_returning_ids_sync(conn, Person.__table__, rows)
-        executemany(conn, _NEW_HANDLES[conn.dialect.name], [
+        executemany(conn, insert_ignoring_duplicates(conn, Handle.__table__), [
             {"brand_id": brand_id, "person_id": pid, "platform": k[0], "handle": k[1],
              "external_id": first[k].external_id, "created_at": now} for k, pid in zip(missing, new_ids)])
-        if conn.dialect.name == "sqlite":
-            # BEGIN IMMEDIATE holds the only write lock: nobody can have claimed these handles meanwhile.
+        if writes_are_serial(conn):  # nobody can have claimed these handles meanwhile
             winners = dict(zip(missing, new_ids))
         else:
             winners = _existing(conn, brand_id, missing, quiet)
-        # A concurrent writer (PostgreSQL) may have claimed a handle first: drop the person we made for it.
+        # A concurrent writer may have claimed a handle first: drop the person we made for it.
         losers = [pid for k, pid in zip(missing, new_ids) if winners[k] != pid]
         if losers:
             conn.execute(delete(Person).where(Person.id.in_(losers)))
@@ -77,28 +64,18 @@ def resolve_people_sync(conn: Connection, brand_id: int, sightings: Iterable[Sig
     return found
 
 
-_NEW_HANDLES = {"postgresql": pg_insert(Handle.__table__).on_conflict_do_nothing(),
-                "sqlite": sqlite_insert(Handle.__table__).on_conflict_do_nothing()}
 _EXISTING = (select(Handle.platform, Handle.handle, Handle.person_id, Person.do_not_reply)
              .join(Person, Person.id == Handle.person_id)
-             .where(Handle.brand_id == bindparam("brand_id"), Handle.platform == bindparam("platform"),
-                    Handle.handle.in_(bindparam("handles", expanding=True))))
+             .where(Handle.brand_id == bindparam("brand_id"), platform_keys(Handle.platform, Handle.handle)))
 
 
 def _existing(conn: Connection, brand_id: int, keys: list[HandleKey],
               quiet: set[int] | None = None) -> dict[HandleKey, int]:
     found: dict[HandleKey, int] = {}
-    by_platform: dict[str, list[str]] = {}
-    for platform, handle in keys:
-        by_platform.setdefault(platform, []).append(handle)
-    for platform, handles in by_platform.items():
-        for start in range(0, len(handles), CHUNK):
-            rows = conn.execute(_EXISTING, {"brand_id": brand_id, "platform": platform,
-                                            "handles": handles[start:start + CHUNK]})
-            for p, h, pid, do_not_reply in rows:
-                found[(p, h)] = pid
-                if do_not_reply and quiet is not None:
-                    quiet.add(pid)
+    for p, h, pid, do_not_reply in rows_by_platform_keys(conn, _EXISTING, keys, brand_id=brand_id):
+        found[(p, h)] = pid
+        if do_not_reply and quiet is not None:
+            quiet.add(pid)
     return found
 
 
@@ -153,16 +130,18 @@ def _activity_statement() -> Any:
 _ACTIVITY = _activity_statement()
 
 
-async def apply_activity(session: AsyncSession, activity: dict[int, Activity]) -> None:
-    """Fold a batch's activity into the people's first/last seen times and counts, in one statement."""
-    if activity:
-        await session.run_sync(lambda s: apply_activity_sync(s.connection(), activity))
-
-
-def apply_activity_sync(conn: Connection, activity: dict[int, Activity]) -> None:
+def apply_activity(conn: Connection, activity: dict[int, Activity]) -> None:
     """Fold a batch's activity into the people's first/last seen times and counts, in one statement."""
     if not activity:
         return
     executemany(conn, _ACTIVITY, [
         {"pid": pid, "first_at": a.first_at, "last_at": a.last_at, "mentions": a.mentions, "replies": a.replies,
          "display_name": a.display_name, "followers": a.followers} for pid, a in activity.items()])
+
+
+_OPT_OUT = update(Person.__table__).where(Person.__table__.c.id == bindparam("person_id")).values(do_not_reply=True)
+
+
+def opt_out(conn: Connection, person_id: int) -> None:
+    """The person asked us to stop: nothing is drafted or sent to them until a reviewer clears the flag."""
+    conn.execute(_OPT_OUT, {"person_id": person_id})

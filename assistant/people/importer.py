@@ -25,16 +25,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant import validation
 from assistant.db import Database
 from assistant.db.base import utcnow
+from assistant.db.bulk import executemany
+from assistant.db.lookup import platform_keys, rows_by_platform_keys
 from assistant.db.people import Interaction
 from assistant.errors import ValidationFailed
-from assistant.mentions import validation
-from assistant.mentions.schemas import AuthorIn, Ident, Text
 from assistant.people.identity import Sighting, apply_activity, resolve_people, tally
 from assistant.problems import field_errors
 
@@ -53,15 +53,15 @@ class HistoryLineIn(msgspec.Struct, forbid_unknown_fields=True):
 
     direction: Literal["inbound", "outbound"]
     platform: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
-    external_id: Ident
-    text: Text
+    external_id: validation.Ident
+    text: validation.Text
     created_at: dt.datetime
-    author: AuthorIn | None = None
+    author: validation.AuthorIn | None = None
     """Who wrote an inbound message (required for inbound)."""
-    recipient: AuthorIn | None = None
+    recipient: validation.AuthorIn | None = None
     """Whom an outbound message answers, when ``in_reply_to`` does not say."""
-    in_reply_to: Ident | None = None
-    conversation_id: Ident | None = None
+    in_reply_to: validation.Ident | None = None
+    conversation_id: validation.Ident | None = None
     url: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
     lang: Annotated[str, msgspec.Meta(max_length=16)] | None = None
 
@@ -352,66 +352,74 @@ async def import_records(db: Database, brand_id: int, items: Iterable[Record | I
     """
     report = Report()
     deferred: list[Record] = []
-    shared: AsyncSession | None = None  # the one session, in one-transaction mode
-
-    async def run(session_work: Callable[[AsyncSession], Any]) -> Any:
-        if one_transaction:
-            return await session_work(shared)
+    if one_transaction:
+        await db.run_write(_store_all, brand_id, _chunks(items, report, deferred, chunk_rows), report, deferred,
+                           progress)
+        return report
+    for chunk, final in _chunks(items, report, deferred, chunk_rows):
         for attempt in (1, 2):
             try:
-                async with db.write() as session:
-                    return await session_work(session)
+                outcome = await db.run_write(_store_chunk, brand_id, chunk, final)
+                break
             except IntegrityError:  # a concurrent writer stored one of the same keys first (PostgreSQL)
                 if attempt == 2:
                     raise
-        return None
-
-    async def flush(chunk: list[Record], final: bool) -> None:
-        outcome = await run(lambda s: _store_chunk(s, brand_id, chunk, final))
-        imported, duplicates, invalid, waiting = outcome
-        report.imported += imported
-        report.duplicates += duplicates
-        report.invalid.extend(invalid)
-        deferred.extend(waiting)
-        if progress:
-            progress(report)
-
-    async def body() -> None:
-        chunk: list[Record] = []
-        for item in items:
-            report.rows += 1
-            if isinstance(item, Invalid):
-                report.invalid.append(item)
-                continue
-            chunk.append(item)
-            if len(chunk) >= chunk_rows:
-                await flush(chunk, final=False)
-                chunk = []
-        if chunk:
-            await flush(chunk, final=False)
-        # Replies whose parents came later: try again while that makes progress, then report the rest.
-        while deferred:
-            pending = deferred[:]
-            deferred.clear()
-            for start in range(0, len(pending), chunk_rows):
-                await flush(pending[start:start + chunk_rows], final=False)
-            if len(deferred) == len(pending):
-                pending = deferred[:]
-                deferred.clear()
-                for start in range(0, len(pending), chunk_rows):
-                    await flush(pending[start:start + chunk_rows], final=True)
-
-    if one_transaction:
-        async with db.write() as shared:
-            await body()
-    else:
-        await body()
+        _count(outcome, report, deferred, progress)
     return report
 
 
-async def _store_chunk(session: AsyncSession, brand_id: int, chunk: list[Record],
-                       final: bool) -> tuple[int, int, list[Invalid], list[Record]]:
-    known = await _existing(session, brand_id, [r.key for r in chunk])
+Outcome = tuple[int, int, list[Invalid], list[Record]]
+"""What storing a chunk did: imported, duplicates, invalid rows, replies still waiting for their parent."""
+
+
+def _chunks(items: Iterable[Record | Invalid], report: Report, deferred: list[Record],
+            chunk_rows: int) -> Iterator[tuple[list[Record], bool]]:
+    """The chunks to store, each with ``final`` (a reply still without a parent is then invalid). Invalid items
+    go straight to ``report``; ``deferred`` (filled by the caller from each chunk's outcome before it asks for
+    the next) holds replies whose parents came later, tried again while that makes progress."""
+    chunk: list[Record] = []
+    for item in items:
+        report.rows += 1
+        if isinstance(item, Invalid):
+            report.invalid.append(item)
+            continue
+        chunk.append(item)
+        if len(chunk) >= chunk_rows:
+            yield chunk, False
+            chunk = []
+    if chunk:
+        yield chunk, False
+    while deferred:
+        pending = deferred[:]
+        deferred.clear()
+        for start in range(0, len(pending), chunk_rows):
+            yield pending[start:start + chunk_rows], False
+        if len(deferred) == len(pending):
+            pending = deferred[:]
+            deferred.clear()
+            for start in range(0, len(pending), chunk_rows):
+                yield pending[start:start + chunk_rows], True
+
+
+def _count(outcome: Outcome, report: Report, deferred: list[Record], progress: Progress | None) -> None:
+    imported, duplicates, invalid, waiting = outcome
+    report.imported += imported
+    report.duplicates += duplicates
+    report.invalid.extend(invalid)
+    deferred.extend(waiting)
+    if progress:
+        progress(report)
+
+
+def _store_all(conn: Connection, brand_id: int, chunks: Iterable[tuple[list[Record], bool]], report: Report,
+               deferred: list[Record], progress: Progress | None) -> None:
+    """Every chunk in the caller's one transaction."""
+    for chunk, final in chunks:
+        _count(_store_chunk(conn, brand_id, chunk, final), report, deferred, progress)
+
+
+def _store_chunk(conn: Connection, brand_id: int, chunk: list[Record], final: bool) -> Outcome:
+    known = _existing(conn, brand_id, [r.key for r in chunk])
     fresh: dict[Key, Record] = {}
     duplicates = 0
     for record in chunk:
@@ -420,14 +428,13 @@ async def _store_chunk(session: AsyncSession, brand_id: int, chunk: list[Record]
         else:
             fresh[record.key] = record
 
-    people = await resolve_people(session, brand_id, (
-        Sighting(r.platform, r.handle, r.at, r.handle_external_id, r.display_name, r.followers, r.inbound)
+    people = resolve_people(conn, brand_id, (
+        Sighting(r.platform, r.handle, r.at, r.handle_external_id, r.display_name, r.followers)
         for r in fresh.values() if r.handle is not None))
 
     parent_keys = [(r.platform, r.in_reply_to) for r in fresh.values()
                    if r.in_reply_to and (r.handle is None or r.conversation is None)]
-    stored_parents = await _existing(session, brand_id, [k for k in dict.fromkeys(parent_keys)
-                                                         if k not in fresh])  # type: ignore[misc]
+    stored_parents = _existing(conn, brand_id, [k for k in parent_keys if k not in fresh])  # type: ignore[misc]
 
     person_of: dict[Key, int | None] = {}
     conversation_of: dict[Key, str | None] = {}
@@ -481,25 +488,20 @@ async def _store_chunk(session: AsyncSession, brand_id: int, chunk: list[Record]
         tally(activity, person_id, record.at, record.inbound,
               record.display_name if record.inbound else None, record.followers if record.inbound else None)
     if rows:
-        await session.execute(Interaction.__table__.insert(), rows)
-        await apply_activity(session, activity)
+        executemany(conn, Interaction.__table__, rows)
+        apply_activity(conn, activity)
     return len(rows), duplicates, invalid, waiting
 
 
-async def _existing(session: AsyncSession, brand_id: int, keys: list[Key]) -> dict[Key, tuple[int, str | None]]:
+_EXISTING = (select(Interaction.platform, Interaction.external_id, Interaction.person_id, Interaction.conversation_key)
+             .where(Interaction.brand_id == bindparam("brand_id"),
+                    platform_keys(Interaction.platform, Interaction.external_id)))
+
+
+def _existing(conn: Connection, brand_id: int, keys: list[Key]) -> dict[Key, tuple[int, str | None]]:
     """The stored messages among ``keys``: their person and conversation."""
-    by_platform: dict[str, list[str]] = {}
-    for platform, external_id in dict.fromkeys(keys):
-        by_platform.setdefault(platform, []).append(external_id)
-    found: dict[Key, tuple[int, str | None]] = {}
-    c = Interaction.__table__.c
-    for platform, ids in by_platform.items():
-        for start in range(0, len(ids), LOOKUP):
-            rows = await session.execute(
-                select(c.external_id, c.person_id, c.conversation_key)
-                .where(c.brand_id == brand_id, c.platform == platform, c.external_id.in_(ids[start:start + LOOKUP])))
-            found.update({(platform, e): (p, conv) for e, p, conv in rows})
-    return found
+    return {(platform, external_id): (person_id, conversation) for platform, external_id, person_id, conversation
+            in rows_by_platform_keys(conn, _EXISTING, keys, chunk=LOOKUP, brand_id=brand_id)}
 
 
 # ---------------------------------------------------------------------------------------------- entry points

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, union_all, update
-from sqlalchemy.ext.asyncio import AsyncSession
+import msgspec
+from sqlalchemy import Connection, Row, and_, bindparam, insert, or_, select, union_all, update
 
 from assistant.audit import record
 from assistant.auth.principal import Principal
@@ -18,43 +17,60 @@ from assistant.db.people import Handle, Interaction, Note, Person
 from assistant.db.tenancy import User
 from assistant.db.turns import Turn
 from assistant.errors import NotFound, ValidationFailed
-from assistant.mentions.validation import clean_text, handle_key, platform_token
-from assistant.pagination import Page, decode_cursor, encode_cursor
+from assistant.validation import clean_text, handle_key, platform_token
+from assistant.pagination import AfterId, Instant, Page, Position, RowId, decode_cursor, encode_cursor
 from assistant.people.schemas import HandleOut, HistoryItem, NoteOut, PersonOut
 
 # Within one instant, notes sort before messages and messages by id; the cursor carries all three.
 _NOTE_RANK, _MESSAGE_RANK = 0, 1
 
 
-async def load_person(session: AsyncSession, brand_id: int, person_id: int) -> Person:
-    person = await session.scalar(select(Person).where(Person.id == person_id, Person.brand_id == brand_id,
-                                                       Person.merged_into_id.is_(None), Person.erased_at.is_(None)))
+class AfterHistoryItem(Position):
+    """Where a history page ended: (time, note or message, id), newest first."""
+
+    at: Instant
+    rank: Annotated[int, msgspec.Meta(ge=_NOTE_RANK, le=_MESSAGE_RANK)]
+    id: RowId
+
+
+PROFILE_COLUMNS = (Person.id, Person.display_name, Person.do_not_reply, Person.first_seen_at, Person.last_seen_at,
+                   Person.mention_count, Person.reply_count, Person.followers)
+"""The columns of ``Person`` a profile shows: select them to give ``profiles`` rows."""
+_PERSON = select(*PROFILE_COLUMNS)
+
+
+def load_person(conn: Connection, brand_id: int, person_id: int) -> Row[Any]:
+    """The person's own columns (those ``profiles`` reads); a merged-away person or another brand's is 404."""
+    person = conn.execute(_PERSON.where(Person.id == person_id, Person.brand_id == brand_id,
+                                        Person.merged_into_id.is_(None), Person.erased_at.is_(None))).first()
     if person is None:
         raise NotFound(f"no person {person_id}")
     return person
 
 
-async def profiles(session: AsyncSession, people: Sequence[Person]) -> list[PersonOut]:
-    """Profiles for many people in three queries, whatever their number."""
+def profiles(conn: Connection, people: Sequence[Any]) -> list[PersonOut]:
+    """Profiles for many people (rows or objects with the person's columns) in two queries, whatever their
+    number."""
     ids = [p.id for p in people]
     handles: dict[int, list[HandleOut]] = {i: [] for i in ids}
     notes: dict[int, list[NoteOut]] = {i: [] for i in ids}
     if ids:
-        for person_id, platform, handle in await session.execute(
+        for person_id, platform, handle in conn.execute(
                 select(Handle.person_id, Handle.platform, Handle.handle).where(Handle.person_id.in_(ids))
                 .order_by(Handle.id)):
             handles[person_id].append(HandleOut(platform, handle))
-        for note, email in await session.execute(
-                select(Note, User.email).outerjoin(User, User.id == Note.author_user_id)
+        for person_id, note_id, text, at, email in conn.execute(
+                select(Note.person_id, Note.id, Note.text, Note.created_at, User.email)
+                .outerjoin(User, User.id == Note.author_user_id)
                 .where(Note.person_id.in_(ids)).order_by(Note.created_at.desc(), Note.id.desc())):
-            notes[note.person_id].append(NoteOut(note.id, note.text, note.created_at, email))
+            notes[person_id].append(NoteOut(note_id, text, at, email))
     return [PersonOut(id=p.id, display_name=p.display_name, handles=handles[p.id], do_not_reply=p.do_not_reply,
                       first_contact=p.reply_count == 0, first_seen_at=p.first_seen_at, last_seen_at=p.last_seen_at,
                       mention_count=p.mention_count, reply_count=p.reply_count, followers=p.followers,
                       notes=notes[p.id]) for p in people]
 
 
-async def recent_histories(session: AsyncSession, person_ids: Sequence[int], limit: int = 20) -> dict[int, list[Any]]:
+def recent_histories(conn: Connection, person_ids: Sequence[int], limit: int = 20) -> dict[int, list[Any]]:
     """The newest ``limit`` messages of each of many people, newest first, in ONE statement whatever the number
     of people: a UNION ALL of per-person index range scans (``ix_interactions_person_history``), so a person
     with thousands of messages costs the same as one with twenty. Rows carry ``id, person_id, direction,
@@ -69,7 +85,7 @@ async def recent_histories(session: AsyncSession, person_ids: Sequence[int], lim
              .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit).subquery()
              for pid in ids]
     query = union_all(*(select(*part.c) for part in parts)) if len(parts) > 1 else select(*parts[0].c)
-    for row in (await session.execute(query)).all():
+    for row in conn.execute(query).all():
         found[row.person_id].append(row)
     for rows in found.values():
         rows.sort(key=lambda r: (r.occurred_at, r.id), reverse=True)
@@ -77,15 +93,17 @@ async def recent_histories(session: AsyncSession, person_ids: Sequence[int], lim
 
 
 async def get_person(db: Database, brand_id: int, person_id: int) -> PersonOut:
-    async with db.read() as session:
-        person = await load_person(session, brand_id, person_id)
-        return (await profiles(session, [person]))[0]
+    return await db.run_read(_person_profile, brand_id, person_id)
+
+
+def _person_profile(conn: Connection, brand_id: int, person_id: int) -> PersonOut:
+    return profiles(conn, [load_person(conn, brand_id, person_id)])[0]
 
 
 async def find_people(db: Database, brand_id: int, *, platform: str | None, handle: str | None, limit: int,
                       cursor: str | None) -> Page[PersonOut]:
-    after = decode_cursor(cursor, 1)
-    query = select(Person).where(Person.brand_id == brand_id, Person.merged_into_id.is_(None), Person.erased_at.is_(None))
+    after = decode_cursor(cursor, AfterId)
+    query = _PERSON.where(Person.brand_id == brand_id, Person.merged_into_id.is_(None), Person.erased_at.is_(None))
     if platform is not None or handle is not None:
         handles = select(Handle.person_id).where(Handle.brand_id == brand_id)
         if platform is not None:
@@ -94,16 +112,19 @@ async def find_people(db: Database, brand_id: int, *, platform: str | None, hand
             handles = handles.where(Handle.handle == handle_key(handle, "handle"))
         query = query.where(Person.id.in_(handles))
     if after is not None:
-        query = query.where(Person.id > _int(after[0]))
-    async with db.read() as session:
-        people = list((await session.execute(query.order_by(Person.id).limit(limit + 1))).scalars())
-        items = await profiles(session, people[:limit])
-    return Page(items=items, next_cursor=encode_cursor(people[limit - 1].id) if len(people) > limit else None)
+        query = query.where(Person.id > after.id)
+    return await db.run_read(_people_page, query.order_by(Person.id).limit(limit + 1), limit)
+
+
+def _people_page(conn: Connection, query: Any, limit: int) -> Page[PersonOut]:
+    people = conn.execute(query).all()
+    return Page(items=profiles(conn, people[:limit]),
+                next_cursor=encode_cursor(AfterId(people[limit - 1].id)) if len(people) > limit else None)
 
 
 async def history(db: Database, brand_id: int, person_id: int, *, limit: int, cursor: str | None) -> Page[HistoryItem]:
     """Messages and notes, newest first, by keyset: a page costs the same on the first page and the last."""
-    return await db.run_read(_history, brand_id, person_id, limit, decode_cursor(cursor, 3))
+    return await db.run_read(_history, brand_id, person_id, limit, decode_cursor(cursor, AfterHistoryItem))
 
 
 _PERSON_EXISTS = select(Person.id).where(Person.id == bindparam("person_id"), Person.brand_id == bindparam("brand_id"),
@@ -113,16 +134,15 @@ _MESSAGE_COLUMNS = (Interaction.id, Interaction.direction, Interaction.text, Int
 
 
 def _history(conn: Connection, brand_id: int, person_id: int, limit: int,
-             after: list[Any] | None) -> Page[HistoryItem]:
+             after: AfterHistoryItem | None) -> Page[HistoryItem]:
     """One read transaction, plain columns (no ORM objects): the person, a page of messages, a page of notes."""
     if conn.execute(_PERSON_EXISTS, {"person_id": person_id, "brand_id": brand_id}).first() is None:
         raise NotFound(f"no person {person_id}")
     messages = select(*_MESSAGE_COLUMNS).where(Interaction.person_id == person_id)
     notes = select(Note.id, Note.text, Note.created_at).where(Note.person_id == person_id)
     if after is not None:
-        at, rank, last_id = _time(after[0]), _int(after[1]), _int(after[2])
-        messages = messages.where(_before(Interaction.occurred_at, Interaction.id, _MESSAGE_RANK, at, rank, last_id))
-        notes = notes.where(_before(Note.created_at, Note.id, _NOTE_RANK, at, rank, last_id))
+        messages = messages.where(_before(Interaction.occurred_at, Interaction.id, _MESSAGE_RANK, after))
+        notes = notes.where(_before(Note.created_at, Note.id, _NOTE_RANK, after))
     found = conn.execute(
         messages.order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit + 1)).all()
     found_notes = conn.execute(notes.order_by(Note.created_at.desc(), Note.id.desc()).limit(limit + 1)).all()
@@ -139,70 +159,66 @@ def _history(conn: Connection, brand_id: int, person_id: int, limit: int,
     next_cursor = None
     if len(merged) > limit:
         at, rank, last_id = page[-1][0]
-        next_cursor = encode_cursor(at.isoformat(), rank, last_id)
+        next_cursor = encode_cursor(AfterHistoryItem(at, rank, last_id))
     return Page(items=[item for _, item in page], next_cursor=next_cursor)
 
 
-def _before(at_column: Any, id_column: Any, rank: int, at: dt.datetime, cursor_rank: int, cursor_id: int) -> Any:
+def _before(at_column: Any, id_column: Any, rank: int, after: AfterHistoryItem) -> Any:
     """Rows strictly after the cursor in (time desc, rank desc, id desc) order."""
-    same_instant = id_column < cursor_id if rank == cursor_rank else (rank < cursor_rank)
-    return or_(at_column < at, and_(at_column == at, same_instant))
-
-
-def _int(value: Any) -> int:
-    if not isinstance(value, int):
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued")
-    return value
-
-
-def _time(value: Any) -> dt.datetime:
-    try:
-        return dt.datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued") from None
+    same_instant = id_column < after.id if rank == after.rank else (rank < after.rank)
+    return or_(at_column < after.at, and_(at_column == after.at, same_instant))
 
 
 async def update_person(db: Database, actor: Principal, person_id: int, *, display_name: str | None,
                         do_not_reply: bool | None) -> PersonOut:
-    async with db.write() as session:
-        person = await load_person(session, actor.brand_id, person_id)
-        changes: dict[str, Any] = {}
-        if display_name is not None:
-            person.display_name = changes["display_name"] = clean_text(display_name, "display_name").strip()
-        if do_not_reply is not None:
-            person.do_not_reply = changes["do_not_reply"] = do_not_reply
-        if changes:
-            await record(session, actor, "person.updated", "person", person.id, **changes)
-        return (await profiles(session, [person]))[0]
+    changes: dict[str, Any] = {}
+    if display_name is not None:
+        changes["display_name"] = clean_text(display_name, "display_name").strip()
+    if do_not_reply is not None:
+        changes["do_not_reply"] = do_not_reply
+    return await db.run_write(_update_person, actor, person_id, changes)
+
+
+def _update_person(conn: Connection, actor: Principal, person_id: int, changes: dict[str, Any]) -> PersonOut:
+    load_person(conn, actor.brand_id, person_id)
+    if changes:
+        conn.execute(update(Person).where(Person.id == person_id).values(**changes))
+        record(conn, actor, "person.updated", "person", person_id, **changes)
+    return _person_profile(conn, actor.brand_id, person_id)
 
 
 async def add_note(db: Database, actor: Principal, person_id: int, text: str) -> NoteOut:
-    async with db.write() as session:
-        await load_person(session, actor.brand_id, person_id)
-        note = Note(brand_id=actor.brand_id, person_id=person_id, author_user_id=actor.id,
-                    text=clean_text(text).strip(), created_at=utcnow())
-        session.add(note)
-        await session.flush()
-        await record(session, actor, "person.note_added", "person", person_id, note_id=note.id)
-        return NoteOut(note.id, note.text, note.created_at, actor.label)
+    return await db.run_write(_add_note, actor, person_id, clean_text(text).strip())
+
+
+def _add_note(conn: Connection, actor: Principal, person_id: int, text: str) -> NoteOut:
+    load_person(conn, actor.brand_id, person_id)
+    now = utcnow()
+    note_id = conn.execute(insert(Note).values(brand_id=actor.brand_id, person_id=person_id,
+                                               author_user_id=actor.id, text=text, created_at=now)
+                           .returning(Note.id)).scalar_one()
+    record(conn, actor, "person.note_added", "person", person_id, note_id=note_id)
+    return NoteOut(note_id, text, now, actor.label)
 
 
 async def merge_people(db: Database, actor: Principal, person_id: int, other_id: int) -> PersonOut:
     """Fold ``other`` into ``person``: handles, messages, notes and turns move; counts add up."""
     if person_id == other_id:
         raise ValidationFailed.field("other_id", "a person cannot be merged with themselves")
-    async with db.write() as session:
-        person = await load_person(session, actor.brand_id, person_id)
-        other = await load_person(session, actor.brand_id, other_id)
-        for model in (Handle, Interaction, Note, Turn, Reply):
-            await session.execute(update(model).where(model.person_id == other.id).values(person_id=person.id),
-                                  execution_options={"synchronize_session": False})
-        person.first_seen_at = min(person.first_seen_at, other.first_seen_at)
-        person.last_seen_at = max(person.last_seen_at, other.last_seen_at)
-        person.mention_count += other.mention_count
-        person.reply_count += other.reply_count
-        person.do_not_reply = person.do_not_reply or other.do_not_reply
-        other.merged_into_id = person.id
-        await record(session, actor, "person.merged", "person", person.id, other_id=other.id)
-        await session.flush()
-        return (await profiles(session, [person]))[0]
+    return await db.run_write(_merge_people, actor, person_id, other_id)
+
+
+def _merge_people(conn: Connection, actor: Principal, person_id: int, other_id: int) -> PersonOut:
+    person = load_person(conn, actor.brand_id, person_id)
+    other = load_person(conn, actor.brand_id, other_id)
+    for model in (Handle, Interaction, Note, Turn, Reply):
+        conn.execute(update(model).where(model.person_id == other.id).values(person_id=person.id))
+    conn.execute(update(Person).where(Person.id == person.id).values(
+        first_seen_at=min(person.first_seen_at, other.first_seen_at),
+        last_seen_at=max(person.last_seen_at, other.last_seen_at),
+        mention_count=Person.mention_count + other.mention_count,
+        reply_count=Person.reply_count + other.reply_count,
+        do_not_reply=person.do_not_reply or other.do_not_reply))
+    conn.execute(update(Person).where(Person.id == other.id).values(merged_into_id=person.id))
+    record(conn, actor, "person.merged", "person", person.id, other_id=other.id)
+    return _person_profile(conn, actor.brand_id, person_id)

@@ -290,9 +290,15 @@ def _phrase_list(phrases: list[str]) -> PhraseList:
     return PhraseList(tuple(p.strip() for p in phrases), regex.compile("|".join(alternatives), regex.IGNORECASE))
 
 
+_DASHES = "-‐‑‒–—―"
+"""A dash in a sign-off matches any dash: a reviewer types "-RE" with the hyphen on their keyboard."""
+
+
 def _sign_off_pattern(template: str) -> regex.Pattern:
-    """The sign-off at the very end of the text; {initials} stands for two or three capital letters."""
-    literal = lambda part: r"\s+".join(regex.escape(word) for word in part.split(" "))
+    """The sign-off at the very end of the text; {initials} stands for two or three capital letters, and any
+    dash stands for any dash (hyphen, en dash, em dash)."""
+    escape = lambda word: "".join(f"[{_DASHES}]" if c in _DASHES else regex.escape(c) for c in word)  # noqa: E731
+    literal = lambda part: r"\s+".join(escape(word) for word in part.split(" "))
     body = r"(?<!\p{L})\p{Lu}{2,3}".join(literal(part) for part in template.strip().split("{initials}"))
     return regex.compile(rf"{body}\s*\Z")
 

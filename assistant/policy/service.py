@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, bindparam, select, update
 
 from assistant.audit import record
 from assistant.auth.principal import SYSTEM, Principal
@@ -14,23 +13,25 @@ from assistant.errors import NotFound
 from assistant.policy import Policy, default_policy, load_policy
 
 
-async def set_brand_policy(session: AsyncSession, brand_id: int, source: str, source_name: str = "policy.toml",
-                           actor: Principal = SYSTEM) -> str:
+def set_brand_policy(conn: Connection, brand_id: int, source: str, source_name: str = "policy.toml",
+                     actor: Principal = SYSTEM) -> str:
     """Validate and store a new policy version; raises ``PolicyFileError`` and stores nothing if it is broken."""
     policy = load_policy(source, source_name=source_name)
-    brand = await session.get(Brand, brand_id)
-    if brand is None:
+    previous = conn.execute(select(Brand.policy_hash).where(Brand.id == brand_id)).first()
+    if previous is None:
         raise NotFound(f"no brand {brand_id}")
-    previous = brand.policy_hash
-    brand.policy_toml, brand.policy_hash = source, policy.hash
-    await record(session, actor, "policy.updated", "brand", brand_id, brand_id=brand_id,
-                 policy_hash=policy.hash, previous_hash=previous)
+    conn.execute(update(Brand).where(Brand.id == brand_id).values(policy_toml=source, policy_hash=policy.hash))
+    record(conn, actor, "policy.updated", "brand", brand_id, brand_id=brand_id, policy_hash=policy.hash,
+           previous_hash=previous.policy_hash)
     return policy.hash
 
 
-async def brand_policy(session: AsyncSession, brand_id: int) -> Policy:
+_SOURCE = select(Brand.policy_toml).where(Brand.id == bindparam("brand_id"))
+
+
+def brand_policy(conn: Connection, brand_id: int) -> Policy:
     """The brand's own policy, or the shipped default for a brand without one."""
-    return policy_of(await session.scalar(select(Brand.policy_toml).where(Brand.id == brand_id)))
+    return policy_of(conn.scalar(_SOURCE, {"brand_id": brand_id}))
 
 
 def policy_of(source: str | None) -> Policy:

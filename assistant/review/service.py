@@ -30,9 +30,9 @@ from assistant.db.people import Handle, Interaction, Person
 from assistant.db.tenancy import User
 from assistant.db.turns import TURN_STATES, Decision, Draft, Turn
 from assistant.errors import Conflict, Forbidden, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
-from assistant.mentions.validation import clean_text
+from assistant.validation import clean_text
 from assistant.outbox.service import create_reply
-from assistant.pagination import Page, decode_cursor, encode_cursor
+from assistant.pagination import AfterTime, Page, decode_cursor, encode_cursor
 from assistant.people.service import profiles, recent_histories
 from assistant.policy import Policy, check_text
 from assistant.policy.service import brand_policy
@@ -61,17 +61,17 @@ async def _queue_page(session: AsyncSession, brand_id: int, *, limit: int, curso
                       status: str) -> Page[TurnOut]:
     if status not in TURN_STATES:
         raise ValidationFailed.field("status", f"use one of {', '.join(TURN_STATES)}")
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, AfterTime)
     query = select(Turn).where(Turn.brand_id == brand_id, Turn.status == status)
     if after is not None:
-        at, last_id = _cursor_time(after[0]), _cursor_int(after[1])
-        query = query.where(or_(Turn.waiting_since > at, and_(Turn.waiting_since == at, Turn.id > last_id)))
+        query = query.where(or_(Turn.waiting_since > after.at, and_(Turn.waiting_since == after.at,
+                                                                     Turn.id > after.id)))
     turns = list((await session.execute(query.order_by(Turn.waiting_since, Turn.id).limit(limit + 1))).scalars())
     items = await turn_views(session, turns[:limit])
     next_cursor = None
     if len(turns) > limit:
         last = turns[limit - 1]
-        next_cursor = encode_cursor(last.waiting_since.isoformat(), last.id)
+        next_cursor = encode_cursor(AfterTime(last.waiting_since, last.id))
     return Page(items=items, next_cursor=next_cursor)
 
 
@@ -101,9 +101,10 @@ async def queue_screen(db: Database, brand_id: int, *, status: str, limit: int, 
             items = [pinned] + [t for t in items if t.id != pinned.id]
         focus = next((t for t in items if t.id == focus_id), items[0] if items else None)
         counts = await _capped_counts(session, brand_id, count_statuses, cap)
-        history = (await recent_histories(session, [focus.person.id], limit=history_limit))[focus.person.id] \
+        history = (await (await session.connection()).run_sync(
+            recent_histories, [focus.person.id], history_limit))[focus.person.id] \
             if focus is not None else []
-        policy = await brand_policy(session, brand_id)
+        policy = await (await session.connection()).run_sync(brand_policy, brand_id)
     return QueueScreen(page, items, focus, counts, history, policy)
 
 
@@ -144,7 +145,7 @@ async def turn_views(session: AsyncSession, turns: Sequence[Turn]) -> list[TurnO
     if not ids:
         return []
     people = (await session.execute(select(Person).where(Person.id.in_({t.person_id for t in turns})))).scalars()
-    person_of = {p.id: p for p in await profiles(session, list(people))}
+    person_of = {p.id: p for p in await (await session.connection()).run_sync(profiles, list(people))}
     mentions: dict[int, list[MentionOut]] = {i: [] for i in ids}
     for m in (await session.execute(select(Interaction).where(
             Interaction.turn_id.in_(ids), Interaction.direction == "inbound")
@@ -242,7 +243,7 @@ async def approve(db: Database, actor: Principal, turn_id: int, *, draft_id: int
                                  f"set on person {turn.person_id}); nothing was sent. Clear the flag on their "
                                  f"person page if they want an answer after all.",
                                  extra={"person_id": turn.person_id})
-            policy = await brand_policy(session, turn.brand_id)
+            policy = await (await session.connection()).run_sync(brand_policy, turn.brand_id)
             if draft_id is None:
                 assert final is not None
                 draft = await _store_human_draft(session, turn, final, policy.hash)
@@ -271,10 +272,10 @@ async def approve(db: Database, actor: Principal, turn_id: int, *, draft_id: int
                                        policy_hash=policy.hash, findings=findings)
             reply = await create_reply(session, turn=turn, draft_id=draft.id, decision_id=decision.id, text=final,
                                        user_id=actor.id)
-            await record(session, actor, "turn.approved", "turn", turn.id, brand_id=turn.brand_id,
-                         draft_id=draft.id, decision_id=decision.id, reply_id=reply.id,
-                         edited=final != proposed, written_by_human=draft_id is None,
-                         override_reason=reason, blocking_rules=sorted({f["rule"] for f in blocking}))
+            await (await session.connection()).run_sync(record, actor, "turn.approved", "turn", turn.id,
+                    brand_id=turn.brand_id, draft_id=draft.id, decision_id=decision.id, reply_id=reply.id,
+                    edited=final != proposed, written_by_human=draft_id is None, override_reason=reason,
+                    blocking_rules=sorted({f["rule"] for f in blocking}))
             return Approved(reply_id=reply.id, status="approved")
     except IntegrityError:
         # The replies table's UNIQUE(turn_id): another approval of this turn got there first.
@@ -347,8 +348,8 @@ async def _close(db: Database, actor: Principal, turn_id: int, action: str, stat
                            f"can be {status}")
         await _move(session, turn, status)
         decision = await _decision(session, actor, turn, action, draft_id=turn.current_draft_id, reason=reason)
-        await record(session, actor, f"turn.{status}", "turn", turn.id, brand_id=turn.brand_id,
-                     decision_id=decision.id, reason=reason)
+        await (await session.connection()).run_sync(record, actor, f"turn.{status}", "turn", turn.id,
+                brand_id=turn.brand_id, decision_id=decision.id, reason=reason)
         if status == "escalated":
             await emit(session, turn.brand_id, "turn.escalated",
                        {"turn_id": turn.id, "person_id": turn.person_id, "reason": reason})
@@ -458,15 +459,15 @@ def _stats(group: str, waits: list[float]) -> WaitGroup:
 async def audit_page(db: Database, brand_id: int, *, actor: str | None = None, action: str | None = None,
                      limit: int, cursor: str | None) -> Page[AuditOut]:
     """The brand's audit log, newest first; ``actor`` is a user's email or a key's prefix."""
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, AfterTime)
     query = select(AuditEvent).where(AuditEvent.brand_id == brand_id)
     if actor:
         query = query.where(AuditEvent.actor_label == actor)
     if action:
         query = query.where(AuditEvent.action == action)
     if after is not None:
-        at, last_id = _cursor_time(after[0]), _cursor_int(after[1])
-        query = query.where(or_(AuditEvent.created_at < at, and_(AuditEvent.created_at == at, AuditEvent.id < last_id)))
+        query = query.where(or_(AuditEvent.created_at < after.at,
+                                and_(AuditEvent.created_at == after.at, AuditEvent.id < after.id)))
     async with db.read() as session:
         events = list((await session.execute(
             query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit + 1))).scalars())
@@ -475,24 +476,10 @@ async def audit_page(db: Database, brand_id: int, *, actor: str | None = None, a
     next_cursor = None
     if len(events) > limit:
         last = events[limit - 1]
-        next_cursor = encode_cursor(last.created_at.isoformat(), last.id)
+        next_cursor = encode_cursor(AfterTime(last.created_at, last.id))
     return Page(items=items, next_cursor=next_cursor)
 
 
-def _cursor_int(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued")
-    return value
-
-
-def _cursor_time(value: Any) -> dt.datetime:
-    try:
-        at = dt.datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued") from None
-    if at.tzinfo is None:
-        raise ValidationFailed.field("cursor", "is not a cursor this service issued")
-    return at
 
 
 __all__ = ["DoNotReply", "approve", "audit_page", "edit_diff", "escalate", "fairness", "get_turn", "queue_page", "reject",

@@ -79,6 +79,23 @@ class KeyForm(Struct):
         return [self.scope] if isinstance(self.scope, str) else list(self.scope)
 
 
+class PresenceForm(Struct):
+    editing: str = ""
+    """``1`` while the reviewer types in the reply box."""
+
+
+class SnippetForm(Struct):
+    name: str = ""
+    text: str = ""
+
+
+class SnippetEditForm(Struct):
+    name: str = ""
+    text: str = ""
+    do: str = ""
+    """``delete`` to delete the saved reply; anything else saves it."""
+
+
 class PolicyUploadForm(Struct):
     """Sent as multipart: a pasted ``source``, or a ``file`` that wins when it has content."""
 

@@ -22,21 +22,23 @@ from litestar.response import Redirect
 
 from assistant.auth import service as auth
 from assistant.auth.principal import API_SCOPES, ROLES
-from assistant.db.tenancy import Brand
 from assistant.drafting.service import request_regenerate
-from assistant.errors import Conflict, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
+from assistant.errors import Conflict, PolicyBlocked, StaleDraft, ValidationFailed
 from assistant.people import privacy
 from assistant.people import service as people
 from assistant.policy import PolicyFileError, check_text, count_length
 from assistant.policy.checks import effective_limit
 from assistant.policy.service import brand_policy, set_brand_policy
+from assistant.review import presence
 from assistant.review import service as review
 from assistant.services import Services
-from assistant.web import queries
+from assistant.snippets import service as snippets
+from assistant.web import charts, queries
 from assistant.web.forms import (ApproveForm, DecisionForm, DisableForm, DoNotReplyForm, EraseForm, InviteForm, KeyForm,
                                  MergeForm,
-                                 NoteForm, PolicyTryForm, PolicyUploadForm, RegenerateForm, RoleForm, SignInForm)
-from assistant.web.render import page
+                                 NoteForm, PolicyTryForm, PolicyUploadForm, PresenceForm, RegenerateForm, RoleForm,
+                                 SignInForm, SnippetEditForm, SnippetForm)
+from assistant.web.render import ago, page, when
 from assistant.web.security import (LOGIN_FAILED, SESSION_COOKIE, Viewer, admin_only, is_https, secret_of, sign_in,
                                     sign_session)
 
@@ -139,6 +141,7 @@ async def _queue(request: Request[Any, Any, Any], services: Services, viewer: Vi
         notice = notice or "That page link had expired; here is the start of the queue."
     policy, mine = screen.policy, review.initials(viewer.display_name, viewer.email)
     default_max_length = services.settings.default_max_length
+    saved = await db.run_read(snippets.list_snippets, viewer.brand_id) if screen.focus is not None else []
     focused = screen.focus
     here = {k: v for k, v in (("status", view if view != "pending_review" else None), ("cursor", cursor),
                               ("limit", str(limit) if limit != QUEUE_LIMIT_DEFAULT else None)) if v}
@@ -149,7 +152,16 @@ async def _queue(request: Request[Any, Any, Any], services: Services, viewer: Vi
                 focus=focused.id if focused else None, here=urlencode(here), problem=problem or {},
                 sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine),
                 limit_for=lambda platform: effective_limit(policy, platform, default_max_length),
-                promises_due=frozenset(), undo_seconds=services.settings.undo_seconds)  # memory (issue 12) fills this with the people whose promise is due
+                promises_due=frozenset(), undo_seconds=services.settings.undo_seconds,
+                snippets=_filled(saved, screen.focus))
+
+
+def _filled(saved: list[Any], turn: Any) -> dict[str, str]:
+    """The brand's saved replies, placeholders filled in for the person in focus (name → text)."""
+    if turn is None:
+        return {}
+    handle = next((h.handle for h in turn.person.handles if h.platform == turn.platform), None)
+    return {s.name: snippets.fill(s.text, display_name=turn.person.display_name, handle=handle) for s in saved}  # memory (issue 12) fills this with the people whose promise is due
 
 
 @get(["/", "/queue"], operation_id="webQueue", include_in_schema=False)
@@ -170,17 +182,27 @@ async def turn_history(request: Request[Any, Any, Any], services: Services, view
     """The history column of one card, as an HTML fragment: the script loads it when focus moves to a card."""
     db = services.db
     turn = await review.get_turn(db, viewer.brand_id, turn_id)
-    async with db.read() as session:
-        histories = await people.recent_histories(session, [turn.person.id], limit=HISTORY_SHOWN)
+    histories = await db.run_read(people.recent_histories, [turn.person.id], HISTORY_SHOWN)
     return page(request, "_history.html", viewer=viewer, t=turn, p=turn.person, past=histories[turn.person.id],
                 focused=True, here="")
+
+
+@post("/turns/{turn_id:int}/presence", operation_id="webPresence", include_in_schema=False, status_code=200)
+async def turn_presence(services: Services, viewer: Viewer, turn_id: int,
+                        data: Annotated[PresenceForm, Form]) -> dict[str, Any]:
+    """The page's heartbeat on the person in focus; answers who else has them open or is editing."""
+    others = await services.db.run_write(presence.beat, viewer.brand_id, viewer.user_id, turn_id,
+                                         data.editing == "1")
+    return {"sentence": presence.sentence(others),
+            "others": [{"name": o.name, "editing": o.editing, "seen_at": o.seen_at.isoformat()} for o in others]}
 
 
 @post("/turns/{turn_id:int}/approve", operation_id="webApprove", include_in_schema=False)
 async def approve(request: Request[Any, Any, Any], services: Services, viewer: Viewer, turn_id: int,
                   data: Annotated[ApproveForm, Form]) -> Response[Any]:
     """Approve the current draft (the form carries its ``draft_id``), or, on an escalated turn's compose box
-    (no ``draft_id``), send the reply the reviewer wrote."""
+    (no ``draft_id``), send the reply the reviewer wrote. The page signs the text: a reply the reviewer left
+    unsigned gets their sign-off appended (any dash counts as the policy's)."""
     draft_id = _int(data.draft_id)
     text = data.text.replace("\r\n", "\n") if data.text is not None else None
     override = data.override_reason.strip() or None
@@ -188,6 +210,9 @@ async def approve(request: Request[Any, Any, Any], services: Services, viewer: V
     done = "/?status=escalated&notice=approved" if data.view == "escalated" else "/?notice=approved"
     if draft_id is None and data.draft_id and not (text or "").strip():
         raise ValidationFailed.field("draft_id", "is missing; reload the page")
+    if text and text.strip():
+        policy = await db.run_read(brand_policy, viewer.brand_id)
+        text = review.signed(policy, text, review.initials(viewer.display_name, viewer.email))
     try:
         await review.approve(db, viewer.principal, turn_id, draft_id=draft_id, text=text or None,
                              override_reason=override if viewer.is_admin else None,
@@ -211,7 +236,24 @@ async def approve(request: Request[Any, Any, Any], services: Services, viewer: V
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
         return await _queue(request, services, viewer, status=422, pinned=turn, notice=exc.detail,
                             problem={"turn_id": turn_id, "text": text})
+    except Conflict:
+        turn = await review.get_turn(db, viewer.brand_id, turn_id)
+        decided = next((d for d in reversed(turn.decisions) if d.action != "regenerate"), None)
+        return await _queue(request, services, viewer, status=409, pinned=turn, notice=_lost_notice(decided, turn),
+                            problem={"turn_id": turn_id, "text": text, "lost": decided})
     return Redirect(done, status_code=303)
+
+
+LOST_VERBS = {"approve": "approved a reply", "reject": "rejected this turn", "escalate": "escalated this turn"}
+
+
+def _lost_notice(decided: Any, turn: Any) -> str:
+    """Two reviewers, one card: say who decided what and when; the loser's text stays on the page."""
+    if decided is None:
+        return "Someone else changed this turn while you were on it. Your text is kept below."
+    return (f"{decided.user} {LOST_VERBS.get(decided.action, 'decided this turn')} {ago(decided.at)} "
+            f"({when(decided.at)}), before yours arrived. Your text is kept below: copy it, or press d to "
+            f"discard it and go on.")
 
 
 async def _decide(request: Request[Any, Any, Any], services: Services, viewer: Viewer, turn_id: int,
@@ -347,7 +389,8 @@ async def fairness_view(request: Request[Any, Any, Any], services: Services, vie
     end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
     report = await review.fairness(services.db, viewer.brand_id, since=start, until=end)
     return page(request, "fairness.html", viewer=viewer, report=report, since=since.isoformat(),
-                until=until.isoformat(), error=e1 or e2)
+                until=until.isoformat(), error=e1 or e2, verdict=charts.verdict(report.by_audience, report.overall),
+                chart=charts.wait_chart, duration=charts.duration)
 
 
 # Admin (mounted under /admin behind the admin_only guard) ------------------------------------------------
@@ -369,9 +412,8 @@ async def invite(request: Request[Any, Any, Any], services: Services, viewer: Vi
                  data: Annotated[InviteForm, Form]) -> Response[str]:
     password = secrets.token_urlsafe(12)
     try:
-        async with services.db.write() as session:
-            user = await auth.create_user(session, viewer.brand_id, data.email, data.role, password,
-                                          actor=viewer.principal)
+        user = await services.db.run_write(auth.create_user, viewer.brand_id, data.email, data.role, password, "",
+                                           viewer.principal)
     except (ValidationFailed, Conflict) as exc:
         return await _users_page(request, services, viewer, status=exc.status, error=exc.detail)
     return await _users_page(request, services, viewer, issued={"email": user.email, "password": password})
@@ -414,9 +456,8 @@ async def keys_view(request: Request[Any, Any, Any], services: Services, viewer:
 async def create_key(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
                      data: Annotated[KeyForm, Form]) -> Response[str]:
     try:
-        async with services.db.write() as session:
-            issued = await auth.create_api_key(session, viewer.brand_id, data.scopes, name=data.name.strip()[:200],
-                                               actor=viewer.principal)
+        issued = await services.db.run_write(auth.create_api_key, viewer.brand_id, data.scopes,
+                                             data.name.strip()[:200], viewer.principal)
     except ValidationFailed as exc:
         return await _keys_page(request, services, viewer, status=422, error=exc.detail)
     return await _keys_page(request, services, viewer, issued=issued.token)
@@ -424,19 +465,61 @@ async def create_key(request: Request[Any, Any, Any], services: Services, viewer
 
 @post("/keys/{key_id:int}/revoke", operation_id="webRevokeKey", include_in_schema=False)
 async def revoke_key(services: Services, viewer: Viewer, key_id: int) -> Response[Any]:
-    async with services.db.write() as session:
-        await auth.revoke_api_key(session, viewer.brand_id, key_id, actor=viewer.principal)
+    await services.db.run_write(auth.revoke_api_key, viewer.brand_id, key_id, viewer.principal)
     services.authenticator.forget()
     return Redirect("/admin/keys", status_code=303)
 
 
+async def _snippets_page(request: Request[Any, Any, Any], services: Services, viewer: Viewer, *, status: int = 200,
+                         error: str | None = None, draft: dict[str, str] | None = None) -> Response[str]:
+    """Saved replies with what the policy says about each (their sign-off is the page's to add, so that rule
+    is left out; the length depends on the platform and is checked on the reply)."""
+    db = services.db
+    saved = await db.run_read(snippets.list_snippets, viewer.brand_id)
+    policy = await db.run_read(brand_policy, viewer.brand_id)
+    findings = {s.id: [f for f in check_text(policy, s.text, platform="x") if f.rule not in ("sign_off", "max_length")]
+                for s in saved}
+    return page(request, "admin_snippets.html", status=status, viewer=viewer, snippets=saved, findings=findings,
+                error=error, draft=draft or {"name": "", "text": ""})
+
+
+@get("/snippets", operation_id="webSnippets", include_in_schema=False)
+async def snippets_view(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> Response[str]:
+    return await _snippets_page(request, services, viewer)
+
+
+@post("/snippets", operation_id="webCreateSnippet", include_in_schema=False)
+async def create_snippet(request: Request[Any, Any, Any], services: Services, viewer: Viewer,
+                         data: Annotated[SnippetForm, Form]) -> Response[Any]:
+    try:
+        await services.db.run_write(snippets.create_snippet, viewer.brand_id, data.name, data.text)
+    except (ValidationFailed, Conflict) as exc:
+        return await _snippets_page(request, services, viewer, status=exc.status, error=_said(exc),
+                                    draft={"name": data.name[:80], "text": data.text[:5000]})
+    return Redirect("/admin/snippets", status_code=303)
+
+
+@post("/snippets/{snippet_id:int}", operation_id="webEditSnippet", include_in_schema=False)
+async def edit_snippet(request: Request[Any, Any, Any], services: Services, viewer: Viewer, snippet_id: int,
+                       data: Annotated[SnippetEditForm, Form]) -> Response[Any]:
+    try:
+        if data.do == "delete":
+            await services.db.run_write(snippets.delete_snippet, viewer.brand_id, snippet_id)
+        else:
+            await services.db.run_write(snippets.update_snippet, viewer.brand_id, snippet_id, data.name, data.text)
+    except (ValidationFailed, Conflict) as exc:
+        return await _snippets_page(request, services, viewer, status=exc.status, error=_said(exc))
+    return Redirect("/admin/snippets", status_code=303)
+
+
+def _said(exc: ValidationFailed | Conflict) -> str:
+    """A service error as a sentence for the page: the field's message when there is one."""
+    return "; ".join(f"{e['field'].replace('_', ' ').capitalize()} {e['message']}" for e in exc.errors) or exc.detail
+
+
 async def _policy_page(request: Request[Any, Any, Any], services: Services, viewer: Viewer, *, status: int = 200,
                        **context: Any) -> Response[str]:
-    async with services.db.read() as session:
-        brand = await session.get(Brand, viewer.brand_id)
-        policy = await brand_policy(session, viewer.brand_id)
-    if brand is None:
-        raise NotFound("no brand")
+    brand, policy = await queries.policy_screen(services.db, viewer.brand_id)
     context.setdefault("errors", [])
     context.setdefault("uploaded", None)
     context.setdefault("trial", None)
@@ -466,9 +549,8 @@ async def policy_upload(request: Request[Any, Any, Any], services: Services, vie
     if not source.strip():
         return await _policy_page(request, services, viewer, status=422, errors=["Paste or upload a policy file."])
     try:
-        async with services.db.write() as session:
-            new_hash = await set_brand_policy(session, viewer.brand_id, source, "uploaded policy",
-                                              actor=viewer.principal)
+        new_hash = await services.db.run_write(set_brand_policy, viewer.brand_id, source, "uploaded policy",
+                                               viewer.principal)
     except PolicyFileError as exc:
         messages = [str(m) for m in getattr(exc, "messages", None) or [str(exc)]]
         return await _policy_page(request, services, viewer, status=422, errors=messages, source=source)
@@ -480,18 +562,18 @@ async def policy_try(request: Request[Any, Any, Any], services: Services, viewer
                      data: Annotated[PolicyTryForm, Form]) -> Response[str]:
     text = data.text[:10_000]
     platform = data.platform.strip().lower()[:32] or "x"
-    async with services.db.read() as session:
-        policy = await brand_policy(session, viewer.brand_id)
+    policy = await services.db.run_read(brand_policy, viewer.brand_id)
     findings = [f.to_dict() for f in check_text(policy, text, platform=platform, author_handle=data.author or None)]
     return await _policy_page(request, services, viewer, trial={"text": text, "platform": platform,
                                                                 "findings": findings,
                                                                 "length": count_length(platform, text)})
 
 
-ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, approve, reject, escalate, regenerate,
-          person_view, add_note, do_not_reply, merge, export_person, erase_person, audit_view, fairness_view]
-ADMIN_ROUTES = [users_view, invite, user_role, user_disable, keys_view, create_key, revoke_key, policy_view,
-                policy_upload, policy_try]
+ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, turn_presence, approve, reject, escalate,
+          regenerate, person_view, add_note, do_not_reply, merge, export_person, erase_person,
+          audit_view, fairness_view]
+ADMIN_ROUTES = [users_view, invite, user_role, user_disable, keys_view, create_key, revoke_key, snippets_view,
+                create_snippet, edit_snippet, policy_view, policy_upload, policy_try]
 """Mounted under ``/admin`` behind the ``admin_only`` guard."""
 
 __all__ = ["ADMIN_ROUTES", "ROUTES"]

@@ -23,7 +23,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, select, update
 
 from assistant.auth.passwords import verify_password
 from assistant.auth.principal import Principal
@@ -123,6 +123,8 @@ class Viewer:
         return self.role == "admin"
 
 
+_USER = select(User.id, User.brand_id, User.email, User.display_name, User.role, User.disabled,
+               User.password_hash, User.failed_logins, User.locked_until)
 _VIEWER = "assistant.viewer"
 """Where a request keeps its viewer once read, so the admin guard and the ``viewer`` dependency read it once."""
 
@@ -136,8 +138,7 @@ async def load_viewer(connection: ASGIConnection[Any, Any, Any, Any], db: Databa
     user_id = read_session(secret_of(connection), connection.cookies.get(SESSION_COOKIE))
     if user_id is None:
         raise LoginRequired()
-    async with db.read() as session:
-        user = await session.scalar(select(User).where(User.id == user_id))
+    user = await db.run_read(_user_where, User.id == user_id)
     if user is None or user.disabled:
         raise LoginRequired()
     viewer = Viewer(user_id=user.id, brand_id=user.brand_id, email=user.email, display_name=user.display_name,
@@ -158,34 +159,46 @@ async def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _handler: B
         raise Forbidden("Only an admin may open this page")
 
 
-async def sign_in(db: Database, email: str, password: str, *, max_failures: int, lockout_seconds: int) -> User | None:
+def _user_where(conn: Connection, condition: Any) -> Row[Any] | None:
+    return conn.execute(_USER.where(condition)).first()
+
+
+async def sign_in(db: Database, email: str, password: str, *, max_failures: int,
+                  lockout_seconds: int) -> Row[Any] | None:
     """Check a password with a throttle: after ``max_failures`` misses in a row the account is locked for
-    ``lockout_seconds``. Unknown email, wrong password, locked and disabled all look the same to the caller."""
+    ``lockout_seconds``. Unknown email, wrong password, locked and disabled all look the same to the caller.
+    The password is checked between two short transactions, never inside one."""
     email = (email or "").strip().lower()[:320]
-    async with db.read() as session:
-        user = await session.scalar(select(User).where(User.email == email))
+    user = await db.run_read(_user_where, User.email == email)
     now = utcnow()
     locked = user is not None and user.locked_until is not None and user.locked_until > now
     ok = verify_password(user.password_hash if user is not None else None, password or "")
     if user is None:
         return None
-    async with db.write() as session:
-        row = await session.get(User, user.id)
-        if row is None:
-            return None
-        if locked or row.disabled or not ok:
-            if not locked:
-                row.failed_logins = (row.failed_logins or 0) + 1
-                if row.failed_logins >= max_failures:
-                    row.locked_until = now + dt.timedelta(seconds=lockout_seconds)
-                    row.failed_logins = 0
-                    await record(session, user_principal(row), "user.locked", "user", row.id,
-                                 brand_id=row.brand_id)
-            return None
-        row.failed_logins = 0
-        row.locked_until = None
-        await record(session, user_principal(row), "user.signed_in", "user", row.id, brand_id=row.brand_id)
-        return row
+    return await db.run_write(_settle_sign_in, user.id, ok and not locked, now, max_failures, lockout_seconds)
+
+
+def _settle_sign_in(conn: Connection, user_id: int, ok: bool, now: dt.datetime, max_failures: int,
+                    lockout_seconds: int) -> Row[Any] | None:
+    """Count a miss (locking the account at ``max_failures``) or clear the count on success; the user on
+    success. A locked account's misses are not counted again."""
+    row = _user_where(conn, User.id == user_id)
+    if row is None:
+        return None
+    locked = row.locked_until is not None and row.locked_until > now
+    if locked or row.disabled or not ok:
+        if not locked:
+            failures = (row.failed_logins or 0) + 1
+            if failures >= max_failures:
+                conn.execute(update(User).where(User.id == user_id).values(
+                    failed_logins=0, locked_until=now + dt.timedelta(seconds=lockout_seconds)))
+                record(conn, user_principal(row), "user.locked", "user", row.id, brand_id=row.brand_id)
+            else:
+                conn.execute(update(User).where(User.id == user_id).values(failed_logins=failures))
+        return None
+    conn.execute(update(User).where(User.id == user_id).values(failed_logins=0, locked_until=None))
+    record(conn, user_principal(row), "user.signed_in", "user", row.id, brand_id=row.brand_id)
+    return row
 
 
 class SecurityHeadersMiddleware:

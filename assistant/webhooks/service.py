@@ -66,17 +66,18 @@ async def add_webhook(db: Database, brand_slug: str, url: str, events: list[str]
     url, events = check_url(url), check_events(events)
     secret = new_secret()
     async with db.write() as session:
-        brand = await brand_by_slug(session, brand_slug)
+        brand = await (await session.connection()).run_sync(brand_by_slug, brand_slug)
         hook = Webhook(brand_id=brand.id, url=url, events=events, secret=secret, active=True, created_at=utcnow())
         session.add(hook)
         await session.flush()
-        await record(session, SYSTEM, "webhook.added", "webhook", hook.id, brand_id=brand.id, url=url, events=events)
+        await (await session.connection()).run_sync(record, SYSTEM, "webhook.added", "webhook", hook.id,
+                brand_id=brand.id, url=url, events=events)
     return Subscribed(hook.id, secret)
 
 
 async def list_webhooks(db: Database, brand_slug: str) -> list[Webhook]:
     async with db.read() as session:
-        brand = await brand_by_slug(session, brand_slug)
+        brand = await (await session.connection()).run_sync(brand_by_slug, brand_slug)
         return list((await session.execute(select(Webhook).where(
             Webhook.brand_id == brand.id, Webhook.active.is_(True)).order_by(Webhook.id))).scalars())
 
@@ -86,7 +87,8 @@ async def remove_webhook(db: Database, webhook_id: int) -> None:
     async with db.write() as session:
         hook = await _active(session, webhook_id)
         hook.active = False
-        await record(session, SYSTEM, "webhook.removed", "webhook", hook.id, brand_id=hook.brand_id)
+        await (await session.connection()).run_sync(record, SYSTEM, "webhook.removed", "webhook", hook.id,
+                brand_id=hook.brand_id)
 
 
 async def rotate_secret(db: Database, webhook_id: int) -> Subscribed:
@@ -95,7 +97,8 @@ async def rotate_secret(db: Database, webhook_id: int) -> Subscribed:
     async with db.write() as session:
         hook = await _active(session, webhook_id)
         hook.secret = secret
-        await record(session, SYSTEM, "webhook.secret_rotated", "webhook", hook.id, brand_id=hook.brand_id)
+        await (await session.connection()).run_sync(record, SYSTEM, "webhook.secret_rotated", "webhook", hook.id,
+                brand_id=hook.brand_id)
     return Subscribed(webhook_id, secret)
 
 
@@ -109,7 +112,7 @@ async def list_deliveries(db: Database, *, brand_slug: str | None, status: str |
         query = query.where(WebhookDelivery.status == status)
     async with db.read() as session:
         if brand_slug is not None:
-            brand = await brand_by_slug(session, brand_slug)
+            brand = await (await session.connection()).run_sync(brand_by_slug, brand_slug)
             query = query.where(WebhookDelivery.brand_id == brand.id)
         rows = await session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit))
         return [(delivery, url) for delivery, url in rows]
@@ -128,8 +131,8 @@ async def retry_delivery(db: Database, delivery_id: int) -> None:
             status="pending"), execution_options={"synchronize_session": False})
         await queue.enqueue(session, queue.DELIVER_WEBHOOK, [delivery_id], brand_id=delivery.brand_id,
                             max_attempts=MAX_DELIVERY_ATTEMPTS, skip_if_queued=True)
-        await record(session, SYSTEM, "webhook.delivery_retried", "webhook_delivery", delivery_id,
-                     brand_id=delivery.brand_id)
+        await (await session.connection()).run_sync(record, SYSTEM, "webhook.delivery_retried", "webhook_delivery",
+                delivery_id, brand_id=delivery.brand_id)
 
 
 async def _active(session: AsyncSession, webhook_id: int) -> Webhook:

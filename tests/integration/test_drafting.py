@@ -77,8 +77,7 @@ def db(state: Services) -> Database:
 @pytest.fixture
 async def kit(factory: Factory, db: Database) -> BrandKit:
     kit = await factory.brand()
-    async with db.write() as session:
-        await set_brand_policy(session, kit.id, POLICY)
+    await db.run_write(set_brand_policy, kit.id, POLICY)
     return kit
 
 
@@ -240,8 +239,7 @@ SIGNED = POLICY.replace('description = "Warm and plain."', 'description = "Warm 
 
 async def test_a_sign_off_with_initials_is_left_to_the_reviewer(client: Client, state: Services, kit: BrandKit,
                                                                  fake_llm: FakeLLM, settings: Settings) -> None:
-    async with state.db.write() as session:
-        await set_brand_policy(session, kit.id, SIGNED)
+    await state.db.run_write(set_brand_policy, kit.id, SIGNED)
     accepted = await ingest(client, kit, handle="@ana")
     await drain(state)
 

@@ -33,8 +33,12 @@ def ndjson(*items: dict[str, Any] | str) -> bytes:
 
 
 async def count(db: Database, model: Any) -> int:
-    async with db.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+    return await db.run_read(lambda conn: int(conn.execute(select(func.count()).select_from(model)).scalar() or 0))
+
+
+async def stored(db: Database, model: Any) -> list[Any]:
+    """Every row of ``model``'s table, as plain rows."""
+    return await db.run_read(lambda conn: list(conn.execute(select(model.__table__)).all()))
 
 
 async def test_import_links_replies_to_their_person_and_creates_no_turns(client, factory, db) -> None:
@@ -49,9 +53,8 @@ async def test_import_links_replies_to_their_person_and_creates_no_turns(client,
     assert response.status_code == 200, response.text
     assert response.json() == {"imported": 4, "duplicates": 0, "invalid": []}
 
-    async with db.read() as session:
-        rows = {i.external_id: i for i in (await session.execute(select(Interaction))).scalars()}
-        people = {p.id: p for p in (await session.execute(select(Person))).scalars()}
+    rows = {i.external_id: i for i in await stored(db, Interaction)}
+    people = {p.id: p for p in await stored(db, Person)}
     assert rows["2"].person_id == rows["1"].person_id == rows["3"].person_id
     assert rows["2"].direction == "outbound" and rows["2"].in_reply_to == "1"
     assert rows["3"].conversation_key == "1" and rows["2"].conversation_key == "1"
@@ -76,8 +79,7 @@ async def test_import_again_counts_duplicates_and_stores_nothing_twice(client, f
     again = await client.post("/api/v1/history/import", content=body, headers=brand.ingest | NDJSON)
     assert again.json() == {"imported": 0, "duplicates": 3, "invalid": []}
     assert await count(db, Interaction) == 2
-    async with db.read() as session:
-        person = (await session.execute(select(Person))).scalar_one()
+    [person] = await stored(db, Person)
     assert (person.mention_count, person.reply_count) == (1, 1)
 
 
@@ -112,8 +114,7 @@ async def test_reply_before_its_parent_in_the_file_is_linked(client, factory, db
     body = ndjson(line("2", "outbound", in_reply_to="1"), line("1", handle="@zoe"))
     response = await client.post("/api/v1/history/import", content=body, headers=brand.ingest | NDJSON)
     assert response.json() == {"imported": 2, "duplicates": 0, "invalid": []}
-    async with db.read() as session:
-        persons = set((await session.execute(select(Interaction.person_id))).scalars())
+    persons = {i.person_id for i in await stored(db, Interaction)}
     assert len(persons) == 1
 
 
@@ -126,8 +127,7 @@ async def test_reply_to_a_live_mention_in_the_database_joins_that_person(client,
     response = await client.post("/api/v1/history/import", content=ndjson(line("r1", "outbound", in_reply_to="m1")),
                                  headers=brand.ingest | NDJSON)
     assert response.json()["imported"] == 1
-    async with db.read() as session:
-        reply = (await session.execute(select(Interaction).where(Interaction.external_id == "r1"))).scalar_one()
+    [reply] = [i for i in await stored(db, Interaction) if i.external_id == "r1"]
     assert reply.person_id == accepted.json()["person_id"]
 
 
@@ -195,16 +195,14 @@ def test_tweet_dump_csv_via_the_command(tmp_path: Path, settings, cli) -> None:
     assert "imported 0, duplicates 4, invalid 2" in again.output
     assert unknown.exit_code == 1 and "no brand" in unknown.output
 
-    async def stored() -> tuple[dict[str, Interaction], int]:
+    async def interactions_and_turns() -> tuple[dict[str, Any], int]:
         db = Database(settings.database_url)
         try:
-            async with db.read() as session:
-                rows = {i.external_id: i for i in (await session.execute(select(Interaction))).scalars()}
-            return rows, await count(db, Turn)
+            return {i.external_id: i for i in await stored(db, Interaction)}, await count(db, Turn)
         finally:
             await db.dispose()
 
-    rows, turns = asyncio.run(stored())
+    rows, turns = asyncio.run(interactions_and_turns())
     assert len(rows) == 4 and turns == 0
     assert rows["1"].text == "@115712 I understand & I'd like to help.\nPlease DM us."
     assert rows["3"].text == "@sprintcare is the worst <3"
@@ -236,7 +234,6 @@ async def test_chunks_commit_independently_and_link_across_chunks(factory, db) -
     records.insert(0, records.pop())  # the last reply comes first: its parent arrives in a later chunk
     report = await import_records(db, brand.id, records, chunk_rows=7)
     assert (report.imported, report.duplicates, report.invalid) == (100, 0, [])
-    async with db.read() as session:
-        people = list((await session.execute(select(Person))).scalars())
+    people = await stored(db, Person)
     assert len(people) == 7
     assert sum(p.mention_count for p in people) == 50 and sum(p.reply_count for p in people) == 50

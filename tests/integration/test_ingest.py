@@ -219,12 +219,10 @@ async def test_missing_unknown_malformed_or_revoked_key_is_401(client, app, fact
         response = await client.post("/api/v1/mentions", json=mention(), headers=headers)
         problem(response, 401)
         assert response.headers["www-authenticate"].startswith("Bearer")
-    async with db.write() as session:
-        issued = await auth.create_api_key(session, brand.id, ["ingest"])
+    issued = await db.run_write(auth.create_api_key, brand.id, ["ingest"])
     headers = {"Authorization": f"Bearer {issued.token}"}
     assert (await client.post("/api/v1/mentions", json=mention(), headers=headers)).status_code == 202
-    async with db.write() as session:
-        await auth.revoke_api_key(session, brand.id, issued.id)
+    await db.run_write(auth.revoke_api_key, brand.id, issued.id)
     app_services(app).authenticator.forget()  # keys are cached for 2 s per process; the revoking process forgets at once
     problem(await client.post("/api/v1/mentions", json=mention(), headers=headers), 401)
     assert await rows(db) == 1

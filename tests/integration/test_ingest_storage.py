@@ -27,8 +27,8 @@ def _rows(prefix: str, person_id: int) -> list[dict[str, object]]:
 
 @pytest.mark.sqlite  # the fast path is SQLite's
 async def test_fast_executemany_stores_what_sqlalchemy_stores(db: Database) -> None:
+    brand = await db.run_write(auth.create_brand, "fast", "Fast")
     async with db.write() as session:
-        brand = await auth.create_brand(session, "fast", "Fast")
         person = Person(brand_id=brand.id, display_name="p", first_seen_at=dt.datetime.now(dt.timezone.utc),
                         last_seen_at=dt.datetime.now(dt.timezone.utc))
         session.add(person)

@@ -6,8 +6,9 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
+from assistant.db.audit import AuditEvent
 from assistant.db.people import Note
 from tests.support.factories import mention
 
@@ -74,11 +75,12 @@ async def test_history_pages_neither_skip_nor_repeat(client, factory, db, limit)
         note = await client.post(f"/api/v1/people/{person_id}/notes", json={"text": f"note {n}"},
                                  headers=brand.reviewer)
         assert note.status_code == 201
-    async with db.write() as session:  # notes land on the same instants as mentions
-        note_ids = list((await session.execute(select(Note.id).order_by(Note.id))).scalars())
+    def same_instants(conn: Connection) -> None:  # notes land on the same instants as mentions
+        note_ids = list(conn.execute(select(Note.id).order_by(Note.id)).scalars())
         for n, note_id in enumerate(note_ids, start=1):
-            await session.execute(update(Note).where(Note.id == note_id)
-                                  .values(created_at=base + dt.timedelta(minutes=n)))
+            conn.execute(update(Note).where(Note.id == note_id).values(created_at=base + dt.timedelta(minutes=n)))
+
+    await db.run_write(same_instants)
     pages = await history_pages(client, brand, person_id, limit)
     items = [i for page in pages for i in page]
     assert all(len(page) <= limit for page in pages)
@@ -137,3 +139,63 @@ async def test_unknown_person_is_404(client, factory) -> None:
         response = await client.get(path, headers=brand.read)
         assert response.status_code == 404
 
+
+
+async def test_merging_folds_the_other_person_in_and_the_other_answers_404(client, factory, db) -> None:
+    brand = await factory.brand()
+    ana = (await client.post("/api/v1/mentions", json=mention(handle="@ana"), headers=brand.ingest)).json()
+    await client.post("/api/v1/mentions", json=mention(handle="@ana"), headers=brand.ingest)
+    alt = (await client.post("/api/v1/mentions", json=mention(handle="@ana_alt"), headers=brand.ingest)).json()
+    note = await client.post(f"/api/v1/people/{alt['person_id']}/notes", json={"text": "same as @ana"},
+                             headers=brand.reviewer)
+    assert note.status_code == 201 and note.json()["text"] == "same as @ana"
+
+    merged = await client.post(f"/api/v1/people/{ana['person_id']}/merge", json={"other_id": alt["person_id"]},
+                               headers=brand.admin)
+
+    assert merged.status_code == 200, merged.text
+    body = merged.json()
+    assert sorted(h["handle"] for h in body["handles"]) == ["ana", "ana_alt"]
+    assert body["mention_count"] == 3 and [n["text"] for n in body["notes"]] == ["same as @ana"]
+    history = (await client.get(f"/api/v1/people/{ana['person_id']}/history", headers=brand.read)).json()
+    assert len([i for i in history["items"] if i["kind"] == "mention"]) == 3
+    gone = await client.get(f"/api/v1/people/{alt['person_id']}", headers=brand.read)
+    assert gone.status_code == 404
+    found = await client.get("/api/v1/people", params={"handle": "@ana_alt"}, headers=brand.read)
+    assert [p["id"] for p in found.json()["items"]] == [ana["person_id"]]
+
+
+@pytest.mark.parametrize("who, other, status", [("reviewer", "alt", 403), ("admin", "self", 422),
+                                                ("admin", "elsewhere", 404)])
+async def test_a_merge_is_for_admins_of_the_brand_and_never_of_a_person_with_themselves(client, factory, who, other,
+                                                                                        status) -> None:
+    brand, stranger = await factory.brand(), await factory.brand()
+    ana = (await client.post("/api/v1/mentions", json=mention(handle="@ana"), headers=brand.ingest)).json()
+    alt = (await client.post("/api/v1/mentions", json=mention(handle="@alt"), headers=brand.ingest)).json()
+    theirs = (await client.post("/api/v1/mentions", json=mention(handle="@x"), headers=stranger.ingest)).json()
+    other_id = {"alt": alt, "self": ana, "elsewhere": theirs}[other]["person_id"]
+
+    refused = await client.post(f"/api/v1/people/{ana['person_id']}/merge", json={"other_id": other_id},
+                                headers=getattr(brand, who))
+
+    assert refused.status_code == status, refused.text
+    profile = (await client.get(f"/api/v1/people/{ana['person_id']}", headers=brand.read)).json()
+    assert [h["handle"] for h in profile["handles"]] == ["ana"] and profile["mention_count"] == 1
+
+
+async def test_a_reviewer_renames_and_flags_a_person_and_the_audit_log_says_so(client, factory, db) -> None:
+    brand = await factory.brand()
+    person = (await client.post("/api/v1/mentions", json=mention(handle="@ana"), headers=brand.ingest)).json()
+
+    changed = await client.patch(f"/api/v1/people/{person['person_id']}", headers=brand.reviewer,
+                                 json={"display_name": "  Ana Lima ", "do_not_reply": True})
+    blank = await client.patch(f"/api/v1/people/{person['person_id']}", headers=brand.reviewer,
+                               json={"display_name": "   "})
+
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["display_name"], changed.json()["do_not_reply"]) == ("Ana Lima", True)
+    assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "display_name"
+    events = await db.run_read(lambda conn: conn.execute(
+        select(AuditEvent.action, AuditEvent.data).where(AuditEvent.subject_id == person["person_id"],
+                                                         AuditEvent.subject_type == "person")).all())
+    assert [(a, d) for a, d in events] == [("person.updated", {"display_name": "Ana Lima", "do_not_reply": True})]

@@ -155,7 +155,7 @@ def test_signed_adds_the_reviewers_sign_off_only_when_missing():
 async def test_approving_a_draft_without_the_sign_off_says_exactly_what_to_append(client, db, factory):
     kit = await factory.brand()
     async with db.write() as session:
-        await set_brand_policy(session, kit.id, SIGNED_POLICY)
+        await (await session.connection()).run_sync(set_brand_policy, kit.id, SIGNED_POLICY)
         await session.execute(update(User).where(User.id == kit.reviewer_id).values(display_name="Maria del Rio"))
     turn_id, draft_id = await pending_turn(client, db, kit, draft_text="Hi Ana, it ships today.")
 

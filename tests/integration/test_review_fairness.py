@@ -98,3 +98,20 @@ async def test_audit_page_filters_and_pages_newest_first(client, db, factory):
         ("turn.rejected", turns[2][0]), ("turn.escalated", turns[1][0])]
     assert all(e.actor == kit.admin_email and e.actor_type == "user" for e in by_admin.items + second.items)
     assert second.next_cursor is None
+
+
+async def test_the_fairness_page_draws_the_waits_and_says_whether_small_accounts_wait_longer(client, db, factory):
+    from tests.integration.test_web import sign_in
+
+    kit = await factory.brand()
+    for i in range(5):
+        await answered(client, db, kit, f"@small{i}", 100 + i, 3600 + 60 * i)
+        await answered(client, db, kit, f"@big{i}", 50_000 + i, 300 + 10 * i)
+    await sign_in(client, kit.reviewer_email, kit.password)
+
+    html = (await client.get("/fairness?since=2026-11-20&until=2026-11-20")).text
+
+    assert html.count('<svg class="chart"') == 2 and html.count('class="bar"') >= 3
+    assert "Yes: people with fewer than 1,000 followers wait longer, a median of 62 min against 5 min" in html
+    empty = (await client.get("/fairness?since=2020-01-01&until=2020-01-02")).text
+    assert "No replies were approved in this period" in empty and "<svg" not in empty and "<table" not in empty

@@ -26,8 +26,7 @@ def sqlite_url(database_url: str, clean_tables: None) -> str:
 async def test_two_writers_on_one_file_lose_nothing(sqlite_url: str) -> None:
     one, two = Database(sqlite_url), Database(sqlite_url)
     try:
-        async with one.write() as session:
-            brand = await auth.create_brand(session, "locks", "Locks")
+        brand = await one.run_write(auth.create_brand, "locks", "Locks")
 
         async def writer(db: Database, name: str) -> int:
             stored = 0
@@ -53,8 +52,7 @@ async def test_two_writers_on_one_file_lose_nothing(sqlite_url: str) -> None:
 async def test_writers_in_threads_with_their_own_loops(sqlite_url: str) -> None:
     """Closer still to two processes: separate event loops in separate threads."""
     setup = Database(sqlite_url)
-    async with setup.write() as session:
-        brand = await auth.create_brand(session, "threads", "Threads")
+    brand = await setup.run_write(auth.create_brand, "threads", "Threads")
     await setup.dispose()
 
     def run(name: str) -> int:

@@ -233,7 +233,9 @@ async def test_queue_statement_count_does_not_grow_with_the_page_size(client, ki
         statements.append(args[2])
 
     served_by = app_services(app).db  # the app's engines: the test's own ``db`` sees none of the page's queries
-    engines = {served_by.read_engine.sync_engine, served_by.write_engine.sync_engine}
+    # run_read/run_write use SQLite's synchronous engines, the rest the async engines: count them all
+    engines = {e for e in (served_by.read_engine.sync_engine, served_by.write_engine.sync_engine,
+                           served_by._sync_read, served_by._sync_write) if e is not None}
     for engine in engines:
         event.listen(engine, "before_cursor_execute", count)
     try:

@@ -69,7 +69,7 @@ async def test_escalated_turns_have_their_own_view_with_the_rule_and_a_compose_b
 
 async def test_the_reply_box_is_prefilled_with_the_draft_signed_with_the_reviewers_initials(client, kit, db) -> None:
     async with db.write() as session:
-        await set_brand_policy(session, kit.id, SIGNED_POLICY)
+        await (await session.connection()).run_sync(set_brand_policy, kit.id, SIGNED_POLICY)
         await session.execute(update(User).where(User.id == kit.reviewer_id).values(display_name="Maria del Rio"))
     turn_id, _, draft_id = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Hi Ana, today.")
     await sign_in(client, kit.reviewer_email, kit.password)
@@ -86,18 +86,26 @@ async def test_the_reply_box_is_prefilled_with_the_draft_signed_with_the_reviewe
         assert (await session.scalar(select(Reply.text).where(Reply.turn_id == turn_id))) == "Hi Ana, today. –MDR"
 
 
-async def test_a_reply_without_the_sign_off_is_refused_saying_what_to_append(client, kit, db) -> None:
-    async with db.write() as session:
-        await set_brand_policy(session, kit.id, SIGNED_POLICY)
-    turn_id, _, draft_id = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Hi Ana, today.")
+async def test_the_page_signs_a_reply_left_unsigned_and_takes_a_plain_hyphen(client, kit, db) -> None:
+    await db.run_write(set_brand_policy, kit.id, SIGNED_POLICY)
+    t1, _, d1 = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Hi Ana, today.")
+    t2, _, d2 = await waiting_turn(db, kit.id, handle="@bo", text="@acme late too", draft="Hi Bo.")
+    legal = (await ingest_mention(db, kit.id, handle="@carol", text="@acme my lawyer")).turn_id
+    await escalate_by_rule(db, legal, "legal")
     await sign_in(client, kit.reviewer_email, kit.password)
     html = (await client.get("/")).text
 
-    refused = await client.post(f"/turns/{turn_id}/approve", data={
-        "_csrf_token": token(html), "draft_id": str(draft_id), "text": "Hi Ana, today."})
+    unsigned = await client.post(f"/turns/{t1}/approve", follow_redirects=False, data={
+        "_csrf_token": token(html), "draft_id": str(d1), "text": "Hi Ana, today."})
+    hyphen = await client.post(f"/turns/{t2}/approve", follow_redirects=False, data={
+        "_csrf_token": token(html), "draft_id": str(d2), "text": "Hi Bo. -RE"})
+    escalated = await client.post(f"/turns/{legal}/approve", follow_redirects=False, data={
+        "_csrf_token": token(html), "view": "escalated", "text": "Hi Carol, our legal team will write today."})
 
-    assert refused.status_code == 422
-    assert "Append &#34; –RE&#34;" in refused.text or 'Append " –RE"' in refused.text.replace("&#34;", '"')
+    assert (unsigned.status_code, hyphen.status_code, escalated.status_code) == (303, 303, 303)
+    async with db.read() as session:
+        texts = dict((await session.execute(select(Reply.turn_id, Reply.text))).all())
+    assert texts == {t1: "Hi Ana, today. –RE", t2: "Hi Bo. -RE", legal: "Hi Carol, our legal team will write today. –RE"}
 
 
 @pytest.mark.parametrize(("source", "error", "label"), [

@@ -237,6 +237,7 @@ async def test_secrets_are_random_whsec_values_and_never_logged(db, factory, fas
     failed = await deliveries(db)
     assert {d.status for d in failed} == {"failed"}
     assert all("ConnectError" in (d.last_error or "") for d in failed)
+    assert "failed for good" in caplog.text  # the failures were logged: the log below is not empty by accident
     text = caplog.text + "".join(d.last_error or "" for d in failed)
     assert first.secret not in text and second.secret not in text
     assert first.secret[6:] not in text

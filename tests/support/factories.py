@@ -7,6 +7,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from assistant.auth import service as auth
 from assistant.db import Database
 
@@ -43,13 +45,15 @@ class Factory:
 
     async def brand(self, slug: str | None = None, password: str = "correct horse battery") -> BrandKit:
         slug = slug or f"brand-{next(_counter)}"
-        async with self.db.write() as session:
-            brand = await auth.create_brand(session, slug, slug.title())
-            keys = {scope: await auth.create_api_key(session, brand.id, [scope]) for scope in ("ingest", "outbox", "read", "admin")}
-            reviewer = await auth.create_user(session, brand.id, f"reviewer@{slug}.example", "reviewer", password)
-            admin = await auth.create_user(session, brand.id, f"admin@{slug}.example", "admin", password)
-            reviewer_token = await auth.create_user_token(session, reviewer)
-            admin_token = await auth.create_user_token(session, admin)
+        def make(conn: Connection) -> tuple[Any, ...]:
+            brand = auth.create_brand(conn, slug, slug.title())
+            keys = {scope: auth.create_api_key(conn, brand.id, [scope]) for scope in ("ingest", "outbox", "read", "admin")}
+            reviewer = auth.create_user(conn, brand.id, f"reviewer@{slug}.example", "reviewer", password)
+            admin = auth.create_user(conn, brand.id, f"admin@{slug}.example", "admin", password)
+            return brand, keys, reviewer, admin, auth.create_user_token(conn, reviewer), \
+                auth.create_user_token(conn, admin)
+
+        brand, keys, reviewer, admin, reviewer_token, admin_token = await self.db.run_write(make)
         return BrandKit(id=brand.id, slug=slug, ingest=bearer(keys["ingest"].token),
                         outbox=bearer(keys["outbox"].token), read=bearer(keys["read"].token),
                         admin_key=bearer(keys["admin"].token),

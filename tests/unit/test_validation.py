@@ -1,4 +1,4 @@
-"""The rules every incoming message obeys beyond its JSON shape (assistant/mentions/validation.py)."""
+"""The rules every incoming message obeys beyond its JSON shape (assistant/validation.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from assistant.errors import ValidationFailed
-from assistant.mentions import validation
+from assistant import validation
 from assistant.mentions.schemas import AuthorIn, MentionIn
 from assistant.mentions.service import validate
 

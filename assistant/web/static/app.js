@@ -48,6 +48,7 @@
 
   // --- The list and the person in focus -------------------------------------------------------------
   var workspace, toastTimer = null;
+  var showFailure = null;  // after a held approval was refused: show that person (key s)
   var pending = [];       // approvals held for the undo window: {id, name, action, body, row, index, pane, timer}
   var cache = {};         // turn id -> {at, promise of a parsed page}
   var CACHE_MS = 20000;
@@ -218,9 +219,12 @@
         return r.text().then(function (html) {
           var doc = new DOMParser().parseFromString(html, "text/html");
           var node = doc.getElementById("person");
-          restore(held, node && node.getAttribute("data-turn") === held.id ? document.adoptNode(node) : null);
+          var mine = node && node.getAttribute("data-turn") === held.id ? document.adoptNode(node) : null;
+          if (mine && mine.querySelector(".lost")) { held.row = null; }  // decided by someone else: not waiting
+          restore(held, mine);
+          showFailure = function () { focusTurn(held.id); hideToast(); showFailure = null; };
           toast("Not sent: the reply to " + held.name + ". " + problemText(doc), { error: true, stay: true,
-            buttons: [{ label: "Show", run: function () { focusTurn(held.id); hideToast(); } }] });
+            buttons: [{ label: "Show (s)", run: showFailure }] });
         });
       })
       .catch(function () {
@@ -346,6 +350,11 @@
       case "x": openAction("escalate"); break;
       case "g": openAction("regenerate"); break;
       case "u": undo(); break;
+      case "s": if (showFailure) { showFailure(); } else { return; } break;
+      case "d":
+        var discard = pane() && pane().querySelector("[data-discard]");
+        if (discard) { discard.click(); } else { return; }
+        break;
       case "/": var q = document.getElementById("q"); if (q) { q.focus(); q.select(); } break;
       case "?": openHelp(); break;
       default: return;
@@ -364,6 +373,7 @@
     Array.prototype.forEach.call(node.querySelectorAll("details.act form"), function (f) {
       f.addEventListener("submit", function (ev) { ev.preventDefault(); decide(f); });
     });
+    bindSnippets(node);
   }
 
   // --- Live queue: who arrived, who was taken, the counts ---------------------------------------------
@@ -405,7 +415,77 @@
   }
 
   // --- Presence: who else has this person open ---------------------------------------------------------
-  function heartbeat() { /* filled in by the presence slice */ }
+  // Every few seconds while a person is in focus the page says so (and whether the reply box was changed);
+  // the answer names the other reviewers on the same person.
+  var BEAT_MS = 10000, beatTimer = null;
+  function csrfToken() {
+    var field = document.querySelector("input[name=_csrf_token]");
+    return field ? field.value : "";
+  }
+  function heartbeat() {
+    if (beatTimer) { window.clearTimeout(beatTimer); }
+    var p = pane();
+    var slot = p && p.querySelector("[data-presence]");
+    if (!slot) { return; }
+    var editor = p.querySelector(".editor");
+    var body = new URLSearchParams({ editing: editor && editor.classList.contains("edited") ? "1" : "0" });
+    fetch(slot.getAttribute("data-presence"), { method: "POST", body: body, credentials: "same-origin",
+      headers: { "Accept": "application/json", "X-CSRF-Token": csrfToken() } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (answer) {
+        if (answer && pane() === p) { slot.textContent = answer.sentence || ""; }
+      })
+      .catch(function () { /* offline for a moment */ });
+    beatTimer = window.setTimeout(heartbeat, document.hidden ? BEAT_MS * 3 : BEAT_MS);
+  }
+
+  // --- Saved replies: ";" in the reply box, or the picker ---------------------------------------------
+  // The server renders each saved reply already filled in for the person in focus (data-texts); the picker
+  // is a text box with the names as suggestions: Enter inserts the chosen one where the cursor was.
+  function bindSnippets(node) {
+    var picker = node.querySelector("[data-snippet-picker]");
+    var area = node.querySelector("form.approve textarea[data-edit]");
+    if (!picker || !area) { return; }
+    var texts = JSON.parse(picker.getAttribute("data-texts") || "{}");
+    var input = picker.querySelector("input");
+    var caret = null;
+    picker.hidden = false;
+    area.addEventListener("keydown", function (ev) {
+      if (ev.key !== ";" || ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
+      var before = area.value.slice(0, area.selectionStart);
+      if (before && !/\s$/.test(before)) { return; }  // a semicolon inside a sentence stays a semicolon
+      ev.preventDefault();
+      caret = [area.selectionStart, area.selectionEnd];
+      input.value = "";
+      input.focus();
+    });
+    function pick(name) {
+      var wanted = name.trim().toLowerCase();
+      var names = Object.keys(texts);
+      return names.filter(function (n) { return n.toLowerCase() === wanted; })[0] ||
+             names.filter(function (n) { return n.toLowerCase().indexOf(wanted) === 0; })[0] || null;
+    }
+    input.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape") {
+        ev.preventDefault();
+        ev.stopPropagation();
+        back("");
+      } else if (ev.key === "Enter") {
+        ev.preventDefault();
+        var name = pick(input.value);
+        if (name) { back(texts[name]); } else { input.setAttribute("aria-invalid", "true"); }
+      }
+    });
+    function back(text) {
+      var at = caret || [area.value.length, area.value.length];
+      area.focus();
+      area.setRangeText(text, at[0], at[1], "end");
+      area.dispatchEvent(new Event("input"));
+      input.value = "";
+      input.removeAttribute("aria-invalid");
+      caret = null;
+    }
+  }
 
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.forEach.call(document.querySelectorAll("[data-open-help]"), function (b) {
@@ -424,7 +504,7 @@
       focusTurn(link.closest("li.row").getAttribute("data-turn"));
     });
     var id = currentId();
-    if (id) { prefetchAround(id); }
+    if (id) { prefetchAround(id); heartbeat(); }
     window.setInterval(refresh, POLL_MS);
   });
 })();

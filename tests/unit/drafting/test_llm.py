@@ -215,5 +215,6 @@ async def test_the_api_key_never_shows_in_errors_or_logs(fake_llm: FakeLLM, mode
     assert fake_llm.requests[0].headers["authorization"] == f"Bearer {secret}"
     shown = "".join(traceback.format_exception(caught.value)) + repr(caught.value) + caplog.text
     assert "model answered 401 after 2 attempts" in shown
+    assert "model attempt 1 failed" in caplog.text  # the retry was logged: the log checked below is not empty
     assert secret not in shown
     assert "DO-NOT-LEAK" not in shown

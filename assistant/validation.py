@@ -1,11 +1,29 @@
-"""Rules every incoming message obeys beyond its JSON shape; shared by ingest and history import."""
+"""Ids, handles, platform tokens, text and times: the field types and rules every incoming message obeys
+beyond its JSON shape. Shared by ingest, history import, review and the outbox, so it belongs to none of them."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Annotated
+
+import msgspec
 
 from assistant.errors import ValidationFailed
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
+Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Short = Annotated[str, msgspec.Meta(max_length=200)]
+
+
+class AuthorIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The person behind a message, as a scheduling tool or a history file names them."""
+
+    handle: Ident
+    external_id: Ident | None = None
+    display_name: Short | None = None
+    followers: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
 
 PLATFORM = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 # A handle is one token: no spaces, controls or markup characters, on any platform.
