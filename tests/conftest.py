@@ -41,6 +41,17 @@ def require_or_skip(service: str, reason: str) -> None:
 DATABASE_UNDER_TEST = "postgresql" if TEST_DATABASE_URL.startswith("postgres") else "sqlite"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The local-model tier takes minutes, so ``make test`` leaves it out: it runs when asked for
+    (``-m local_model``, as ``make test-local`` and CI do) or required (``ASSISTANT_TEST_REQUIRE``)."""
+    if "local_model" in (config.getoption("markexpr") or "") or "local_model" in REQUIRED:
+        return
+    skip = pytest.mark.skip(reason="the local-model tier runs with `make test-local`")
+    for item in items:
+        if "local_model" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"database under test: {DATABASE_UNDER_TEST}"
 

@@ -38,6 +38,8 @@ class ChatResult:
     latency_ms: int
     """Of the successful request alone: not the retries before it, nor the wait for a free slot."""
     attempts: int
+    finish_reason: str | None = None
+    """``length`` when the model stopped at the token limit (see ``drafting/hygiene.py``)."""
 
 
 class _Failure(Exception):
@@ -97,7 +99,7 @@ class ModelClient:
                 completion = await self._client.chat.completions.create(
                     model=self._settings.llm_model,
                     messages=messages,  # type: ignore[arg-type]
-                    max_tokens=self._settings.llm_max_tokens,
+                    **{self._settings.llm_token_limit_parameter: self._settings.llm_max_tokens},  # type: ignore[arg-type]
                 )
             except openai.APITimeoutError:
                 raise _Failure(f"model timed out ({self._settings.llm_timeout_seconds:g} s)", retryable=True) from None
@@ -125,7 +127,8 @@ class ModelClient:
         return ChatResult(text=text, model=completion.model or self._settings.llm_model,
                           prompt_tokens=usage.prompt_tokens if usage else None,
                           completion_tokens=usage.completion_tokens if usage else None,
-                          latency_ms=latency_ms, attempts=attempt_number)
+                          latency_ms=latency_ms, attempts=attempt_number,
+                          finish_reason=completion.choices[0].finish_reason)
 
     def _wait(self, state: RetryCallState) -> float:
         """The server's ``Retry-After`` when it sent one (within our maximum), else backoff with jitter."""

@@ -23,6 +23,7 @@ from assistant.db.base import utcnow
 from assistant.db.jobs import Job
 from assistant.db.people import Person
 from assistant.db.turns import Decision, Draft, Turn
+from assistant.drafting import hygiene
 from assistant.drafting.context import TurnFacts, draft_context_on, load_turn_on
 from assistant.drafting.injection import injection_flags
 from assistant.drafting.llm import ModelClient
@@ -124,11 +125,14 @@ class Drafter:
             prompt_tokens += result.prompt_tokens or 0
             completion_tokens += result.completion_tokens or 0
             latency_ms += result.latency_ms
-            findings = self._check(policy, facts, result.text)
-            if not has_blocking(findings):
+            output = hygiene.review_result(result, prompt.messages, ctx, author_handle=facts.handle)
+            findings = self._check(policy, facts, output.text)
+            if output.ok and not has_blocking(findings):
                 break
-            feedback = tuple(f.message for f in findings if f.severity == BLOCK)
-        return Draft(**common, text=result.text, source="model", model=result.model,
+            feedback = output.feedback + tuple(f.message for f in findings if f.severity == BLOCK)
+        if not output.text:
+            return self._fallback(ctx, policy, facts, common, "the model's output held no reply", attempts=attempts)
+        return Draft(**common | {"flags": flags + output.flags}, text=output.text, source="model", model=result.model,
                      prompt_hash=prompt.template_hash, findings=[f.to_dict() for f in findings], prompt_tokens=prompt_tokens,
                      completion_tokens=completion_tokens, latency_ms=latency_ms, attempts=attempts)
 

@@ -42,6 +42,8 @@ class Response:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes | dict[str, Any] | None = None
     """Sent instead of a chat completion: raw bytes as they are, a dict as JSON."""
+    finish_reason: str = "stop"
+    """``length`` plays a model cut off at its token limit."""
 
     @classmethod
     def hang(cls) -> Response:
@@ -192,7 +194,7 @@ def _body(behaviour: Response, request_json: Any) -> bytes | dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": request_json.get("model") or "fake-model",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": behaviour.finish_reason}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": prompt_tokens + completion_tokens},
     }

@@ -49,3 +49,10 @@ def test_toml_file_with_an_unknown_key_is_refused(tmp_path: Path) -> None:
     path.write_text('llm_modle = "typo"\n')
     with pytest.raises(SettingsError, match="llm_modle"):
         Settings.from_env({"ASSISTANT_SETTINGS_FILE": str(path)})
+
+
+def test_the_token_limit_parameter_is_one_of_the_two_names_models_accept() -> None:
+    assert Settings.from_env({"ASSISTANT_LLM_TOKEN_LIMIT_PARAMETER": "max_completion_tokens"}
+                             ).llm_token_limit_parameter == "max_completion_tokens"
+    with pytest.raises(SettingsError, match="ASSISTANT_LLM_TOKEN_LIMIT_PARAMETER must be max_tokens or"):
+        Settings.from_env({"ASSISTANT_LLM_TOKEN_LIMIT_PARAMETER": "max_length"})

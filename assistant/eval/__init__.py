@@ -1,0 +1,1 @@
+"""Evaluation of drafts: replay past conversations through the drafting path and measure what comes out."""
