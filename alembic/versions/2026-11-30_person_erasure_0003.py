@@ -1,7 +1,7 @@
 """people.erased_at: a person erased on request stays as a row without identity, for the fairness counts
 
-Revision ID: 0002_person_erasure
-Revises: 0001
+Revision ID: 0003_person_erasure
+Revises: 0002_workspace
 Create Date: 2026-11-30 10:05:00
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import assistant.db.base
 
 
-revision = '0002_person_erasure'
-down_revision = '0001'
+revision = '0003_person_erasure'
+down_revision = '0002_workspace'
 branch_labels = None
 depends_on = None
 
