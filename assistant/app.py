@@ -13,12 +13,16 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
 
 from assistant.db import Database
 from assistant.drafting.service import Drafter
@@ -35,7 +39,13 @@ from assistant.services import APP_STATE_KEY, Services
 from assistant.settings import Settings, get_settings
 from assistant.snippets.controllers import SnippetController
 from assistant.web.plugin import WebPlugin
+from assistant.web.render import error_page
 from assistant.webhooks.delivery import WebhookSender
+
+DOCS_ASSETS = "/schema-assets"
+"""Swagger UI's script and styles, served from the swagger-ui-bundle package: the docs page works offline."""
+docs_assets = create_static_files_router(path=DOCS_ASSETS, directories=[Path(str(swagger_ui_path))],
+                                         name="docs-assets", include_in_schema=False)
 
 log = logging.getLogger("assistant")
 
@@ -48,6 +58,11 @@ def build_worker(db: Database, settings: Settings, *, concurrency: int | None = 
     return Worker(db, handlers, concurrency=concurrency or settings.worker_concurrency,
                   lease_seconds=settings.job_lease_seconds, poll_seconds=settings.job_poll_seconds,
                   closers=[drafter.aclose])
+
+
+def _handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Problem details for API clients, the HTML error page for a person's browser."""
+    return handle_exception(request, exc, error_page=error_page)
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> Litestar:
@@ -71,19 +86,22 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             await services.db.dispose()
 
     return Litestar(
-        route_handlers=[MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController,
+        route_handlers=[docs_assets, MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController,
                        SnippetController],
         plugins=[WebPlugin()],
         state=State({APP_STATE_KEY: services}),
         dependencies={"services": services.provide()},
-        exception_handlers={Exception: handle_exception},
+        exception_handlers={Exception: _handle_exception},
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="Reply assistant API", version="1.0.0", path="/schema",
             description="Mentions in, people and their history out, approved replies to post. "
                         "Authenticate with `Authorization: Bearer <token>`. Errors are RFC 9457 problem details.",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[SwaggerRenderPlugin(js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                                css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                                standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                                                favicon=f"<link rel='icon' href='{DOCS_ASSETS}/favicon-32x32.png'>")],
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
             security=[{"bearer": []}],
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -82,7 +83,13 @@ def _from_litestar(exc: HTTPException) -> AssistantError:
     return error
 
 
-def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+ErrorPage = Callable[[Request[Any, Any, Any], int, str, str], Response[Any]]
+"""How the web layer draws an error for a person (status, title, detail); ``app.py`` hands it in, so this module
+stays below the pages it serves."""
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception, *,
+                     error_page: ErrorPage | None = None) -> Response[Any]:
     if isinstance(exc, AssistantError):
         error = exc
     elif isinstance(exc, HTTPException):
@@ -92,6 +99,23 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         error = AssistantError("Something went wrong on our side; it has been logged")
+    if error_page is not None and _wants_a_page(request):
+        return error_page(request, error.status, *BROWSER_WORDS.get(error.status, (error.title, error.detail)))
     return _response(error)
+
+
+BROWSER_WORDS = {
+    404: ("Page not found", "There is nothing at this address. Check the link, or go back to the queue."),
+    405: ("Page not found", "This address does not take that kind of request. Go back to the queue."),
+    500: ("Something went wrong on our side", "It has been logged. Try again in a moment."),
+}
+"""What a person reading a browser sees for the errors an address (rather than a form) gets."""
+
+
+def _wants_a_page(request: Request[Any, Any, Any]) -> bool:
+    """A browser asking for a page (not the API, not the API docs): it gets the HTML error page, API clients
+    keep problem+json."""
+    path = request.url.path
+    return (not path.startswith(("/api/", "/schema")) and "text/html" in request.headers.get("accept", ""))
 
 

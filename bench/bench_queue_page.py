@@ -108,7 +108,7 @@ def run() -> list[str]:
                 statements.clear()
                 html = client.get(f"/?limit={limit}").text
                 counts[limit] = len(statements)
-                assert html.count('<article class="turn') == limit
+                assert html.count('<li class="row') == limit
             statements.clear()
             client.get("/people/1")
             person_statements = len(statements)

@@ -1,7 +1,7 @@
 """A scripted reviewer clears 100 mixed turns (60 approved unchanged, 25 edited, 10 rejected, 5 escalated) by
 keyboard in chromium, and prints the keys pressed (typed text not counted: it is the same on every page) and
 the seconds of page time per decision (from the first key of a decision until the next person is on screen,
-typing included). After each decision the scripted reviewer reads the next person for ``--read-seconds``
+less the time spent typing the reviewer's own words, which is the same on every page). After each decision the scripted reviewer reads the next person for ``--read-seconds``
 (1 s by default, not counted), as a person would; a page may use that time to get the next one ready.
 
     python bench/bench_reviewer.py --page workspace        # this page
@@ -90,7 +90,7 @@ class Reviewer:
     """Presses keys like a person would and counts them; typed text goes through ``type`` (not counted)."""
 
     def __init__(self, page: Any) -> None:
-        self.page, self.keys = page, 0
+        self.page, self.keys, self.typing = page, 0, 0.0
 
     async def press(self, key: str, times: int = 1) -> None:
         for _ in range(times):
@@ -98,7 +98,10 @@ class Reviewer:
             self.keys += 1
 
     async def type(self, text: str) -> None:
+        """The reviewer's own words: the same on every page, so their time is not page time."""
+        t0 = time.perf_counter()
         await self.page.keyboard.type(text)
+        self.typing += time.perf_counter() - t0
 
 
 async def _today(r: Reviewer, action: str, base: str) -> None:
@@ -186,14 +189,15 @@ async def _drive(kind: str, base: str, actions: list[str],
         await page.fill("#password", PASSWORD)
         await page.click("button[type=submit]")
         await page.wait_for_url(f"{base}/")
-        started = time.perf_counter()
+        started, typed = time.perf_counter(), 0.0
         for action in actions:
             r = Reviewer(page)
             t0 = time.perf_counter()
             await (_today if kind == "today" else _workspace)(r, action, base)
-            per[action].append((r.keys, time.perf_counter() - t0))
+            per[action].append((r.keys, time.perf_counter() - t0 - r.typing))
+            typed += r.typing
             await page.wait_for_timeout(read_seconds * 1000)
-        elapsed = time.perf_counter() - started - read_seconds * len(actions)
+        elapsed = time.perf_counter() - started - read_seconds * len(actions) - typed
         await page.wait_for_timeout(2500)  # held approvals reach the server
         await browser.close()
     return per, elapsed

@@ -22,7 +22,7 @@ from litestar.static_files import create_static_files_router
 
 from assistant.errors import AssistantError, Forbidden
 from assistant.web.pages import ADMIN_ROUTES, ROUTES
-from assistant.web.render import STATIC, page
+from assistant.web.render import STATIC, error_page
 from assistant.web.security import (CSRF_COOKIE, CSRF_FIELD, LoginRequired, SecurityHeadersMiddleware, admin_only,
                                     csrf_valid, provide_viewer, secret_of)
 
@@ -69,7 +69,7 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
         status, title, detail = 500, "Something went wrong on our side", "It has been logged."
     if status >= 500 and isinstance(exc, AssistantError) and exc.status != 503:
         log.exception("page failed: %s %s", request.method, request.url.path)
-    response = page(request, "error.html", status=status, viewer=None, title=title, detail=detail)
+    response = error_page(request, status, title, detail)
     if isinstance(exc, AssistantError):
         response.headers.update(exc.headers)  # Retry-After on 429/503
     return response

@@ -163,3 +163,8 @@ def page(request: Request[Any, Any, Any], template: str, *, status: int = 200, v
                                   secure=is_https(request), path="/"))
     return Response(html, status_code=status, media_type="text/html; charset=utf-8", cookies=all_cookies,
                     headers={"Cache-Control": "no-store"})
+
+
+def error_page(request: Request[Any, Any, Any], status: int, title: str, detail: str) -> Response[str]:
+    """The HTML error page a browser gets (the pages' own errors and unknown addresses alike)."""
+    return page(request, "error.html", status=status, viewer=None, title=title, detail=detail)

@@ -152,3 +152,23 @@ async def test_a_saved_reply_is_inserted_by_semicolon(page, live_server, factory
     # A semicolon inside a sentence stays a semicolon.
     await page.keyboard.type(" Thanks; bye")
     assert (await page.input_value(f"#text-{turn_id}")).endswith("Thanks; bye")
+
+
+async def test_the_api_docs_work_offline(page, live_server) -> None:
+    """Every request that leaves the machine is refused: the docs page still renders (its assets are ours)."""
+    outside: list[str] = []
+
+    async def only_local(route: Any) -> None:
+        if route.request.url.startswith(live_server):
+            await route.continue_()
+        else:
+            outside.append(route.request.url)
+            await route.abort()
+
+    page.set_default_timeout(40_000)  # a 1.5 MB script through the route handler on a busy machine
+    await page.route("**/*", only_local)
+    await page.goto(f"{live_server}/schema")
+    await page.wait_for_selector(".swagger-ui .info .title")
+    assert "Reply assistant API" in await page.inner_text(".swagger-ui .info .title")
+    assert await page.locator(".opblock").count() > 10
+    assert outside == []

@@ -114,3 +114,32 @@ async def test_reviewers_cannot_manage_saved_replies(client, factory) -> None:
     assert (await client.get("/admin/snippets")).status_code == 403
     html = (await client.get("/")).text
     assert (await client.post("/admin/snippets", data={"_csrf_token": token(html), "name": "A", "text": "a"})).status_code == 403
+
+
+async def test_browsers_get_an_error_page_and_api_clients_problem_json(client) -> None:
+    page = await client.get("/no-such-page", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "Page not found" in page.text and "Back to the queue" in page.text and "{" not in page.text.split("<main")[1][:200]
+    api = await client.get("/no-such-page", headers={"Accept": "application/json"})
+    assert api.status_code == 404 and api.headers["content-type"].startswith("application/problem+json")
+    under_api = await client.get("/api/v1/no-such-thing", headers={"Accept": "text/html"})
+    assert under_api.status_code == 404 and under_api.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_the_demo_refuses_a_busy_port_before_touching_the_database(settings, db) -> None:
+    import socket
+
+    import click
+    import pytest
+
+    from assistant.db.tenancy import Brand
+    from assistant.demo import run_demo
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(click.ClickException, match=f"Port {port} on 127.0.0.1 is busy"):
+            run_demo(settings, "127.0.0.1", port)
+    async with db.read() as session:
+        assert (await session.execute(select(Brand.id).where(Brand.slug == "northwind"))).first() is None
