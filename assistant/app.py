@@ -42,12 +42,12 @@ from assistant.web.plugin import WebPlugin
 from assistant.web.render import error_page
 from assistant.webhooks.delivery import WebhookSender
 
+log = logging.getLogger("assistant")
+
 DOCS_ASSETS = "/schema-assets"
 """Swagger UI's script and styles, served from the swagger-ui-bundle package: the docs page works offline."""
 docs_assets = create_static_files_router(path=DOCS_ASSETS, directories=[Path(str(swagger_ui_path))],
                                          name="docs-assets", include_in_schema=False)
-
-log = logging.getLogger("assistant")
 
 
 def build_worker(db: Database, settings: Settings, *, concurrency: int | None = None) -> Worker:
@@ -110,12 +110,28 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     )
 
 
-def serve_app(settings: Settings, host: str, port: int, *, run_worker: bool) -> None:
-    """Serve the app with uvicorn (uvloop, httptools) until the process is stopped: ``assistant serve``."""
+def serve_app(settings: Settings, host: str, port: int, *, run_worker: bool, workers: int = 1) -> None:
+    """Serve the app with uvicorn (uvloop, httptools) until the process is stopped: ``assistant serve``. With
+    ``workers`` > 1, that many forked server processes share the port (``assistant/processes.py``); the first
+    runs the worker when ``run_worker``."""
+    if workers == 1:
+        _serve_one(settings, None, host, port, run_worker=run_worker)
+        return
+    from assistant.processes import serve_forked
+
+    serve_forked(workers, host, port,
+                 lambda index, sock: _serve_one(settings, sock, host, port, run_worker=run_worker and index == 0))
+
+
+def _serve_one(settings: Settings, sock: object, host: str, port: int, *, run_worker: bool) -> None:
+    """One server process; with ``sock`` (a listening socket shared by several processes), it serves that."""
+    import socket
+
     import uvicorn
 
-    uvicorn.run(create_app(settings, run_worker=run_worker), host=host, port=port, loop="uvloop",
-                http="httptools", log_level="warning", access_log=False)
+    config = uvicorn.Config(create_app(settings, run_worker=run_worker), host=host, port=port, loop="uvloop",
+                            http="httptools", log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock] if isinstance(sock, socket.socket) else None)
 
 
 def app_factory() -> Litestar:

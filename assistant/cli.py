@@ -36,13 +36,15 @@ def main(verbose: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--no-worker", is_flag=True, help="Do not run the drafting and delivery worker in this process.")
-def serve(host: str, port: int, no_worker: bool) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the port (the first also runs the worker unless --no-worker).")
+def serve(host: str, port: int, no_worker: bool, workers: int) -> None:
     """The web app and API."""
     from assistant.app import serve_app  # here, not at the top: the web stack costs a second to import
 
     current = settings()
     ensure_schema(current)
-    serve_app(current, host, port, run_worker=not no_worker)
+    serve_app(current, host, port, run_worker=not no_worker, workers=workers)
 
 
 @main.command()
@@ -81,6 +83,22 @@ def db_upgrade() -> None:
     """Run migrations to head."""
     upgrade(settings().database_url)
     click.echo("database is at the newest schema")
+
+
+@db.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+def db_backup(file: str) -> None:
+    """A consistent online backup of the SQLite database into FILE (a new file) while the service runs.
+    PostgreSQL: use pg_dump."""
+    from pathlib import Path
+
+    from assistant.db.backup import BackupRefused, backup_sqlite
+
+    try:
+        pages = backup_sqlite(settings().database_url, Path(file))
+    except (BackupRefused, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"backed up {pages} pages to {file}")
 
 
 @main.group()

@@ -19,6 +19,7 @@ from importlib import resources
 import click
 from sqlalchemy import Connection, select, update
 
+from assistant import turns
 from assistant.app import build_worker, serve_app
 from assistant.auth import service as auth
 from assistant.auth.passwords import hash_password
@@ -26,8 +27,8 @@ from assistant.cli_support import ensure_schema
 from assistant.db import Database
 from assistant.db.people import Handle, Person
 from assistant.db.tenancy import Brand, User
-from assistant.db.turns import Draft, Turn
-from assistant.drafting.service import draft_findings, store_draft
+from assistant.db.turns import Turn
+from assistant.drafting.service import draft_findings
 from assistant.mentions.service import ingest, validate
 from assistant.people.importer import import_ndjson_body
 from assistant.policy.service import brand_policy, set_brand_policy
@@ -192,9 +193,9 @@ async def draft_waiting(settings: Settings, *, with_examples: bool) -> None:
     db = Database(settings.database_url)
     worker = build_worker(db, settings)
     try:
-        await worker.run_until_idle(timeout=600)
-        if with_examples:
+        if with_examples:  # before the worker, which then leaves these turns alone (no longer drafting)
             await add_off_policy_examples(db, settings)
+        await worker.run_until_idle(timeout=600)
     finally:
         await worker.aclose()
         await db.dispose()
@@ -203,21 +204,26 @@ async def draft_waiting(settings: Settings, *, with_examples: bool) -> None:
 async def add_off_policy_examples(db: Database, settings: Settings) -> None:
     """Give three waiting people a draft that breaks the demo policy, labelled as a canned example, so a
     reviewer sees findings underlined even when the demo runs without a model."""
-    async with db.write() as session:
-        brand_id = await session.scalar(select(Brand.id).where(Brand.slug == SLUG))
-        policy = await (await session.connection()).run_sync(brand_policy, brand_id)
-        turns = (await session.execute(
-            select(Turn, Person.display_name, Handle.handle).join(Person, Person.id == Turn.person_id)
-            .join(Handle, Handle.person_id == Person.id)
-            .where(Turn.brand_id == brand_id, Turn.status == "pending_review")
-            .order_by(Turn.id).limit(len(OFF_POLICY_EXAMPLES)))).all()
-        for (turn, name, handle), example in zip(turns, OFF_POLICY_EXAMPLES):
-            text = example.format(h=handle, f=name.split()[0])
-            findings = draft_findings(policy, text, platform=turn.platform, author_handle=handle,
-                                      default_max_length=settings.default_max_length)
-            await store_draft(session, turn, Draft(
-                turn_id=turn.id, text=text, source="model", model=EXAMPLE_MODEL, policy_hash=policy.hash,
-                findings=[f.to_dict() for f in findings], flags=[], attempts=0))
+    await db.run_write(_add_off_policy_examples, settings.default_max_length)
+
+
+def _add_off_policy_examples(conn: Connection, default_max_length: int) -> None:
+    brand_id = conn.scalar(select(Brand.id).where(Brand.slug == SLUG))
+    policy = brand_policy(conn, brand_id)
+    waiting = conn.execute(
+        select(*turns.TURN_COLUMNS, Person.display_name, Handle.handle).join(Person, Person.id == Turn.person_id)
+        .join(Handle, Handle.person_id == Person.id)
+        .where(Turn.brand_id == brand_id, Turn.status == "drafting")
+        .order_by(Turn.id).limit(len(OFF_POLICY_EXAMPLES))).all()
+    for row, example in zip(waiting, OFF_POLICY_EXAMPLES):
+        turn = turns.TurnRow(*row[:len(turns.TURN_COLUMNS)])
+        name, handle = row.display_name, row.handle
+        text = example.format(h=handle, f=name.split()[0])
+        findings = draft_findings(policy, text, platform=turn.platform, author_handle=handle,
+                                  default_max_length=default_max_length)
+        turns.store_draft(conn, turn, {"text": text, "source": "model", "model": EXAMPLE_MODEL,
+                                       "policy_hash": policy.hash, "findings": [f.to_dict() for f in findings],
+                                       "flags": [], "attempts": 0})
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -7,7 +7,8 @@ problem details in exactly one place, so no handler builds an error response by 
     ├── Forbidden                       403  wrong scope or role
     ├── NotFound                        404  unknown id, or another brand's
     ├── Conflict                        409
-    │   └── StaleDraft                  409  the draft is no longer the turn's current one
+    │   ├── StaleDraft                  409  the draft is no longer the turn's current one
+    │   └── TurnChanged                 409  someone changed the turn since it was read (turns' version check)
     ├── PayloadTooLarge                 413
     ├── ValidationFailed                422  field errors: [{field, message}]
     │   └── PolicyBlocked               422  the text breaks a blocking rule: findings
@@ -75,6 +76,10 @@ class Conflict(AssistantError):
 
 class StaleDraft(Conflict):
     title, slug = "Draft is no longer current", "stale-draft"
+
+
+class TurnChanged(Conflict):
+    title, slug = "The turn changed meanwhile", "turn-changed"
 
 
 class PayloadTooLarge(AssistantError):

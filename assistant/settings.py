@@ -25,6 +25,9 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite+aiosqlite:///./assistant.db"
+    sqlite_synchronous: str = "full"
+    """``full``: an acknowledged mention or decision survives a power cut (each commit waits for the disk);
+    ``normal``: survives a crash of the process, not of the machine, and commits cost less."""
     secret_key: str = ""
     """Signs session cookies and CSRF tokens. Empty means a random one per process (demo only)."""
     debug: bool = False
@@ -48,7 +51,6 @@ class Settings:
     # The worker that drafts turns and delivers webhooks.
     worker_concurrency: int = 32
     job_lease_seconds: float = 60.0
-    job_max_attempts: int = 6
     job_poll_seconds: float = 0.5
 
     # The HTTP API.
@@ -72,6 +74,8 @@ class Settings:
     webhooks) hears of the approval only when this has passed."""
 
     def __post_init__(self) -> None:
+        if self.sqlite_synchronous not in ("full", "normal"):
+            raise SettingsError(f"{PREFIX}SQLITE_SYNCHRONOUS must be full or normal")
         if self.llm_token_limit_parameter not in ("max_tokens", "max_completion_tokens"):
             raise SettingsError(f"{PREFIX}LLM_TOKEN_LIMIT_PARAMETER must be max_tokens or max_completion_tokens")
 

@@ -98,7 +98,7 @@ def run() -> list[str]:
         settings = Settings(database_url=f"sqlite+aiosqlite:///{path}", secret_key=SECRET)
         app = create_app(settings)
         statements: list[str] = []
-        for engine in {app_services(app).db.read_engine.sync_engine, app_services(app).db.write_engine.sync_engine}:
+        for engine in app_services(app).db.engines:
             event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
         lines = [f"seeded {TURNS:,} pending turns, {messages:,} messages in {seeded:.1f} s (SQLite file)"]
         with TestClient(app) as client:

@@ -15,7 +15,7 @@ import pytest
 from click.testing import Result
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import text
+from sqlalchemy import Connection
 
 from assistant.app import create_app
 from assistant.db import Database
@@ -43,26 +43,21 @@ DATABASE_UNDER_TEST = "postgresql" if TEST_DATABASE_URL.startswith("postgres") e
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The local-model tier takes minutes, so ``make test`` leaves it out: it runs when asked for
-    (``-m local_model``, as ``make test-local`` and CI do) or required (``ASSISTANT_TEST_REQUIRE``)."""
-    if "local_model" in (config.getoption("markexpr") or "") or "local_model" in REQUIRED:
-        return
-    skip = pytest.mark.skip(reason="the local-model tier runs with `make test-local`")
+    (``-m local_model``, as ``make test-local`` and CI do) or required (``ASSISTANT_TEST_REQUIRE``).
+    A test marked ``postgres`` (or ``sqlite``) proves something of that database alone: the run on the other
+    database skips it, saying so."""
+    local_model_wanted = "local_model" in (config.getoption("markexpr") or "") or "local_model" in REQUIRED
+    skip_local = pytest.mark.skip(reason="the local-model tier runs with `make test-local`")
     for item in items:
-        if "local_model" in item.keywords:
-            item.add_marker(skip)
+        if "local_model" in item.keywords and not local_model_wanted:
+            item.add_marker(skip_local)
+        for only in ("postgres", "sqlite"):
+            if item.get_closest_marker(only) and not DATABASE_UNDER_TEST.startswith(only):
+                item.add_marker(pytest.mark.skip(reason=f"{only} only; this run is on {DATABASE_UNDER_TEST}"))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"database under test: {DATABASE_UNDER_TEST}"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test marked ``postgres`` (or ``sqlite``) proves something of that database alone: the run on the
-    other database skips it, saying so."""
-    for item in items:
-        for only in ("postgres", "sqlite"):
-            if item.get_closest_marker(only) and not DATABASE_UNDER_TEST.startswith(only):
-                item.add_marker(pytest.mark.skip(reason=f"{only} only; this run is on {DATABASE_UNDER_TEST}"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -99,12 +94,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 async def clean_tables(database_url: str) -> None:
     db = Database(database_url)
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    async with db.write() as session:
-        if db.is_sqlite:
+
+    def empty(conn: Connection) -> None:
+        if conn.dialect.name == "sqlite":
             for name in tables:
-                await session.execute(text(f"DELETE FROM {name}"))
+                conn.exec_driver_sql(f"DELETE FROM {name}")
         else:
-            await session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+    await db.run_write(empty)
     await db.dispose()
 
 

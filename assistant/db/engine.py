@@ -4,30 +4,40 @@ SQLite gets WAL, ``busy_timeout`` and ``BEGIN IMMEDIATE`` for every write transa
 process queue on an asyncio lock instead of spinning on the file lock; readers never wait (WAL). A write that
 still cannot get the lock in time becomes ``Overloaded`` (503 with Retry-After), never a 500.
 
-Hot paths (ingest, history) use ``run_write``/``run_read``: a plain function of a synchronous ``Connection``,
-run as one unit. On PostgreSQL that is ``run_sync`` inside the usual async session. On SQLite it runs on a
-synchronous ``sqlite3`` connection right in the event loop: through aiosqlite every cursor call is a round
-trip to its thread (about four per statement, each waiting for the GIL and the next loop turn), which was most
+Every rule runs through ``run_write``/``run_read`` (see ``assistant.db``): a plain function of a synchronous
+``Connection``, run as one transaction. On PostgreSQL that is ``run_sync`` on a pooled asyncpg connection.
+On SQLite it runs on a synchronous ``sqlite3`` connection right in the event loop: through aiosqlite every
+cursor call is a round trip to its thread (about four per statement, each waiting for the GIL and the next loop turn), which was most
 of an ingest's time. A short SQLite transaction costs less than those hops. The write still takes the same
 asyncio lock and ``BEGIN IMMEDIATE``; only if another process holds the file's write lock (so the write would
 have to wait) does it move to a thread and wait there with the usual ``busy_timeout``, never blocking the loop.
+
+Durability: SQLite runs ``synchronous=FULL`` by default, so every committed write transaction (a group commit
+of mentions, a decision) is on the disk before its caller is answered and survives a power cut. ``NORMAL``
+(the setting ``sqlite_synchronous``) survives a crash of the process but may lose the last transactions on a
+power cut. PostgreSQL's ``synchronous_commit=on`` (its default) already gives the first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from assistant.db.checkpoint import Checkpointer
 from assistant.db.group_commit import Commit, GroupCommit
 from assistant.errors import Overloaded
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_SYNCHRONOUS = ("full", "normal")
+"""``full`` (default): a committed transaction survives a power cut; ``normal``: survives a process crash."""
 
 T = TypeVar("T")
 
@@ -43,29 +53,31 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, synchronous: str) -> AsyncEngine:
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
-    _sqlite_events(engine.sync_engine, immediate=immediate)
+    _sqlite_events(engine.sync_engine, immediate=immediate, synchronous=synchronous)
     return engine
 
 
-def _sqlite_sync_engine(url: str, *, immediate: bool) -> Engine:
+def _sqlite_sync_engine(url: str, *, immediate: bool, synchronous: str) -> Engine:
     """A synchronous engine on the same file, with the same pragmas and BEGIN. Used one transaction at a time
     (in the event loop, or by the thread a busy write moves to), so one connection is enough."""
     engine = create_engine(url, pool_size=1, max_overflow=1, pool_timeout=60,
                            connect_args={"check_same_thread": False})
-    _sqlite_events(engine, immediate=immediate)
+    _sqlite_events(engine, immediate=immediate, synchronous=synchronous)
     return engine
 
 
-def _sqlite_events(engine: Engine, *, immediate: bool) -> None:
+def _sqlite_events(engine: Engine, *, immediate: bool, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        if immediate:  # writers leave checkpoints to the checkpoint thread (db/checkpoint.py)
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -85,12 +97,14 @@ def _sync_url(url: str) -> str | None:
 class Database:
     """Owns the engines. ``write()`` and ``read()`` hand out sessions inside a transaction."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, synchronous: str = "full") -> None:
+        if synchronous not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}")
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
-            self.write_engine = _sqlite_engine(self.url, immediate=True, pool_size=2)
-            self.read_engine = _sqlite_engine(self.url, immediate=False, pool_size=8)
+            self.write_engine = _sqlite_engine(self.url, immediate=True, pool_size=2, synchronous=synchronous)
+            self.read_engine = _sqlite_engine(self.url, immediate=False, pool_size=8, synchronous=synchronous)
         else:
             self.write_engine = create_async_engine(self.url, pool_size=20, max_overflow=10, echo=echo,
                                                     pool_pre_ping=True)
@@ -101,9 +115,11 @@ class Database:
         sync_url = _sync_url(self.url) if self.is_sqlite else None
         self._sync_write: Engine | None = None
         self._sync_read: Engine | None = None
+        self.checkpointer: Checkpointer | None = None
         if sync_url is not None:
-            self._sync_write = _sqlite_sync_engine(sync_url, immediate=True)
-            self._sync_read = _sqlite_sync_engine(sync_url, immediate=False)
+            self._sync_write = _sqlite_sync_engine(sync_url, immediate=True, synchronous=synchronous)
+            self._sync_read = _sqlite_sync_engine(sync_url, immediate=False, synchronous=synchronous)
+            self.checkpointer = Checkpointer(Path(sync_url.split("///", 1)[1].split("?", 1)[0]), synchronous)
         self._group_commits: dict[str, GroupCommit[Any, Any]] = {}
 
     def group_commit(self, name: str, commit: Commit) -> GroupCommit[Any, Any]:
@@ -113,6 +129,12 @@ class Database:
         if found is None:
             found = self._group_commits[name] = GroupCommit(commit)
         return found
+
+    @property
+    def engines(self) -> set[Engine]:
+        """Every synchronous engine this database's statements run on (to listen to them, as tests do)."""
+        found = {self.write_engine.sync_engine, self.read_engine.sync_engine}
+        return found | {e for e in (self._sync_write, self._sync_read) if e is not None}
 
     @property
     def dialect(self) -> str:
@@ -135,15 +157,17 @@ class Database:
 
     async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` in one write transaction, committed when it returns."""
-        if self._sync_write is None:
-            async with self.write() as session:
-                return await session.run_sync(lambda s: fn(s.connection(), *args))
+        if self._sync_write is None:  # PostgreSQL (and in-memory SQLite): a pooled async connection
+            async with self._write_lock or contextlib.nullcontext(), self._guard(), \
+                    self.write_engine.begin() as conn:
+                return await conn.run_sync(fn, *args)
         assert self._write_lock is not None
         async with self._write_lock, self._guard():
             done, result = self._write_now(fn, args)
-            if done:
-                return result
-            return await asyncio.to_thread(self._write_waiting, fn, args)
+            if not done:
+                return await asyncio.to_thread(self._write_waiting, fn, args)
+        await asyncio.sleep(0)  # the write ran in the loop without yielding: let the tasks waiting have a turn
+        return result
 
     def _write_now(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, Any]:
         """In the loop, if the file's write lock is free at once; (False, None) when another process holds it."""
@@ -171,8 +195,8 @@ class Database:
     async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` in one read transaction (on SQLite: in the loop; WAL readers never wait)."""
         if self._sync_read is None:
-            async with self.read() as session:
-                return await session.run_sync(lambda s: fn(s.connection(), *args))
+            async with self._guard(), self.read_engine.begin() as conn:
+                return await conn.run_sync(fn, *args)
         async with self._guard():
             with self._sync_read.connect() as conn, conn.begin():
                 return fn(conn, *args)
@@ -191,12 +215,11 @@ class Database:
             raise
 
     async def dispose(self) -> None:
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
-        for engine in (self._sync_write, self._sync_read):
-            if engine is not None:
-                engine.dispose()
         for engine in (self._sync_write, self._sync_read):
             if engine is not None:
                 engine.dispose()

@@ -6,18 +6,15 @@ the token budget (each item costs at least its framing), so a regular with years
 as a newcomer.
 
 The drafter loads everything in one read transaction on a plain ``Connection`` (``Database.run_read``), with
-Core selects of the columns it needs: ``load_turn_on``, ``brand_on`` and ``draft_context_on``. The async
-``load_turn``/``draft_context`` run the same functions inside an ``AsyncSession``.
+Core selects of the columns it needs: ``load_turn``, then ``draft_context``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.db.base import utcnow
 from assistant.db.people import Handle, Interaction, Note, Person
@@ -27,21 +24,8 @@ from assistant.drafting.budget import ITEM_OVERHEAD_TOKENS
 from assistant.drafting.history import HistoryItem
 from assistant.drafting.prompts import DraftContext, PersonContext
 from assistant.policy import Policy, count_length, effective_limit
-from assistant.policy.service import policy_of
 from assistant.settings import Settings
-
-
-@dataclass(frozen=True)
-class TurnRow:
-    """The turn's columns a draft needs."""
-
-    id: int
-    brand_id: int
-    person_id: int
-    platform: str
-    status: str
-    version: int
-    current_draft_id: int | None
+from assistant.turns import TURN_COLUMNS, TurnRow
 
 
 @dataclass(frozen=True)
@@ -64,12 +48,10 @@ class MentionRow:
     received_at: dt.datetime
 
 
-_TURN_COLUMNS = (Turn.id, Turn.brand_id, Turn.person_id, Turn.platform, Turn.status, Turn.version,
-                 Turn.current_draft_id)
 _PERSON_COLUMNS = (Person.id, Person.display_name, Person.do_not_reply, Person.first_seen_at,
                    Person.mention_count, Person.reply_count)
 # Built once, run with parameters: building a statement cost more than SQLite running it.
-_TURN_AND_PERSON = (select(*_TURN_COLUMNS, *_PERSON_COLUMNS, Brand.name, Brand.policy_toml)
+_TURN_AND_PERSON = (select(*TURN_COLUMNS, *_PERSON_COLUMNS, Brand.name, Brand.policy_toml)
                     .join(Person, Person.id == Turn.person_id).join(Brand, Brand.id == Turn.brand_id)
                     .where(Turn.id == bindparam("turn_id")))
 _MENTIONS = (select(Interaction.id, Interaction.text, Interaction.occurred_at, Interaction.received_at)
@@ -79,7 +61,6 @@ _HANDLES = select(Handle.platform, Handle.handle).where(Handle.person_id == bind
 _REGENERATE = (select(Decision.reason, Decision.created_at)
                .where(Decision.turn_id == bindparam("turn_id"), Decision.action == "regenerate")
                .order_by(Decision.created_at.desc(), Decision.id.desc()).limit(1))
-_BRAND = select(Brand.name, Brand.policy_toml).where(Brand.id == bindparam("brand_id"))
 _MESSAGES = (select(Interaction.direction, Interaction.text, Interaction.occurred_at)
              .where(Interaction.person_id == bindparam("person_id"),
                     or_(Interaction.turn_id.is_(None), Interaction.turn_id != bindparam("turn_id")))
@@ -118,17 +99,12 @@ class TurnFacts:
         return max(m.id for m in self.mentions)
 
 
-async def load_turn(session: AsyncSession, turn_id: int) -> TurnFacts | None:
-    """``load_turn_on`` inside an ``AsyncSession``'s transaction."""
-    return await session.run_sync(lambda s: load_turn_on(s.connection(), turn_id))
-
-
-def load_turn_on(conn: Connection, turn_id: int) -> TurnFacts | None:
+def load_turn(conn: Connection, turn_id: int) -> TurnFacts | None:
     """The turn with its person and mentions; None when it is gone or has no mentions."""
     found = conn.execute(_TURN_AND_PERSON, {"turn_id": turn_id}).first()
     if found is None:
         return None
-    split = len(_TURN_COLUMNS)
+    split = len(TURN_COLUMNS)
     turn = TurnRow(*found[:split])
     person = PersonRow(*found[split:split + len(_PERSON_COLUMNS)])
     brand_name, policy_source = found[-2:]
@@ -143,23 +119,7 @@ def load_turn_on(conn: Connection, turn_id: int) -> TurnFacts | None:
     return TurnFacts(turn, person, handle, mentions, guidance, unreviewed, brand_name or "", policy_source)
 
 
-def brand_on(conn: Connection, brand_id: int) -> tuple[str, Policy]:
-    """The brand's name and policy (its own, or the shipped default), in one select; the compiled policy is
-    cached per source as ``brand_policy`` caches it."""
-    found = conn.execute(_BRAND, {"brand_id": brand_id}).first()
-    name, source = found if found is not None else (None, None)
-    return name or "", policy_of(source)
-
-
-async def draft_context(session: AsyncSession, facts: TurnFacts, policy: Policy, settings: Settings) -> DraftContext:
-    """``draft_context_on`` inside an ``AsyncSession``'s transaction."""
-    def run(s: Any) -> DraftContext:
-        conn = s.connection()
-        return draft_context_on(conn, facts, policy, settings, brand_on(conn, facts.turn.brand_id)[0])
-    return await session.run_sync(run)
-
-
-def draft_context_on(conn: Connection, facts: TurnFacts, policy: Policy, settings: Settings,
+def draft_context(conn: Connection, facts: TurnFacts, policy: Policy, settings: Settings,
                      brand_name: str) -> DraftContext:
     turn, person = facts.turn, facts.person
     limit = settings.history_token_budget // ITEM_OVERHEAD_TOKENS + 1

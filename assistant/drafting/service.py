@@ -1,9 +1,10 @@
 """Drafting a turn: the ``draft_turn`` job, and a reviewer's request for a new draft.
 
 A job reads the turn, decides (escalate, skip, or draft), does the slow part (the model) outside any
-transaction, then stores the outcome in one write transaction that first re-reads the turn under a lock.
-If the turn changed meanwhile (a mention joined, a reviewer asked again, someone decided) its ``version``
-moved on and nothing is stored: the job queued by that change writes the fresh draft. So however often a
+transaction, then stores the outcome in one write transaction through ``turns``, which moves the turn only
+at the ``version`` it was read in. If the turn changed meanwhile (a mention joined, a reviewer asked again,
+someone decided) its version moved on and nothing is stored: the job queued by that change writes the fresh
+draft. So however often a
 job runs, and whichever worker finishes first, a turn ends with one current draft.
 """
 
@@ -13,30 +14,30 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
 
+from assistant import turns
 from assistant.audit import record
 from assistant.auth.principal import SYSTEM, Principal
 from assistant.db import Database
-from assistant.db.base import utcnow
 from assistant.db.jobs import Job
-from assistant.db.people import Person
-from assistant.db.turns import Decision, Draft, Turn
 from assistant.drafting import hygiene
-from assistant.drafting.context import TurnFacts, draft_context_on, load_turn_on
+from assistant.drafting.context import TurnFacts, draft_context, load_turn
 from assistant.drafting.injection import injection_flags
 from assistant.drafting.llm import ModelClient
 from assistant.drafting.prompts import DraftContext, render_fallback, render_prompt
-from assistant.errors import Conflict, Forbidden, ModelUnavailable, NotFound, ValidationFailed
+from assistant.errors import Forbidden, ModelUnavailable, TurnChanged, ValidationFailed
 from assistant.jobs import queue
+from assistant.people.identity import opt_out
 from assistant.policy import BLOCK, Finding, Policy, check_text, has_blocking, match_escalation, matches_opt_out
 from assistant.policy.service import policy_of
 from assistant.settings import Settings
-from assistant.webhooks.events import emit, emit_on
+from assistant.webhooks.events import emit
 
-REGENERATE_FROM = ("pending_review", "drafting", "escalated", "failed")
 GUIDANCE_MAX_CHARS = 2000
+
+DraftValues = dict[str, Any]
+"""A draft's column values as the drafter wrote it (``turns.store_draft`` stores it)."""
 
 
 @dataclass(frozen=True)
@@ -73,43 +74,35 @@ class Drafter:
     async def draft_turn(self, job: Job) -> None:
         """The ``draft_turn`` job. A turn no longer drafting (rejected, already drafted) is left alone.
 
-        One read transaction loads the turn, the brand and the context; a model draft is stored in one write
-        transaction (``Database.run_write``) that also finishes the job and emits the event."""
+        One read transaction loads the turn, the brand and the context; the outcome is stored in one write
+        transaction (``store_outcome``) that also finishes the job and emits the event."""
         loaded = await self.db.run_read(self._load, job.subject_id or 0)
         if loaded is None:
             return
         facts, policy, decided, context = loaded
-        outcome: Escalate | Skip | Draft = decided or await self._compose(context, policy, facts)  # type: ignore[arg-type]
-        if isinstance(outcome, Draft):
-            await self.db.run_write(_store_outcome, facts, _draft_values(outcome), job)
-            return
-        async with self.db.write() as session:
-            turn = await session.scalar(select(Turn).where(Turn.id == facts.turn.id).with_for_update())
-            if turn is None or turn.status != "drafting" or turn.version != facts.version:
-                return  # changed while we worked; the job queued by that change drafts it
-            if isinstance(outcome, Escalate):
-                await _escalate(session, turn, outcome.rule)
-            else:
-                await _skip(session, turn, outcome)
-            await queue.finish(session, job)
+        outcome = decided or await self._compose(context, policy, facts)  # type: ignore[arg-type]
+        try:
+            await self.db.run_write(store_outcome, facts, outcome, job)
+        except TurnChanged:
+            return  # changed while we worked; the job queued by that change drafts it (the worker finishes this one)
 
     def _load(self, conn: Connection, turn_id: int
               ) -> tuple[TurnFacts, Policy, Escalate | Skip | None, DraftContext | None] | None:
         """The turn's facts, its brand's policy, what the rules decide, and (when drafting) the context."""
-        facts = load_turn_on(conn, turn_id)
+        facts = load_turn(conn, turn_id)
         if facts is None or facts.turn.status != "drafting":
             return None
         policy = policy_of(facts.policy_source)
         decided = _rule_outcome(policy, facts)
-        context = None if decided else draft_context_on(conn, facts, policy, self.settings, facts.brand_name)
+        context = None if decided else draft_context(conn, facts, policy, self.settings, facts.brand_name)
         return facts, policy, decided, context
 
-    async def _compose(self, ctx: DraftContext, policy: Policy, facts: TurnFacts) -> Draft:
+    async def _compose(self, ctx: DraftContext, policy: Policy, facts: TurnFacts) -> DraftValues:
         """A model draft that passes the policy if the model can write one within the redrafts allowed,
         else its last try with the findings; a fallback draft when there is no model or it stays down."""
         flags = [dict(flag, mention_id=m.id) for m in facts.mentions for flag in injection_flags(m.text)]
-        common: dict[str, Any] = {"turn_id": facts.turn.id, "policy_hash": policy.hash, "flags": flags,
-                                  "guidance": facts.guidance, "answers_through_id": facts.answers_through_id}
+        common: DraftValues = {"turn_id": facts.turn.id, "policy_hash": policy.hash, "flags": flags,
+                               "guidance": facts.guidance, "answers_through_id": facts.answers_through_id}
         if not self.settings.llm_configured:
             return self._fallback(ctx, policy, facts, common, "no model configured", attempts=0)
         feedback: tuple[str, ...] = ()
@@ -132,15 +125,16 @@ class Drafter:
             feedback = output.feedback + tuple(f.message for f in findings if f.severity == BLOCK)
         if not output.text:
             return self._fallback(ctx, policy, facts, common, "the model's output held no reply", attempts=attempts)
-        return Draft(**common | {"flags": flags + output.flags}, text=output.text, source="model", model=result.model,
-                     prompt_hash=prompt.template_hash, findings=[f.to_dict() for f in findings], prompt_tokens=prompt_tokens,
-                     completion_tokens=completion_tokens, latency_ms=latency_ms, attempts=attempts)
+        return dict(common, flags=flags + output.flags, text=output.text, source="model", model=result.model,
+                    prompt_hash=prompt.template_hash, findings=[f.to_dict() for f in findings],
+                    prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, latency_ms=latency_ms,
+                    attempts=attempts)
 
-    def _fallback(self, ctx: DraftContext, policy: Policy, facts: TurnFacts, common: dict[str, Any], error: str,
-                  *, attempts: int) -> Draft:
+    def _fallback(self, ctx: DraftContext, policy: Policy, facts: TurnFacts, common: DraftValues, error: str,
+                  *, attempts: int) -> DraftValues:
         text, template_hash = render_fallback(ctx)
-        return Draft(**common, text=text, source="fallback", prompt_hash=template_hash,
-                     findings=[f.to_dict() for f in self._check(policy, facts, text)], attempts=attempts, error=error)
+        return dict(common, text=text, source="fallback", model=None, prompt_hash=template_hash,
+                    findings=[f.to_dict() for f in self._check(policy, facts, text)], attempts=attempts, error=error)
 
     def _check(self, policy: Policy, facts: TurnFacts, text: str) -> list[Finding]:
         return draft_findings(policy, text, platform=facts.turn.platform, author_handle=facts.handle,
@@ -171,78 +165,28 @@ def _rule_outcome(policy: Policy, facts: TurnFacts) -> Escalate | Skip | None:
     return None
 
 
-def _settle(turn: Turn, status: str) -> None:
-    turn.status = status
-    turn.version += 1
-    turn.updated_at = utcnow()
-
-
-async def _escalate(session: AsyncSession, turn: Turn, rule: str) -> None:
-    _settle(turn, "escalated")
-    turn.escalation_rule = rule
-    await (await session.connection()).run_sync(record, SYSTEM, "turn.escalated", "turn", turn.id,
-            brand_id=turn.brand_id, rule=rule)
-    await emit(session, turn.brand_id, "turn.escalated",
-               {"turn_id": turn.id, "person_id": turn.person_id, "rule": rule})
-
-
-async def _skip(session: AsyncSession, turn: Turn, skip: Skip) -> None:
-    _settle(turn, "skipped")
-    if skip.opted_out:
-        await session.execute(update(Person).where(Person.id == turn.person_id).values(do_not_reply=True),
-                              execution_options={"synchronize_session": False})
-        await (await session.connection()).run_sync(record, SYSTEM, "person.opted_out", "person", turn.person_id,
-                brand_id=turn.brand_id, turn_id=turn.id)
-
-
-async def store_draft(session: AsyncSession, turn: Turn, draft: Draft) -> None:
-    """Make ``draft`` the turn's current one and put the turn in the queue."""
-    draft.created_at = utcnow()
-    session.add(draft)
-    await session.flush()
-    if turn.current_draft_id is not None:
-        await session.execute(update(Draft).where(Draft.id == turn.current_draft_id).values(stale=True),
-                              execution_options={"synchronize_session": False})
-    turn.current_draft_id = draft.id
-    _settle(turn, "pending_review")
-    await emit(session, turn.brand_id, "turn.pending_review",
-               {"turn_id": turn.id, "person_id": turn.person_id, "draft_id": draft.id, "source": draft.source})
-
-
-def _draft_values(draft: Draft) -> dict[str, Any]:
-    """The column values a drafter's (unsaved) ``Draft`` was given; the table's defaults fill the rest."""
-    return {key: value for key, value in draft.__dict__.items() if not key.startswith("_")}
-
-
-_DRAFTS = Draft.__table__
-_TURNS = Turn.__table__
-# Built once, run with parameters: building a statement cost more than SQLite running it.
-_TURN_FOR_UPDATE = (select(Turn.status, Turn.version, Turn.current_draft_id, Turn.brand_id, Turn.person_id)
-                    .where(Turn.id == bindparam("turn_id")).with_for_update())
-_MARK_STALE = _DRAFTS.update().where(_DRAFTS.c.id == bindparam("stale_id")).values(stale=True)
-_MAKE_CURRENT = _TURNS.update().where(_TURNS.c.id == bindparam("turn_id")).values(
-    current_draft_id=bindparam("new_draft_id", type_=_TURNS.c.current_draft_id.type), status="pending_review",
-    version=bindparam("new_version", type_=_TURNS.c.version.type),
-    updated_at=bindparam("now", type_=_TURNS.c.updated_at.type))
-
-
-def _store_outcome(conn: Connection, facts: TurnFacts, values: dict[str, Any], job: Job) -> None:
-    """``store_draft`` and ``queue.finish`` as one write transaction on a connection: the turn is re-read
-    under a lock (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serializes writers) and
-    the draft stored only if the turn is still drafting at the version the draft was written for."""
-    found = conn.execute(_TURN_FOR_UPDATE, {"turn_id": facts.turn.id}).first()
-    if found is None or found.status != "drafting" or found.version != facts.version:
-        return  # changed while we worked; the job queued by that change drafts it (the worker finishes this one)
-    now = utcnow()
-    draft_id = conn.execute(_DRAFTS.insert().values({**values, "created_at": now})).inserted_primary_key[0]
-    if found.current_draft_id is not None:
-        conn.execute(_MARK_STALE, {"stale_id": found.current_draft_id})
-    conn.execute(_MAKE_CURRENT, {"turn_id": facts.turn.id, "new_draft_id": draft_id,
-                                 "new_version": found.version + 1, "now": now})
-    emit_on(conn, found.brand_id, "turn.pending_review",
-            [{"turn_id": facts.turn.id, "person_id": found.person_id, "draft_id": draft_id,
-              "source": values["source"]}])
-    queue.finish_on(conn, job)
+def store_outcome(conn: Connection, facts: TurnFacts, outcome: Escalate | Skip | DraftValues, job: Job | None) -> None:
+    """What drafting decided, in one write transaction: a draft made current and the turn in the queue, or the
+    turn escalated by a rule, or skipped. ``turns`` checks the turn is still drafting at the version the
+    outcome was worked out for (``TurnChanged`` otherwise, and nothing is stored). The job finishes with it."""
+    turn = facts.turn
+    if isinstance(outcome, Escalate):
+        turns.escalate_by_rule(conn, turn, outcome.rule)
+        record(conn, SYSTEM, "turn.escalated", "turn", turn.id, brand_id=turn.brand_id, rule=outcome.rule)
+        emit(conn, turn.brand_id, "turn.escalated", [{"turn_id": turn.id, "person_id": turn.person_id,
+                                                       "rule": outcome.rule}])
+    elif isinstance(outcome, Skip):
+        turns.skip(conn, turn)
+        if outcome.opted_out:
+            opt_out(conn, turn.person_id)
+            record(conn, SYSTEM, "person.opted_out", "person", turn.person_id, brand_id=turn.brand_id,
+                   turn_id=turn.id)
+    else:
+        draft_id = turns.store_draft(conn, turn, outcome)
+        emit(conn, turn.brand_id, "turn.pending_review", [{"turn_id": turn.id, "person_id": turn.person_id,
+                                                           "draft_id": draft_id, "source": outcome["source"]}])
+    if job is not None:
+        queue.finish(conn, job)
 
 
 async def request_regenerate(db: Database, actor: Principal, turn_id: int, guidance: str | None) -> None:
@@ -253,24 +197,14 @@ async def request_regenerate(db: Database, actor: Principal, turn_id: int, guida
     guidance = (guidance or "").strip() or None
     if guidance is not None and len(guidance) > GUIDANCE_MAX_CHARS:
         raise ValidationFailed.field("guidance", f"must be at most {GUIDANCE_MAX_CHARS} characters")
-    async with db.write() as session:
-        turn = await session.scalar(select(Turn).where(Turn.id == turn_id, Turn.brand_id == actor.brand_id)
-                                    .with_for_update())
-        if turn is None:
-            raise NotFound(f"no turn {turn_id}")
-        if turn.status not in REGENERATE_FROM:
-            raise Conflict(f"turn {turn_id} is {turn.status}; only a turn that is "
-                           f"{', '.join(REGENERATE_FROM)} can be drafted again")
-        if turn.current_draft_id is not None:
-            await session.execute(update(Draft).where(Draft.id == turn.current_draft_id).values(stale=True),
-                                  execution_options={"synchronize_session": False})
-        session.add(Decision(turn_id=turn.id, draft_id=turn.current_draft_id, user_id=actor.id,
-                             action="regenerate", reason=guidance, created_at=utcnow()))
-        _settle(turn, "drafting")
-        await (await session.connection()).run_sync(record, actor, "turn.regenerate", "turn", turn.id,
-                guidance=guidance)
-        await queue.enqueue(session, queue.DRAFT_TURN, [turn.id], brand_id=turn.brand_id,
-                            payload={"guidance": guidance})
+    await db.run_write(_regenerate, actor, turn_id, guidance)
 
 
-__all__ = ["Drafter", "draft_findings", "request_regenerate", "store_draft"]
+def _regenerate(conn: Connection, actor: Principal, turn_id: int, guidance: str | None) -> None:
+    turn = turns.load(conn, actor.brand_id, turn_id)
+    turns.regenerate(conn, turn, actor.id, guidance)
+    record(conn, actor, "turn.regenerate", "turn", turn.id, guidance=guidance)
+    queue.enqueue(conn, queue.DRAFT_TURN, [turn.id], brand_id=turn.brand_id, payload={"guidance": guidance})
+
+
+__all__ = ["Drafter", "draft_findings", "request_regenerate", "store_outcome"]

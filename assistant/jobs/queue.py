@@ -13,28 +13,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.db import Database
 from assistant.db.base import utcnow
 from assistant.db.bulk import executemany
+from assistant.db.locking import claimable
 from assistant.db.jobs import Job
 
 DRAFT_TURN = "draft_turn"
 DELIVER_WEBHOOK = "deliver_webhook"
 
 
-async def enqueue(session: AsyncSession, kind: str, subject_ids: Iterable[int], *, brand_id: int | None,
-                  payload: dict[str, Any] | None = None, run_after: dt.datetime | None = None,
-                  max_attempts: int = 6, skip_if_queued: bool = True) -> None:
-    """``enqueue_on`` inside an ``AsyncSession``'s transaction."""
-    subjects = list(subject_ids)
-    await session.run_sync(lambda s: enqueue_on(
-        s.connection(), kind, subjects, brand_id=brand_id, payload=payload, run_after=run_after,
-        max_attempts=max_attempts, skip_if_queued=skip_if_queued))
-
-
-def enqueue_on(conn: Connection, kind: str, subject_ids: Iterable[int], *, brand_id: int | None,
+def enqueue(conn: Connection, kind: str, subject_ids: Iterable[int], *, brand_id: int | None,
                payload: dict[str, Any] | None = None, run_after: dt.datetime | None = None,
                max_attempts: int = 6, skip_if_queued: bool = True) -> None:
     """Queue one job per subject, in the caller's transaction. With ``skip_if_queued``, a subject that already
@@ -63,14 +53,12 @@ _JOBS = Job.__table__
 
 
 def _claim(conn: Connection, worker_id: str, kinds: list[str], limit: int, lease_seconds: float) -> list[Job]:
-    """``claim`` as one write transaction on a connection; the jobs come back as detached ``Job`` objects."""
+    """The jobs come back as detached ``Job`` objects (plain values, no session behind them)."""
     now = utcnow()
     ready = and_(Job.kind.in_(kinds), or_(
         and_(Job.status == "queued", Job.run_after <= now),
         and_(Job.status == "running", Job.lease_until < now)))
-    query = select(_JOBS).where(ready).order_by(Job.run_after, Job.id).limit(limit)
-    if conn.dialect.name != "sqlite":
-        query = query.with_for_update(skip_locked=True)
+    query = claimable(select(_JOBS).where(ready).order_by(Job.run_after, Job.id).limit(limit))
     rows = conn.execute(query).mappings().all()
     if not rows:
         return []
@@ -82,17 +70,12 @@ def _claim(conn: Connection, worker_id: str, kinds: list[str], limit: int, lease
                        locked_by=worker_id, updated_at=now)) for row in rows]
 
 
-async def finish(session: AsyncSession, job: Job) -> bool:
-    """``finish_on`` inside an ``AsyncSession``'s transaction."""
-    return await session.run_sync(lambda s: finish_on(s.connection(), job))
-
-
 _FINISH = update(_JOBS).where(_JOBS.c.id == bindparam("job_id"), _JOBS.c.locked_by == bindparam("worker_id"),
                               _JOBS.c.status == "running").values(
     status="done", lease_until=None, updated_at=bindparam("now", type_=_JOBS.c.updated_at.type))
 
 
-def finish_on(conn: Connection, job: Job) -> bool:
+def finish(conn: Connection, job: Job) -> bool:
     """Mark done, if this worker still holds the lease. False means another worker took the job over."""
     result = conn.execute(_FINISH, {"job_id": job.id, "worker_id": job.locked_by, "now": utcnow()})
     finished = result.rowcount == 1
@@ -103,13 +86,14 @@ def finish_on(conn: Connection, job: Job) -> bool:
 
 async def extend_leases(db: Database, worker_id: str, job_ids: Sequence[int], lease_seconds: float) -> None:
     """A worker still busy with its jobs keeps them: a slow model call must not look like a dead worker."""
-    if not job_ids:
-        return
-    async with db.write() as session:
-        await session.execute(update(Job).where(Job.id.in_(job_ids), Job.locked_by == worker_id,
-                                                Job.status == "running").values(
-            lease_until=utcnow() + dt.timedelta(seconds=lease_seconds)),
-            execution_options={"synchronize_session": False})
+    if job_ids:
+        await db.run_write(_extend_leases, worker_id, list(job_ids), lease_seconds)
+
+
+def _extend_leases(conn: Connection, worker_id: str, job_ids: list[int], lease_seconds: float) -> None:
+    conn.execute(update(_JOBS).where(_JOBS.c.id.in_(job_ids), _JOBS.c.locked_by == worker_id,
+                                     _JOBS.c.status == "running").values(
+        lease_until=utcnow() + dt.timedelta(seconds=lease_seconds)))
 
 
 def backoff(attempts: int, base: float = 5.0, cap: float = 3600.0) -> float:
@@ -127,24 +111,30 @@ async def retry_or_bury(db: Database, job: Job, error: str, delay: float | None 
     else:
         values["status"] = "queued"
         values["run_after"] = now + dt.timedelta(seconds=backoff(job.attempts) if delay is None else delay)
-    async with db.write() as session:
-        await session.execute(update(Job).where(Job.id == job.id, Job.locked_by == job.locked_by).values(**values),
-                              execution_options={"synchronize_session": False})
+    await db.run_write(_set_if_held, job, values)
     return values["status"]
 
 
 async def release(db: Database, jobs: Iterable[Job]) -> None:
     """Give leased jobs back unharmed (a worker shutting down): they run again at once elsewhere."""
+    now = utcnow()
     for job in jobs:
-        async with db.write() as session:
-            await session.execute(update(Job).where(Job.id == job.id, Job.locked_by == job.locked_by).values(
-                status="queued", attempts=Job.attempts - 1, lease_until=None, locked_by=None, run_after=utcnow(),
-                updated_at=utcnow()), execution_options={"synchronize_session": False})
+        await db.run_write(_set_if_held, job, {"status": "queued", "attempts": _JOBS.c.attempts - 1,
+                                               "lease_until": None, "locked_by": None, "run_after": now,
+                                               "updated_at": now})
+
+
+def _set_if_held(conn: Connection, job: Job, values: dict[str, Any]) -> None:
+    """Change the job, unless another worker has taken it over since."""
+    conn.execute(update(_JOBS).where(_JOBS.c.id == job.id, _JOBS.c.locked_by == job.locked_by).values(**values))
 
 
 async def requeue_dead(db: Database, job_id: int) -> bool:
-    async with db.write() as session:
-        result = await session.execute(update(Job).where(Job.id == job_id, Job.status == "dead").values(
-            status="queued", attempts=0, run_after=utcnow(), updated_at=utcnow()),
-            execution_options={"synchronize_session": False})
-        return result.rowcount == 1  # type: ignore[attr-defined]
+    return await db.run_write(_requeue_dead, job_id)
+
+
+def _requeue_dead(conn: Connection, job_id: int) -> bool:
+    now = utcnow()
+    result = conn.execute(update(_JOBS).where(_JOBS.c.id == job_id, _JOBS.c.status == "dead").values(
+        status="queued", attempts=0, run_after=now, updated_at=now))
+    return result.rowcount == 1

@@ -141,7 +141,7 @@ class Worker:
         try:
             await handler(job)
             if job.status != "done":
-                await self.db.run_write(queue.finish_on, job)
+                await self.db.run_write(queue.finish, job)
         except asyncio.CancelledError:
             raise
         except JobFailed as exc:

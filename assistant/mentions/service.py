@@ -13,25 +13,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, bindparam, case, select, update
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
+from assistant import turns, validation
 from assistant.db import Database
 from assistant.db.base import utcnow
-from assistant.db.people import Interaction
-from assistant.db.turns import OPEN_TURN_STATES, Draft, Turn
-from assistant.errors import NotFound
-from assistant.jobs import queue
-from assistant import validation
-from assistant.mentions.schemas import MentionIn, MentionOut, TurnRef
-from assistant.db.bulk import executemany, insert_returning_ids_sync
 from assistant.db.group_commit import GroupCommit
 from assistant.db.lookup import platform_keys, rows_by_platform_keys
+from assistant.db.people import Interaction
+from assistant.db.turns import Turn
+from assistant.errors import NotFound
+from assistant.jobs import queue
+from assistant.mentions.schemas import MentionIn, MentionOut, TurnRef
+from assistant.people import history
 from assistant.people.identity import Sighting, apply_activity, resolve_people, tally
 from assistant.problems import validation_failed
-
-CHUNK = 400
-
 
 @dataclass
 class Mention:
@@ -124,85 +121,39 @@ def _ingest(conn: Connection, brand_id: int, mentions: Sequence[Mention]) -> lis
     people = resolve_people(conn, brand_id, (
         Sighting(mentions[i].platform, mentions[i].handle, mentions[i].created_at, mentions[i].author_external_id,
                  mentions[i].display_name, mentions[i].followers) for i in fresh), quiet)
-    person_ids = sorted(set(people.values()))
     conversations = _conversations(conn, brand_id, [mentions[i] for i in fresh])
-    open_turns = _open_turns(conn, person_ids)
-
-    new_turns: list[dict[str, Any]] = []
-    joined: dict[int, dict[str, Any]] = {}
-    placement: dict[int, dict[str, Any]] = {}
+    person_of = [people[(mentions[i].platform, mentions[i].handle)] for i in fresh]
+    placed = turns.place(conn, brand_id, [
+        turns.Arrival(person_id, mentions[i].platform, conversation, mentions[i].created_at)
+        for i, person_id, conversation in zip(fresh, person_of, conversations)], quiet, now)
     activity: dict = {}
-    for n, i in enumerate(fresh):
+    for i, person_id in zip(fresh, person_of):
         m = mentions[i]
-        person_id = people[(m.platform, m.handle)]
-        conversation = conversations[n]
         tally(activity, person_id, m.created_at, True, m.display_name, m.followers)
-        if person_id in quiet:
-            turn = _new_turn(brand_id, person_id, m, conversation, "skipped", now)
-            new_turns.append(turn)
-            placement[i] = turn
-            continue
-        existing = _matching_turn(open_turns.get(person_id, []), m.platform, conversation)
-        if existing is None:
-            turn = _new_turn(brand_id, person_id, m, conversation, "drafting", now)
-            new_turns.append(turn)
-            open_turns.setdefault(person_id, []).append(turn)
-            placement[i] = turn
-        else:
-            # a stored turn's waiting_since is lowered in SQL, to the earliest of this batch's mentions
-            existing["waiting_since"] = min(existing["waiting_since"], m.created_at) \
-                if existing["waiting_since"] is not None else m.created_at
-            if "current_draft_id" in existing:  # a stored turn, not one this batch opens
-                joined[existing["id"]] = existing
-            placement[i] = existing
-
-    if new_turns:
-        insert_returning_ids_sync(conn, _TURNS, new_turns)  # sets each turn's "id"
-    _join(conn, joined, now)
     apply_activity(conn, activity)
 
     rows = []
     for n, i in enumerate(fresh):
         m = mentions[i]
-        rows.append({"brand_id": brand_id, "person_id": people[(m.platform, m.handle)], "direction": "inbound",
+        rows.append({"brand_id": brand_id, "person_id": person_of[n], "direction": "inbound",
                      "platform": m.platform, "external_id": m.external_id, "text": m.text,
                      "occurred_at": m.created_at, "received_at": now, "in_reply_to": m.in_reply_to,
                      "conversation_key": conversations[n], "url": m.url, "lang": m.lang,
-                     "followers": m.followers, "turn_id": placement[i]["id"], "raw": m.raw})
-    interaction_ids = insert_returning_ids_sync(conn, _INTERACTIONS, rows)
+                     "followers": m.followers, "turn_id": placed.turn_ids[n], "raw": m.raw})
+    interaction_ids = history.add_mentions(conn, rows)
 
-    opened = [t["id"] for t in new_turns if t["status"] == "drafting"]
-    queue.enqueue_on(conn, queue.DRAFT_TURN, opened, brand_id=brand_id, skip_if_queued=False)  # none queued yet
-    queue.enqueue_on(conn, queue.DRAFT_TURN, list(joined), brand_id=brand_id)
+    queue.enqueue(conn, queue.DRAFT_TURN, placed.opened, brand_id=brand_id, skip_if_queued=False)  # none queued yet
+    queue.enqueue(conn, queue.DRAFT_TURN, placed.joined, brand_id=brand_id)
 
-    status_of = {t["id"]: t["status"] for t in new_turns} | {tid: "drafting" for tid in joined}
     for i, interaction_id, row in zip(fresh, interaction_ids, rows):
         known[mentions[i].key] = Outcome(interaction_id, row["person_id"], row["turn_id"],
-                                         status_of[row["turn_id"]], duplicate=False)
+                                         placed.status[row["turn_id"]], duplicate=False)
     return [known[m.key] if first_index.get(m.key) == i else _duplicate(known[m.key])
             for i, m in enumerate(mentions)]
 
 
-_TURNS = Turn.__table__
-_INTERACTIONS = Interaction.__table__
-
-
 def _duplicate(outcome: Outcome) -> Outcome:
     return Outcome(outcome.id, outcome.person_id, outcome.turn_id, outcome.status, duplicate=True)
-
-
-def _new_turn(brand_id: int, person_id: int, m: Mention, conversation: str | None, status: str,
-              now: dt.datetime) -> dict[str, Any]:
-    return {"brand_id": brand_id, "person_id": person_id, "platform": m.platform, "conversation_key": conversation,
-            "status": status, "waiting_since": m.created_at, "version": 0, "created_at": now, "updated_at": now}
-
-
-def _matching_turn(candidates: list[dict[str, Any]], platform: str, conversation: str | None) -> dict[str, Any] | None:
-    """SPEC 3: the open turn with the same conversation; with no conversation, the person's newest open turn."""
-    for turn in reversed(candidates):
-        if turn["platform"] == platform and (conversation is None or turn["conversation_key"] == conversation):
-            return turn
-    return None
 
 
 _KNOWN = (select(Interaction.platform, Interaction.external_id, Interaction.id, Interaction.person_id,
@@ -242,38 +193,6 @@ def _conversations(conn: Connection, brand_id: int, mentions: list[Mention]) -> 
             conversation = None
         result.append(conversation)
     return result
-
-
-_OPEN_TURNS = (select(Turn.id, Turn.person_id, Turn.platform, Turn.conversation_key, Turn.current_draft_id)
-               .where(Turn.person_id.in_(bindparam("people", expanding=True)), Turn.status.in_(OPEN_TURN_STATES))
-               .order_by(Turn.created_at, Turn.id))
-
-
-def _open_turns(conn: Connection, person_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """The people's open turns, oldest first. ``waiting_since`` is not read: joining lowers it in SQL."""
-    found: dict[int, list[dict[str, Any]]] = {}
-    for start in range(0, len(person_ids), CHUNK):
-        for tid, pid, platform, conversation_key, draft_id in conn.execute(
-                _OPEN_TURNS, {"people": person_ids[start:start + CHUNK]}):
-            found.setdefault(pid, []).append({"id": tid, "platform": platform, "conversation_key": conversation_key,
-                                              "current_draft_id": draft_id, "waiting_since": None})
-    return found
-
-
-_SINCE = bindparam("since", type_=_TURNS.c.waiting_since.type)
-_JOIN = (update(_TURNS).where(_TURNS.c.id == bindparam("turn_id"))
-         .values(status="drafting", version=_TURNS.c.version + 1, updated_at=bindparam("now"),
-                 waiting_since=case((_TURNS.c.waiting_since > _SINCE, _SINCE), else_=_TURNS.c.waiting_since)))
-
-
-def _join(conn: Connection, joined: dict[int, dict[str, Any]], now: dt.datetime) -> None:
-    """A turn that gained a mention goes back to drafting; the draft written before it is stale."""
-    if not joined:
-        return
-    stale = [t["current_draft_id"] for t in joined.values() if t["current_draft_id"]]
-    if stale:
-        conn.execute(update(Draft).where(Draft.id.in_(stale)).values(stale=True))
-    executemany(conn, _JOIN, [{"turn_id": tid, "now": now, "since": t["waiting_since"]} for tid, t in joined.items()])
 
 
 def _get_mention(conn: Connection, brand_id: int, mention_id: int) -> MentionOut:

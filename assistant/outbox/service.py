@@ -2,14 +2,14 @@
 
 ``create_reply`` is how an approval reaches the outbox (called by the review service). A scheduling tool then
 claims replies (exclusively: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the ``BEGIN IMMEDIATE`` write
-transaction on SQLite), posts them, and confirms with the platform's post id. Confirming writes the reply,
-its turn, the outbound interaction in the person's history, their counters, the webhook event and the audit
-record in one transaction, so a reply is either posted everywhere or nowhere.
+transaction on SQLite), posts them, and confirms with the platform's post id. Confirming marks the reply
+posted and, in the same transaction, asks ``turns`` to mark its turn posted, ``people`` to add it to the
+person's history and counters, ``webhooks`` for the event and ``audit`` for the record: a reply is either
+posted everywhere or nowhere.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,68 +18,68 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistant.audit import record
+from assistant import turns
+from assistant.audit import record, record_many
 from assistant.auth.principal import Principal
 from assistant.db import Database
-from assistant.db.audit import AuditEvent
 from assistant.db.base import UTCDateTime, utcnow
 from assistant.db.bulk import executemany
 from assistant.db.group_commit import GroupCommit
-from assistant.db.lookup import platform_keys, rows_by_platform_keys
+from assistant.db.locking import claimable, for_update
 from assistant.db.outbox import Reply
 from assistant.db.people import Handle, Interaction
-from assistant.db.turns import Turn
 from assistant.errors import AssistantError, Conflict, NotFound, ValidationFailed
-from assistant.validation import clean_optional, clean_text, platform_token, timestamp
 from assistant.outbox.schemas import ClaimedReply, ReplyOut
 from assistant.pagination import AfterTime, Page, decode_cursor, encode_cursor
-from assistant.people.identity import Activity, apply_activity, tally
-from assistant.webhooks.events import emit, emit_on
+from assistant.people import history
+from assistant.turns import TurnRow
+from assistant.validation import clean_optional, clean_text, platform_token, timestamp
+from assistant.webhooks.events import emit
 
 POSTABLE = ("approved", "claimed")
 """A reply in these states may be confirmed or reported failed (a lapsed lease still counts as claimed)."""
 
 
-async def create_reply(session: AsyncSession, *, turn: Turn, draft_id: int | None, decision_id: int | None,
-                       text: str, user_id: int) -> Reply:
-    """Put an approved text in the outbox. It answers the newest mention of its turn (SPEC 3)."""
-    newest = (await session.execute(
-        select(Interaction.external_id, Interaction.person_id).where(Interaction.turn_id == turn.id)
-        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(1))).one()
-    handle = await session.scalar(select(Handle.handle).where(Handle.person_id == turn.person_id,
-                                                              Handle.platform == turn.platform).order_by(Handle.id))
+_NEWEST_MENTION = (select(Interaction.external_id).where(Interaction.turn_id == bindparam("turn_id"))
+                   .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(1))
+_HANDLE = (select(Handle.handle).where(Handle.person_id == bindparam("person_id"),
+                                       Handle.platform == bindparam("platform")).order_by(Handle.id).limit(1))
+_FAILED_REPLY = select(Reply.id).where(Reply.turn_id == bindparam("turn_id"), Reply.status == "failed")
+
+
+def create_reply(conn: Connection, turn: TurnRow, *, draft_id: int | None, decision_id: int | None, text: str,
+                 user_id: int) -> int:
+    """Put an approved text in the outbox; answers the reply's id. It answers the newest mention of its turn
+    (SPEC 3)."""
+    in_reply_to = conn.execute(_NEWEST_MENTION, {"turn_id": turn.id}).scalar_one()
+    handle = conn.scalar(_HANDLE, {"person_id": turn.person_id, "platform": turn.platform}) or ""
     now = utcnow()
-    approval = {"draft_id": draft_id, "decision_id": decision_id, "text": text, "in_reply_to": newest.external_id,
-                "author_handle": handle or "", "status": "approved", "approved_by_user_id": user_id,
+    approval = {"draft_id": draft_id, "decision_id": decision_id, "text": text, "in_reply_to": in_reply_to,
+                "author_handle": handle, "status": "approved", "approved_by_user_id": user_id,
                 "approved_at": now, "lease_until": None, "claimed_by_key_id": None, "error": None}
     # A turn whose reply failed for good comes back to the reviewers; approving it again reuses its reply row.
-    reply = await session.scalar(select(Reply).where(Reply.turn_id == turn.id, Reply.status == "failed"))
-    if reply is None:
-        reply = Reply(brand_id=turn.brand_id, turn_id=turn.id, person_id=turn.person_id, platform=turn.platform,
-                      created_at=now, **approval)
-        session.add(reply)
+    reply_id = conn.scalar(_FAILED_REPLY, {"turn_id": turn.id})
+    if reply_id is None:
+        reply_id = conn.execute(_REPLIES.insert(), {
+            "brand_id": turn.brand_id, "turn_id": turn.id, "person_id": turn.person_id, "platform": turn.platform,
+            "created_at": now, **approval}).inserted_primary_key[0]
     else:
-        for name, value in approval.items():
-            setattr(reply, name, value)
-    await session.flush()
-    await emit(session, turn.brand_id, "reply.approved", {
-        "reply_id": reply.id, "turn_id": turn.id, "platform": reply.platform, "in_reply_to": reply.in_reply_to,
-        "author_handle": reply.author_handle, "text": text})
-    return reply
+        conn.execute(update(_REPLIES).where(_REPLIES.c.id == reply_id).values(**approval))
+    emit(conn, turn.brand_id, "reply.approved", [{
+        "reply_id": reply_id, "turn_id": turn.id, "platform": turn.platform, "in_reply_to": in_reply_to,
+        "author_handle": handle, "text": text}])
+    return int(reply_id)
 
 
 async def list_replies(db: Database, brand_id: int, *, status: str, limit: int, cursor: str | None) -> Page[ReplyOut]:
     """Oldest approval first, the order the people started waiting in; keyset pages."""
     after = decode_cursor(cursor, AfterTime)
-    query = select(Reply).where(Reply.brand_id == brand_id, Reply.status == status)
+    query = select(_REPLIES).where(Reply.brand_id == brand_id, Reply.status == status)
     if after is not None:
         query = query.where(or_(Reply.approved_at > after.at, and_(Reply.approved_at == after.at,
                                                                     Reply.id > after.id)))
-    async with db.read() as session:
-        replies = list((await session.execute(
-            query.order_by(Reply.approved_at, Reply.id).limit(limit + 1))).scalars())
+    replies = await db.run_read(_all, query.order_by(Reply.approved_at, Reply.id).limit(limit + 1))
     page = replies[:limit]
     next_cursor = encode_cursor(AfterTime(page[-1].approved_at, page[-1].id)) if len(replies) > limit else None
     return Page(items=[reply_out(r) for r in page], next_cursor=next_cursor)
@@ -89,9 +89,7 @@ async def claim(db: Database, actor: Principal, *, limit: int, lease_seconds: in
                 platform: str | None) -> list[ClaimedReply]:
     """Hand out up to ``limit`` approved replies, and claimed ones whose lease ended, to this caller alone."""
     token = platform_token(platform) if platform is not None else None
-    claimed = await db.run_write(_claim_sync, actor.brand_id, actor.id, limit, lease_seconds, token, not db.is_sqlite)
-    await asyncio.sleep(0)  # on SQLite the claim ran in the loop without yielding: let other claimers have a turn
-    return claimed
+    return await db.run_write(_claim, actor.brand_id, actor.id, limit, lease_seconds, token)
 
 
 _REPLIES = Reply.__table__
@@ -99,8 +97,8 @@ _CLAIM_COLUMNS = (_REPLIES.c.id, _REPLIES.c.platform, _REPLIES.c.text, _REPLIES.
                   _REPLIES.c.author_handle, _REPLIES.c.approved_at)
 
 
-def _claim_sync(conn: Connection, brand_id: int, key_id: int | None, limit: int, lease_seconds: int,
-                platform: str | None, lock: bool) -> list[ClaimedReply]:
+def _claim(conn: Connection, brand_id: int, key_id: int | None, limit: int, lease_seconds: int,
+           platform: str | None) -> list[ClaimedReply]:
     """Two index range scans of ``ix_replies_outbox`` (approved; claimed with a lapsed lease), merged in
     approval order. One ``OR`` of both made SQLite walk all the brand's replies and sort them: 1.8 ms
     against 0.02 ms at 10k approved replies."""
@@ -109,9 +107,7 @@ def _claim_sync(conn: Connection, brand_id: int, key_id: int | None, limit: int,
     where = [c.brand_id == brand_id] if platform is None else [c.brand_id == brand_id, c.platform == platform]
     rows = []
     for ready in ((c.status == "claimed", c.lease_until <= now), (c.status == "approved",)):
-        query = select(*_CLAIM_COLUMNS).where(*where, *ready).order_by(c.approved_at, c.id).limit(limit)
-        if lock:  # PostgreSQL: concurrent claimers skip each other's rows
-            query = query.with_for_update(skip_locked=True)
+        query = claimable(select(*_CLAIM_COLUMNS).where(*where, *ready).order_by(c.approved_at, c.id).limit(limit))
         rows.extend(conn.execute(query).all())
     rows.sort(key=lambda r: (r.approved_at, r.id))
     del rows[limit:]
@@ -146,7 +142,7 @@ async def confirm_posted(db: Database, postings: Sequence[Posting]) -> list[Repl
     same post id is unchanged, with another id it is a conflict. Set-based, so a batch costs a handful of
     statements however large it is; plain statements on a ``Connection`` (no ORM objects)."""
     try:
-        return await db.run_write(_confirm_sync, postings, not db.is_sqlite)
+        return await db.run_write(_confirm, postings)
     except IntegrityError:  # PostgreSQL: a concurrent transaction stored one of these post ids first
         if len(postings) == 1:
             return [Conflict(f"{postings[0].external_id!r} was confirmed for another message at the same time")]
@@ -158,16 +154,14 @@ _POST = (update(_REPLIES).where(_REPLIES.c.id == bindparam("rid")).values(
     posted_at=bindparam("posted_at", type_=UTCDateTime()), lease_until=None))
 
 
-def _confirm_sync(conn: Connection, postings: Sequence[Posting], lock: bool) -> list[ReplyOut | AssistantError]:
+def _confirm(conn: Connection, postings: Sequence[Posting]) -> list[ReplyOut | AssistantError]:
     brand_id = postings[0].actor.brand_id
-    c = _REPLIES.c
     # By primary key alone: with ``brand_id`` in the WHERE, SQLite picks ix_replies_outbox and walks all the
     # brand's replies (2.5 ms a batch at 10k rows). Another brand's reply is dropped here instead.
-    query = select(_REPLIES).where(c.id.in_({p.reply_id for p in postings}))
-    if lock:
-        query = query.where(c.brand_id == brand_id).order_by(c.id).with_for_update()
+    query = for_update(select(_REPLIES).where(_REPLIES.c.id.in_({p.reply_id for p in postings}))
+                       .order_by(_REPLIES.c.id))
     replies = {r.id: SimpleNamespace(**r._mapping) for r in conn.execute(query) if r.brand_id == brand_id}
-    taken = set(_interactions(conn, brand_id, {
+    taken = set(history.conversations(conn, brand_id, {
         (replies[p.reply_id].platform, p.external_id) for p in postings if p.reply_id in replies}))
     answers: list[ReplyOut | AssistantError] = []
     fresh: list[tuple[Posting, Any]] = []
@@ -198,40 +192,19 @@ def _close_loop(conn: Connection, brand_id: int, fresh: list[tuple[Posting, Any]
     """Posted: the replies, the turns, the people's history and counters, the subscribers and the audit log
     all learn it."""
     now = utcnow()
-    conversations = _interactions(conn, brand_id, {(r.platform, r.in_reply_to) for _, r in fresh})
     executemany(conn, _POST, [{"rid": r.id, "external_id": p.external_id, "url": p.url, "posted_at": p.posted_at}
                               for p, r in fresh])
-    conn.execute(update(Turn.__table__).where(Turn.__table__.c.id.in_([r.turn_id for _, r in fresh])).values(
-        status="posted", version=Turn.__table__.c.version + 1, updated_at=now))
-    executemany(conn, Interaction.__table__, [
-        {"brand_id": brand_id, "person_id": r.person_id, "direction": "outbound", "platform": r.platform,
-         "external_id": p.external_id, "text": r.text, "occurred_at": p.posted_at, "received_at": now,
-         "in_reply_to": r.in_reply_to, "conversation_key": conversations.get((r.platform, r.in_reply_to)),
-         "url": p.url, "turn_id": r.turn_id} for p, r in fresh])
-    activity: dict[int, Activity] = {}
-    for p, r in fresh:
-        tally(activity, r.person_id, p.posted_at, inbound=False)
-    apply_activity(conn, activity)
-    emit_on(conn, brand_id, "reply.posted", [
+    turns.post(conn, [r.turn_id for _, r in fresh])
+    history.add_replies(conn, brand_id, [
+        {"person_id": r.person_id, "platform": r.platform, "external_id": p.external_id, "text": r.text,
+         "occurred_at": p.posted_at, "in_reply_to": r.in_reply_to, "url": p.url, "turn_id": r.turn_id}
+        for p, r in fresh], now)
+    emit(conn, brand_id, "reply.posted", [
         {"reply_id": r.id, "turn_id": r.turn_id, "person_id": r.person_id, "platform": r.platform,
          "in_reply_to": r.in_reply_to, "external_id": p.external_id, "url": p.url,
          "posted_at": p.posted_at.isoformat()} for p, r in fresh])
-    # The rows ``audit.record`` writes, in one statement: one by one they were most of a batch's time.
-    executemany(conn, AuditEvent.__table__, [
-        {"brand_id": brand_id, "actor_type": p.actor.kind, "actor_id": p.actor.id or None,
-         "actor_label": p.actor.label, "action": "reply.posted", "subject_type": "reply", "subject_id": r.id,
-         "data": {"turn_id": r.turn_id, "external_id": p.external_id}, "created_at": now} for p, r in fresh])
-
-
-_CONVERSATION_KEYS = (select(Interaction.platform, Interaction.external_id, Interaction.conversation_key)
-                      .where(Interaction.brand_id == bindparam("brand_id"),
-                             platform_keys(Interaction.platform, Interaction.external_id)))
-
-
-def _interactions(conn: Connection, brand_id: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-    """The conversation key of each of the brand's messages among ``(platform, external_id)`` keys."""
-    return {(platform, external_id): key for platform, external_id, key
-            in rows_by_platform_keys(conn, _CONVERSATION_KEYS, keys, brand_id=brand_id)}
+    record_many(conn, [(p.actor, "reply.posted", "reply", r.id, {"turn_id": r.turn_id, "external_id": p.external_id})
+                       for p, r in fresh], brand_id=brand_id)
 
 
 def confirmer(db: Database) -> GroupCommit[Posting, ReplyOut]:
@@ -242,42 +215,38 @@ def confirmer(db: Database) -> GroupCommit[Posting, ReplyOut]:
 async def report_failure(db: Database, actor: Principal, reply_id: int, *, error: str, retry: bool) -> ReplyOut:
     """Posting failed. With ``retry`` the reply waits in the outbox again; without, it fails for good and its
     turn goes back to the reviewers as ``failed``."""
-    error = clean_text(error, "error").strip()
-    async with db.write() as session:
-        reply = await _load(session, db, actor.brand_id, reply_id)
-        if reply.status == "failed" and not retry:
-            return reply_out(reply)
-        if reply.status not in POSTABLE:
-            raise _not_postable(reply, "reported failed")
-        reply.error, reply.failures, reply.lease_until, reply.claimed_by_key_id = error, reply.failures + 1, None, None
-        if retry:
-            reply.status = "approved"
-            await (await session.connection()).run_sync(record, actor, "reply.retry", "reply", reply.id, error=error)
-            return reply_out(reply)
-        reply.status = "failed"
-        await session.execute(update(Turn).where(Turn.id == reply.turn_id).values(
-            status="failed", version=Turn.version + 1, updated_at=utcnow()),
-            execution_options={"synchronize_session": False})
-        await emit(session, reply.brand_id, "reply.failed", {
-            "reply_id": reply.id, "turn_id": reply.turn_id, "person_id": reply.person_id,
-            "platform": reply.platform, "in_reply_to": reply.in_reply_to, "error": error})
-        await (await session.connection()).run_sync(record, actor, "reply.failed", "reply", reply.id,
-                turn_id=reply.turn_id, error=error)
-        return reply_out(reply)
+    return await db.run_write(_report_failure, actor, reply_id, clean_text(error, "error").strip(), retry)
 
 
-async def _load(session: AsyncSession, db: Database, brand_id: int, reply_id: int) -> Reply:
-    """The brand's reply, locked against a concurrent confirmation on PostgreSQL; another brand's is 404."""
-    query = select(Reply).where(Reply.id == reply_id)
-    if not db.is_sqlite:
-        query = query.where(Reply.brand_id == brand_id).with_for_update()
-    reply = await session.scalar(query)  # SQLite: by primary key alone, not a walk of ix_replies_outbox
-    if reply is None or reply.brand_id != brand_id:
+def _report_failure(conn: Connection, actor: Principal, reply_id: int, error: str, retry: bool) -> ReplyOut:
+    found = conn.execute(for_update(select(_REPLIES).where(_REPLIES.c.id == reply_id))).first()
+    if found is None or found.brand_id != actor.brand_id:  # by primary key alone, as in ``_confirm``
         raise NotFound(f"no reply {reply_id}")
-    return reply
+    reply = SimpleNamespace(**found._mapping)
+    if reply.status == "failed" and not retry:
+        return reply_out(reply)
+    if reply.status not in POSTABLE:
+        raise _not_postable(reply, "reported failed")
+    reply.status = "approved" if retry else "failed"
+    reply.error, reply.failures, reply.lease_until, reply.claimed_by_key_id = error, reply.failures + 1, None, None
+    conn.execute(update(_REPLIES).where(_REPLIES.c.id == reply.id).values(
+        status=reply.status, error=error, failures=reply.failures, lease_until=None, claimed_by_key_id=None))
+    if retry:
+        record(conn, actor, "reply.retry", "reply", reply.id, error=error)
+        return reply_out(reply)
+    turns.fail(conn, reply.turn_id)
+    emit(conn, reply.brand_id, "reply.failed", [{
+        "reply_id": reply.id, "turn_id": reply.turn_id, "person_id": reply.person_id,
+        "platform": reply.platform, "in_reply_to": reply.in_reply_to, "error": error}])
+    record(conn, actor, "reply.failed", "reply", reply.id, turn_id=reply.turn_id, error=error)
+    return reply_out(reply)
 
 
-def _not_postable(reply: Reply, action: str) -> Conflict:
+def _all(conn: Connection, query: Any) -> list[Any]:
+    return list(conn.execute(query).all())
+
+
+def _not_postable(reply: Any, action: str) -> Conflict:
     return Conflict(f"reply {reply.id} is {reply.status}; only an approved or claimed reply can be {action}")
 
 
@@ -288,7 +257,8 @@ def _required(value: str, field: str) -> str:
     return cleaned
 
 
-def reply_out(reply: Reply) -> ReplyOut:
+def reply_out(reply: Any) -> ReplyOut:
+    """A reply (a row, or the row as it will be) as the API shows it."""
     return ReplyOut(id=reply.id, status=reply.status, platform=reply.platform,  # type: ignore[arg-type]
                     text=reply.text, in_reply_to=reply.in_reply_to, author_handle=reply.author_handle,
                     turn_id=reply.turn_id, person_id=reply.person_id, approved_at=reply.approved_at,

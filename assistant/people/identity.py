@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, String, bindparam, case, delete, select, update
 
 from assistant.db.base import UTCDateTime, utcnow
-from assistant.db.bulk import executemany, insert_returning_ids_sync
+from assistant.db.bulk import executemany, insert_returning_ids
 from assistant.db.dialect import insert_ignoring_duplicates, writes_are_serial
 from assistant.db.lookup import platform_keys, rows_by_platform_keys
 from assistant.db.people import Handle, Person
@@ -48,7 +48,7 @@ def resolve_people(conn: Connection, brand_id: int, sightings: Iterable[Sighting
                  "followers": first[k].followers, "first_seen_at": first[k].at, "last_seen_at": first[k].at,
                  "do_not_reply": False, "mention_count": 0, "reply_count": 0,
                  "created_at": now} for k in missing]
-        new_ids = insert_returning_ids_sync(conn, Person.__table__, rows)
+        new_ids = insert_returning_ids(conn, Person.__table__, rows)
         executemany(conn, insert_ignoring_duplicates(conn, Handle.__table__), [
             {"brand_id": brand_id, "person_id": pid, "platform": k[0], "handle": k[1],
              "external_id": first[k].external_id, "created_at": now} for k, pid in zip(missing, new_ids)])

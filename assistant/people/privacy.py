@@ -18,13 +18,11 @@ from assistant.db import erasure
 from assistant.db.base import utcnow
 from assistant.db.outbox import Reply
 from assistant.db.people import Person
-from assistant.db.turns import Turn
 from assistant.errors import NotFound
+from assistant import turns
 from assistant.people.schemas import Erasure, PersonExport
-from assistant.webhooks.events import emit_on
+from assistant.webhooks.events import emit
 
-OPEN_TURNS = ("drafting", "pending_review", "escalated", "approved")
-"""Turns still waiting for something to happen; an erased person's are closed as skipped."""
 UNSENT_REPLIES = ("approved", "claimed")
 
 
@@ -61,18 +59,15 @@ def _erase(conn: Connection, actor: Principal, person_id: int) -> Erasure:
     held = _holdings(conn, actor, person_id)
     brand_id = actor.brand_id or brand_of(conn, person_id)
     at = utcnow()
-    _close_open_turns(conn, held, at)
+    _close_open_turns(conn, held)
     rows = erasure.erase_rows(conn, held, at=at)
     record(conn, actor, "person.erased", "person", person_id, brand_id=brand_id, rows=rows)
-    emit_on(conn, brand_id, "person.erased", [{"person_id": person_id, "erased_at": at.isoformat()}])
+    emit(conn, brand_id, "person.erased", [{"person_id": person_id, "erased_at": at.isoformat()}])
     return Erasure(person_id=person_id, status="erased", erased_at=at, rows=rows)
 
 
-def _close_open_turns(conn: Connection, held: erasure.Holdings, at) -> None:  # type: ignore[no-untyped-def]
-    """Nothing more is drafted, approved or posted for them: open turns are skipped, unsent replies failed."""
-    if not held.turn_ids:
-        return
-    conn.execute(update(Turn).where(Turn.id.in_(held.turn_ids), Turn.status.in_(OPEN_TURNS))
-                 .values(status="skipped", version=Turn.version + 1, updated_at=at, decided_at=at))
+def _close_open_turns(conn: Connection, held: erasure.Holdings) -> None:
+    """Nothing more is drafted, approved or posted for them: open turns close, unsent replies are withdrawn."""
+    turns.erase(conn, held.turn_ids)
     conn.execute(update(Reply).where(Reply.turn_id.in_(held.turn_ids), Reply.status.in_(UNSENT_REPLIES))
                  .values(status="failed"))

@@ -1,9 +1,8 @@
 """The approval queue and a human's decisions on a turn: approve, reject, escalate.
 
 Plain functions over the database, called by the review API and the queue pages alike. Every decision is
-taken by a user (never an API key), lands with its decision row and audit event in one transaction, and
-moves the turn with a conditional UPDATE on its ``version``: of two reviewers deciding at once, one wins
-and the other gets 409.
+taken by a user (never an API key) and lands with its decision row and audit event in one transaction;
+``turns`` moves the turn, so of two reviewers deciding at once one wins and the other gets 409.
 """
 
 from __future__ import annotations
@@ -16,26 +15,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistant import turns
 from assistant.audit import record
 from assistant.auth.principal import Principal
 from assistant.db import Database
 from assistant.db.audit import AuditEvent
-from assistant.db.base import utcnow
 from assistant.db.outbox import Reply
 from assistant.db.people import Handle, Interaction, Person
 from assistant.db.tenancy import User
 from assistant.db.turns import TURN_STATES, Decision, Draft, Turn
-from assistant.errors import Conflict, Forbidden, NotFound, PolicyBlocked, StaleDraft, ValidationFailed
-from assistant.validation import clean_text
+from assistant.errors import Conflict, Forbidden, NotFound, PolicyBlocked, ValidationFailed
 from assistant.outbox.service import create_reply
 from assistant.pagination import AfterTime, Page, decode_cursor, encode_cursor
-from assistant.people.service import profiles, recent_histories
+from assistant.people.service import PROFILE_COLUMNS, profiles, recent_histories
 from assistant.policy import Policy, check_text
 from assistant.policy.service import brand_policy
+from assistant.validation import clean_text
 from assistant.review.schemas import (AuditOut, Approved, Decided, DecisionOut, DraftOut, Fairness, MentionOut,
                                       TurnOut, WaitGroup)
 from assistant.webhooks.events import emit
@@ -43,8 +41,6 @@ from assistant.webhooks.events import emit
 AUDIENCE_BUCKETS = (("unknown", None), ("<1k", 1_000), ("1k–10k", 10_000), ("10k–100k", 100_000),
                     ("≥100k", math.inf))
 """Follower buckets for the fairness view: each takes counts below its bound; unknown has none."""
-REJECTABLE = ("pending_review", "escalated", "failed")
-ESCALATABLE = ("pending_review", "failed")
 ANSWERED = ("approved", "posted")
 
 
@@ -53,24 +49,26 @@ ANSWERED = ("approved", "posted")
 async def queue_page(db: Database, brand_id: int, *, limit: int, cursor: str | None,
                      status: str = "pending_review") -> Page[TurnOut]:
     """Turns in fair order: whoever started waiting first comes first, then by id; never by followers."""
-    async with db.read() as session:
-        return await _queue_page(session, brand_id, limit=limit, cursor=cursor, status=status)
+    return await db.run_read(_queue_page, brand_id, limit, cursor, status)
 
 
-async def _queue_page(session: AsyncSession, brand_id: int, *, limit: int, cursor: str | None,
-                      status: str) -> Page[TurnOut]:
+_VIEW_COLUMNS = (Turn.id, Turn.status, Turn.platform, Turn.waiting_since, Turn.escalation_rule, Turn.person_id,
+                 Turn.current_draft_id)
+
+
+def _queue_page(conn: Connection, brand_id: int, limit: int, cursor: str | None, status: str) -> Page[TurnOut]:
     if status not in TURN_STATES:
         raise ValidationFailed.field("status", f"use one of {', '.join(TURN_STATES)}")
     after = decode_cursor(cursor, AfterTime)
-    query = select(Turn).where(Turn.brand_id == brand_id, Turn.status == status)
+    query = select(*_VIEW_COLUMNS).where(Turn.brand_id == brand_id, Turn.status == status)
     if after is not None:
         query = query.where(or_(Turn.waiting_since > after.at, and_(Turn.waiting_since == after.at,
                                                                      Turn.id > after.id)))
-    turns = list((await session.execute(query.order_by(Turn.waiting_since, Turn.id).limit(limit + 1))).scalars())
-    items = await turn_views(session, turns[:limit])
+    found = conn.execute(query.order_by(Turn.waiting_since, Turn.id).limit(limit + 1)).all()
+    items = turn_views(conn, found[:limit])
     next_cursor = None
-    if len(turns) > limit:
-        last = turns[limit - 1]
+    if len(found) > limit:
+        last = found[limit - 1]
         next_cursor = encode_cursor(AfterTime(last.waiting_since, last.id))
     return Page(items=items, next_cursor=next_cursor)
 
@@ -94,73 +92,92 @@ async def queue_screen(db: Database, brand_id: int, *, status: str, limit: int, 
                        cap: int, history_limit: int) -> QueueScreen:
     """The queue page in one read transaction and a fixed number of statements whatever the page size: the
     page of turns, the (capped) counts, the brand's policy and the history of the one turn in focus."""
-    async with db.read() as session:
-        page = await _queue_page(session, brand_id, limit=limit, cursor=cursor, status=status)
-        items = list(page.items)
-        if pinned is not None:
-            items = [pinned] + [t for t in items if t.id != pinned.id]
-        focus = next((t for t in items if t.id == focus_id), items[0] if items else None)
-        counts = await _capped_counts(session, brand_id, count_statuses, cap)
-        history = (await (await session.connection()).run_sync(
-            recent_histories, [focus.person.id], history_limit))[focus.person.id] \
-            if focus is not None else []
-        policy = await (await session.connection()).run_sync(brand_policy, brand_id)
-    return QueueScreen(page, items, focus, counts, history, policy)
+    return await db.run_read(_queue_screen, brand_id, status, limit, cursor, focus_id, pinned,
+                             tuple(count_statuses), cap, history_limit)
+
+
+def _queue_screen(conn: Connection, brand_id: int, status: str, limit: int, cursor: str | None,
+                  focus_id: int | None, pinned: TurnOut | None, count_statuses: Sequence[str], cap: int,
+                  history_limit: int) -> QueueScreen:
+    page = _queue_page(conn, brand_id, limit, cursor, status)
+    items = list(page.items)
+    if pinned is not None:
+        items = [pinned] + [t for t in items if t.id != pinned.id]
+    focus = next((t for t in items if t.id == focus_id), items[0] if items else None)
+    counts = _capped_counts(conn, brand_id, count_statuses, cap)
+    history = recent_histories(conn, [focus.person.id], limit=history_limit)[focus.person.id] \
+        if focus is not None else []
+    return QueueScreen(page, items, focus, counts, history, brand_policy(conn, brand_id))
 
 
 async def get_turn(db: Database, brand_id: int, turn_id: int) -> TurnOut:
-    async with db.read() as session:
-        turn = await _load_turn(session, brand_id, turn_id)
-        return (await turn_views(session, [turn]))[0]
+    return await db.run_read(_get_turn, brand_id, turn_id)
+
+
+def _get_turn(conn: Connection, brand_id: int, turn_id: int) -> TurnOut:
+    found = conn.execute(select(*_VIEW_COLUMNS).where(Turn.id == turn_id, Turn.brand_id == brand_id)).first()
+    if found is None:
+        raise NotFound(f"no turn {turn_id}")
+    return turn_views(conn, [found])[0]
 
 
 async def waiting_count(db: Database, brand_id: int) -> int:
     """How many turns await a reviewer now (``pending_review``), exactly."""
-    async with db.read() as session:
-        return await session.scalar(select(func.count()).select_from(Turn).where(
-            Turn.brand_id == brand_id, Turn.status == "pending_review")) or 0
+    return await db.run_read(_waiting_count, brand_id)
+
+
+def _waiting_count(conn: Connection, brand_id: int) -> int:
+    return conn.scalar(select(func.count()).select_from(Turn).where(
+        Turn.brand_id == brand_id, Turn.status == "pending_review")) or 0
 
 
 async def queue_counts(db: Database, brand_id: int, statuses: Sequence[str] = ("pending_review", "escalated"), *,
                        cap: int = 10_000) -> dict[str, int]:
     """How many turns are in each status, each counted up to ``cap + 1`` (show "10,000+"), in one statement."""
-    async with db.read() as session:
-        return await _capped_counts(session, brand_id, statuses, cap)
+    return await db.run_read(_capped_counts, brand_id, tuple(statuses), cap)
 
 
-async def _capped_counts(session: AsyncSession, brand_id: int, statuses: Sequence[str], cap: int) -> dict[str, int]:
+def _capped_counts(conn: Connection, brand_id: int, statuses: Sequence[str], cap: int) -> dict[str, int]:
     """Each count reads at most ``cap + 1`` entries of the (brand_id, status, waiting_since, id) index and stops:
     the header costs the same with a hundred or a million waiting, where a full COUNT over 100,000 pending
     turns took 10-25 ms on SQLite."""
     counts = [select(func.count()).select_from(
         select(Turn.id).where(Turn.brand_id == brand_id, Turn.status == status).limit(cap + 1).subquery())
         .scalar_subquery() for status in statuses]
-    row = (await session.execute(select(*counts))).one()
+    row = conn.execute(select(*counts)).one()
     return dict(zip(statuses, (int(n or 0) for n in row)))
 
 
-async def turn_views(session: AsyncSession, turns: Sequence[Turn]) -> list[TurnOut]:
-    """Turns with their person, mentions, drafts and decisions, in a fixed number of queries for any count."""
+_MENTION_COLUMNS = (Interaction.id, Interaction.turn_id, Interaction.text, Interaction.occurred_at,
+                    Interaction.external_id, Interaction.url)
+_DRAFT_COLUMNS = (Draft.id, Draft.turn_id, Draft.text, Draft.source, Draft.model, Draft.findings, Draft.flags,
+                  Draft.stale, Draft.guidance, Draft.created_at, Draft.error)
+_DECISION_COLUMNS = (Decision.id, Decision.turn_id, Decision.action, User.email, Decision.final_text, Decision.diff,
+                     Decision.reason, Decision.override_reason, Decision.created_at)
+
+
+def turn_views(conn: Connection, turns: Sequence[Any]) -> list[TurnOut]:
+    """Turns (rows of ``_VIEW_COLUMNS``) with their person, mentions, drafts and decisions, in a fixed number
+    of queries for any count."""
     ids = [t.id for t in turns]
     if not ids:
         return []
-    people = (await session.execute(select(Person).where(Person.id.in_({t.person_id for t in turns})))).scalars()
-    person_of = {p.id: p for p in await (await session.connection()).run_sync(profiles, list(people))}
+    people = conn.execute(select(*PROFILE_COLUMNS).where(Person.id.in_({t.person_id for t in turns}))).all()
+    person_of = {p.id: p for p in profiles(conn, people)}
     mentions: dict[int, list[MentionOut]] = {i: [] for i in ids}
-    for m in (await session.execute(select(Interaction).where(
-            Interaction.turn_id.in_(ids), Interaction.direction == "inbound")
-            .order_by(Interaction.occurred_at, Interaction.id))).scalars():
+    for m in conn.execute(select(*_MENTION_COLUMNS).where(Interaction.turn_id.in_(ids),
+                                                          Interaction.direction == "inbound")
+                          .order_by(Interaction.occurred_at, Interaction.id)):
         mentions[m.turn_id].append(MentionOut(m.id, m.text, m.occurred_at, m.external_id, m.url))
     drafts: dict[int, list[DraftOut]] = {i: [] for i in ids}
-    for d in (await session.execute(select(Draft).where(Draft.turn_id.in_(ids))
-                                    .order_by(Draft.created_at.desc(), Draft.id.desc()))).scalars():
+    for d in conn.execute(select(*_DRAFT_COLUMNS).where(Draft.turn_id.in_(ids))
+                          .order_by(Draft.created_at.desc(), Draft.id.desc())):
         drafts[d.turn_id].append(DraftOut(d.id, d.text, d.source, d.model, list(d.findings or []),
                                           list(d.flags or []), d.stale, d.guidance, d.created_at, d.error))
     decisions: dict[int, list[DecisionOut]] = {i: [] for i in ids}
-    for d, email in await session.execute(select(Decision, User.email).join(User, User.id == Decision.user_id)
-                                          .where(Decision.turn_id.in_(ids))
-                                          .order_by(Decision.created_at, Decision.id)):
-        decisions[d.turn_id].append(DecisionOut(d.id, d.action, email, d.final_text, d.diff, d.reason,
+    for d in conn.execute(select(*_DECISION_COLUMNS).join(User, User.id == Decision.user_id)
+                          .where(Decision.turn_id.in_(ids)).order_by(Decision.created_at, Decision.id)):
+        decisions[d.turn_id].append(DecisionOut(d.id, d.action, d.email, d.final_text, d.diff, d.reason,
                                                 d.override_reason, d.created_at))
     return [TurnOut(id=t.id, status=t.status, platform=t.platform, waiting_since=t.waiting_since,
                     escalation_rule=t.escalation_rule, person=person_of[t.person_id], mentions=mentions[t.id],
@@ -230,89 +247,57 @@ async def approve(db: Database, actor: Principal, turn_id: int, *, draft_id: int
     if draft_id is None and final is None:
         raise ValidationFailed.field("text", "write the reply: without a draft_id the text is required")
     try:
-        async with db.write() as session:
-            turn = await _load_turn(session, actor.brand_id, turn_id)
-            if draft_id is None:
-                _check_human_reply_allowed(turn)
-            else:
-                draft = await _current_draft(session, turn, draft_id)
-            person = (await session.execute(select(Person.do_not_reply, Person.display_name).where(
-                Person.id == turn.person_id))).one()
-            if person.do_not_reply:
-                raise DoNotReply(f"{person.display_name or 'This person'} asked us not to reply (do_not_reply is "
-                                 f"set on person {turn.person_id}); nothing was sent. Clear the flag on their "
-                                 f"person page if they want an answer after all.",
-                                 extra={"person_id": turn.person_id})
-            policy = await (await session.connection()).run_sync(brand_policy, turn.brand_id)
-            if draft_id is None:
-                assert final is not None
-                draft = await _store_human_draft(session, turn, final, policy.hash)
-                proposed = ""
-            else:
-                proposed = draft.text
-            as_is = final is None
-            final = final if final is not None else draft.text
-            handle = await session.scalar(select(Handle.handle).where(
-                Handle.person_id == turn.person_id, Handle.platform == turn.platform).order_by(Handle.id).limit(1))
-            findings = [f.to_dict() for f in check_text(policy, final, platform=turn.platform, author_handle=handle,
-                                                        default_max_length=default_max_length)]
-            blocking = [f for f in findings if f["severity"] == "block"]
-            if blocking and reason is None:
-                extra: dict[str, Any] = {"findings": findings}
-                detail = "The text breaks a blocking policy rule: " + "; ".join(f["message"] for f in blocking)
-                if any(f["rule"] == "sign_off" for f in blocking):
-                    extra, detail = await _sign_off_help(session, actor, policy, final, findings, blocking, as_is)
-                raise PolicyBlocked(detail, errors=[{"field": "text", "message": f["message"]} for f in blocking],
-                                    extra=extra)
-            if draft_id is None:
-                draft.findings = findings
-            await _move(session, turn, "approved", current_draft_id=draft.id)
-            decision = await _decision(session, actor, turn, "approve", draft_id=draft.id, final_text=final,
-                                       diff=edit_diff(proposed, final), override_reason=reason,
-                                       policy_hash=policy.hash, findings=findings)
-            reply = await create_reply(session, turn=turn, draft_id=draft.id, decision_id=decision.id, text=final,
-                                       user_id=actor.id)
-            await (await session.connection()).run_sync(record, actor, "turn.approved", "turn", turn.id,
-                    brand_id=turn.brand_id, draft_id=draft.id, decision_id=decision.id, reply_id=reply.id,
-                    edited=final != proposed, written_by_human=draft_id is None, override_reason=reason,
-                    blocking_rules=sorted({f["rule"] for f in blocking}))
-            return Approved(reply_id=reply.id, status="approved")
+        return await db.run_write(_approve, actor, turn_id, draft_id, final, reason, default_max_length)
     except IntegrityError:
         # The replies table's UNIQUE(turn_id): another approval of this turn got there first.
         raise Conflict(f"turn {turn_id} was already approved") from None
 
 
-def _check_human_reply_allowed(turn: Turn) -> None:
-    """A reply written from scratch (no ``draft_id``) is for an escalated turn, or one with no draft."""
-    if turn.status == "escalated" or (turn.status == "pending_review" and turn.current_draft_id is None):
-        return
-    if turn.status in ("pending_review", "drafting"):
-        raise StaleDraft(f"turn {turn.id} is {turn.status}"
-                         + (f" with draft {turn.current_draft_id} to review; send its draft_id with your text"
-                            if turn.status == "pending_review" else "; a draft is being written, read the turn "
-                            "again when it is ready"),
-                         extra={"current_draft_id": turn.current_draft_id, "turn_status": turn.status})
-    raise Conflict(f"turn {turn.id} is already {turn.status}")
+_DO_NOT_REPLY = select(Person.do_not_reply, Person.display_name).where(Person.id == bindparam("person_id"))
+_HANDLE = (select(Handle.handle).where(Handle.person_id == bindparam("person_id"),
+                                       Handle.platform == bindparam("platform")).order_by(Handle.id).limit(1))
 
 
-async def _store_human_draft(session: AsyncSession, turn: Turn, text: str, policy_hash: str) -> Draft:
-    """The reviewer's own text as the turn's new current draft (who wrote it is the approving decision's user
-    and the audit event's actor, in the same transaction)."""
-    if turn.current_draft_id is not None:
-        await session.execute(update(Draft).where(Draft.id == turn.current_draft_id).values(stale=True),
-                              execution_options={"synchronize_session": False})
-    draft = Draft(turn_id=turn.id, text=text, source="human", model=None, policy_hash=policy_hash, findings=[],
-                  flags=[], attempts=0, created_at=utcnow())
-    session.add(draft)
-    await session.flush()
-    return draft
+def _approve(conn: Connection, actor: Principal, turn_id: int, draft_id: int | None, final: str | None,
+             reason: str | None, default_max_length: int) -> Approved:
+    turn = turns.load(conn, actor.brand_id, turn_id)
+    proposed = turns.draft_to_approve(conn, turn, draft_id)
+    person = conn.execute(_DO_NOT_REPLY, {"person_id": turn.person_id}).one()
+    if person.do_not_reply:
+        raise DoNotReply(f"{person.display_name or 'This person'} asked us not to reply (do_not_reply is "
+                         f"set on person {turn.person_id}); nothing was sent. Clear the flag on their "
+                         f"person page if they want an answer after all.",
+                         extra={"person_id": turn.person_id})
+    policy = brand_policy(conn, turn.brand_id)
+    as_is = final is None
+    final = final if final is not None else proposed
+    handle = conn.scalar(_HANDLE, {"person_id": turn.person_id, "platform": turn.platform})
+    findings = [f.to_dict() for f in check_text(policy, final, platform=turn.platform, author_handle=handle,
+                                                default_max_length=default_max_length)]
+    blocking = [f for f in findings if f["severity"] == "block"]
+    if blocking and reason is None:
+        extra: dict[str, Any] = {"findings": findings}
+        detail = "The text breaks a blocking policy rule: " + "; ".join(f["message"] for f in blocking)
+        if any(f["rule"] == "sign_off" for f in blocking):
+            extra, detail = _sign_off_help(conn, actor, policy, final, findings, blocking, as_is)
+        raise PolicyBlocked(detail, errors=[{"field": "text", "message": f["message"]} for f in blocking],
+                            extra=extra)
+    approval = turns.approve(conn, turn, actor.id, draft_id=draft_id, final_text=final,
+                             diff=edit_diff(proposed, final), override_reason=reason, policy_hash=policy.hash,
+                             findings=findings)
+    reply_id = create_reply(conn, turn, draft_id=approval.draft_id, decision_id=approval.decision_id, text=final,
+                            user_id=actor.id)
+    record(conn, actor, "turn.approved", "turn", turn.id, brand_id=turn.brand_id, draft_id=approval.draft_id,
+           decision_id=approval.decision_id, reply_id=reply_id, edited=final != proposed,
+           written_by_human=draft_id is None, override_reason=reason,
+           blocking_rules=sorted({f["rule"] for f in blocking}))
+    return Approved(reply_id=reply_id, status="approved")
 
 
-async def _sign_off_help(session: AsyncSession, actor: Principal, policy: Policy, final: str,
-                         findings: list[dict[str, Any]], blocking: list[dict[str, Any]],
-                         as_is: bool) -> tuple[dict[str, Any], str]:
+def _sign_off_help(conn: Connection, actor: Principal, policy: Policy, final: str, findings: list[dict[str, Any]],
+                   blocking: list[dict[str, Any]], as_is: bool) -> tuple[dict[str, Any], str]:
     """A missing sign-off is the approving reviewer's to add: say exactly what to append, with their initials."""
-    user = (await session.execute(select(User.display_name, User.email).where(User.id == actor.id))).one()
+    user = conn.execute(select(User.display_name, User.email).where(User.id == actor.id)).one()
     mine = initials(user.display_name, user.email)
     sign_off = rendered_sign_off(policy, mine) or ""
     suffix = f" {sign_off}"
@@ -329,31 +314,32 @@ async def _sign_off_help(session: AsyncSession, actor: Principal, policy: Policy
 
 async def reject(db: Database, actor: Principal, turn_id: int, reason: str) -> Decided:
     """Nobody gets this reply; the reason stays with the turn."""
-    return await _close(db, actor, turn_id, "reject", "rejected", REJECTABLE, reason)
+    _require_user(actor)
+    return await db.run_write(_reject, actor, turn_id, clean_text(reason, "reason"))
+
+
+def _reject(conn: Connection, actor: Principal, turn_id: int, reason: str) -> Decided:
+    turn = turns.load(conn, actor.brand_id, turn_id)
+    decision_id = turns.reject(conn, turn, actor.id, reason)
+    record(conn, actor, "turn.rejected", "turn", turn.id, brand_id=turn.brand_id, decision_id=decision_id,
+           reason=reason)
+    return Decided(turn_id=turn.id, status="rejected", decision_id=decision_id)
 
 
 async def escalate(db: Database, actor: Principal, turn_id: int, reason: str) -> Decided:
     """Hand the turn to someone who may answer it (legal, support lead); subscribed tools hear of it."""
-    return await _close(db, actor, turn_id, "escalate", "escalated", ESCALATABLE, reason)
-
-
-async def _close(db: Database, actor: Principal, turn_id: int, action: str, status: str,
-                 allowed: tuple[str, ...], reason: str) -> Decided:
     _require_user(actor)
-    reason = clean_text(reason, "reason")
-    async with db.write() as session:
-        turn = await _load_turn(session, actor.brand_id, turn_id)
-        if turn.status not in allowed:
-            raise Conflict(f"turn {turn.id} is {turn.status}; only a turn that is {' or '.join(allowed)} "
-                           f"can be {status}")
-        await _move(session, turn, status)
-        decision = await _decision(session, actor, turn, action, draft_id=turn.current_draft_id, reason=reason)
-        await (await session.connection()).run_sync(record, actor, f"turn.{status}", "turn", turn.id,
-                brand_id=turn.brand_id, decision_id=decision.id, reason=reason)
-        if status == "escalated":
-            await emit(session, turn.brand_id, "turn.escalated",
-                       {"turn_id": turn.id, "person_id": turn.person_id, "reason": reason})
-        return Decided(turn_id=turn.id, status=status, decision_id=decision.id)
+    return await db.run_write(_escalate, actor, turn_id, clean_text(reason, "reason"))
+
+
+def _escalate(conn: Connection, actor: Principal, turn_id: int, reason: str) -> Decided:
+    turn = turns.load(conn, actor.brand_id, turn_id)
+    decision_id = turns.escalate(conn, turn, actor.id, reason)
+    record(conn, actor, "turn.escalated", "turn", turn.id, brand_id=turn.brand_id, decision_id=decision_id,
+           reason=reason)
+    emit(conn, turn.brand_id, "turn.escalated", [{"turn_id": turn.id, "person_id": turn.person_id,
+                                                   "reason": reason}])
+    return Decided(turn_id=turn.id, status="escalated", decision_id=decision_id)
 
 
 def edit_diff(draft_text: str, final_text: str) -> str:
@@ -373,45 +359,6 @@ def _require_user(actor: Principal) -> None:
         raise Forbidden("Only a reviewer or admin may decide on a turn; API keys cannot")
 
 
-async def _load_turn(session: AsyncSession, brand_id: int, turn_id: int) -> Turn:
-    turn = await session.scalar(select(Turn).where(Turn.id == turn_id, Turn.brand_id == brand_id))
-    if turn is None:
-        raise NotFound(f"no turn {turn_id}")
-    return turn
-
-
-async def _current_draft(session: AsyncSession, turn: Turn, draft_id: int) -> Draft:
-    """The draft being approved, if it is still the one to approve. A decided turn is a plain conflict; a
-    draft that was replaced, went stale or is being redrafted is StaleDraft naming the current one."""
-    if turn.status not in ("drafting", "pending_review"):
-        raise Conflict(f"turn {turn.id} is already {turn.status}")
-    draft = await session.scalar(select(Draft).where(Draft.id == draft_id, Draft.turn_id == turn.id))
-    if draft is None or draft.id != turn.current_draft_id or draft.stale or turn.status != "pending_review":
-        raise StaleDraft(f"draft {draft_id} is not the current draft of turn {turn.id}; read the turn again",
-                         extra={"current_draft_id": turn.current_draft_id, "turn_status": turn.status})
-    return draft
-
-
-async def _move(session: AsyncSession, turn: Turn, status: str, **values: Any) -> None:
-    """Change the turn's status only if nobody changed the turn since we read it."""
-    now = utcnow()
-    moved = await session.execute(
-        update(Turn).where(Turn.id == turn.id, Turn.status == turn.status, Turn.version == turn.version)
-        .values(status=status, version=turn.version + 1, decided_at=now, updated_at=now, **values),
-        execution_options={"synchronize_session": False})
-    if moved.rowcount != 1:
-        raise Conflict(f"turn {turn.id} was decided by someone else just now; read it again")
-
-
-async def _decision(session: AsyncSession, actor: Principal, turn: Turn, action: str, *, draft_id: int | None,
-                    **fields: Any) -> Decision:
-    decision = Decision(turn_id=turn.id, draft_id=draft_id, user_id=actor.id, action=action, created_at=utcnow(),
-                        **fields)
-    session.add(decision)
-    await session.flush()
-    return decision
-
-
 # Fairness and audit ---------------------------------------------------------------------------------------
 
 async def fairness(db: Database, brand_id: int, *, since: dt.datetime, until: dt.datetime) -> Fairness:
@@ -424,12 +371,11 @@ async def fairness(db: Database, brand_id: int, *, since: dt.datetime, until: dt
                  .scalar_subquery())
     returning = exists().where(Interaction.person_id == Turn.person_id, Interaction.direction == "outbound",
                                Interaction.occurred_at < Turn.waiting_since)
-    async with db.read() as session:
-        rows = (await session.execute(
-            select(Turn.waiting_since, Reply.approved_at, followers, returning)
-            .join(Reply, Reply.turn_id == Turn.id)
-            .where(Turn.brand_id == brand_id, Turn.status.in_(ANSWERED), Reply.approved_at >= since,
-                   Reply.approved_at < until))).all()
+    query = (select(Turn.waiting_since, Reply.approved_at, followers, returning)
+             .join(Reply, Reply.turn_id == Turn.id)
+             .where(Turn.brand_id == brand_id, Turn.status.in_(ANSWERED), Reply.approved_at >= since,
+                    Reply.approved_at < until))
+    rows = await db.run_read(_all, query)
     waits: dict[str, list[float]] = {}
     everyone: list[float] = []
     for waiting_since, approved_at, most_followers, was_returning in rows:
@@ -460,7 +406,7 @@ async def audit_page(db: Database, brand_id: int, *, actor: str | None = None, a
                      limit: int, cursor: str | None) -> Page[AuditOut]:
     """The brand's audit log, newest first; ``actor`` is a user's email or a key's prefix."""
     after = decode_cursor(cursor, AfterTime)
-    query = select(AuditEvent).where(AuditEvent.brand_id == brand_id)
+    query = select(*AuditEvent.__table__.c).where(AuditEvent.brand_id == brand_id)
     if actor:
         query = query.where(AuditEvent.actor_label == actor)
     if action:
@@ -468,9 +414,8 @@ async def audit_page(db: Database, brand_id: int, *, actor: str | None = None, a
     if after is not None:
         query = query.where(or_(AuditEvent.created_at < after.at,
                                 and_(AuditEvent.created_at == after.at, AuditEvent.id < after.id)))
-    async with db.read() as session:
-        events = list((await session.execute(
-            query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit + 1))).scalars())
+    events = await db.run_read(_all, query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+                               .limit(limit + 1))
     items = [AuditOut(e.id, e.created_at, e.actor_type, e.actor_label, e.action, e.subject_type, e.subject_id,
                       dict(e.data or {})) for e in events[:limit]]
     next_cursor = None
@@ -480,6 +425,8 @@ async def audit_page(db: Database, brand_id: int, *, actor: str | None = None, a
     return Page(items=items, next_cursor=next_cursor)
 
 
+def _all(conn: Connection, query: Any) -> list[Any]:
+    return list(conn.execute(query).all())
 
 
 __all__ = ["DoNotReply", "approve", "audit_page", "edit_diff", "escalate", "fairness", "get_turn", "queue_page", "reject",

@@ -14,10 +14,11 @@ import json
 import logging
 import ssl
 import time
+from typing import Any
 
 import certifi
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, select, update
 from standardwebhooks import Webhook as Signer
 
 from assistant.db import Database
@@ -56,20 +57,17 @@ class WebhookSender:
         self.schedule = settings.webhook_retry_schedule
 
     async def deliver(self, job: Job) -> None:
-        async with self.db.read() as session:
-            row = (await session.execute(
-                select(WebhookDelivery, Webhook).join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-                .where(WebhookDelivery.id == job.subject_id))).first()
-        if row is None or row[0].status != "pending":
+        row = await self.db.run_read(_delivery, job.subject_id)
+        if row is None or row.status != "pending":
             return  # already delivered (a lapsed lease ran it twice) or given up on
-        delivery, hook = row
-        if not hook.active:
+        delivery = hook = row
+        if not hook.webhook_active:
             await self._log(job, delivery, None, "the webhook was removed", 0, final="failed")
             return
         body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False)
-        headers = signed_headers(delivery.event_id, hook.secret, body, time.time())
+        headers = signed_headers(delivery.event_id, hook.webhook_secret, body, time.time())
         started = time.perf_counter()
-        status_code, error = await self._post(hook.url, body, headers)
+        status_code, error = await self._post(hook.webhook_url, body, headers)
         duration_ms = round((time.perf_counter() - started) * 1000)
         if error is None:
             await self._log(job, delivery, status_code, None, duration_ms, final="delivered")
@@ -77,10 +75,10 @@ class WebhookSender:
         exhausted = job.attempts > len(self.schedule) or job.attempts >= job.max_attempts
         await self._log(job, delivery, status_code, error, duration_ms, final="failed" if exhausted else None)
         if not exhausted:
-            raise JobFailed(f"delivery {delivery.id} to webhook {hook.id}: {error}",
+            raise JobFailed(f"delivery {delivery.id} to webhook {delivery.webhook_id}: {error}",
                             delay=self.schedule[job.attempts - 1])
         log.warning("delivery %s to webhook %s failed for good after %s attempts: %s",
-                    delivery.id, hook.id, job.attempts, error)
+                    delivery.id, delivery.webhook_id, job.attempts, error)
 
     async def _post(self, url: str, body: str, headers: dict[str, str]) -> tuple[int | None, str | None]:
         """The receiver's status code and, unless it answered 2xx, what went wrong."""
@@ -95,16 +93,33 @@ class WebhookSender:
             return None, f"{type(exc).__name__}: {exc}"[:500]
         return code, None if 200 <= code < 300 else f"answered HTTP {code}"
 
-    async def _log(self, job: Job, delivery: WebhookDelivery, status_code: int | None, error: str | None,
+    async def _log(self, job: Job, delivery: Any, status_code: int | None, error: str | None,
                    duration_ms: int, *, final: str | None) -> None:
         """Record the attempt; a delivery that is ``delivered`` or ``failed`` also finishes its job."""
-        now = utcnow()
-        async with self.db.write() as session:
-            attempt = await session.scalar(
-                update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(
-                    attempts=WebhookDelivery.attempts + 1, last_status_code=status_code, last_error=error,
-                    last_attempt_at=now, status=final or "pending").returning(WebhookDelivery.attempts))
-            session.add(WebhookAttempt(delivery_id=delivery.id, attempt=attempt, status_code=status_code, error=error,
-                                       duration_ms=duration_ms, created_at=now))
-            if final is not None:
-                await queue.finish(session, job)
+        await self.db.run_write(_log_attempt, job, delivery.id, status_code, error, duration_ms, final)
+
+
+_DELIVERY = (select(*WebhookDelivery.__table__.c, Webhook.url.label("webhook_url"),
+                    Webhook.secret.label("webhook_secret"), Webhook.active.label("webhook_active"))
+             .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+             .where(WebhookDelivery.id == bindparam("delivery_id")))
+
+
+def _delivery(conn: Connection, delivery_id: int | None) -> Any:
+    """The delivery with its subscription's URL, secret and whether it is still active; None when gone."""
+    return conn.execute(_DELIVERY, {"delivery_id": delivery_id}).first()
+
+
+def _log_attempt(conn: Connection, job: Job, delivery_id: int, status_code: int | None, error: str | None,
+                 duration_ms: int, final: str | None) -> None:
+    now = utcnow()
+    deliveries = WebhookDelivery.__table__
+    attempt = conn.execute(
+        update(deliveries).where(deliveries.c.id == delivery_id).values(
+            attempts=deliveries.c.attempts + 1, last_status_code=status_code, last_error=error,
+            last_attempt_at=now, status=final or "pending").returning(deliveries.c.attempts)).scalar_one()
+    conn.execute(WebhookAttempt.__table__.insert(), {
+        "delivery_id": delivery_id, "attempt": attempt, "status_code": status_code, "error": error,
+        "duration_ms": duration_ms, "created_at": now})
+    if final is not None:
+        queue.finish(conn, job)

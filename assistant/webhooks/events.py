@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistant.db.base import utcnow
 from assistant.db.webhooks import Webhook, WebhookDelivery
@@ -20,24 +19,11 @@ MAX_DELIVERY_ATTEMPTS = 8
 """The first attempt and the seven retries of SPEC 5; the delivery handler also stops at the schedule's end."""
 
 
-async def emit(session: AsyncSession, brand_id: int, event: str, data: dict[str, Any]) -> None:
-    await emit_many(session, brand_id, event, [data])
-
-
-async def emit_many(session: AsyncSession, brand_id: int, event: str, items: Sequence[dict[str, Any]]) -> None:
-    """``emit_on`` inside an ``AsyncSession``'s transaction."""
-    if event not in EVENTS:
-        raise ValueError(f"unknown event {event}")
-    if not items:
-        return
-    await session.run_sync(lambda s: emit_on(s.connection(), brand_id, event, items))
-
-
 _DELIVERIES = WebhookDelivery.__table__
 _HOOKS = select(Webhook.id, Webhook.events).where(Webhook.brand_id == bindparam("brand_id"), Webhook.active.is_(True))
 
 
-def emit_on(conn: Connection, brand_id: int, event: str, items: Sequence[dict[str, Any]]) -> None:
+def emit(conn: Connection, brand_id: int, event: str, items: Sequence[dict[str, Any]]) -> None:
     """One event per item, in the connection's transaction, reading the brand's subscriptions once for all of
     them (batched confirmations)."""
     if event not in EVENTS:
@@ -57,5 +43,5 @@ def emit_on(conn: Connection, brand_id: int, event: str, items: Sequence[dict[st
     else:
         ids = list(conn.execute(_DELIVERIES.insert().returning(_DELIVERIES.c.id, sort_by_parameter_order=True),
                                 rows).scalars())
-    queue.enqueue_on(conn, queue.DELIVER_WEBHOOK, ids, brand_id=brand_id,
+    queue.enqueue(conn, queue.DELIVER_WEBHOOK, ids, brand_id=brand_id,
                      max_attempts=MAX_DELIVERY_ATTEMPTS, skip_if_queued=False)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import base64
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, select, update
 
 from assistant.audit import record
 from assistant.auth.principal import SYSTEM
@@ -62,81 +62,93 @@ def check_events(events: list[str]) -> list[str]:
     return list(dict.fromkeys(events))
 
 
+_HOOKS = Webhook.__table__
+_DELIVERIES = WebhookDelivery.__table__
+
+
 async def add_webhook(db: Database, brand_slug: str, url: str, events: list[str]) -> Subscribed:
     url, events = check_url(url), check_events(events)
     secret = new_secret()
-    async with db.write() as session:
-        brand = await (await session.connection()).run_sync(brand_by_slug, brand_slug)
-        hook = Webhook(brand_id=brand.id, url=url, events=events, secret=secret, active=True, created_at=utcnow())
-        session.add(hook)
-        await session.flush()
-        await (await session.connection()).run_sync(record, SYSTEM, "webhook.added", "webhook", hook.id,
-                brand_id=brand.id, url=url, events=events)
-    return Subscribed(hook.id, secret)
+    return await db.run_write(_add_webhook, brand_slug, url, events, secret)
 
 
-async def list_webhooks(db: Database, brand_slug: str) -> list[Webhook]:
-    async with db.read() as session:
-        brand = await (await session.connection()).run_sync(brand_by_slug, brand_slug)
-        return list((await session.execute(select(Webhook).where(
-            Webhook.brand_id == brand.id, Webhook.active.is_(True)).order_by(Webhook.id))).scalars())
+def _add_webhook(conn: Connection, brand_slug: str, url: str, events: list[str], secret: str) -> Subscribed:
+    brand = brand_by_slug(conn, brand_slug)
+    hook_id = conn.execute(_HOOKS.insert(), {"brand_id": brand.id, "url": url, "events": events, "secret": secret,
+                                             "active": True, "created_at": utcnow()}).inserted_primary_key[0]
+    record(conn, SYSTEM, "webhook.added", "webhook", hook_id, brand_id=brand.id, url=url, events=events)
+    return Subscribed(hook_id, secret)
+
+
+async def list_webhooks(db: Database, brand_slug: str) -> list[Any]:
+    """The brand's active subscriptions (rows with ``id, url, events, created_at``, and the secret)."""
+    return await db.run_read(_list_webhooks, brand_slug)
+
+
+def _list_webhooks(conn: Connection, brand_slug: str) -> list[Any]:
+    brand = brand_by_slug(conn, brand_slug)
+    return list(conn.execute(select(_HOOKS).where(_HOOKS.c.brand_id == brand.id, _HOOKS.c.active.is_(True))
+                             .order_by(_HOOKS.c.id)).all())
 
 
 async def remove_webhook(db: Database, webhook_id: int) -> None:
     """Stop sending to it. The row stays (inactive) so its delivery log still reads; pending deliveries fail."""
-    async with db.write() as session:
-        hook = await _active(session, webhook_id)
-        hook.active = False
-        await (await session.connection()).run_sync(record, SYSTEM, "webhook.removed", "webhook", hook.id,
-                brand_id=hook.brand_id)
+    await db.run_write(_change, webhook_id, "webhook.removed", {"active": False})
 
 
 async def rotate_secret(db: Database, webhook_id: int) -> Subscribed:
     """A new secret signs every delivery from now on, retries of older events included."""
     secret = new_secret()
-    async with db.write() as session:
-        hook = await _active(session, webhook_id)
-        hook.secret = secret
-        await (await session.connection()).run_sync(record, SYSTEM, "webhook.secret_rotated", "webhook", hook.id,
-                brand_id=hook.brand_id)
+    await db.run_write(_change, webhook_id, "webhook.secret_rotated", {"secret": secret})
     return Subscribed(webhook_id, secret)
 
 
+def _change(conn: Connection, webhook_id: int, action: str, values: dict[str, Any]) -> None:
+    """Change an active subscription and record it; an unknown or removed one is 404."""
+    hook = _active(conn, webhook_id)
+    conn.execute(update(_HOOKS).where(_HOOKS.c.id == webhook_id).values(**values))
+    record(conn, SYSTEM, action, "webhook", webhook_id, brand_id=hook.brand_id)
+
+
 async def list_deliveries(db: Database, *, brand_slug: str | None, status: str | None,
-                          limit: int = 50) -> list[tuple[WebhookDelivery, str]]:
+                          limit: int = 50) -> list[tuple[Any, str]]:
     """Newest first, each with its subscription's URL."""
-    query = select(WebhookDelivery, Webhook.url).join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+    if status is not None and status not in DELIVERY_STATES:
+        raise ValidationFailed.field("status", f"choose from {', '.join(DELIVERY_STATES)}")
+    return await db.run_read(_list_deliveries, brand_slug, status, limit)
+
+
+def _list_deliveries(conn: Connection, brand_slug: str | None, status: str | None, limit: int) -> list[tuple[Any, str]]:
+    query = select(_DELIVERIES, _HOOKS.c.url.label("webhook_url")).join(_HOOKS, _HOOKS.c.id == _DELIVERIES.c.webhook_id)
     if status is not None:
-        if status not in DELIVERY_STATES:
-            raise ValidationFailed.field("status", f"choose from {', '.join(DELIVERY_STATES)}")
-        query = query.where(WebhookDelivery.status == status)
-    async with db.read() as session:
-        if brand_slug is not None:
-            brand = await (await session.connection()).run_sync(brand_by_slug, brand_slug)
-            query = query.where(WebhookDelivery.brand_id == brand.id)
-        rows = await session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit))
-        return [(delivery, url) for delivery, url in rows]
+        query = query.where(_DELIVERIES.c.status == status)
+    if brand_slug is not None:
+        query = query.where(_DELIVERIES.c.brand_id == brand_by_slug(conn, brand_slug).id)
+    return [(row, row.webhook_url) for row in conn.execute(query.order_by(_DELIVERIES.c.id.desc()).limit(limit))]
 
 
 async def retry_delivery(db: Database, delivery_id: int) -> None:
     """Send a delivery again with a fresh retry schedule; receivers dedupe on its unchanged ``webhook-id``."""
-    async with db.write() as session:
-        delivery = await session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id))
-        if delivery is None:
-            raise NotFound(f"no delivery {delivery_id}")
-        if delivery.status == "pending":
-            raise Conflict(f"delivery {delivery_id} is still pending; it is retried on its schedule")
-        await _active(session, delivery.webhook_id)
-        await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(
-            status="pending"), execution_options={"synchronize_session": False})
-        await queue.enqueue(session, queue.DELIVER_WEBHOOK, [delivery_id], brand_id=delivery.brand_id,
-                            max_attempts=MAX_DELIVERY_ATTEMPTS, skip_if_queued=True)
-        await (await session.connection()).run_sync(record, SYSTEM, "webhook.delivery_retried", "webhook_delivery",
-                delivery_id, brand_id=delivery.brand_id)
+    await db.run_write(_retry_delivery, delivery_id)
 
 
-async def _active(session: AsyncSession, webhook_id: int) -> Webhook:
-    hook = await session.scalar(select(Webhook).where(Webhook.id == webhook_id, Webhook.active.is_(True)))
+def _retry_delivery(conn: Connection, delivery_id: int) -> None:
+    delivery = conn.execute(select(_DELIVERIES.c.status, _DELIVERIES.c.webhook_id, _DELIVERIES.c.brand_id)
+                            .where(_DELIVERIES.c.id == delivery_id)).first()
+    if delivery is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    if delivery.status == "pending":
+        raise Conflict(f"delivery {delivery_id} is still pending; it is retried on its schedule")
+    _active(conn, delivery.webhook_id)
+    conn.execute(update(_DELIVERIES).where(_DELIVERIES.c.id == delivery_id).values(status="pending"))
+    queue.enqueue(conn, queue.DELIVER_WEBHOOK, [delivery_id], brand_id=delivery.brand_id,
+                  max_attempts=MAX_DELIVERY_ATTEMPTS, skip_if_queued=True)
+    record(conn, SYSTEM, "webhook.delivery_retried", "webhook_delivery", delivery_id, brand_id=delivery.brand_id)
+
+
+def _active(conn: Connection, webhook_id: int) -> Any:
+    hook = conn.execute(select(_HOOKS.c.id, _HOOKS.c.brand_id).where(_HOOKS.c.id == webhook_id,
+                                                                      _HOOKS.c.active.is_(True))).first()
     if hook is None:
         raise NotFound(f"no webhook {webhook_id}")
     return hook

@@ -5,21 +5,22 @@ scan."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from assistant.db.outbox import Reply
 from assistant.db.turns import Turn
 from tests.browser.conftest import sign_in, until
 from tests.browser.seed import ingest_mention, waiting_turn
+from tests.support import turn_states
 
 pytestmark = pytest.mark.browser
 
 
 async def test_moving_focus_loads_that_persons_history(page, live_server, factory, db) -> None:
     kit = await factory.brand()
-    await ingest_mention(db, kit.id, handle="@bo", text="@acme an older message from Bo", created_at="2025-01-01T00:00:00Z")
-    async with db.write() as session:
-        await session.execute(update(Turn).values(status="rejected"))
+    older = await ingest_mention(db, kit.id, handle="@bo", text="@acme an older message from Bo",
+                                 created_at="2025-01-01T00:00:00Z")
+    await turn_states.reach(db, older.turn_id, "rejected", kit.reviewer_id)
     t1, _, _ = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Sorry Ana!", minutes_ago=30)
     t2, _, _ = await waiting_turn(db, kit.id, handle="@bo", text="@acme broken", draft="Oh no, Bo.", minutes_ago=20)
     await sign_in(page, live_server, kit.reviewer_email, kit.password)
@@ -37,9 +38,7 @@ async def test_an_escalated_turn_is_answered_by_a_human_by_keyboard(page, live_s
 
     kit = await factory.brand()
     turn_id = (await ingest_mention(db, kit.id, handle="@carol", text="@acme my lawyer will call you")).turn_id
-    async with db.write() as session:
-        await session.execute(update(Turn).where(Turn.id == turn_id).values(status="escalated",
-                                                                            escalation_rule="legal"))
+    await turn_states.escalate_by_rule(db, turn_id, "legal")
     await sign_in(page, live_server, kit.reviewer_email, kit.password)
     assert await page.inner_text("#escalated-count") == "1"
     await page.click("nav.views a[href='/?status=escalated']")

@@ -237,9 +237,9 @@ async def test_no_serious_or_critical_accessibility_violations(page, live_server
     from axe_playwright_python.async_playwright import Axe
 
     kit = await factory.brand()
-    turn_id, person_id, _ = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="We guarantee it!")
-    await store_draft(db, turn_id, "We guarantee it!", findings=[
-        {"rule": "banned_pattern", "severity": "block", "message": "no promises", "start": 3, "end": 12}])
+    turn_id, person_id, _ = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="We guarantee it!",
+                                               findings=[{"rule": "banned_pattern", "severity": "block",
+                                                          "message": "no promises", "start": 3, "end": 12}])
     axe = Axe()
     await sign_in(page, live_server, kit.admin_email, kit.password)
     found = {}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from assistant.app import create_app
 from assistant.auth import service as auth
@@ -18,6 +18,7 @@ from assistant.db.jobs import Job
 from assistant.db.people import Handle, Interaction, Person
 from assistant.db.turns import Turn
 from assistant.services import app_services
+from tests.support import turn_states
 from tests.support.factories import mention
 
 
@@ -398,8 +399,7 @@ async def test_another_conversation_opens_a_new_turn(client, factory, db) -> Non
 async def test_a_decided_turn_is_not_joined(client, factory, db) -> None:
     brand = await factory.brand()
     a = await post(client, brand, "1", conversation_id="c1")
-    async with db.write() as session:
-        await session.execute(update(Turn).where(Turn.id == a["turn_id"]).values(status="approved"))
+    await turn_states.reach(db, a["turn_id"], "approved", brand.reviewer_id)
     b = await post(client, brand, "2", conversation_id="c1")
     assert b["turn_id"] != a["turn_id"]
 

@@ -15,8 +15,7 @@ from assistant.jobs.worker import JobFailed, Worker
 
 
 async def _queue_jobs(db: Database, n: int, kind: str = "test") -> None:
-    async with db.write() as session:
-        await queue.enqueue(session, kind, range(1, n + 1), brand_id=None, max_attempts=3)
+    await db.run_write(lambda conn: queue.enqueue(conn, kind, range(1, n + 1), brand_id=None, max_attempts=3))
 
 
 async def test_a_subject_with_a_queued_job_gets_no_second_one(db: Database) -> None:
@@ -46,9 +45,8 @@ async def test_an_expired_lease_is_taken_over_and_the_old_holder_cannot_finish(d
         await session.execute(update(Job).values(lease_until=utcnow() - dt.timedelta(seconds=1)))
     [second] = await queue.claim(db, "other", ["test"], 1, 30)
     assert second.id == first.id and second.attempts == 2
-    async with db.write() as session:
-        assert await queue.finish(session, first) is False
-        assert await queue.finish(session, second) is True
+    assert await db.run_write(queue.finish, first) is False
+    assert await db.run_write(queue.finish, second) is True
 
 
 async def test_a_failing_job_backs_off_then_ends_dead_with_its_last_error(db: Database) -> None:

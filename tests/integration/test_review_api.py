@@ -85,6 +85,7 @@ async def test_approve_refuses_an_unusable_text(client, db, factory, text):
 async def test_approving_a_replaced_draft_is_stale(client, db, factory):
     kit = await factory.brand()
     turn_id, old_draft = await pending_turn(client, db, kit)
+    assert (await post_mention(client, kit, text="@acme and another thing"))["turn_id"] == turn_id  # joins
     new_draft = await store_draft(db, turn_id, "Hi Ana, a better draft.")
 
     response = await client.post(f"/api/v1/turns/{turn_id}/approve", json={"draft_id": old_draft},
@@ -349,8 +350,9 @@ async def test_queue_queries_do_not_grow_with_the_page_size(app, client, db, fac
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
-    served_by = app_services(app).db.read_engine.sync_engine  # the app's engine, not the test's own
-    event.listen(served_by, "before_cursor_execute", count)
+    served_by = app_services(app).db.engines  # the app's engines, not the test's own
+    for engine in served_by:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         sizes = {}
         for limit in (5, 50):
@@ -359,7 +361,8 @@ async def test_queue_queries_do_not_grow_with_the_page_size(app, client, db, fac
             assert len(page["items"]) == limit
             sizes[limit] = len(statements)
     finally:
-        event.remove(served_by, "before_cursor_execute", count)
+        for engine in served_by:
+            event.remove(engine, "before_cursor_execute", count)
 
     assert sizes[5] == sizes[50], sizes
     assert 0 < sizes[50] <= 12, statements

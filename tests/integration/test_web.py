@@ -154,8 +154,8 @@ async def test_queue_shows_people_in_fair_order_with_untrusted_text_escaped(clie
 
 
 async def test_findings_are_underlined_by_their_span(client, kit, db) -> None:
-    turn_id, _, _ = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="x")
-    await store_draft(db, turn_id, "We guarantee <it> by Friday", findings=[
+    turn_id, _, _ = await waiting_turn(db, kit.id, handle="@ana", text="@acme late",
+                                       draft="We guarantee <it> by Friday", findings=[
         {"rule": "banned_pattern", "severity": "block", "message": "no promises", "start": 3, "end": 12}])
     await sign_in(client, kit.reviewer_email, kit.password)
     html = (await client.get("/")).text
@@ -232,10 +232,7 @@ async def test_queue_statement_count_does_not_grow_with_the_page_size(client, ki
     def count(*args: Any) -> None:
         statements.append(args[2])
 
-    served_by = app_services(app).db  # the app's engines: the test's own ``db`` sees none of the page's queries
-    # run_read/run_write use SQLite's synchronous engines, the rest the async engines: count them all
-    engines = {e for e in (served_by.read_engine.sync_engine, served_by.write_engine.sync_engine,
-                           served_by._sync_read, served_by._sync_write) if e is not None}
+    engines = app_services(app).db.engines  # the app's engines: the test's own ``db`` sees none of the page's queries
     for engine in engines:
         event.listen(engine, "before_cursor_execute", count)
     try:

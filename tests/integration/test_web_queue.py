@@ -15,15 +15,13 @@ from assistant.db.turns import Draft, Turn
 from assistant.policy.service import set_brand_policy
 from assistant.web import pages
 from tests.browser.seed import ingest_mention, store_draft, waiting_turn
+from tests.support import turn_states
 from tests.integration.test_web import sign_in, token
 
 SIGNED_POLICY = '[voice]\ndescription = "Warm."\nsign_off = "–{initials}"\n'
 
 
-async def escalate_by_rule(db, turn_id: int, rule: str = "legal") -> None:
-    async with db.write() as session:
-        await session.execute(update(Turn).where(Turn.id == turn_id).values(
-            status="escalated", escalation_rule=rule, current_draft_id=None, version=Turn.version + 1))
+escalate_by_rule = turn_states.escalate_by_rule
 
 
 def textarea(html: str, turn_id: int) -> str:
@@ -114,10 +112,8 @@ async def test_the_page_signs_a_reply_left_unsigned_and_takes_a_plain_hyphen(cli
     ("model", None, "written by the model"),
 ])
 async def test_the_draft_says_where_it_came_from(client, kit, db, source, error, label) -> None:
-    turn_id, _, _ = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="x")
-    draft_id = await store_draft(db, turn_id, "Hi Ana, a person will follow up.", source=source)
-    async with db.write() as session:
-        await session.execute(update(Draft).where(Draft.id == draft_id).values(error=error))
+    turn_id = (await ingest_mention(db, kit.id, handle="@ana", text="@acme late")).turn_id
+    await store_draft(db, turn_id, "Hi Ana, a person will follow up.", source=source, error=error)
     await sign_in(client, kit.reviewer_email, kit.password)
 
     html = (await client.get("/")).text

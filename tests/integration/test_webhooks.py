@@ -121,8 +121,7 @@ async def attempts(db: Database) -> list[WebhookAttempt]:
 
 
 async def emit_event(db: Database, brand_id: int, event: str = "turn.escalated", **data: Any) -> None:
-    async with db.write() as session:
-        await emit(session, brand_id, event, data or {"turn_id": 1})
+    await db.run_write(emit, brand_id, event, [data or {"turn_id": 1}])
 
 
 async def test_the_worker_delivers_webhooks(db, settings):

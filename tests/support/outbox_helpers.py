@@ -1,17 +1,19 @@
 """Approved replies for outbox tests, made the way the review service makes them: a mention is ingested,
-its turn is put in ``approved`` and ``create_reply`` puts the text in the outbox."""
+its turn is drafted and approved through ``assistant.turns`` and ``create_reply`` puts the text in the
+outbox."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select
 
 from assistant.db import Database
 from assistant.db.outbox import Reply
 from assistant.db.turns import Turn
 from assistant.mentions import service as mentions
 from assistant.outbox.service import create_reply
+from tests.support import turn_states
 from tests.support.factories import BrandKit, mention
 
 
@@ -21,14 +23,18 @@ async def approved_replies(db: Database, kit: BrandKit, count: int, **mention_fi
     bodies = [mention(handle=f"@person{i}", **mention_fields) for i in range(count)]
     outcomes = await mentions.ingest(db, kit.id, [mentions.validate(body) for body in bodies])
     turn_ids = list(dict.fromkeys(o.turn_id for o in outcomes))
+    return await db.run_write(_approve_all, turn_ids, kit.reviewer_id)
+
+
+def _approve_all(conn: Connection, turn_ids: list[int], reviewer_id: int) -> list[int]:
     reply_ids = []
-    async with db.write() as session:
-        await session.execute(update(Turn).where(Turn.id.in_(turn_ids)).values(status="approved"))
-        for turn_id in turn_ids:
-            turn = await session.scalar(select(Turn).where(Turn.id == turn_id))
-            reply = await create_reply(session, turn=turn, draft_id=None, decision_id=None,
-                                       text=f"Thanks for writing, we are on it ({turn_id}).", user_id=kit.reviewer_id)
-            reply_ids.append(reply.id)
+    for turn_id in turn_ids:
+        text = f"Thanks for writing, we are on it ({turn_id})."
+        turn_states.act(conn, turn_id, "draft", reviewer_id, text=text)
+        turn_states.act(conn, turn_id, "approve", reviewer_id, text=text)
+        turn = turn_states.load_turn(conn, turn_id)
+        reply_ids.append(create_reply(conn, turn, draft_id=turn.current_draft_id, decision_id=None, text=text,
+                                      user_id=reviewer_id))
     return reply_ids
 
 
