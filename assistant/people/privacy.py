@@ -18,6 +18,7 @@ from assistant.db import erasure
 from assistant.db.base import utcnow
 from assistant.db.outbox import Reply
 from assistant.db.people import Person
+from assistant.db.turns import Turn
 from assistant.errors import NotFound
 from assistant import turns
 from assistant.people.schemas import Erasure, PersonExport
@@ -68,6 +69,8 @@ def _erase(conn: Connection, actor: Principal, person_id: int) -> Erasure:
 
 def _close_open_turns(conn: Connection, held: erasure.Holdings) -> None:
     """Nothing more is drafted, approved or posted for them: open turns close, unsent replies are withdrawn."""
-    turns.erase(conn, held.turn_ids)
+    still_open = conn.execute(select(Turn.id).where(Turn.id.in_(held.turn_ids),
+                                                    Turn.status.in_(turns.TRANSITIONS["erase"][0]))).scalars()
+    turns.erase(conn, list(still_open))
     conn.execute(update(Reply).where(Reply.turn_id.in_(held.turn_ids), Reply.status.in_(UNSENT_REPLIES))
                  .values(status="failed"))

@@ -311,10 +311,8 @@ def skip(conn: Connection, turn: TurnRow) -> None:
 
 
 def erase(conn: Connection, turn_ids: Sequence[int]) -> None:
-    """Their person was erased: whatever of theirs is still open closes, and nothing more is done for it."""
-    open_ids = list(conn.execute(select(Turn.id).where(Turn.id.in_(list(turn_ids)),
-                                                       Turn.status.in_(TRANSITIONS["erase"][0]))).scalars())
-    _move_many(conn, "erase", open_ids)
+    """Their person was erased: these open turns close, and nothing more is done for them."""
+    _move_many(conn, "erase", turn_ids)
 
 
 def post(conn: Connection, turn_ids: Sequence[int]) -> None:
