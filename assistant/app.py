@@ -14,14 +14,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
-from litestar.openapi.spec import Components, SecurityScheme
 
 from assistant.db import Database
 from assistant.drafting.service import Drafter
@@ -42,6 +43,7 @@ from assistant.services import APP_STATE_KEY, Services
 from assistant.settings import Settings, get_settings
 from assistant.snippets.controllers import SnippetController
 from assistant.web.plugin import WebPlugin
+from assistant.web.render import error_page
 from assistant.webhooks.delivery import WebhookSender
 
 log = logging.getLogger("assistant")
@@ -63,6 +65,11 @@ def build_worker(db: Database, settings: Settings, *, concurrency: int | None = 
                   lease_seconds=settings.job_lease_seconds, poll_seconds=settings.job_poll_seconds,
                   closers=[drafter.aclose, memory.aclose], sweeps=[memory.sweep],
                   sweep_seconds=settings.memory_sweep_seconds)
+
+
+def _handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Problem details for API clients, the HTML error page for a person's browser."""
+    return handle_exception(request, exc, error_page=error_page)
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> Litestar:
@@ -91,7 +98,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         plugins=[WebPlugin()],
         state=State({APP_STATE_KEY: services}),
         dependencies={"services": services.provide()},
-        exception_handlers={Exception: handle_exception},
+        exception_handlers={Exception: _handle_exception},
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
@@ -110,12 +117,28 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     )
 
 
-def serve_app(settings: Settings, host: str, port: int, *, run_worker: bool) -> None:
-    """Serve the app with uvicorn (uvloop, httptools) until the process is stopped: ``assistant serve``."""
+def serve_app(settings: Settings, host: str, port: int, *, run_worker: bool, workers: int = 1) -> None:
+    """Serve the app with uvicorn (uvloop, httptools) until the process is stopped: ``assistant serve``. With
+    ``workers`` > 1, that many forked server processes share the port (``assistant/processes.py``); the first
+    runs the worker when ``run_worker``."""
+    if workers == 1:
+        _serve_one(settings, None, host, port, run_worker=run_worker)
+        return
+    from assistant.processes import serve_forked
+
+    serve_forked(workers, host, port,
+                 lambda index, sock: _serve_one(settings, sock, host, port, run_worker=run_worker and index == 0))
+
+
+def _serve_one(settings: Settings, sock: object, host: str, port: int, *, run_worker: bool) -> None:
+    """One server process; with ``sock`` (a listening socket shared by several processes), it serves that."""
+    import socket
+
     import uvicorn
 
-    uvicorn.run(create_app(settings, run_worker=run_worker), host=host, port=port, loop="uvloop",
-                http="httptools", log_level="warning", access_log=False)
+    config = uvicorn.Config(create_app(settings, run_worker=run_worker), host=host, port=port, loop="uvloop",
+                            http="httptools", log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock] if isinstance(sock, socket.socket) else None)
 
 
 def app_factory() -> Litestar:

@@ -14,11 +14,12 @@ import sys
 import click
 from sqlalchemy import Connection
 
+from assistant.auth.principal import API_SCOPES
 from assistant.cli_support import ensure_schema, run_with_db, settings
 from assistant.db import Database
 from assistant.db.migrate import upgrade
 from assistant.eval.commands import eval_group
-from assistant.people.commands import import_history
+from assistant.people.commands import import_history, people
 from assistant.policy.commands import policy
 from assistant.webhooks.commands import webhooks
 
@@ -35,13 +36,15 @@ def main(verbose: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--no-worker", is_flag=True, help="Do not run the drafting and delivery worker in this process.")
-def serve(host: str, port: int, no_worker: bool) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the port (the first also runs the worker unless --no-worker).")
+def serve(host: str, port: int, no_worker: bool, workers: int) -> None:
     """The web app and API."""
     from assistant.app import serve_app  # here, not at the top: the web stack costs a second to import
 
     current = settings()
     ensure_schema(current)
-    serve_app(current, host, port, run_worker=not no_worker)
+    serve_app(current, host, port, run_worker=not no_worker, workers=workers)
 
 
 @main.command()
@@ -80,6 +83,22 @@ def db_upgrade() -> None:
     """Run migrations to head."""
     upgrade(settings().database_url)
     click.echo("database is at the newest schema")
+
+
+@db.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+def db_backup(file: str) -> None:
+    """A consistent online backup of the SQLite database into FILE (a new file) while the service runs.
+    PostgreSQL: use pg_dump."""
+    from pathlib import Path
+
+    from assistant.db.backup import BackupRefused, backup_sqlite
+
+    try:
+        pages = backup_sqlite(settings().database_url, Path(file))
+    except (BackupRefused, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"backed up {pages} pages to {file}")
 
 
 @main.group()
@@ -151,7 +170,7 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--brand", "slug", required=True)
-@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["ingest", "outbox", "read"]))
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(API_SCOPES))
 @click.option("--name", default="")
 def keys_create(slug: str, scopes: tuple[str, ...], name: str) -> None:
     """Create a key; it is printed once and stored hashed."""
@@ -236,5 +255,6 @@ def demo(host: str, port: int, local_model: bool) -> None:
 
 main.add_command(eval_group)
 main.add_command(import_history, "import")
+main.add_command(people)
 main.add_command(policy)
 main.add_command(webhooks)

@@ -31,7 +31,8 @@ def settings() -> Settings:
 def run_with_db(work: Callable[[Database], Awaitable[T]]) -> T:
     """Run ``work`` against the configured database; service errors become a one-line message, exit 1."""
     async def main() -> T:
-        db = Database(settings().database_url)
+        current = settings()
+        db = Database(current.database_url, synchronous=current.sqlite_synchronous)
         try:
             return await work(db)
         finally:

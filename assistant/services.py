@@ -35,7 +35,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, synchronous=settings.sqlite_synchronous)
         secret = settings.secret_key or ""
         return cls(settings=settings, db=db, authenticator=Authenticator(db),
                    rate_limiter=RateLimiter(settings.rate_limit_per_minute),

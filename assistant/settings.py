@@ -25,6 +25,9 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite+aiosqlite:///./assistant.db"
+    sqlite_synchronous: str = "full"
+    """``full``: an acknowledged mention or decision survives a power cut (each commit waits for the disk);
+    ``normal``: survives a crash of the process, not of the machine, and commits cost less."""
     secret_key: str = ""
     """Signs session cookies and CSRF tokens. Empty means a random one per process (demo only)."""
     debug: bool = False
@@ -73,6 +76,8 @@ class Settings:
     webhooks) hears of the approval only when this has passed."""
 
     def __post_init__(self) -> None:
+        if self.sqlite_synchronous not in ("full", "normal"):
+            raise SettingsError(f"{PREFIX}SQLITE_SYNCHRONOUS must be full or normal")
         if self.llm_token_limit_parameter not in ("max_tokens", "max_completion_tokens"):
             raise SettingsError(f"{PREFIX}LLM_TOKEN_LIMIT_PARAMETER must be max_tokens or max_completion_tokens")
 

@@ -1,11 +1,15 @@
-"""Ingest speed on SQLite, one server process: single mentions under `wrk` at 32 connections beside a bare
-Litestar JSON echo app under the same uvicorn settings; 1,000-mention batches through the API beside plain
-`sqlite3` `executemany` of the same rows. Targets (issue 2): >= 1,500 mentions/s with p99 <= 50 ms; batches
->= 20,000 mentions/s; server memory <= 250 MB."""
+"""Ingest speed on SQLite and (with ``BENCH_DATABASE_URL``) PostgreSQL, with 1 and 2 server processes: single
+mentions under `wrk` at 32 connections beside a bare Litestar JSON echo app with as many processes under the
+same uvicorn settings; 1,000-mention batches through the API beside the same rows written by the database's
+plain driver alone (`sqlite3` `executemany`, asyncpg `COPY`). SQLite's single ingest also runs with
+``synchronous=normal``, to show what durability costs. Targets (issues 2 and 14): >= 1,500 mentions/s with
+p99 <= 50 ms and >= 40% of the echo of the same process count; batches >= 20,000 mentions/s on both; server
+memory <= 250 MB."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import re
@@ -35,8 +39,8 @@ end
 function request()
   counter = counter + 1
   local body = string.format(
-    '{"platform":"x","external_id":"w%d-%d","text":"@acme my order %d is late","created_at":"2026-11-20T12:00:00Z",'
-    .. '"author":{"handle":"@u%d_%d","display_name":"User"}}', tid, counter, counter, tid, counter % 500)
+    '{"platform":"x","external_id":"%s-w%d-%d","text":"@acme my order %d is late","created_at":"2026-11-20T12:00:00Z",'
+    .. '"author":{"handle":"@u%d_%d","display_name":"User"}}', RUN, tid, counter, counter, tid, counter % 500)
   return wrk.format("POST", PATH, {["Content-Type"]="application/json", ["Authorization"]=AUTH}, body)
 end
 function done(summary, latency, requests)
@@ -71,7 +75,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_up(port: int, path: str = "/healthz", timeout: float = 30.0) -> None:
+def wait_up(port: int, path: str = "/healthz", timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -83,10 +87,24 @@ def wait_up(port: int, path: str = "/healthz", timeout: float = 30.0) -> None:
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The largest peak RSS of the process and its children (``serve --workers N`` forks its servers)."""
+    pids = [pid] + [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == pid]
+    peaks = []
+    for each in pids:
+        try:
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return max(peaks, default=float("nan"))
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
 
 
 def env_for(db_url: str) -> dict[str, str]:
@@ -97,10 +115,13 @@ def env_for(db_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def assistant_server(db_url: str, *, worker: bool = False) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def assistant_server(db_url: str, *, worker: bool = False, processes: int = 1,
+                     extra_env: dict[str, str] | None = None) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     port = free_port()
-    args = [PYTHON, "-m", "assistant", "serve", "--port", str(port)] + ([] if worker else ["--no-worker"])
-    proc = subprocess.Popen(args, cwd=ROOT, env=env_for(db_url), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    args = [PYTHON, "-m", "assistant", "serve", "--port", str(port), "--workers", str(processes)] + \
+        ([] if worker else ["--no-worker"])
+    proc = subprocess.Popen(args, cwd=ROOT, env=env_for(db_url) | (extra_env or {}), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
     try:
         wait_up(port)
         yield port, proc
@@ -113,11 +134,12 @@ def assistant_server(db_url: str, *, worker: bool = False) -> Iterator[tuple[int
 
 
 @contextmanager
-def echo_server(workdir: Path) -> Iterator[int]:
+def echo_server(workdir: Path, processes: int = 1) -> Iterator[int]:
     (workdir / "echo_app.py").write_text(ECHO_APP)
     port = free_port()
     proc = subprocess.Popen([PYTHON, "-m", "uvicorn", "echo_app:app", "--port", str(port), "--loop", "uvloop",
-                             "--http", "httptools", "--log-level", "warning", "--no-access-log"],
+                             "--http", "httptools", "--log-level", "warning", "--no-access-log",
+                             "--workers", str(processes)],
                             cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_up(port, "/")
@@ -131,7 +153,7 @@ def wrk(port: int, path: str, token: str, workdir: Path, connections: int = 32,
         duration: int = DURATION) -> tuple[float, float, float, int]:
     """(requests/s, p50 ms, p99 ms, errors)."""
     script = workdir / f"post_{port}.lua"
-    script.write_text(f'PATH = "{path}"\nAUTH = "Bearer {token}"\n' + LUA)
+    script.write_text(f'PATH = "{path}"\nAUTH = "Bearer {token}"\nRUN = "r{port}"\n' + LUA)
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "-s", str(script),
                           f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
     found = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+)", out)
@@ -193,42 +215,104 @@ def sqlite_baseline(workdir: Path, bodies: list[bytes]) -> float:
     return total / elapsed
 
 
-def run() -> list[str]:
+def postgres_baseline(url: str, bodies: list[bytes]) -> float:
+    """asyncpg alone: the same rows into the same interactions table, one COPY per batch in a transaction."""
+    import asyncpg
+
+    async def work() -> float:
+        conn = await asyncpg.connect(url)
+        try:
+            person = await conn.fetchval(
+                "INSERT INTO people (brand_id, display_name, do_not_reply, first_seen_at, last_seen_at, mention_count, "
+                "reply_count, created_at) VALUES (1, 'x', false, now(), now(), 0, 0, now()) RETURNING id")
+            started = time.perf_counter()
+            total = 0
+            for body in bodies:
+                items = json.loads(body)["mentions"]
+                at = dt.datetime(2026, 11, 20, 12)  # the columns hold naive UTC
+                rows = [(1, person, "inbound", m["platform"], "base-" + m["external_id"], m["text"], at, at,
+                         json.dumps(m)) for m in items]
+                async with conn.transaction():
+                    await conn.copy_records_to_table(
+                        "interactions", records=rows, columns=["brand_id", "person_id", "direction", "platform",
+                                                               "external_id", "text", "occurred_at", "received_at",
+                                                               "raw"])
+                total += len(rows)
+            return total / (time.perf_counter() - started)
+        finally:
+            await conn.close()
+
+    return asyncio.run(work())
+
+
+def batch_ingest(port: int, token: str) -> tuple[float, int, float]:
+    """(mentions/s, accepted, seconds) for 30 sequential 1,000-mention batches through the API."""
+    bodies = batch_bodies(30)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        client.post("/api/v1/mentions/batch", content=batch_bodies(1)[0].replace(b'"b0-', b'"warm-'),
+                    headers=headers)
+        started = time.perf_counter()
+        accepted = 0
+        for body in bodies:
+            response = client.post("/api/v1/mentions/batch", content=body, headers=headers)
+            response.raise_for_status()
+            accepted += sum(r["status"] == "accepted" for r in response.json()["results"])
+        elapsed = time.perf_counter() - started
+    return accepted / elapsed, accepted, elapsed
+
+
+def single_line(label: str, port: int, token: str, workdir: Path, echo: float) -> str:
+    rate, p50, p99, errors = wrk(port, "/api/v1/mentions", token, workdir)
+    return (f"{label}: single mentions, wrk 32 conn {DURATION}s: {rate:,.0f} mentions/s ({rate / echo:.0%} of the "
+            f"echo), p50 {p50:.1f} ms, p99 {p99:.1f} ms, non-2xx/errors {errors}  "
+            f"[target >= 1,500/s, p99 <= 50 ms, >= 40% of echo]")
+
+
+def run() -> Iterator[str]:
+    from bench.databases import analyze, engines
+
     started_load = os.getloadavg()
-    lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         workdir = Path(tmp)
-        db_url = f"sqlite+aiosqlite:///{workdir / 'ingest.db'}"
-        token = setup_brand(db_url)
-        with echo_server(workdir) as echo_port:
-            rate, p50, p99, errors = wrk(echo_port, "/echo", "none", workdir)
-        lines.append(f"baseline: bare Litestar JSON echo, wrk 32 conn {DURATION}s: {rate:,.0f} req/s, "
-                     f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, errors {errors}")
-        with assistant_server(db_url) as (port, proc):
-            rate, p50, p99, errors = wrk(port, "/api/v1/mentions", token, workdir)
-            lines.append(f"single mentions (serve --no-worker), wrk 32 conn {DURATION}s: {rate:,.0f} mentions/s, "
-                         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, non-2xx/errors {errors}  "
-                         f"[target >= 1,500/s, p99 <= 50 ms]")
+        echo: dict[int, float] = {}
+        for processes in (1, 2):
+            with echo_server(workdir, processes) as echo_port:
+                rate, p50, p99, errors = wrk(echo_port, "/echo", "none", workdir)
+            echo[processes] = rate
+            yield (f"baseline: bare Litestar JSON echo, {processes} process(es), wrk 32 conn {DURATION}s: "
+                         f"{rate:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, errors {errors}")
+        for engine in engines(workdir, "ingest"):
+            token = setup_brand(engine.url)
+            with assistant_server(engine.url) as (port, _):  # a first batch, then planner statistics
+                httpx.post(f"http://127.0.0.1:{port}/api/v1/mentions/batch", timeout=60,
+                           content=batch_bodies(1)[0].replace(b'"b0-', b'"first-'),
+                           headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            analyze(engine)
+            runs = [(1, {}), (2, {})]
+            if engine.is_sqlite:
+                runs.insert(1, (1, {"ASSISTANT_SQLITE_SYNCHRONOUS": "normal"}))
+            rss = 0.0
+            for processes, extra in runs:
+                with assistant_server(engine.url, processes=processes, extra_env=extra) as (port, proc):
+                    label = (f"{engine.name}, {processes} serve --no-worker"
+                             + (", synchronous=normal" if extra else ""))
+                    yield (single_line(label, port, token, workdir, echo[processes]))
+                    if processes == 1 and not extra:
+                        rate, accepted, elapsed = batch_ingest(port, token)
+                        yield (f"{engine.name}: batches of 1,000 through the API (one client, sequential): "
+                                     f"{rate:,.0f} mentions/s ({accepted:,} in {elapsed:.1f} s)  "
+                                     f"[target >= 20,000/s]")
+                    rss = max(rss, peak_rss_mb(proc.pid))
             bodies = batch_bodies(30)
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-                client.post("/api/v1/mentions/batch", content=batch_bodies(1)[0].replace(b'"b0-', b'"warm-'),
-                            headers=headers)
-                started = time.perf_counter()
-                accepted = 0
-                for body in bodies:
-                    response = client.post("/api/v1/mentions/batch", content=body, headers=headers)
-                    response.raise_for_status()
-                    accepted += sum(r["status"] == "accepted" for r in response.json()["results"])
-                elapsed = time.perf_counter() - started
-            rss = peak_rss_mb(proc.pid)
-        lines.append(f"batches of 1,000 through the API (one client, sequential): {accepted / elapsed:,.0f} "
-                     f"mentions/s ({accepted:,} in {elapsed:.1f} s)  [target >= 20,000/s]")
-        lines.append(f"baseline: plain sqlite3 executemany of the same rows: {sqlite_baseline(workdir, bodies):,.0f} "
-                     f"rows/s")
-        lines.append(f"server peak RSS (VmHWM): {rss:.0f} MB  [target <= 250 MB]")
-    lines.append(load_line(started_load))
-    return lines
+            if engine.is_sqlite:
+                yield (f"baseline: plain sqlite3 executemany of the same rows: "
+                             f"{sqlite_baseline(workdir, bodies):,.0f} rows/s")
+            else:
+                yield (f"baseline: asyncpg COPY of the same rows, a transaction per batch: "
+                             f"{postgres_baseline(engine.plain_url, bodies):,.0f} rows/s")
+            yield (f"{engine.name}: server peak RSS (VmHWM): {rss:.0f} MB  [target <= 250 MB]")
+    yield (load_line(started_load))
 
 
 if __name__ == "__main__":

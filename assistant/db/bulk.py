@@ -1,5 +1,9 @@
-"""Bulk writes that keep SQLite fast: rows go to ``sqlite3``'s own ``executemany``, ids are given under the
-write lock. PostgreSQL takes the ordinary SQLAlchemy path. Used by ingest, import and the jobs queue."""
+"""Bulk writes and list lookups that keep both databases fast. Used by ingest, import and the jobs queue.
+
+SQLite: rows go to ``sqlite3``'s own ``executemany``, ids are given under the write lock.
+PostgreSQL: plain inserts of many rows are one ``COPY`` through asyncpg (ids taken from the table's sequence
+in one statement first) instead of SQLAlchemy's multi-row INSERT with its per-row parameter handling.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,14 @@ import datetime as dt
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Table, func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.util import await_
 
 from assistant.db.base import UTCDateTime
+
+COPY_MIN_ROWS = 8
+"""Below this, a multi-row INSERT costs about what COPY does: not worth the extra round trip for ids."""
 
 
 def _utc_text(value: dt.datetime | None) -> str | None:
@@ -55,6 +64,10 @@ def executemany(conn: Connection, statement: Table | Any, rows: list[dict[str, A
         return
     keys = tuple(rows[0])
     compiled = _insert_for(statement, keys) if isinstance(statement, Table) else statement
+    if conn.dialect.name == "postgresql" and isinstance(statement, Table) and compiled is not None \
+            and len(rows) >= COPY_MIN_ROWS:
+        _copy(conn, statement, keys, rows)
+        return
     if conn.dialect.name != "sqlite" or compiled is None:
         conn.execute(statement.insert() if isinstance(statement, Table) else statement, rows)
         return
@@ -114,7 +127,46 @@ def insert_returning_ids(conn: Connection, table: Any, rows: list[dict[str, Any]
             row["id"] = new_id
         executemany(conn, table, rows)
         return ids
+    if len(rows) >= COPY_MIN_ROWS and _insert_for(table, tuple(rows[0]) + ("id",)) is not None:
+        ids = list(conn.execute(_NEXT_IDS, {"table": table.name, "n": len(rows)}).scalars())
+        for row, new_id in zip(rows, ids):
+            row["id"] = new_id
+        _copy(conn, table, tuple(rows[0]), rows)
+        return ids
     ids = list(conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
     for row, new_id in zip(rows, ids):
         row["id"] = new_id
     return ids
+
+
+_NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
+
+_COPY_PLANS: dict[tuple[str, tuple[str, ...]], list[tuple[str, Any]]] = {}
+
+
+def _copy(conn: Connection, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: the rows into ``table`` with one ``COPY ... FROM STDIN`` (binary) in the connection's open
+    transaction, each value through its type's own bind processor as SQLAlchemy would apply it."""
+    plan = _COPY_PLANS.get((table.name, keys))
+    if plan is None:
+        plan = _COPY_PLANS[(table.name, keys)] = [
+            (key, table.c[key].type.bind_processor(conn.dialect)) for key in keys]
+    getter = itemgetter(*keys)
+    processors = [(n, p) for n, (_, p) in enumerate(plan) if p is not None]
+    records: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = list(getter(row)) if len(keys) > 1 else [getter(row)]
+        for n, processor in processors:
+            values[n] = processor(values[n])
+        records.append(tuple(values))
+    adapted: Any = conn.connection.dbapi_connection
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        try:
+            if adapted._transaction is None:  # SQLAlchemy's asyncpg adapter begins lazily, at the first statement
+                await_(adapted._start_transaction())
+            await_(adapted._connection.copy_records_to_table(table.name, records=records, columns=list(keys)))
+        except Exception as error:  # the adapter's own translation into DBAPI errors (unique violation, ...)
+            adapted._handle_exception(error)
+    except dbapi_error as exc:
+        raise DBAPIError.instance(f"COPY {table.name} ({', '.join(keys)})", None, exc, dbapi_error) from exc

@@ -11,6 +11,11 @@ cursor call is a round trip to its thread (about four per statement, each waitin
 of an ingest's time. A short SQLite transaction costs less than those hops. The write still takes the same
 asyncio lock and ``BEGIN IMMEDIATE``; only if another process holds the file's write lock (so the write would
 have to wait) does it move to a thread and wait there with the usual ``busy_timeout``, never blocking the loop.
+
+Durability: SQLite runs ``synchronous=FULL`` by default, so every committed write transaction (a group commit
+of mentions, a decision) is on the disk before its caller is answered and survives a power cut. ``NORMAL``
+(the setting ``sqlite_synchronous``) survives a crash of the process but may lose the last transactions on a
+power cut. PostgreSQL's ``synchronous_commit=on`` (its default) already gives the first.
 """
 
 from __future__ import annotations
@@ -19,16 +24,20 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from assistant.db.checkpoint import Checkpointer
 from assistant.db.group_commit import Commit, GroupCommit
 from assistant.errors import Overloaded
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_SYNCHRONOUS = ("full", "normal")
+"""``full`` (default): a committed transaction survives a power cut; ``normal``: survives a process crash."""
 
 T = TypeVar("T")
 
@@ -44,29 +53,31 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, synchronous: str) -> AsyncEngine:
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
-    _sqlite_events(engine.sync_engine, immediate=immediate)
+    _sqlite_events(engine.sync_engine, immediate=immediate, synchronous=synchronous)
     return engine
 
 
-def _sqlite_sync_engine(url: str, *, immediate: bool) -> Engine:
+def _sqlite_sync_engine(url: str, *, immediate: bool, synchronous: str) -> Engine:
     """A synchronous engine on the same file, with the same pragmas and BEGIN. Used one transaction at a time
     (in the event loop, or by the thread a busy write moves to), so one connection is enough."""
     engine = create_engine(url, pool_size=1, max_overflow=1, pool_timeout=60,
                            connect_args={"check_same_thread": False})
-    _sqlite_events(engine, immediate=immediate)
+    _sqlite_events(engine, immediate=immediate, synchronous=synchronous)
     return engine
 
 
-def _sqlite_events(engine: Engine, *, immediate: bool) -> None:
+def _sqlite_events(engine: Engine, *, immediate: bool, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        if immediate:  # writers leave checkpoints to the checkpoint thread (db/checkpoint.py)
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -86,12 +97,14 @@ def _sync_url(url: str) -> str | None:
 class Database:
     """Owns the engines. ``write()`` and ``read()`` hand out sessions inside a transaction."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, synchronous: str = "full") -> None:
+        if synchronous not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}")
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
-            self.write_engine = _sqlite_engine(self.url, immediate=True, pool_size=2)
-            self.read_engine = _sqlite_engine(self.url, immediate=False, pool_size=8)
+            self.write_engine = _sqlite_engine(self.url, immediate=True, pool_size=2, synchronous=synchronous)
+            self.read_engine = _sqlite_engine(self.url, immediate=False, pool_size=8, synchronous=synchronous)
         else:
             self.write_engine = create_async_engine(self.url, pool_size=20, max_overflow=10, echo=echo,
                                                     pool_pre_ping=True)
@@ -102,9 +115,11 @@ class Database:
         sync_url = _sync_url(self.url) if self.is_sqlite else None
         self._sync_write: Engine | None = None
         self._sync_read: Engine | None = None
+        self.checkpointer: Checkpointer | None = None
         if sync_url is not None:
-            self._sync_write = _sqlite_sync_engine(sync_url, immediate=True)
-            self._sync_read = _sqlite_sync_engine(sync_url, immediate=False)
+            self._sync_write = _sqlite_sync_engine(sync_url, immediate=True, synchronous=synchronous)
+            self._sync_read = _sqlite_sync_engine(sync_url, immediate=False, synchronous=synchronous)
+            self.checkpointer = Checkpointer(Path(sync_url.split("///", 1)[1].split("?", 1)[0]), synchronous)
         self._group_commits: dict[str, GroupCommit[Any, Any]] = {}
 
     def group_commit(self, name: str, commit: Commit) -> GroupCommit[Any, Any]:
@@ -200,6 +215,8 @@ class Database:
             raise
 
     async def dispose(self) -> None:
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()

@@ -44,7 +44,7 @@ _PERSON = select(*PROFILE_COLUMNS)
 def load_person(conn: Connection, brand_id: int, person_id: int) -> Row[Any]:
     """The person's own columns (those ``profiles`` reads); a merged-away person or another brand's is 404."""
     person = conn.execute(_PERSON.where(Person.id == person_id, Person.brand_id == brand_id,
-                                        Person.merged_into_id.is_(None))).first()
+                                        Person.merged_into_id.is_(None), Person.erased_at.is_(None))).first()
     if person is None:
         raise NotFound(f"no person {person_id}")
     return person
@@ -105,7 +105,7 @@ def _person_profile(conn: Connection, brand_id: int, person_id: int) -> PersonOu
 async def find_people(db: Database, brand_id: int, *, platform: str | None, handle: str | None, limit: int,
                       cursor: str | None) -> Page[PersonOut]:
     after = decode_cursor(cursor, AfterId)
-    query = _PERSON.where(Person.brand_id == brand_id, Person.merged_into_id.is_(None))
+    query = _PERSON.where(Person.brand_id == brand_id, Person.merged_into_id.is_(None), Person.erased_at.is_(None))
     if platform is not None or handle is not None:
         handles = select(Handle.person_id).where(Handle.brand_id == brand_id)
         if platform is not None:
@@ -130,7 +130,7 @@ async def history(db: Database, brand_id: int, person_id: int, *, limit: int, cu
 
 
 _PERSON_EXISTS = select(Person.id).where(Person.id == bindparam("person_id"), Person.brand_id == bindparam("brand_id"),
-                                         Person.merged_into_id.is_(None))
+                                         Person.merged_into_id.is_(None), Person.erased_at.is_(None))
 _MESSAGE_COLUMNS = (Interaction.id, Interaction.direction, Interaction.text, Interaction.occurred_at,
                     Interaction.platform, Interaction.external_id, Interaction.in_reply_to, Interaction.turn_id)
 

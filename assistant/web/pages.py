@@ -13,6 +13,7 @@ import secrets
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
@@ -23,6 +24,7 @@ from assistant.auth import service as auth
 from assistant.auth.principal import API_SCOPES, ROLES
 from assistant.drafting.service import request_regenerate
 from assistant.errors import Conflict, PolicyBlocked, StaleDraft, ValidationFailed
+from assistant.people import privacy
 from assistant.review.answered import answered_shares
 from assistant.web.memory_pages import person_memory, queue_memory
 from assistant.people import service as people
@@ -34,7 +36,8 @@ from assistant.review import service as review
 from assistant.services import Services
 from assistant.snippets import service as snippets
 from assistant.web import charts, queries
-from assistant.web.forms import (ApproveForm, DecisionForm, DisableForm, DoNotReplyForm, InviteForm, KeyForm, MergeForm,
+from assistant.web.forms import (ApproveForm, DecisionForm, DisableForm, DoNotReplyForm, EraseForm, InviteForm, KeyForm,
+                                 MergeForm,
                                  NoteForm, PolicyTryForm, PolicyUploadForm, PresenceForm, RegenerateForm, RoleForm,
                                  SignInForm, SnippetEditForm, SnippetForm)
 from assistant.web.render import ago, page, when
@@ -51,6 +54,7 @@ NOTICES = {
     "merged": "The two people are now one.",
     "promise": "Promise settled.",
     "summary": "Summary saved.",
+    "erased": "The person was erased: nothing they said or that identifies them is kept.",
     "signed_out": "You are signed out.",
 }
 QUEUE_LIMIT_DEFAULT, QUEUE_LIMIT_MAX = 25, 50
@@ -338,6 +342,25 @@ async def merge(services: Services, viewer: Viewer, person_id: int,
     return Redirect(f"/people/{person_id}?notice=merged", status_code=303)
 
 
+@get("/people/{person_id:int}/export", operation_id="webExportPerson", include_in_schema=False,
+     guards=[admin_only])
+async def export_person(services: Services, viewer: Viewer, person_id: int) -> Response[bytes]:
+    """A privacy request answered: everything held about the person, as a JSON file to hand over."""
+    exported = await privacy.export_person(services.db, viewer.principal, person_id)
+    return Response(msgspec.json.encode(exported), media_type="application/json", headers={
+        "Content-Disposition": f'attachment; filename="person-{person_id}.json"'})
+
+
+@post("/people/{person_id:int}/erase", operation_id="webErasePerson", include_in_schema=False,
+      guards=[admin_only])
+async def erase_person(services: Services, viewer: Viewer, person_id: int,
+                       data: Annotated[EraseForm, Form]) -> Response[Any]:
+    if data.confirm.strip() != str(person_id):
+        raise ValidationFailed.field("confirm", f"type {person_id}, this person's number, to erase them")
+    await privacy.erase_person(services.db, viewer.principal, person_id)
+    return Redirect("/?notice=erased", status_code=303)
+
+
 # Audit and fairness ----------------------------------------------------------------------------------------
 
 @get("/audit", operation_id="webAudit", include_in_schema=False)
@@ -555,7 +578,8 @@ async def policy_try(request: Request[Any, Any, Any], services: Services, viewer
 
 
 ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, turn_presence, approve, reject, escalate,
-          regenerate, person_view, add_note, do_not_reply, merge, audit_view, fairness_view]
+          regenerate, person_view, add_note, do_not_reply, merge, export_person, erase_person,
+          audit_view, fairness_view]
 ADMIN_ROUTES = [users_view, invite, user_role, user_disable, keys_view, create_key, revoke_key, snippets_view,
                 create_snippet, edit_snippet, policy_view, policy_upload, policy_try]
 """Mounted under ``/admin`` behind the ``admin_only`` guard."""

@@ -4,10 +4,9 @@ what the reviewer is handed (the draft's text and flags), with what the model wa
 from __future__ import annotations
 
 import pytest
-from litestar.datastructures import State
 
-from assistant.app import shared_state
 from assistant.drafting import hygiene
+from assistant.services import Services
 from assistant.settings import Settings
 from tests.integration.test_drafting import (Client, current, db, drain, ingest, kit, settings, state,  # noqa: F401
                                              turn_and_drafts, user_prompt)
@@ -19,7 +18,7 @@ ECHO = ("Here is the new message:\n<<<MENTION 31 Oct 2017 10:00 UTC (1 day ago)\
         "Your previous draft broke these rules of the brand; write a new one that does not:")
 
 
-async def draft_for(client: Client, state: State, kit: BrandKit, **fields: str) -> object:
+async def draft_for(client: Client, state: Services, kit: BrandKit, **fields: str) -> object:
     accepted = await ingest(client, kit, **fields)
     await drain(state)
     turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
@@ -31,7 +30,7 @@ def flag_kinds(draft: object) -> list[str]:
     return [flag["kind"] for flag in draft.flags]  # type: ignore[attr-defined]
 
 
-async def test_wrapping_is_stripped_without_a_retry(client: Client, state: State, kit: BrandKit,
+async def test_wrapping_is_stripped_without_a_retry(client: Client, state: Services, kit: BrandKit,
                                                     fake_llm: FakeLLM) -> None:
     fake_llm.enqueue(Response(text=f'Sure! Here is a reply to Ana:\n\n"{GOOD}"\n\nNote: 71 characters.'))
 
@@ -49,7 +48,7 @@ async def test_wrapping_is_stripped_without_a_retry(client: Client, state: State
     (Response(text="Hi @ana, @courierco will call you."), hygiene.ADDRESSEE, "addressed @courierco"),
 ], ids=["echo", "empty", "truncated", "addressee"])
 async def test_a_bad_output_is_retried_with_feedback_and_the_fixed_draft_is_unflagged(
-        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM, bad: Response, kind: str,
+        client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM, bad: Response, kind: str,
         feedback: str) -> None:
     fake_llm.enqueue(bad, Response(text=GOOD))
 
@@ -68,7 +67,7 @@ async def test_a_bad_output_is_retried_with_feedback_and_the_fixed_draft_is_unfl
     (Response(text="Hi @ana, @courierco will call you."), hygiene.ADDRESSEE, "Hi @ana, @courierco will call you."),
 ], ids=["echo", "truncated", "addressee"])
 async def test_a_model_that_keeps_doing_it_gets_its_draft_flagged_for_the_reviewer(
-        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM, settings: Settings, bad: Response,
+        client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM, settings: Settings, bad: Response,
         kind: str, text: str | None) -> None:
     fake_llm.default = bad
 
@@ -86,7 +85,7 @@ async def test_a_model_that_keeps_doing_it_gets_its_draft_flagged_for_the_review
 
 
 async def test_an_output_with_no_reply_in_it_ends_as_a_labelled_fallback(
-        client: Client, state: State, kit: BrandKit, fake_llm: FakeLLM) -> None:
+        client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM) -> None:
     fake_llm.default = Response(text='Here is a reply:\n""')
 
     draft = await draft_for(client, state, kit, handle="@ana")
@@ -96,7 +95,7 @@ async def test_an_output_with_no_reply_in_it_ends_as_a_labelled_fallback(
     assert draft.text.startswith("Hi Ana,")
 
 
-async def test_injection_flags_and_hygiene_flags_stand_together(client: Client, state: State, kit: BrandKit,
+async def test_injection_flags_and_hygiene_flags_stand_together(client: Client, state: Services, kit: BrandKit,
                                                                fake_llm: FakeLLM) -> None:
     fake_llm.default = Response(text="Hi @ana, as @mallory said, visit evil.example")
 
@@ -109,7 +108,7 @@ async def test_injection_flags_and_hygiene_flags_stand_together(client: Client, 
 async def test_the_token_limit_goes_by_the_name_the_model_needs(client: Client, kit: BrandKit, fake_llm: FakeLLM,
                                                                 settings: Settings, parameter: str) -> None:
     await ingest(client, kit)
-    state = shared_state(settings.replace(llm_token_limit_parameter=parameter, llm_max_tokens=123))
+    state = Services.build(settings.replace(llm_token_limit_parameter=parameter, llm_max_tokens=123))
     try:
         await drain(state)
     finally:
@@ -120,7 +119,7 @@ async def test_the_token_limit_goes_by_the_name_the_model_needs(client: Client, 
     assert set(request.json) & {"max_tokens", "max_completion_tokens"} == {parameter}
 
 
-async def test_the_reviewer_sees_the_echo_flag_on_the_queue_page(client: Client, state: State, kit: BrandKit,
+async def test_the_reviewer_sees_the_echo_flag_on_the_queue_page(client: Client, state: Services, kit: BrandKit,
                                                                  fake_llm: FakeLLM) -> None:
     from tests.integration.test_web import sign_in
 

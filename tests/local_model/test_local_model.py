@@ -14,17 +14,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from litestar.datastructures import State
 from sqlalchemy import select
 
-from assistant.app import shared_state
+from assistant.app import build_worker
 from assistant.cli import main
 from assistant.db.turns import Draft, Turn
 from assistant.drafting import hygiene
 from assistant.drafting.local_model import MODEL_NAME, LocalModelServer, settings_for
 from assistant.eval import hostile
 from assistant.eval.report import REPORT_HTML, REPORT_JSON
-from assistant.jobs.handlers import build_worker
+from assistant.services import Services
 from assistant.settings import Settings, get_settings
 from tests.support.eval_data import write_csv
 from tests.support.factories import Factory, mention
@@ -40,8 +39,8 @@ async def test_a_mention_gets_a_real_draft_that_a_reviewer_approves_and_a_tool_p
     assert accepted.status_code == 202, accepted.text
     turn_id = accepted.json()["turn_id"]
 
-    state: State = shared_state(settings_for(settings, local_model_url))
-    worker = build_worker(state, concurrency=1)
+    state = Services.build(settings_for(settings, local_model_url))
+    worker = build_worker(state.db, state.settings, concurrency=1)
     try:
         await worker.run_until_idle(timeout=600)
         async with state.db.read() as session:

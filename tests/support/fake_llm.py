@@ -12,6 +12,7 @@ client's CPU time without the server's.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import threading
@@ -218,8 +219,18 @@ def fake_llm() -> Iterator[FakeLLM]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
+    parser.add_argument("--fail-every", type=int, default=0, help="answer 500 to every Nth request (0: never)")
     args = parser.parse_args()
-    fake = FakeLLM(Response(delay=args.delay)).start()
+    fake = FakeLLM(Response(delay=args.delay))
+    if args.fail_every > 0:  # a model that fails now and then (the soak test)
+        scripted, counter = fake._receive, itertools.count(1)
+
+        def failing(request: RecordedRequest) -> Response:
+            answer = scripted(request)
+            return Response(status=500, delay=args.delay) if next(counter) % args.fail_every == 0 else answer
+
+        fake._receive = failing  # type: ignore[method-assign]
+    fake.start()
     print(fake.base_url, flush=True)
     try:
         threading.Event().wait()

@@ -1,7 +1,7 @@
 """identity clues
 
-Revision ID: 0004_identity_clues
-Revises: 0003_memory
+Revision ID: 0005_identity_clues
+Revises: 0004_memory
 Create Date: 2026-11-30 10:58:11.324781
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import assistant.db.base
 
 
-revision = '0004_identity_clues'
-down_revision = '0003_memory'
+revision = '0005_identity_clues'
+down_revision = '0004_memory'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """relationship memory
 
-Revision ID: 0003_memory
-Revises: 0002_workspace
+Revision ID: 0004_memory
+Revises: 0003_person_erasure
 Create Date: 2026-11-30 09:51:28.687715
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import assistant.db.base
 
 
-revision = '0003_memory'
-down_revision = '0002_workspace'
+revision = '0004_memory'
+down_revision = '0003_person_erasure'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,88 @@
+"""``serve --workers N``: N server processes accepting on one listening socket.
+
+The parent binds the port once and forks the servers; the kernel hands each new connection to one of them.
+Reads (history, pages) then run on as many cores as there are processes, also on SQLite, whose WAL lets
+readers in every process go on while one writes. Writes stay serialised by the database: on SQLite each
+process queues its own writes and takes the file's write lock with ``BEGIN IMMEDIATE`` (a process finding it
+taken waits in a thread, never in its event loop). A server that dies is started again; SIGTERM or SIGINT
+to the parent stops them all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+
+log = logging.getLogger("assistant.processes")
+
+QUICK_FAILURE_SECONDS = 3.0
+
+
+def serve_forked(count: int, host: str, port: int, serve: Callable[[int, socket.socket], None]) -> None:
+    """Run ``serve(index, listening_socket)`` in ``count`` forked processes until told to stop."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    children: dict[int, tuple[int, float]] = {}  # pid -> (index, when it started)
+    stopping = False
+    failed = False
+
+    def start(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 0
+            try:
+                serve(index, sock)
+            except BaseException:  # noqa: BLE001 - the child must never return into the parent's loop
+                log.exception("server process %d failed", index)
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children[pid] = (index, time.monotonic())
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for index in range(count):
+        start(index)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        child = children.pop(pid, None)
+        if child is None or stopping:
+            continue
+        index, started = child
+        if time.monotonic() - started < QUICK_FAILURE_SECONDS:  # it cannot start: starting it again won't help
+            log.error("server process %d ended right after starting (status %d); stopping", index, status)
+            failed = True
+            stop(signal.SIGTERM, None)
+            continue
+        log.warning("server process %d (pid %d) ended with status %d; starting it again", index, pid, status)
+        start(index)
+    sock.close()
+    if failed:
+        raise SystemExit(1)
