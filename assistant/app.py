@@ -14,14 +14,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
-from litestar.openapi.spec import Components, SecurityScheme
 
 from assistant.auth.controllers import ReviewerTokenController
 from assistant.db import Database
@@ -29,6 +30,9 @@ from assistant.http import AssistantRequest, PathIdRangeMiddleware
 from assistant.drafting.service import Drafter
 from assistant.jobs import queue
 from assistant.jobs.worker import Handler, Worker
+from assistant.memory.approvals import READ_PROMISES
+from assistant.memory.controllers import MemoryController
+from assistant.memory.jobs import MemoryJobs
 from assistant.mentions.controllers import MentionController
 from assistant.openapi import publish_complete_document
 from assistant.ops import OpsController
@@ -36,11 +40,13 @@ from assistant.outbox.controllers import ReplyController
 from assistant.people.controllers import PeopleController
 from assistant.people.import_controller import HistoryImportController
 from assistant.problems import handle_exception
+from assistant.promises.controllers import PromiseController
 from assistant.review.controllers import TurnController
 from assistant.services import APP_STATE_KEY, Services
 from assistant.settings import Settings, get_settings
 from assistant.snippets.controllers import SnippetController
 from assistant.web.plugin import WebPlugin
+from assistant.web.render import error_page
 from assistant.webhooks.delivery import WebhookSender
 
 log = logging.getLogger("assistant")
@@ -54,11 +60,19 @@ docs_assets = create_static_files_router(path=DOCS_ASSETS, directories=[Path(str
 def build_worker(db: Database, settings: Settings, *, concurrency: int | None = None) -> Worker:
     """The worker, with the code that runs each kind of job."""
     drafter = Drafter(db, settings)
+    memory = MemoryJobs(db, settings)
     handlers: dict[str, Handler] = {queue.DRAFT_TURN: drafter.draft_turn,
-                                    queue.DELIVER_WEBHOOK: WebhookSender(db, settings).deliver}
+                                    queue.DELIVER_WEBHOOK: WebhookSender(db, settings).deliver,
+                                    READ_PROMISES: memory.read_promises}
     return Worker(db, handlers, concurrency=concurrency or settings.worker_concurrency,
                   lease_seconds=settings.job_lease_seconds, poll_seconds=settings.job_poll_seconds,
-                  closers=[drafter.aclose])
+                  closers=[drafter.aclose, memory.aclose], sweeps=[memory.sweep],
+                  sweep_seconds=settings.memory_sweep_seconds)
+
+
+def _handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Problem details for API clients, the HTML error page for a person's browser."""
+    return handle_exception(request, exc, error_page=error_page)
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> Litestar:
@@ -83,11 +97,11 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
 
     app = Litestar(
         route_handlers=[docs_assets, MentionController, PeopleController, HistoryImportController, OpsController, TurnController, ReplyController,
-                       SnippetController, ReviewerTokenController],
+                        PromiseController, MemoryController, SnippetController, ReviewerTokenController],
         plugins=[WebPlugin()],
         state=State({APP_STATE_KEY: services}),
         dependencies={"services": services.provide()},
-        exception_handlers={Exception: handle_exception},
+        exception_handlers={Exception: _handle_exception},
         request_class=AssistantRequest,
         middleware=[PathIdRangeMiddleware],
         request_max_body_size=settings.max_body_bytes,

@@ -14,12 +14,13 @@ import sys
 import click
 from sqlalchemy import Connection
 
+from assistant.auth.principal import API_SCOPES
 from assistant.cli_support import ensure_schema, run_with_db, settings
 from assistant.db import Database
 from assistant.db.migrate import upgrade
 from assistant.settings import SettingsError
 from assistant.eval.commands import eval_group
-from assistant.people.commands import import_history
+from assistant.people.commands import import_history, people
 from assistant.policy.commands import policy
 from assistant.webhooks.commands import webhooks
 
@@ -174,7 +175,7 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--brand", "slug", required=True)
-@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["ingest", "outbox", "read"]))
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(API_SCOPES))
 @click.option("--name", default="")
 def keys_create(slug: str, scopes: tuple[str, ...], name: str) -> None:
     """Create a key; it is printed once and stored hashed."""
@@ -303,5 +304,6 @@ def demo(host: str, port: int, local_model: bool) -> None:
 
 main.add_command(eval_group)
 main.add_command(import_history, "import")
+main.add_command(people)
 main.add_command(policy)
 main.add_command(webhooks)

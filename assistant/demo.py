@@ -28,6 +28,7 @@ from assistant.db import Database
 from assistant.db.people import Handle, Person
 from assistant.db.tenancy import Brand, User
 from assistant.db.turns import Turn
+from assistant.demo_memory import REGULAR, regular_history, show_memory
 from assistant.drafting.service import draft_findings
 from assistant.mentions.service import ingest, validate
 from assistant.people.importer import import_ndjson_body
@@ -163,8 +164,9 @@ async def seed(db: Database, settings: Settings) -> tuple[list[Login], str, bool
     logins = [Login(f"{role}@northwind.example", password, role) for role, password in passwords.items()]
     if fresh:
         who = people(rng)
-        await import_ndjson_body(db, brand_id, "\n".join(history_lines(rng, who, now)).encode())
-        await ingest(db, brand_id, [validate(m) for m in waiting_mentions(rng, who, now)])
+        regular, regular_mention = regular_history(now)
+        await import_ndjson_body(db, brand_id, "\n".join(history_lines(rng, who, now) + regular).encode())
+        await ingest(db, brand_id, [validate(m) for m in waiting_mentions(rng, who, now) + [regular_mention]])
     return logins, key, fresh
 
 
@@ -189,13 +191,15 @@ def _seed_brand(conn: Connection, passwords: dict[str, str]) -> tuple[int, bool,
     return brand_id, fresh, key
 
 
-async def draft_waiting(settings: Settings, *, with_examples: bool) -> None:
+async def draft_waiting(settings: Settings, *, with_examples: bool, with_memory: bool = False) -> None:
     db = Database(settings.database_url)
     worker = build_worker(db, settings)
     try:
         if with_examples:  # before the worker, which then leaves these turns alone (no longer drafting)
             await add_off_policy_examples(db, settings)
         await worker.run_until_idle(timeout=600)
+        if with_memory:
+            await show_memory(db, lambda: worker.run_until_idle(timeout=600))
     finally:
         await worker.aclose()
         await db.dispose()
@@ -254,7 +258,7 @@ def run_demo(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> N
     click.echo("Drafting replies for the people waiting" +
                ("" if settings.llm_configured else " (no model configured: fallback drafts, and three canned "
                 "off-policy examples to show findings)") + " ...")
-    asyncio.run(draft_waiting(settings, with_examples=fresh and not settings.llm_configured))
+    asyncio.run(draft_waiting(settings, with_examples=fresh and not settings.llm_configured, with_memory=fresh))
     base = f"http://{host}:{port}"
     example_handle = people(random.Random(SEED))[0][1]
     click.echo(f"""
@@ -262,6 +266,10 @@ Northwind Coffee is ready.
 
   Approval queue   {base}/
   API docs         {base}/schema   (OpenAPI: {base}/schema/openapi.json)
+
+  Relationship memory: a follow-up turn opened by a promise that fell due (its badge in the queue, its
+  promises on the person page), {base}/left-behind, the summary on {REGULAR[0]}'s person page (her history
+  no longer fits the prompt), and the reviewers' edits at {base}/admin/edits (admin).
 """)
     for login in logins:
         click.echo(f"  {login.role:<8} login  {login.email}  password {login.password}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -11,7 +12,6 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 
 from assistant.errors import AssistantError, BadRequest, PayloadTooLarge, ValidationFailed
-from assistant.web.render import error_page
 
 log = logging.getLogger("assistant")
 
@@ -83,7 +83,13 @@ def _from_litestar(exc: HTTPException) -> AssistantError:
     return error
 
 
-def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+ErrorPage = Callable[[Request[Any, Any, Any], int, str, str], Response[Any]]
+"""How the web layer draws an error for a person (status, title, detail); ``app.py`` hands it in, so this module
+stays below the pages it serves."""
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception, *,
+                     error_page: ErrorPage | None = None) -> Response[Any]:
     if isinstance(exc, AssistantError):
         error = exc
     elif isinstance(exc, HTTPException):
@@ -93,7 +99,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         error = AssistantError("Something went wrong on our side; it has been logged")
-    if _wants_a_page(request):
+    if error_page is not None and _wants_a_page(request):
         return error_page(request, error.status, *BROWSER_WORDS.get(error.status, (error.title, error.detail)))
     return _response(error)
 

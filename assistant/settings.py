@@ -52,6 +52,8 @@ class Settings:
     worker_concurrency: int = 32
     job_lease_seconds: float = 60.0
     job_poll_seconds: float = 0.5
+    memory_sweep_seconds: float = 30.0
+    """How often a worker looks for promises falling due and turns waiting past the brand's ``max_wait``."""
 
     # The HTTP API.
     rate_limit_per_minute: int = 6000

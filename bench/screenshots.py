@@ -11,7 +11,7 @@ from playwright.async_api import async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 SIZES = {"desk": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
-PAGES = {"queue": "/", "fairness": "/fairness", "audit": "/audit"}
+PAGES = {"queue": "/", "fairness": "/fairness", "audit": "/audit", "left-behind": "/left-behind", "merges": "/merges"}
 
 
 async def shoot(base: str, email: str, password: str, out: Path) -> None:

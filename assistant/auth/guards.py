@@ -113,6 +113,16 @@ def requires_scope(scope: str) -> Provide:
     return _dependency(check)
 
 
+def requires_admin() -> Provide:
+    """Privacy requests (export, erase): an admin user, or an API key with the ``admin`` scope."""
+
+    def check(who: Principal) -> None:
+        if not (who.is_admin or "admin" in who.scopes):
+            raise Forbidden("Only an admin, or an API key with the 'admin' scope, may do this")
+
+    return _dependency(check)
+
+
 def requires_user(role: str = "reviewer") -> Provide:
     """A signed-in human: any user for ``reviewer``, only admins for ``admin``. API keys never qualify."""
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-API_SCOPES = ("ingest", "outbox", "read")
+API_SCOPES = ("ingest", "outbox", "read", "admin")
+"""``admin`` on a key allows privacy requests (export, erase) and nothing else."""
 ROLES = ("reviewer", "admin")
 
 

@@ -23,6 +23,8 @@ class Person(Base):
     mention_count: Mapped[int] = mapped_column(Integer, default=0)
     reply_count: Mapped[int] = mapped_column(Integer, default=0)
     merged_into_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("people.id"))
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    """Set when the person asked to be forgotten: the row stays, without identity, for the fairness counts."""
     created_at: Mapped[dt.datetime] = created_column()
 
 

@@ -22,8 +22,10 @@ from assistant.db.tenancy import Brand
 from assistant.db.turns import Decision, Turn
 from assistant.drafting.budget import ITEM_OVERHEAD_TOKENS
 from assistant.drafting.history import HistoryItem
-from assistant.drafting.prompts import DraftContext, PersonContext
+from assistant.drafting.prompts import DraftContext, PersonContext, PromiseItem
+from assistant.memory.summaries import prompt_summary
 from assistant.policy import Policy, count_length, effective_limit
+from assistant.promises.service import FollowUp, followup_of_turn, unsettled_promises
 from assistant.settings import Settings
 from assistant.turns import TURN_COLUMNS, TurnRow
 
@@ -61,7 +63,7 @@ _HANDLES = select(Handle.platform, Handle.handle).where(Handle.person_id == bind
 _REGENERATE = (select(Decision.reason, Decision.created_at)
                .where(Decision.turn_id == bindparam("turn_id"), Decision.action == "regenerate")
                .order_by(Decision.created_at.desc(), Decision.id.desc()).limit(1))
-_MESSAGES = (select(Interaction.direction, Interaction.text, Interaction.occurred_at)
+_MESSAGES = (select(Interaction.direction, Interaction.text, Interaction.occurred_at, Interaction.id)
              .where(Interaction.person_id == bindparam("person_id"),
                     or_(Interaction.turn_id.is_(None), Interaction.turn_id != bindparam("turn_id")))
              .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(bindparam("limit")))
@@ -89,14 +91,16 @@ class TurnFacts:
     brand_name: str = ""
     policy_source: str | None = None
     """The brand's stored policy (None: the shipped default), loaded with the turn; see ``policy_of``."""
+    followup: FollowUp | None = None
+    """The promises this turn follows up, when it opened because they fell due (it may have no mention)."""
 
     @property
     def version(self) -> int:
         return self.turn.version
 
     @property
-    def answers_through_id(self) -> int:
-        return max(m.id for m in self.mentions)
+    def answers_through_id(self) -> int | None:
+        return max((m.id for m in self.mentions), default=None)
 
 
 def load_turn(conn: Connection, turn_id: int) -> TurnFacts | None:
@@ -109,14 +113,15 @@ def load_turn(conn: Connection, turn_id: int) -> TurnFacts | None:
     person = PersonRow(*found[split:split + len(_PERSON_COLUMNS)])
     brand_name, policy_source = found[-2:]
     mentions = [MentionRow(*row) for row in conn.execute(_MENTIONS, {"turn_id": turn.id})]
-    if not mentions:
+    followup = followup_of_turn(conn, turn.id)
+    if not mentions and followup is None:
         return None
     handles = conn.execute(_HANDLES, {"person_id": person.id}).all()
     handle = next((h for p, h in handles if p == turn.platform), handles[0][1] if handles else "")
     regenerate = conn.execute(_REGENERATE, {"turn_id": turn.id}).first()
     guidance, reviewed_at = regenerate if regenerate else (None, None)
     unreviewed = [m for m in mentions if reviewed_at is None or m.received_at > reviewed_at]
-    return TurnFacts(turn, person, handle, mentions, guidance, unreviewed, brand_name or "", policy_source)
+    return TurnFacts(turn, person, handle, mentions, guidance, unreviewed, brand_name or "", policy_source, followup)
 
 
 def draft_context(conn: Connection, facts: TurnFacts, policy: Policy, settings: Settings,
@@ -141,6 +146,10 @@ def draft_context(conn: Connection, facts: TurnFacts, policy: Policy, settings: 
         mentions=[HistoryItem("mention", m.text, m.occurred_at) for m in facts.mentions],
         guidance=facts.guidance,
         now=utcnow(),
+        followup=facts.followup,
+        promises=[PromiseItem(p.kind, p.text, p.created_at, p.due_at, p.status)
+                  for p in unsettled_promises(conn, turn.brand_id, [person.id]).get(person.id, [])],
+        summary=prompt_summary(conn, person.id, turn.id, history, settings.history_token_budget),
     )
 
 
@@ -157,8 +166,8 @@ def _history(conn: Connection, person_id: int, turn_id: int, limit: int) -> list
     """The person's messages outside this turn and the notes about them, newest first."""
     messages = conn.execute(_MESSAGES, {"person_id": person_id, "turn_id": turn_id, "limit": limit}).all()
     notes = conn.execute(_NOTES, {"person_id": person_id, "limit": limit}).all()
-    items = [HistoryItem("mention" if direction == "inbound" else "reply", text, at)
-             for direction, text, at in messages]
+    items = [HistoryItem("mention" if direction == "inbound" else "reply", text, at, iid)
+             for direction, text, at, iid in messages]
     items += [HistoryItem("note", text, at) for text, at in notes]
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]

@@ -12,3 +12,5 @@ class HistoryItem:
     """``mention`` (from them), ``reply`` (from us) or ``note`` (a reviewer's note about them)."""
     text: str
     at: datetime
+    id: int | None = None
+    """The interaction's id (None for a note), so a finding can link the earlier message."""

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -33,6 +34,17 @@ _DELIMITER_RUN = re.compile(r"<{3,}|>{3,}")
 _NAME = re.compile(r"[^\W\d_]+(?:['’.-][^\W\d_]+)*\.?")
 """A word of letters (any script), with inner apostrophes, dots or hyphens: O'Neil, Jean-Luc, J.R."""
 _FIRST_NAME_MAX = 40
+
+
+@dataclass(frozen=True)
+class PromiseItem:
+    """Something an earlier reply of ours promised them, not yet settled."""
+
+    kind: str
+    text: str
+    promised_at: datetime
+    due_at: datetime
+    status: str
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,13 @@ class DraftContext:
     feedback: tuple[str, ...] = ()
     """The policy findings of the previous attempt, for the model to fix."""
     now: datetime
+    followup: Any = None
+    """A ``promises.service.FollowUp`` when the turn opened because a promise fell due: the draft keeps it."""
+    promises: list[PromiseItem] = dataclasses.field(default_factory=list)
+    """What our earlier replies promised them and is not yet settled."""
+    summary: Any = None
+    """A ``memory.summaries.PromptSummary``: the relationship summary of history older than fits the budget,
+    and whether a fresh one is due."""
 
     @property
     def reviewer_signs(self) -> bool:

@@ -28,6 +28,7 @@ from assistant.drafting.llm import ModelClient
 from assistant.drafting.prompts import DraftContext, render_fallback, render_prompt
 from assistant.errors import Forbidden, ModelUnavailable, TurnChanged, ValidationFailed
 from assistant.jobs import queue
+from assistant.memory import summaries, told_before
 from assistant.people.identity import opt_out
 from assistant.policy import BLOCK, Finding, Policy, check_text, has_blocking, match_escalation, matches_opt_out
 from assistant.policy.service import policy_of
@@ -77,10 +78,19 @@ class Drafter:
         One read transaction loads the turn, the brand and the context; the outcome is stored in one write
         transaction (``store_outcome``) that also finishes the job and emits the event."""
         loaded = await self.db.run_read(self._load, job.subject_id or 0)
+        if loaded is not None and loaded[3] is not None and loaded[3].summary is not None and loaded[3].summary.due:
+            # the history outgrew the prompt: summarise the older part first, so this draft remembers it
+            await summaries.refresh(self.db, self.model if self.settings.llm_configured else None,
+                                    loaded[0].person.id, loaded[3].summary.before)
+            loaded = await self.db.run_read(self._load, job.subject_id or 0)
         if loaded is None:
             return
         facts, policy, decided, context = loaded
         outcome = decided or await self._compose(context, policy, facts)  # type: ignore[arg-type]
+        if isinstance(outcome, dict) and context is not None:
+            judge = self.model if policy.model_judges_told_before and self.settings.llm_configured else None
+            outcome["findings"] = [*outcome.get("findings", []), *await told_before.check_draft(
+                outcome["text"], context.history, person_id=facts.person.id, model=judge)]
         try:
             await self.db.run_write(store_outcome, facts, outcome, job)
         except TurnChanged:

@@ -40,7 +40,8 @@ class JobFailed(Exception):
 class Worker:
     def __init__(self, db: Database, handlers: dict[str, Handler], *, concurrency: int = 8,
                  lease_seconds: float = 60.0, poll_seconds: float = 0.5, grace_seconds: float = 10.0,
-                 closers: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
+                 closers: Sequence[Callable[[], Awaitable[None]]] = (),
+                 sweeps: Sequence[Callable[[], Awaitable[object]]] = (), sweep_seconds: float = 30.0) -> None:
         self.db = db
         self.handlers = handlers
         self.concurrency = concurrency
@@ -48,6 +49,9 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.grace_seconds = grace_seconds
         self.closers = list(closers)
+        self.sweeps = list(sweeps)
+        """Periodic passes (promises falling due, turns past their wait): safe to run in every worker at once."""
+        self.sweep_seconds = sweep_seconds
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
@@ -63,6 +67,7 @@ class Worker:
 
     async def run(self) -> None:
         heartbeat = asyncio.create_task(self._renew_leases())
+        sweeper = asyncio.create_task(self._sweep_loop()) if self.sweeps else None
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
@@ -77,6 +82,8 @@ class Worker:
             await self._drain()
         finally:
             heartbeat.cancel()
+            if sweeper is not None:
+                sweeper.cancel()
             await self.aclose()
 
     async def run_until_idle(self, timeout: float = 30.0) -> None:
@@ -124,6 +131,20 @@ class Worker:
                                           self.lease_seconds)
             except Exception:
                 log.exception("renewing leases failed")
+
+    async def sweep_once(self) -> None:
+        """Run every sweep once; one failing does not stop the others."""
+        for sweep in self.sweeps:
+            try:
+                await sweep()
+            except Exception:  # the database may be briefly unavailable; the next pass tries again
+                log.exception("sweep %s failed", getattr(sweep, "__name__", sweep))
+        self._wake.set()  # a sweep may have queued work
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await self.sweep_once()
+            await asyncio.sleep(self.sweep_seconds)
 
     async def _drain(self) -> None:
         if not self._running:

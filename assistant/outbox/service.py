@@ -45,14 +45,23 @@ _NEWEST_MENTION = (select(Interaction.external_id).where(Interaction.turn_id == 
                    .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(1))
 _HANDLE = (select(Handle.handle).where(Handle.person_id == bindparam("person_id"),
                                        Handle.platform == bindparam("platform")).order_by(Handle.id).limit(1))
+_EARLIER_REPLY = (select(Reply.external_post_id, Reply.in_reply_to)
+                  .where(Reply.person_id == bindparam("person_id"), Reply.platform == bindparam("platform"),
+                         Reply.turn_id != bindparam("turn_id"))
+                  .order_by(Reply.approved_at.desc(), Reply.id.desc()).limit(1))
 _FAILED_REPLY = select(Reply.id).where(Reply.turn_id == bindparam("turn_id"), Reply.status == "failed")
 
 
 def create_reply(conn: Connection, turn: TurnRow, *, draft_id: int | None, decision_id: int | None, text: str,
                  user_id: int) -> int:
     """Put an approved text in the outbox; answers the reply's id. It answers the newest mention of its turn
-    (SPEC 3)."""
-    in_reply_to = conn.execute(_NEWEST_MENTION, {"turn_id": turn.id}).scalar_one()
+    (SPEC 3); a turn with no mention (a follow-up we owe them, opened when a promise fell due) continues the
+    thread of our latest reply to them on that platform."""
+    in_reply_to = conn.execute(_NEWEST_MENTION, {"turn_id": turn.id}).scalar()
+    if in_reply_to is None:
+        earlier = conn.execute(_EARLIER_REPLY, {"person_id": turn.person_id, "platform": turn.platform,
+                                                "turn_id": turn.id}).first()
+        in_reply_to = (earlier.external_post_id or earlier.in_reply_to) if earlier is not None else ""
     handle = conn.scalar(_HANDLE, {"person_id": turn.person_id, "platform": turn.platform}) or ""
     now = utcnow()
     approval = {"draft_id": draft_id, "decision_id": decision_id, "text": text, "in_reply_to": in_reply_to,

@@ -1,14 +1,20 @@
-"""`assistant import FILE --brand SLUG`: history from NDJSON or the customer-support tweet CSV layout."""
+"""`assistant import FILE --brand SLUG` (history from NDJSON or the customer-support tweet CSV layout), and
+`assistant people export|erase ID` (privacy requests)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import click
+import msgspec
 
 from assistant.cli_support import ensure_schema, run_with_db, settings
+from assistant.auth.principal import SYSTEM
 from assistant.db import Database
+from assistant.people import privacy
+from assistant.people.schemas import Erasure
 from assistant.people.importer import RateMeter, Report, import_file
 
 SHOWN_INVALID = 20
@@ -50,3 +56,37 @@ def import_history(file: Path, slug: str, fmt: str, chunk_rows: int) -> None:
     if report.invalid_count > SHOWN_INVALID:
         click.echo(f"... and {report.invalid_count - SHOWN_INVALID:,} more invalid rows", err=True)
     click.echo(f"imported {report.imported}, duplicates {report.duplicates}, invalid {report.invalid_count}")
+
+
+@click.group()
+def people() -> None:
+    """Privacy requests: what the brand holds about a person, and erasing it."""
+
+
+@people.command("export")
+@click.argument("person_id", type=click.IntRange(1, 2**63 - 1))
+def export(person_id: int) -> None:
+    """Print everything held about the person as JSON."""
+    ensure_schema(settings())
+
+    async def work(db: Database) -> bytes:
+        return msgspec.json.encode(await privacy.export_person(db, SYSTEM, person_id))
+
+    click.echo(json.dumps(json.loads(run_with_db(work)), indent=2, ensure_ascii=False))
+
+
+@people.command("erase")
+@click.argument("person_id", type=click.IntRange(1, 2**63 - 1))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def erase(person_id: int, yes: bool) -> None:
+    """Erase the person everywhere: messages, drafts, replies, notes and handles. Cannot be undone."""
+    ensure_schema(settings())
+    if not yes:
+        click.confirm(f"Erase person {person_id} everywhere? This cannot be undone", abort=True)
+
+    async def work(db: Database) -> Erasure:
+        return await privacy.erase_person(db, SYSTEM, person_id)
+
+    done = run_with_db(work)
+    rows = ", ".join(f"{table} {count}" for table, count in sorted(done.rows.items()))
+    click.echo(f"person {person_id} erased at {done.erased_at.isoformat()} ({rows or 'nothing stored'})")

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.params import Parameter
 
-from assistant.auth.guards import requires_scope, requires_user
+from assistant.auth.guards import requires_admin, requires_scope, requires_user
 from assistant.auth.principal import Principal
 from assistant.pagination import Cursor, Limit, Page
-from assistant.people import service
-from assistant.people.schemas import HistoryItem, MergeIn, NoteIn, NoteOut, PersonOut, PersonPatch
+from assistant.people import privacy, service
+from assistant.people.schemas import (Erasure, HistoryItem, MergeIn, NoteIn, NoteOut, PersonExport, PersonOut,
+                                      PersonPatch)
 from assistant.services import Services
+
+PersonId = Annotated[int, Parameter(ge=1, le=2**63 - 1)]
+"""A person's id as the database can hold it: anything else is a 400, never a failed lookup."""
 
 
 class PeopleController(Controller):
@@ -52,3 +56,13 @@ class PeopleController(Controller):
           status_code=200)
     async def merge(self, person_id: int, data: MergeIn, principal: Principal, services: Services) -> PersonOut:
         return await service.merge_people(services.db, principal, person_id, data.other_id)
+
+    @get("/{person_id:int}/export", operation_id="exportPerson", dependencies={"principal": requires_admin()},
+         summary="Everything held about a person, as JSON (a privacy request)")
+    async def export(self, person_id: PersonId, principal: Principal, services: Services) -> PersonExport:
+        return await privacy.export_person(services.db, principal, person_id)
+
+    @delete("/{person_id:int}", operation_id="erasePerson", dependencies={"principal": requires_admin()},
+            status_code=202, summary="Erase a person everywhere (a privacy request); the id answers 404 afterwards")
+    async def erase(self, person_id: PersonId, principal: Principal, services: Services) -> Erasure:
+        return await privacy.erase_person(services.db, principal, person_id)

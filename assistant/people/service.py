@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -42,7 +44,7 @@ _PERSON = select(*PROFILE_COLUMNS)
 def load_person(conn: Connection, brand_id: int, person_id: int) -> Row[Any]:
     """The person's own columns (those ``profiles`` reads); a merged-away person or another brand's is 404."""
     person = conn.execute(_PERSON.where(Person.id == person_id, Person.brand_id == brand_id,
-                                        Person.merged_into_id.is_(None))).first()
+                                        Person.merged_into_id.is_(None), Person.erased_at.is_(None))).first()
     if person is None:
         raise NotFound(f"no person {person_id}")
     return person
@@ -103,7 +105,7 @@ def _person_profile(conn: Connection, brand_id: int, person_id: int) -> PersonOu
 async def find_people(db: Database, brand_id: int, *, platform: str | None, handle: str | None, limit: int,
                       cursor: str | None) -> Page[PersonOut]:
     after = decode_cursor(cursor, AfterId)
-    query = _PERSON.where(Person.brand_id == brand_id, Person.merged_into_id.is_(None))
+    query = _PERSON.where(Person.brand_id == brand_id, Person.merged_into_id.is_(None), Person.erased_at.is_(None))
     if platform is not None or handle is not None:
         handles = select(Handle.person_id).where(Handle.brand_id == brand_id)
         if platform is not None:
@@ -128,7 +130,7 @@ async def history(db: Database, brand_id: int, person_id: int, *, limit: int, cu
 
 
 _PERSON_EXISTS = select(Person.id).where(Person.id == bindparam("person_id"), Person.brand_id == bindparam("brand_id"),
-                                         Person.merged_into_id.is_(None))
+                                         Person.merged_into_id.is_(None), Person.erased_at.is_(None))
 _MESSAGE_COLUMNS = (Interaction.id, Interaction.direction, Interaction.text, Interaction.occurred_at,
                     Interaction.platform, Interaction.external_id, Interaction.in_reply_to, Interaction.turn_id)
 
@@ -209,16 +211,57 @@ async def merge_people(db: Database, actor: Principal, person_id: int, other_id:
 
 
 def _merge_people(conn: Connection, actor: Principal, person_id: int, other_id: int) -> PersonOut:
-    person = load_person(conn, actor.brand_id, person_id)
-    other = load_person(conn, actor.brand_id, other_id)
-    for model in (Handle, Interaction, Note, Turn, Reply):
-        conn.execute(update(model).where(model.person_id == other.id).values(person_id=person.id))
-    conn.execute(update(Person).where(Person.id == person.id).values(
+    fold_person(conn, actor.brand_id, person_id, other_id)
+    record(conn, actor, "person.merged", "person", person_id, other_id=other_id)
+    return _person_profile(conn, actor.brand_id, person_id)
+
+
+FOLDED = (Handle, Interaction, Note, Turn, Reply)
+"""The rows of a person that move when another person is folded into them."""
+_KEPT = ("first_seen_at", "last_seen_at", "mention_count", "reply_count", "do_not_reply")
+
+
+def fold_person(conn: Connection, brand_id: int, person_id: int, other_id: int) -> dict[str, Any]:
+    """The merge rule on a connection: ``other``'s rows move to ``person``, counts add up, ``other`` points
+    at ``person``. Answers what moved and what ``person`` was, so ``unfold_person`` can undo it."""
+    if person_id == other_id:
+        raise ValidationFailed.field("other_id", "a person cannot be merged with themselves")
+    found = {row.id: row for row in conn.execute(select(Person.id, *(getattr(Person, k) for k in _KEPT)).where(
+        Person.id.in_((person_id, other_id)), Person.brand_id == brand_id, Person.merged_into_id.is_(None)))}
+    for pid in (person_id, other_id):
+        if pid not in found:
+            raise NotFound(f"no person {pid}")
+    person, other = found[person_id], found[other_id]
+    moved: dict[str, Any] = {}
+    for model in FOLDED:
+        ids = list(conn.execute(select(model.id).where(model.person_id == other_id)).scalars())
+        if ids:
+            conn.execute(update(model).where(model.id.in_(ids)).values(person_id=person_id))
+        moved[model.__tablename__] = ids
+    conn.execute(update(Person).where(Person.id == person_id).values(
         first_seen_at=min(person.first_seen_at, other.first_seen_at),
         last_seen_at=max(person.last_seen_at, other.last_seen_at),
-        mention_count=Person.mention_count + other.mention_count,
-        reply_count=Person.reply_count + other.reply_count,
+        mention_count=Person.mention_count + other.mention_count, reply_count=Person.reply_count + other.reply_count,
         do_not_reply=person.do_not_reply or other.do_not_reply))
-    conn.execute(update(Person).where(Person.id == other.id).values(merged_into_id=person.id))
-    record(conn, actor, "person.merged", "person", person.id, other_id=other.id)
-    return _person_profile(conn, actor.brand_id, person_id)
+    conn.execute(update(Person).where(Person.id == other_id).values(merged_into_id=person_id))
+    moved["person_before"] = {"first_seen_at": person.first_seen_at.isoformat(), "do_not_reply": person.do_not_reply}
+    moved["other_counts"] = {"mention_count": other.mention_count, "reply_count": other.reply_count}
+    return moved
+
+
+def unfold_person(conn: Connection, brand_id: int, person_id: int, other_id: int, moved: dict[str, Any]) -> None:
+    """Undo ``fold_person``: the rows that moved go back, ``other`` stands alone again, ``person``'s counts lose
+    what ``other`` brought (what either gained since stays where it landed)."""
+    other = conn.execute(select(Person.merged_into_id).where(Person.id == other_id, Person.brand_id == brand_id)).first()
+    if other is None or other.merged_into_id != person_id:
+        raise NotFound(f"person {other_id} is not merged into {person_id}")
+    for model in FOLDED:
+        ids = moved.get(model.__tablename__) or []
+        if ids:
+            conn.execute(update(model).where(model.id.in_(ids), model.person_id == person_id).values(person_id=other_id))
+    before, counts = moved["person_before"], moved["other_counts"]
+    conn.execute(update(Person).where(Person.id == person_id).values(
+        mention_count=Person.mention_count - counts["mention_count"],
+        reply_count=Person.reply_count - counts["reply_count"],
+        first_seen_at=dt.datetime.fromisoformat(before["first_seen_at"]), do_not_reply=before["do_not_reply"]))
+    conn.execute(update(Person).where(Person.id == other_id).values(merged_into_id=None))

@@ -7,6 +7,7 @@ finds them by scanning the source for table headers and `key =` lines.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
 import tomllib
@@ -19,7 +20,7 @@ from typing import Any
 import regex
 
 from assistant.policy.length import canonical_platform, platform_limit
-from assistant.policy.model import BLOCK, WARN, Escalation, Example, PhraseList, Policy, Rules
+from assistant.policy.model import DEFAULT_MAX_WAIT, BLOCK, WARN, Escalation, Example, PhraseList, Policy, PromiseKind, Rules
 
 EXPECTATIONS = (BLOCK, WARN, "pass")
 
@@ -35,6 +36,8 @@ _TOML_POSITION = regex.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _PLACEHOLDER = regex.compile(r"\{(\w*)\}")
 _DOMAIN = regex.compile(r"[\w\-]+(?:\.[\w\-]+)*")
 _STARTS_WORD = regex.compile(r"\w")
+_DURATION = regex.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_KIND_NAME = regex.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 class PolicyFileError(ValueError):
@@ -209,6 +212,12 @@ class _Reader:
     def domains(self, value: Any, path: str) -> list | None:
         return self.strings(value, path, _Reader.domain)
 
+    def severity(self, value: Any, path: str) -> str | None:
+        if value in (BLOCK, WARN):
+            return value
+        self.problem(path, f"expected {BLOCK} or {WARN}, got {_shown(value)}")
+        return None
+
     def expectation(self, value: Any, path: str) -> str | None:
         if value in EXPECTATIONS:
             return value
@@ -224,6 +233,35 @@ class _Reader:
             self.problem(path, f"unknown placeholder {{{unknown[0]}}}; only {{initials}} is supported")
             return None
         return _sign_off_pattern(template)
+
+    def duration(self, value: Any, path: str) -> dt.timedelta | None:
+        """``"4h"``, ``"30m"``, ``"2d"``, ``"1d12h"``: a positive span of days, hours, minutes and seconds."""
+        text = self.non_empty_string(value, path)
+        if text is None:
+            return None
+        found = _DURATION.fullmatch(text.strip().replace(" ", ""))
+        span = dt.timedelta(days=int(found[1] or 0), hours=int(found[2] or 0), minutes=int(found[3] or 0),
+                            seconds=int(found[4] or 0)) if found else dt.timedelta(0)
+        if span <= dt.timedelta(0):
+            self.problem(path, f'expected a positive duration like "4h", "30m", "2d" or "1d12h", got {text!r}', text)
+            return None
+        return span
+
+    def promise_kinds(self, value: Any, path: str) -> list[PromiseKind] | None:
+        """``[promises.NAME]`` tables, each with ``patterns`` and ``due_after``."""
+        if not isinstance(value, dict):
+            self.problem(path, f"expected a table per kind of promise ([promises.get_back]), got {_shown(value)}")
+            return None
+        kinds = []
+        for name, table in value.items():
+            at = f"{path}.{name}"
+            if not _KIND_NAME.fullmatch(name):
+                self.problem(at, "a kind's name is lower-case letters, digits and _ (up to 64), starting with a letter")
+                continue
+            fields = self.table(table, at, _PROMISE_KIND, ("patterns", "due_after"))
+            if "patterns" in fields and "due_after" in fields:
+                kinds.append(PromiseKind(name, tuple(fields["patterns"]), fields["due_after"]))
+        return kinds
 
     def max_lengths(self, value: Any, path: str) -> dict[str, int] | None:
         """Per-platform limits, each positive and no looser than the platform's own."""
@@ -262,6 +300,9 @@ _RULES = {
 }
 _ESCALATE = {"name": _Reader.non_empty_string, "patterns": _Reader.patterns}
 _OPT_OUT = {"patterns": _Reader.patterns}
+_PHRASE_RULE = {"phrase": _Reader.non_empty_string, "severity": _Reader.severity, "note": _Reader.string}
+_SERVICE = {"max_wait": _Reader.duration, "model_judges_told_before": _Reader.boolean}
+_PROMISE_KIND = {"patterns": _Reader.patterns, "due_after": _Reader.duration}
 _EXAMPLE = {"platform": _Reader.non_empty_string, "text": _Reader.string, "expect": _Reader.expectation,
             "author": _Reader.string}
 _TOP = {
@@ -271,6 +312,9 @@ _TOP = {
     "escalate": lambda reader, value, path: reader.tables(value, path, _ESCALATE, ("name", "patterns")),
     "opt_out": lambda reader, value, path: reader.table(value, path, _OPT_OUT),
     "examples": lambda reader, value, path: reader.tables(value, path, _EXAMPLE, ("platform", "text", "expect")),
+    "service": lambda reader, value, path: reader.table(value, path, _SERVICE),
+    "promises": _Reader.promise_kinds,
+    "phrase_rules": lambda reader, value, path: reader.tables(value, path, _PHRASE_RULE, ("phrase", "severity")),
 }
 
 
@@ -319,7 +363,10 @@ def load_policy(text: str, *, source_name: str = "policy.toml", default_max_leng
     if reader.messages:
         raise PolicyFileError(reader.messages)
 
-    voice, rules = sections.get("voice", {}), sections.get("rules", {})
+    voice, rules, service = sections.get("voice", {}), sections.get("rules", {}), sections.get("service", {})
+    learned: dict[str, list[str]] = {BLOCK: [], WARN: []}
+    for _, entry in sections.get("phrase_rules", []):  # [[phrase_rules]]: added one by one (the edits page)
+        learned[entry["severity"]].append(entry["phrase"])
     return Policy(
         source=text,
         source_name=source_name,
@@ -329,8 +376,8 @@ def load_policy(text: str, *, source_name: str = "policy.toml", default_max_leng
         sign_off_pattern=voice.get("sign_off"),
         max_lengths=MappingProxyType(sections.get("platforms", {})),
         rules=Rules(
-            banned_phrases=_phrase_list(rules.get("banned_phrases", [])),
-            warn_phrases=_phrase_list(rules.get("warn_phrases", [])),
+            banned_phrases=_phrase_list(rules.get("banned_phrases", []) + learned[BLOCK]),
+            warn_phrases=_phrase_list(rules.get("warn_phrases", []) + learned[WARN]),
             banned_patterns=tuple(rules.get("banned_patterns", ())),
             max_emojis=rules.get("max_emojis"),
             max_hashtags=rules.get("max_hashtags"),
@@ -343,7 +390,15 @@ def load_policy(text: str, *, source_name: str = "policy.toml", default_max_leng
         examples=tuple(Example(line, canonical_platform(entry["platform"]), entry["text"], entry["expect"],
                                entry.get("author"))
                        for line, entry in sections.get("examples", [])),
+        max_wait=service.get("max_wait", DEFAULT_MAX_WAIT),
+        promise_kinds=tuple(sections["promises"]) if "promises" in sections else None,
+        model_judges_told_before=service.get("model_judges_told_before", False),
     )
+
+
+def promise_kinds_of(policy: Policy) -> tuple[PromiseKind, ...]:
+    """The kinds of promise a brand's replies are read for: its own ``[promises]``, else the shipped default's."""
+    return policy.promise_kinds if policy.promise_kinds is not None else default_policy().promise_kinds or ()
 
 
 @cache

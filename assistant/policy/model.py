@@ -6,6 +6,7 @@ then checks many drafts, so the per-check work is only running the compiled patt
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -62,6 +63,18 @@ class Escalation:
 
 
 @dataclass(frozen=True)
+class PromiseKind:
+    """A kind of promise a reply can make ("we'll get back to you"), found by its patterns, due after a while."""
+
+    name: str
+    patterns: tuple[regex.Pattern, ...]
+    due_after: dt.timedelta
+
+
+DEFAULT_MAX_WAIT = dt.timedelta(hours=4)
+
+
+@dataclass(frozen=True)
 class Example:
     """A policy test: this text on this platform should block, warn or pass."""
 
@@ -99,3 +112,9 @@ class Policy:
     escalations: tuple[Escalation, ...]
     opt_out: tuple[regex.Pattern, ...]
     examples: tuple[Example, ...]
+    max_wait: dt.timedelta = DEFAULT_MAX_WAIT
+    """``[service] max_wait``: a person waiting longer than this is overdue (left behind)."""
+    promise_kinds: tuple[PromiseKind, ...] | None = None
+    """``[promises]``; None when the file has none (the shipped default kinds apply, see ``promise_kinds_of``)."""
+    model_judges_told_before: bool = False
+    """``[service] model_judges_told_before``: let the model judge contradictions with earlier replies."""

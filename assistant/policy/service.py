@@ -42,3 +42,8 @@ def policy_of(source: str | None) -> Policy:
 @functools.lru_cache(maxsize=64)
 def _compiled(source: str) -> Policy:
     return load_policy(source, source_name="stored policy")
+
+
+def policy_source(conn: Connection, brand_id: int) -> str:
+    """The brand's policy file as stored, or the shipped default's text for a brand without one."""
+    return conn.scalar(_SOURCE, {"brand_id": brand_id}) or default_policy().source

@@ -45,7 +45,8 @@ class TurnController(Controller):
     async def approve(self, turn_id: int, data: ApproveIn, principal: Principal, services: Services) -> Approved:
         return await service.approve(services.db, principal, turn_id, draft_id=data.draft_id, text=data.text,
                                      override_reason=data.override_reason,
-                                     default_max_length=services.settings.default_max_length)
+                                     default_max_length=services.settings.default_max_length,
+                                     model_reads_promises=services.settings.llm_configured)
 
     @post("/{turn_id:int}/reject", operation_id="rejectTurn", status_code=HTTP_200_OK,
           summary="Reject the turn with a reason")

@@ -28,6 +28,7 @@ from assistant.db.people import Handle, Interaction, Person
 from assistant.db.tenancy import User
 from assistant.db.turns import TURN_STATES, Decision, Draft, Turn
 from assistant.errors import Conflict, Forbidden, NotFound, PolicyBlocked, ValidationFailed
+from assistant.memory.approvals import ApprovedReply, remember_approval
 from assistant.outbox.service import create_reply
 from assistant.pagination import AfterTime, Page, decode_cursor, encode_cursor
 from assistant.people.service import PROFILE_COLUMNS, profiles, recent_histories
@@ -224,7 +225,7 @@ def signed(policy: Policy, text: str, reviewer_initials: str) -> str:
 
 async def approve(db: Database, actor: Principal, turn_id: int, *, draft_id: int | None,
                   text: str | None = None, override_reason: str | None = None,
-                  default_max_length: int = 2000) -> Approved:
+                  default_max_length: int = 2000, model_reads_promises: bool = False) -> Approved:
     """Send the current draft (or the reviewer's edit of it) to the outbox after re-checking the policy.
 
     With ``draft_id``: that draft must be the current draft of a turn in ``pending_review`` (else 409); an
@@ -247,7 +248,8 @@ async def approve(db: Database, actor: Principal, turn_id: int, *, draft_id: int
     if draft_id is None and final is None:
         raise ValidationFailed.field("text", "write the reply: without a draft_id the text is required")
     try:
-        return await db.run_write(_approve, actor, turn_id, draft_id, final, reason, default_max_length)
+        return await db.run_write(_approve, actor, turn_id, draft_id, final, reason, default_max_length,
+                                  model_reads_promises)
     except IntegrityError:
         # The replies table's UNIQUE(turn_id): another approval of this turn got there first.
         raise Conflict(f"turn {turn_id} was already approved") from None
@@ -259,7 +261,7 @@ _HANDLE = (select(Handle.handle).where(Handle.person_id == bindparam("person_id"
 
 
 def _approve(conn: Connection, actor: Principal, turn_id: int, draft_id: int | None, final: str | None,
-             reason: str | None, default_max_length: int) -> Approved:
+             reason: str | None, default_max_length: int, model_reads_promises: bool = False) -> Approved:
     turn = turns.load(conn, actor.brand_id, turn_id)
     proposed = turns.draft_to_approve(conn, turn, draft_id)
     person = conn.execute(_DO_NOT_REPLY, {"person_id": turn.person_id}).one()
@@ -291,6 +293,11 @@ def _approve(conn: Connection, actor: Principal, turn_id: int, draft_id: int | N
            decision_id=approval.decision_id, reply_id=reply_id, edited=final != proposed,
            written_by_human=draft_id is None, override_reason=reason,
            blocking_rules=sorted({f["rule"] for f in blocking}))
+    source = "human" if draft_id is None else conn.scalar(select(Draft.source).where(Draft.id == approval.draft_id))
+    remember_approval(conn, ApprovedReply(turn.brand_id, turn.person_id, turn.id, reply_id, approval.decision_id,
+                                          actor.id, source or "model", proposed if draft_id is not None else "",
+                                          final, conn.scalar(select(Reply.approved_at).where(Reply.id == reply_id))),
+                      policy, model_reads_promises=model_reads_promises)
     return Approved(reply_id=reply_id, status="approved")
 
 
@@ -381,14 +388,14 @@ async def fairness(db: Database, brand_id: int, *, since: dt.datetime, until: dt
     for waiting_since, approved_at, most_followers, was_returning in rows:
         wait = max(0.0, (approved_at - waiting_since).total_seconds())
         everyone.append(wait)
-        waits.setdefault(_audience(most_followers), []).append(wait)
+        waits.setdefault(audience_bucket(most_followers), []).append(wait)
         waits.setdefault("returning" if was_returning else "first_time", []).append(wait)
     return Fairness(since=since, until=until, overall=_stats("all", everyone),
                     by_audience=[_stats(name, waits.get(name, [])) for name, _ in AUDIENCE_BUCKETS],
                     by_familiarity=[_stats(name, waits.get(name, [])) for name in ("first_time", "returning")])
 
 
-def _audience(followers: int | None) -> str:
+def audience_bucket(followers: int | None) -> str:
     if followers is None:
         return "unknown"
     return next(name for name, bound in AUDIENCE_BUCKETS[1:] if followers < bound)  # type: ignore[operator]

@@ -48,6 +48,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "escalate": (("pending_review", "failed"), "escalated"),
     "post": (("approved",), "posted"),
     "fail": (("approved",), "failed"),
+    "erase": (("drafting", "pending_review", "escalated", "approved", "failed"), "skipped"),
 }
 """action -> (the statuses it may start from, the status it leads to). A new turn opens as ``drafting``, or
 ``skipped`` when its person asked not to be answered (``open``)."""
@@ -309,6 +310,11 @@ def skip(conn: Connection, turn: TurnRow) -> None:
     _move(conn, turn, "skip")
 
 
+def erase(conn: Connection, turn_ids: Sequence[int]) -> None:
+    """Their person was erased: these open turns close, and nothing more is done for them."""
+    _move_many(conn, "erase", turn_ids)
+
+
 def post(conn: Connection, turn_ids: Sequence[int]) -> None:
     """Their replies were posted."""
     _move_many(conn, "post", turn_ids)
@@ -353,7 +359,7 @@ _ROW_FIELDS = {f.name for f in dataclasses.fields(TurnRow)}
 _MOVE_MANY = {action: update(_TURNS).where(_TURNS.c.id.in_(bindparam("turn_ids", expanding=True)),
                                            _TURNS.c.status.in_(allowed))
               .values(status=status, version=_TURNS.c.version + 1, updated_at=bindparam("now"))
-              for action, (allowed, status) in TRANSITIONS.items() if action in ("post", "fail")}
+              for action, (allowed, status) in TRANSITIONS.items() if action in ("post", "fail", "erase")}
 
 
 def _move_many(conn: Connection, action: str, turn_ids: Sequence[int]) -> None:
@@ -368,5 +374,5 @@ def _move_many(conn: Connection, action: str, turn_ids: Sequence[int]) -> None:
 
 
 __all__ = ["Approval", "Arrival", "Placement", "TRANSITIONS", "TURN_COLUMNS", "TurnRow", "approve",
-           "draft_to_approve", "escalate", "escalate_by_rule", "fail", "load", "place", "post", "regenerate",
-           "reject", "skip", "store_draft"]
+           "draft_to_approve", "erase", "escalate", "escalate_by_rule", "fail", "load", "place", "post",
+           "regenerate", "reject", "skip", "store_draft"]

@@ -55,6 +55,11 @@ class MergeForm(Struct):
     other_id: str = ""
 
 
+class EraseForm(Struct):
+    confirm: str = ""
+    """The person's number typed again: an erasure cannot be undone, so it is never one click."""
+
+
 class InviteForm(Struct):
     email: str = ""
     role: str = ""

@@ -13,6 +13,7 @@ import secrets
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
@@ -25,6 +26,9 @@ from assistant.auth.principal import API_SCOPES, ROLES
 from assistant.drafting.service import request_regenerate
 from assistant.errors import Conflict, NotFound, PolicyBlocked, RateLimited, StaleDraft, ValidationFailed
 from assistant.http import client_address
+from assistant.people import privacy
+from assistant.review.answered import answered_shares
+from assistant.web.memory_pages import person_memory, queue_memory
 from assistant.people import service as people
 from assistant.policy import PolicyFileError, check_text, count_length
 from assistant.policy.checks import effective_limit
@@ -34,7 +38,8 @@ from assistant.review import service as review
 from assistant.services import Services
 from assistant.snippets import service as snippets
 from assistant.web import charts, queries
-from assistant.web.forms import (ApproveForm, DecisionForm, DisableForm, DoNotReplyForm, InviteForm, KeyForm, MergeForm,
+from assistant.web.forms import (ApproveForm, DecisionForm, DisableForm, DoNotReplyForm, EraseForm, InviteForm, KeyForm,
+                                 MergeForm,
                                  NoteForm, PolicyTryForm, PolicyUploadForm, PresenceForm, RegenerateForm, RoleForm,
                                  SignInForm, SnippetEditForm, SnippetForm, TokenRevokeForm)
 from assistant.web.render import ago, page, when
@@ -49,6 +54,9 @@ NOTICES = {
     "note": "Note added.",
     "person": "Saved.",
     "merged": "The two people are now one.",
+    "promise": "Promise settled.",
+    "summary": "Summary saved.",
+    "erased": "The person was erased: nothing they said or that identifies them is kept.",
     "signed_out": "You are signed out.",
 }
 QUEUE_LIMIT_DEFAULT, QUEUE_LIMIT_MAX = 25, 50
@@ -150,6 +158,7 @@ async def _queue(request: Request[Any, Any, Any], services: Services, viewer: Vi
         screen = await review.queue_screen(db, viewer.brand_id, cursor=None, **options)
         notice = notice or "That page link had expired; here is the start of the queue."
     policy, mine = screen.policy, review.initials(viewer.display_name, viewer.email)
+    memory = await queue_memory(services.db, viewer.brand_id, [t.person.id for t in screen.items], policy.max_wait)
     default_max_length = services.settings.default_max_length
     saved = await db.run_read(snippets.list_snippets, viewer.brand_id) if screen.focus is not None else []
     focused = screen.focus
@@ -162,8 +171,8 @@ async def _queue(request: Request[Any, Any, Any], services: Services, viewer: Vi
                 focus=focused.id if focused else None, here=urlencode(here), problem=problem or {},
                 sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine),
                 limit_for=lambda platform: effective_limit(policy, platform, default_max_length),
-                promises_due=frozenset(), undo_seconds=services.settings.undo_seconds,
-                snippets=_filled(saved, screen.focus))
+                promises_due=memory["due"], undo_seconds=services.settings.undo_seconds,
+                snippets=_filled(saved, screen.focus), memory=memory)
 
 
 def _filled(saved: list[Any], turn: Any) -> dict[str, str]:
@@ -171,7 +180,7 @@ def _filled(saved: list[Any], turn: Any) -> dict[str, str]:
     if turn is None:
         return {}
     handle = next((h.handle for h in turn.person.handles if h.platform == turn.platform), None)
-    return {s.name: snippets.fill(s.text, display_name=turn.person.display_name, handle=handle) for s in saved}  # memory (issue 12) fills this with the people whose promise is due
+    return {s.name: snippets.fill(s.text, display_name=turn.person.display_name, handle=handle) for s in saved}
 
 
 @get(["/", "/queue"], operation_id="webQueue", include_in_schema=False)
@@ -226,7 +235,8 @@ async def approve(request: Request[Any, Any, Any], services: Services, viewer: V
     try:
         await review.approve(db, viewer.principal, turn_id, draft_id=draft_id, text=text or None,
                              override_reason=override if viewer.is_admin else None,
-                             default_max_length=services.settings.default_max_length)
+                             default_max_length=services.settings.default_max_length,
+                             model_reads_promises=services.settings.llm_configured)
     except StaleDraft:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
         return await _queue(request, services, viewer, status=409, pinned=turn,
@@ -314,7 +324,8 @@ async def person_view(request: Request[Any, Any, Any], services: Services, viewe
                                         cursor=request.query_params.get("cursor") or None)
     except ValidationFailed:
         timeline = await people.history(db, viewer.brand_id, person_id, limit=50, cursor=None)
-    return page(request, "person.html", viewer=viewer, person=person, timeline=timeline, notice=_notice(request))
+    return page(request, "person.html", viewer=viewer, person=person, timeline=timeline, notice=_notice(request),
+                memory=await person_memory(db, viewer.brand_id, person_id))
 
 
 @post("/people/{person_id:int}/notes", operation_id="webAddNote", include_in_schema=False)
@@ -343,6 +354,25 @@ async def merge(services: Services, viewer: Viewer, person_id: int,
         raise ValidationFailed.field("other_id", "give the other person's number")
     await people.merge_people(services.db, viewer.principal, person_id, other)
     return Redirect(f"/people/{person_id}?notice=merged", status_code=303)
+
+
+@get("/people/{person_id:int}/export", operation_id="webExportPerson", include_in_schema=False,
+     guards=[admin_only])
+async def export_person(services: Services, viewer: Viewer, person_id: int) -> Response[bytes]:
+    """A privacy request answered: everything held about the person, as a JSON file to hand over."""
+    exported = await privacy.export_person(services.db, viewer.principal, person_id)
+    return Response(msgspec.json.encode(exported), media_type="application/json", headers={
+        "Content-Disposition": f'attachment; filename="person-{person_id}.json"'})
+
+
+@post("/people/{person_id:int}/erase", operation_id="webErasePerson", include_in_schema=False,
+      guards=[admin_only])
+async def erase_person(services: Services, viewer: Viewer, person_id: int,
+                       data: Annotated[EraseForm, Form]) -> Response[Any]:
+    if data.confirm.strip() != str(person_id):
+        raise ValidationFailed.field("confirm", f"type {person_id}, this person's number, to erase them")
+    await privacy.erase_person(services.db, viewer.principal, person_id)
+    return Redirect("/?notice=erased", status_code=303)
 
 
 # Audit and fairness ----------------------------------------------------------------------------------------
@@ -386,9 +416,10 @@ async def fairness_view(request: Request[Any, Any, Any], services: Services, vie
     start = dt.datetime.combine(since, dt.time(), dt.timezone.utc)
     end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
     report = await review.fairness(services.db, viewer.brand_id, since=start, until=end)
+    answered = await answered_shares(services.db, viewer.brand_id, since=start, until=end)
     return page(request, "fairness.html", viewer=viewer, report=report, since=since.isoformat(),
                 until=until.isoformat(), error=e1 or e2, verdict=charts.verdict(report.by_audience, report.overall),
-                chart=charts.wait_chart, duration=charts.duration)
+                chart=charts.wait_chart, duration=charts.duration, answered=answered)
 
 
 # Admin (mounted under /admin behind the admin_only guard) ------------------------------------------------
@@ -580,8 +611,10 @@ async def policy_try(request: Request[Any, Any, Any], services: Services, viewer
 
 
 ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, turn_presence, approve, reject, escalate,
-          regenerate, person_view, add_note, do_not_reply, merge, audit_view, fairness_view]
-ADMIN_ROUTES = [revoke_reviewer_token, users_view, invite, user_role, user_disable, keys_view, create_key, revoke_key, snippets_view,
+          regenerate, person_view, add_note, do_not_reply, merge, export_person, erase_person,
+          audit_view, fairness_view]
+ADMIN_ROUTES = [revoke_reviewer_token, users_view, invite, user_role, user_disable, keys_view, create_key, revoke_key,
+                snippets_view,
                 create_snippet, edit_snippet, policy_view, policy_upload, policy_try]
 """Mounted under ``/admin`` behind the ``admin_only`` guard."""
 

@@ -21,6 +21,7 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 from assistant.errors import AssistantError, Forbidden
+from assistant.web.memory_pages import ADMIN_ROUTES as MEMORY_ADMIN_ROUTES, ROUTES as MEMORY_ROUTES
 from assistant.web.pages import ADMIN_ROUTES, ROUTES
 from assistant.web.render import STATIC, error_page
 from assistant.web.security import (CSRF_COOKIE, CSRF_FIELD, LoginRequired, SecurityHeadersMiddleware, admin_only,
@@ -77,8 +78,8 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 
 class WebPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        admin = Router(path="/admin", route_handlers=ADMIN_ROUTES, guards=[admin_only])
-        pages = Router(path="/", route_handlers=[*ROUTES, admin], before_request=check_csrf, include_in_schema=False,
+        admin = Router(path="/admin", route_handlers=[*ADMIN_ROUTES, *MEMORY_ADMIN_ROUTES], guards=[admin_only])
+        pages = Router(path="/", route_handlers=[*ROUTES, *MEMORY_ROUTES, admin], before_request=check_csrf, include_in_schema=False,
                        dependencies={"viewer": Provide(provide_viewer)},
                        exception_handlers={LoginRequired: _login_required, Exception: _error_page})
         static = create_static_files_router(path="/static", directories=[STATIC], name="web-static")

@@ -22,7 +22,10 @@ from assistant.web.security import CSRF_COOKIE, CSRF_FIELD, csrf_token_for, is_h
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
-env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"], default=True),
+PACKAGE_TEMPLATES = [TEMPLATES, Path(__file__).parents[1] / "memory" / "templates"]
+"""The web package's templates, then those of packages that render their own pages."""
+
+env = Environment(loader=FileSystemLoader(PACKAGE_TEMPLATES), autoescape=select_autoescape(["html"], default=True),
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 

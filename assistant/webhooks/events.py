@@ -13,7 +13,8 @@ from assistant.db.base import utcnow
 from assistant.db.webhooks import Webhook, WebhookDelivery
 from assistant.jobs import queue
 
-EVENTS = ("turn.pending_review", "turn.escalated", "reply.approved", "reply.posted", "reply.failed")
+EVENTS = ("turn.pending_review", "turn.escalated", "reply.approved", "reply.posted", "reply.failed",
+          "promise.due", "promise.settled", "turn.overdue", "person.erased")
 MAX_DELIVERY_ATTEMPTS = 8
 """The first attempt and the seven retries of SPEC 5; the delivery handler also stops at the schedule's end."""
 

@@ -441,9 +441,12 @@ async def test_history_is_trimmed_to_the_budget_newest_first(client: Client, sta
     finally:
         await state.db.dispose()
 
-    prompt = user_prompt(fake_llm.requests[0])
+    summary_request, draft_request = fake_llm.requests  # the older 17 no longer fit: summarised first
+    assert [n for n in range(20) if f"old message {n:02d} " in user_prompt(summary_request)] == list(range(17))
+    prompt = user_prompt(draft_request)
     shown = [n for n in range(20) if f"old message {n:02d} " in prompt]
     assert shown == [17, 18, 19]
+    assert prompt.index("What we know from their older messages") < prompt.index("old message 17")
     assert prompt.index("old message 17") < prompt.index("old message 19") < prompt.index("any news?")
 
 

@@ -20,12 +20,12 @@ from tests.support.factories import BrandKit, mention
 NEXT: dict[str, dict[str, str]] = {
     # status           action -> the status it leads to; any action not listed is refused (409)
     "drafting":       {"join": "drafting", "draft": "pending_review", "escalate_by_rule": "escalated",
-                       "skip": "skipped", "regenerate": "drafting"},
+                       "skip": "skipped", "regenerate": "drafting", "erase": "skipped"},
     "pending_review": {"join": "drafting", "regenerate": "drafting", "approve": "approved", "reject": "rejected",
-                       "escalate": "escalated"},
-    "escalated":      {"regenerate": "drafting", "approve": "approved", "reject": "rejected"},
-    "approved":       {"post": "posted", "fail": "failed"},
-    "failed":         {"regenerate": "drafting", "reject": "rejected", "escalate": "escalated"},
+                       "escalate": "escalated", "erase": "skipped"},
+    "escalated":      {"regenerate": "drafting", "approve": "approved", "reject": "rejected", "erase": "skipped"},
+    "approved":       {"post": "posted", "fail": "failed", "erase": "skipped"},
+    "failed":         {"regenerate": "drafting", "reject": "rejected", "escalate": "escalated", "erase": "skipped"},
     "posted":         {},
     "rejected":       {},
     "skipped":        {},

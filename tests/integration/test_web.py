@@ -247,4 +247,6 @@ async def test_queue_statement_count_does_not_grow_with_the_page_size(client, ki
         for engine in engines:
             event.remove(engine, "before_cursor_execute", count)
     assert sizes[2] == sizes[10], sizes
-    assert 0 < sizes[10] <= 15 and 0 < person <= 10, (sizes, person)
+    # relationship memory adds one read of two statements to each page (left-behind count and promises on the
+    # queue; promises and summary on the person page)
+    assert 0 < sizes[10] <= 15 + 3 and 0 < person <= 10 + 3, (sizes, person)

@@ -24,6 +24,8 @@ class BrandKit:
     ingest: dict[str, str]
     outbox: dict[str, str]
     read: dict[str, str]
+    admin_key: dict[str, str]
+    """An API key with the ``admin`` scope (privacy requests only)."""
     reviewer: dict[str, str]
     admin: dict[str, str]
     reviewer_id: int
@@ -45,7 +47,7 @@ class Factory:
         slug = slug or f"brand-{next(_counter)}"
         def make(conn: Connection) -> tuple[Any, ...]:
             brand = auth.create_brand(conn, slug, slug.title())
-            keys = {scope: auth.create_api_key(conn, brand.id, [scope]) for scope in ("ingest", "outbox", "read")}
+            keys = {scope: auth.create_api_key(conn, brand.id, [scope]) for scope in ("ingest", "outbox", "read", "admin")}
             reviewer = auth.create_user(conn, brand.id, f"reviewer@{slug}.example", "reviewer", password)
             admin = auth.create_user(conn, brand.id, f"admin@{slug}.example", "admin", password)
             return brand, keys, reviewer, admin, auth.create_user_token(conn, reviewer), \
@@ -54,6 +56,7 @@ class Factory:
         brand, keys, reviewer, admin, reviewer_token, admin_token = await self.db.run_write(make)
         return BrandKit(id=brand.id, slug=slug, ingest=bearer(keys["ingest"].token),
                         outbox=bearer(keys["outbox"].token), read=bearer(keys["read"].token),
+                        admin_key=bearer(keys["admin"].token),
                         reviewer=bearer(reviewer_token.token), admin=bearer(admin_token.token),
                         reviewer_id=reviewer.id, admin_id=admin.id, reviewer_email=reviewer.email,
                         admin_email=admin.email, password=password)

@@ -52,6 +52,8 @@ def act(conn: Connection, turn_id: int, action: str, user_id: int, *, text: str 
         turns.post(conn, [turn.id])
     elif action == "fail":
         turns.fail(conn, turn.id)
+    elif action == "erase":
+        turns.erase(conn, [turn.id])
     elif action == "join":
         raise ValueError("a turn is joined by ingesting a mention")
     else:

@@ -1,7 +1,7 @@
 """Hardening (issue 13): sign-in throttles shared by every process, session versions, reviewer token expiry
 
-Revision ID: 0003_hardening_sign_in
-Revises: 0002_workspace
+Revision ID: 0006_hardening_sign_in
+Revises: 0005_identity_clues
 Create Date: 2026-11-30
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import assistant.db.base
 
 
-revision = '0003_hardening_sign_in'
-down_revision = '0002_workspace'
+revision = '0006_hardening_sign_in'
+down_revision = '0005_identity_clues'
 branch_labels = None
 depends_on = None
 

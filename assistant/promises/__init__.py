@@ -1,0 +1,1 @@
+"""Promises our approved replies made, and the follow-ups they are owed."""

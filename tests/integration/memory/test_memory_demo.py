@@ -1,0 +1,34 @@
+"""The demo shows relationship memory: a promise that fell due with its follow-up turn, someone left behind,
+a summarised regular and edits on the edits page."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from assistant.db.memory import Promise, RelationshipSummary, ReplyEdit
+from assistant.db.people import Person
+from assistant.db.turns import Turn
+from assistant.demo import draft_waiting, seed
+from assistant.demo_memory import REGULAR
+from assistant.memory.left_behind import count_left_behind
+
+
+async def test_the_demo_shows_each_part_of_relationship_memory(db, settings):
+    logins, key, fresh = await seed(db, settings)
+    assert key and fresh
+    await draft_waiting(settings, with_examples=False, with_memory=True)
+
+    async with db.read() as session:
+        due = (await session.execute(select(Promise).where(Promise.status == "due"))).scalars().all()
+        followup = await session.get(Turn, due[0].followup_turn_id)
+        regular = await session.scalar(select(Person.id).where(Person.display_name == REGULAR[0]))
+        summary = await session.scalar(select(RelationshipSummary).where(RelationshipSummary.person_id == regular))
+        edits = (await session.execute(select(ReplyEdit.size))).scalars().all()
+        brand_id = followup.brand_id
+    assert len(due) == 1 and followup.status == "pending_review"
+    assert summary.source == "extract" and len(summary.covers) > 10 and "Guji" in summary.text
+    assert len(edits) == 3 and all(size > 0 for size in edits)
+    assert await count_left_behind(db, brand_id) >= 1
+    assert dt.datetime.now(dt.timezone.utc) > due[0].due_at
