@@ -56,7 +56,8 @@ class NoteIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class MergeIn(msgspec.Struct, forbid_unknown_fields=True):
-    other_id: int
+    other_id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+    """The person merged into this one (a database id: 64-bit)."""
 
 
 class PersonExport(msgspec.Struct):
