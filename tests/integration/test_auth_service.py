@@ -31,7 +31,7 @@ async def test_a_taken_email_is_a_conflict_and_the_rest_of_the_transaction_still
 @pytest.mark.parametrize("call, refusal", [
     (lambda conn, kit: auth.create_brand(conn, kit.slug, "Again"), Conflict),
     (lambda conn, kit: auth.create_brand(conn, "Not A Slug", "x"), ValidationFailed),
-    (lambda conn, kit: auth.create_api_key(conn, kit.id, ["admin"]), ValidationFailed),
+    (lambda conn, kit: auth.create_api_key(conn, kit.id, ["approve"]), ValidationFailed),
     (lambda conn, kit: auth.create_user(conn, kit.id, "x@example.com", "owner", None), ValidationFailed),
     (lambda conn, kit: auth.revoke_api_key(conn, kit.id, 987654), NotFound),
     (lambda conn, kit: auth.user_by_email(conn, "nobody@example.com"), NotFound),
