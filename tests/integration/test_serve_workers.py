@@ -52,7 +52,8 @@ async def wait_until(check, timeout: float = 180.0) -> None:  # type: ignore[no-
 def server(settings: Settings):  # type: ignore[no-untyped-def]
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
-    env.update(ASSISTANT_DATABASE_URL=settings.database_url, ASSISTANT_RATE_LIMIT_PER_MINUTE="1000000")
+    env.update(ASSISTANT_DATABASE_URL=settings.database_url, ASSISTANT_SECRET_KEY=settings.secret_key,
+               ASSISTANT_RATE_LIMIT_PER_MINUTE="1000000")
     process = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--workers", "2", "--no-worker",
                                 "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     yield process, f"http://127.0.0.1:{port}"
@@ -67,6 +68,7 @@ async def test_two_server_processes_share_one_port_and_store_every_mention_once(
     kit = await factory.brand("acme")
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         async def up() -> bool:
+            assert process.poll() is None, process.stderr.read().decode()  # a server that exits says why
             try:
                 return (await client.get("/healthz")).status_code == 200
             except httpx.TransportError:
