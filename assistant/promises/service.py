@@ -23,8 +23,8 @@ from assistant.db.base import utcnow
 from assistant.db.memory import PROMISE_STATES, Promise
 from assistant.db.outbox import Reply
 from assistant.db.people import Interaction, Person
-from assistant.db.turns import OPEN_TURN_STATES, Turn
 from assistant.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from assistant import turns
 from assistant.jobs import queue
 from assistant.validation import clean_text
 from assistant.pagination import AfterTime, Page, decode_cursor, encode_cursor
@@ -33,7 +33,6 @@ from assistant.promises.schemas import PromiseOut
 from assistant.webhooks.events import emit
 
 _PROMISES = Promise.__table__
-_TURNS = Turn.__table__
 SETTLED = ("kept", "dropped")
 SWEEP_BATCH = 200
 
@@ -219,20 +218,12 @@ def open_due_followups(conn: Connection, now: dt.datetime) -> list[int]:
 
 
 def _followup_turn(conn: Connection, promise: object, now: dt.datetime) -> int:
-    """The person's newest open turn, or a new one. The one place this package writes a turn: it moves to
-    ``assistant/turns`` when that lands."""
+    """The turn that carries a due promise: opened (and given a draft job) by ``turns`` when the person has none."""
     p = promise._mapping  # type: ignore[attr-defined]
-    existing = conn.scalar(select(Turn.id).where(Turn.person_id == p["person_id"],
-                                                 Turn.status.in_(OPEN_TURN_STATES))
-                           .order_by(Turn.waiting_since.desc(), Turn.id.desc()).limit(1))
-    if existing is not None:
-        return existing
-    made = conn.execute(select(Turn.platform, Turn.conversation_key).where(Turn.id == p["turn_id"])).one()
-    turn_id = conn.execute(_TURNS.insert().values(
-        brand_id=p["brand_id"], person_id=p["person_id"], platform=made.platform,
-        conversation_key=made.conversation_key, status="drafting", waiting_since=p["due_at"], version=0,
-        created_at=now, updated_at=now)).inserted_primary_key[0]
-    queue.enqueue(conn, queue.DRAFT_TURN, [turn_id], brand_id=p["brand_id"])
+    turn_id, new = turns.open_follow_up(conn, p["brand_id"], p["person_id"], like_turn_id=p["turn_id"],
+                                        waiting_since=p["due_at"], now=now)
+    if new:
+        queue.enqueue(conn, queue.DRAFT_TURN, [turn_id], brand_id=p["brand_id"])
     return turn_id
 
 
