@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 
 from assistant.db.outbox import Reply
 from assistant.outbox.service import token_digest
+from tests.support.db import execute, rows
 from tests.support.outbox_helpers import approved_replies, reply_row
 
 
@@ -76,8 +77,7 @@ async def test_the_example_client_posts_and_confirms_every_approved_reply(server
     assert run.returncode == 0, run.stderr
     lines = platform_posts(posted_file)
     assert len(lines) == 3 and run.stdout.count("posted reply") == 3
-    async with db.read() as session:
-        replies = list((await session.execute(select(Reply).order_by(Reply.id))).scalars())
+    replies = await rows(db, select(Reply).order_by(Reply.id))
     assert [r.id for r in replies] == ids and {r.status for r in replies} == {"posted"}
     assert sorted(r.external_post_id for r in replies) == sorted(line["post_id"] for line in lines)
 
@@ -109,9 +109,8 @@ async def test_the_example_client_does_not_post_under_a_claim_it_lost_or_let_run
         lost, run_out = (client_module.Claim(item, 60, sent_at) for item in items)
 
         # The first one: its lease ended while the tool was stalled, and another tool claimed it.
-        async with db.write() as session:
-            await session.execute(update(Reply).where(Reply.id == first).values(
-                lease_until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+        await execute(db, update(Reply).where(Reply.id == first).values(
+            lease_until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
         [taken] = http.post("/api/v1/replies/claim", json={"limit": 1, "lease_seconds": 60}).json()["items"]
         assert taken["id"] == first
         lost.renew(http, 60)

@@ -19,6 +19,7 @@ from assistant.db.people import Interaction
 from assistant.errors import Conflict
 from assistant.outbox import service
 from assistant.outbox.schemas import ReplyOut
+from tests.support.db import execute, rows, scalar, scalars
 from tests.support.outbox_helpers import approved_replies, claim, reply_row
 
 CLAIM = "/api/v1/replies/claim"
@@ -31,14 +32,12 @@ def at(reply_id: int, action: str) -> str:
 async def end_leases(db: Database, *reply_ids: int) -> None:
     """The client holding these stalls until its lease has ended (a GC pause, a slow platform, a laptop lid)."""
     past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(milliseconds=1)
-    async with db.write() as session:
-        await session.execute(update(Reply).where(Reply.id.in_(reply_ids)).values(lease_until=past))
+    await execute(db, update(Reply).where(Reply.id.in_(reply_ids)).values(lease_until=past))
 
 
 async def outbound_count(db: Database) -> int:
-    async with db.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(Interaction)
-                                        .where(Interaction.direction == "outbound")) or 0)
+    return int(await scalar(db, select(func.count()).select_from(Interaction)
+                            .where(Interaction.direction == "outbound")))
 
 
 async def test_a_client_whose_lease_ended_cannot_confirm_and_the_next_claim_wins(client, db, factory):
@@ -96,10 +95,7 @@ async def test_a_stale_failure_report_is_refused_and_does_not_put_the_reply_back
     posted = await client.post(at(reply_id, "posted"), json={"external_id": "p-1", "claim_token": holder},
                                headers=kit.outbox)
     assert posted.status_code == 200 and await outbound_count(db) == 1
-    async with db.read() as session:
-        actions = list((await session.execute(select(AuditEvent.action).where(
-            AuditEvent.subject_type == "reply"))).scalars())
-    assert actions == ["reply.posted"]
+    assert await scalars(db, select(AuditEvent.action).where(AuditEvent.subject_type == "reply")) == ["reply.posted"]
 
 
 async def test_renewing_extends_the_lease_and_keeps_other_clients_off(client, db, factory):
@@ -114,8 +110,8 @@ async def test_renewing_extends_the_lease_and_keeps_other_clients_off(client, db
     assert 590 < (expires - dt.datetime.now(dt.timezone.utc)).total_seconds() <= 600
     assert (await reply_row(db, reply_id)).lease_until == expires
 
-    async with db.write() as session:  # the first lease's five seconds, and one more, pass
-        await session.execute(update(Reply).values(lease_until=expires - dt.timedelta(seconds=6)))
+    # The first lease's five seconds, and one more, pass.
+    await execute(db, update(Reply).values(lease_until=expires - dt.timedelta(seconds=6)))
     assert (await client.post(CLAIM, json={"limit": 5, "lease_seconds": 60}, headers=kit.outbox)).json()["items"] == []
     wrong = await client.post(at(reply_id, "renew"), json={"claim_token": token + "x", "lease_seconds": 600},
                               headers=kit.outbox)
@@ -178,9 +174,7 @@ async def test_racing_clients_on_short_leases_confirm_every_reply_exactly_once(d
     refused_stale: list[int] = []
 
     async def posted_count() -> int:
-        async with db.read() as session:
-            return int(await session.scalar(select(func.count()).select_from(Reply)
-                                            .where(Reply.status == "posted")) or 0)
+        return int(await scalar(db, select(func.count()).select_from(Reply).where(Reply.status == "posted")))
 
     async def work(number: int, engine: Database) -> None:
         handled = itertools.count()
@@ -223,12 +217,10 @@ async def test_racing_clients_on_short_leases_confirm_every_reply_exactly_once(d
     assert sorted(reply for reply, _ in accepted) == sorted(ids), "every reply confirmed exactly once"
     assert len(refused_stale) >= len(clients), "every client stalled at least once"
     assert len({number for _, number in accepted}) > 1, "the clients should have shared the work"
-    async with db.read() as session:
-        rows = (await session.execute(select(Reply.id, Reply.status, Reply.failures, Reply.external_post_id))).all()
-        outbound = list((await session.execute(select(Interaction.turn_id).where(
-            Interaction.direction == "outbound"))).scalars())
-    assert {(r.status, r.failures) for r in rows} == {("posted", 0)}
-    assert {r.external_post_id for r in rows} == {f"post-{reply}-{number}" for reply, number in accepted}
+    replies = await rows(db, select(Reply.id, Reply.status, Reply.failures, Reply.external_post_id))
+    outbound = await scalars(db, select(Interaction.turn_id).where(Interaction.direction == "outbound"))
+    assert {(r.status, r.failures) for r in replies} == {("posted", 0)}
+    assert {r.external_post_id for r in replies} == {f"post-{reply}-{number}" for reply, number in accepted}
     assert len(outbound) == len(set(outbound)) == len(ids)
 
 
