@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, exists, func, or_, select, update
 
+from assistant import turns
 from assistant.audit import record
 from assistant.auth.principal import SYSTEM, Principal
 from assistant.db import Database
@@ -33,7 +34,6 @@ from assistant.promises.schemas import PromiseOut
 from assistant.webhooks.events import emit
 
 _PROMISES = Promise.__table__
-_TURNS = Turn.__table__
 SETTLED = ("kept", "dropped")
 SWEEP_BATCH = 200
 
@@ -204,7 +204,7 @@ def open_due_followups(conn: Connection, now: dt.datetime) -> list[int]:
             _settle(conn, promise.brand_id, promise.id, promise.person_id, "dropped",
                     "the person asked not to be replied to", user_id=None, actor=None)
             continue
-        turn_id = _followup_turn(conn, promise, now)
+        turn_id = _followup_turn(conn, promise)
         moved = conn.execute(update(_PROMISES).where(Promise.id == promise.id, Promise.status == "open")
                              .values(status="due", followup_turn_id=turn_id))
         if moved.rowcount != 1:
@@ -218,22 +218,17 @@ def open_due_followups(conn: Connection, now: dt.datetime) -> list[int]:
     return opened
 
 
-def _followup_turn(conn: Connection, promise: object, now: dt.datetime) -> int:
-    """The person's newest open turn, or a new one. The one place this package writes a turn: it moves to
-    ``assistant/turns`` when that lands."""
+def _followup_turn(conn: Connection, promise: object) -> int:
+    """The person's newest open turn, or a new one (opened by ``turns``) for the drafting job."""
     p = promise._mapping  # type: ignore[attr-defined]
     existing = conn.scalar(select(Turn.id).where(Turn.person_id == p["person_id"],
                                                  Turn.status.in_(OPEN_TURN_STATES))
                            .order_by(Turn.waiting_since.desc(), Turn.id.desc()).limit(1))
     if existing is not None:
         return existing
-    made = conn.execute(select(Turn.platform, Turn.conversation_key).where(Turn.id == p["turn_id"])).one()
-    turn_id = conn.execute(_TURNS.insert().values(
-        brand_id=p["brand_id"], person_id=p["person_id"], platform=made.platform,
-        conversation_key=made.conversation_key, status="drafting", waiting_since=p["due_at"], version=0,
-        created_at=now, updated_at=now)).inserted_primary_key[0]
-    queue.enqueue(conn, queue.DRAFT_TURN, [turn_id], brand_id=p["brand_id"])
-    return turn_id
+    opened = turns.open_follow_up(conn, turns.load(conn, p["brand_id"], p["turn_id"]), p["due_at"])
+    queue.enqueue(conn, queue.DRAFT_TURN, [opened.id], brand_id=p["brand_id"])
+    return opened.id
 
 
 def sweep(conn: Connection, now: dt.datetime) -> list[int]:

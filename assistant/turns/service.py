@@ -11,6 +11,7 @@ stored. The life, by status::
 
     status           action -> next status (``TRANSITIONS``, read by status)
     (a new mention)  open -> drafting; skipped when the person asked not to be answered
+    (a follow-up)    open_follow_up -> drafting
     drafting         draft -> pending_review · escalate_by_rule -> escalated · skip -> skipped
                      join, regenerate -> drafting
     pending_review   approve -> approved · reject -> rejected · escalate -> escalated
@@ -147,6 +148,18 @@ def place(conn: Connection, brand_id: int, arrivals: Sequence[Arrival], quiet: s
     status = {t["id"]: t["status"] for t in new_turns} | {tid: "drafting" for tid in joined}
     return Placement([t["id"] for t in placed], status,
                      [t["id"] for t in new_turns if t["status"] == "drafting"], list(joined))
+
+
+def open_follow_up(conn: Connection, follows: TurnRow, waiting_since: dt.datetime) -> TurnRow:
+    """A turn the brand opens without a new mention: a follow-up to ``follows`` (a promise fallen due, a
+    reviewer's reply that lost the race), for the same person on the same platform and conversation. It
+    opens in ``drafting`` like any new turn; its draft comes next (``store_draft``, or the drafting job)."""
+    conversation = conn.scalar(select(Turn.conversation_key).where(Turn.id == follows.id))
+    now = utcnow()
+    opened = _new_turn(follows.brand_id, Arrival(follows.person_id, follows.platform, conversation, waiting_since),
+                       "drafting", now)
+    turn_id = int(conn.execute(_TURNS.insert(), opened).inserted_primary_key[0])
+    return TurnRow(turn_id, follows.brand_id, follows.person_id, follows.platform, "drafting", 0, None)
 
 
 def _new_turn(brand_id: int, a: Arrival, status: str, now: dt.datetime) -> dict[str, Any]:
@@ -374,5 +387,5 @@ def _move_many(conn: Connection, action: str, turn_ids: Sequence[int]) -> None:
 
 
 __all__ = ["Approval", "Arrival", "Placement", "TRANSITIONS", "TURN_COLUMNS", "TurnRow", "approve",
-           "draft_to_approve", "erase", "escalate", "escalate_by_rule", "fail", "load", "place", "post",
-           "regenerate", "reject", "skip", "store_draft"]
+           "draft_to_approve", "erase", "escalate", "escalate_by_rule", "fail", "load", "open_follow_up", "place",
+           "post", "regenerate", "reject", "skip", "store_draft"]
