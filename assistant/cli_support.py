@@ -14,7 +14,7 @@ from typing import TypeVar
 import click
 
 from assistant.db import Database
-from assistant.db.engine import sqlite_write_problem
+from assistant.db.engine import postgres_write_problem, sqlite_write_problem
 from assistant.db.migrate import upgrade
 from assistant.errors import AssistantError
 from assistant.settings import Settings, SettingsError, get_settings
@@ -46,13 +46,18 @@ def run_with_db(work: Callable[[Database], Awaitable[T]]) -> T:
 
 
 def ensure_schema(current: Settings) -> None:
-    """The embedded SQLite default brings itself up to date; PostgreSQL is migrated by the operator. A SQLite
-    file the process may not write is refused here in one line, not at the first write with a traceback."""
+    """The embedded SQLite default brings itself up to date; PostgreSQL is migrated by the operator. A database
+    the process may not write (a read-only SQLite file or folder; a read-only PostgreSQL role, database or
+    standby) is refused here in one line, not at the first write with a traceback."""
     if current.is_sqlite:
         problem = sqlite_write_problem(current.database_url)
         if problem:
             raise click.ClickException(problem)
         upgrade(current.database_url)
+        return
+    problem = postgres_write_problem(current.database_url)
+    if problem:
+        raise click.ClickException(problem)
 
 
 __all__ = ["ensure_schema", "run_with_db", "settings"]

@@ -17,6 +17,9 @@ log = logging.getLogger("assistant")
 
 _AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?:\.data)?\.?(?P<path>[^`]*)`)?$", re.S)
 _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
+ECHO_MAX_CHARS = 200
+"""msgspec's messages quote what they refuse (an enum value, an unknown field's name): a long one is cut here, so
+an answer of errors stays small whatever was sent."""
 
 
 def field_errors(message: str, prefix: str = "") -> list[dict[str, str]]:
@@ -29,7 +32,11 @@ def field_errors(message: str, prefix: str = "") -> list[dict[str, str]]:
         path = f"{path}.{named.group('name')}" if path else named.group("name")
     path = re.sub(r"^\[(\d+)\]", r"\1", path)
     field = ".".join(part for part in (prefix, path) if part) or "body"
-    return [{"field": field, "message": text}]
+    return [{"field": _clip(field), "message": _clip(text)}]
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= ECHO_MAX_CHARS else text[:ECHO_MAX_CHARS - 1] + "…"
 
 
 def validation_failed(exc: msgspec.ValidationError, prefix: str = "") -> ValidationFailed:

@@ -30,6 +30,7 @@ class Services:
     authenticator: Authenticator
     """Resolves bearer tokens (cached briefly); ``forget()`` after revoking a key or disabling a user."""
     rate_limiter: RateLimiter
+    """Requests per minute per API key or user, API and pages, counted in the database (all processes)."""
     failed_authentication: FailedAuthentication
     """Failed bearer-token authentication per address, counted in the database (all processes)."""
     web_secret: bytes
@@ -40,7 +41,7 @@ class Services:
         db = Database(settings.database_url, synchronous=settings.sqlite_synchronous)
         secret = settings.secret_key or ""
         return cls(settings=settings, db=db, authenticator=Authenticator(db),
-                   rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+                   rate_limiter=RateLimiter(db, settings.rate_limit_per_minute),
                    failed_authentication=FailedAuthentication(db, settings.auth_failures_per_address),
                    web_secret=secret.encode() if secret else secrets.token_bytes(32))
 

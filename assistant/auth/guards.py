@@ -25,21 +25,40 @@ from assistant.http import client_address
 
 
 class RateLimiter:
-    """A token bucket per caller (per process): ``per_minute`` requests, bursts up to a tenth of that."""
+    """Requests per minute per caller (API key or user, on the API and the pages), counted in the database so the
+    limit holds across processes: ``per_minute``, bursts up to a tenth of that (``throttle.take_allowance``).
 
-    def __init__(self, per_minute: int) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = max(1.0, per_minute / 10.0)
-        self._buckets: dict[str, tuple[float, float]] = {}
+    The cheap path: a process takes a share of the caller's allowance at once (a fiftieth of the minute's) and
+    spends it in memory, asking the database again only when the share is spent; a caller told to wait is
+    remembered until then, so its further requests cost no database write either."""
 
-    def hit(self, key: str) -> None:
-        now = time.monotonic()
-        tokens, last = self._buckets.get(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            raise RateLimited(max(1, math.ceil((1.0 - tokens) / self.rate)))
-        self._buckets[key] = (tokens - 1.0, now)
+    def __init__(self, db: Database, per_minute: int) -> None:
+        self.db = db
+        self.per_minute = per_minute
+        self.share = max(1, per_minute // 50)
+        self._held: dict[str, int] = {}
+        self._waiting: dict[str, float] = {}
+
+    async def hit(self, key: str) -> None:
+        held = self._held.get(key, 0)
+        if held > 0:
+            self._held[key] = held - 1
+            return
+        until = self._waiting.get(key)
+        if until is not None:
+            left = until - time.monotonic()
+            if left > 0:
+                raise RateLimited(max(1, math.ceil(left)))
+            del self._waiting[key]
+        granted, wait = await self.db.run_write(throttle.take_allowance, throttle.hashed_key("rate", key),
+                                                self.per_minute, self.share, utcnow())
+        if len(self._held) + len(self._waiting) > 10_000:
+            self._held.clear()
+            self._waiting.clear()
+        if not granted:
+            self._waiting[key] = time.monotonic() + wait
+            raise RateLimited(wait)
+        self._held[key] = self._held.get(key, 0) + granted - 1
 
 
 Check = Callable[[Principal], None]
@@ -97,7 +116,7 @@ def _dependency(check: Check) -> Provide:
             await services.failed_authentication.failed(address)
             raise
         check(who)
-        services.rate_limiter.hit(who.rate_key)
+        await services.rate_limiter.hit(who.rate_key)
         return who
 
     return Provide(principal)

@@ -11,7 +11,8 @@ Keys are hashed (no email address or network address is stored) and name what th
 - sign-in per account, any address: guessing spread over many addresses; a larger allowance and a short cap,
   so strangers can slow a reviewer's sign-in by seconds but never lock them out;
 - sign-in per address, any account: one address spraying many accounts;
-- failed bearer-token authentication per address.
+- failed bearer-token authentication per address;
+- requests per minute per API key or user (API and pages): ``take_allowance``, a bucket kept as one time.
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ from sqlalchemy import Connection, delete, select, update
 from assistant.db.throttles import Throttle, ensure_rows
 
 
+def hashed_key(name: str, *parts: str) -> str:
+    """A counter's key: what it counts, and a hash of whom (no address or email is stored)."""
+    digest = hashlib.sha256("\x00".join((name, *parts)).encode()).hexdigest()[:40]
+    return f"{name}:{digest}"
+
+
 @dataclass(frozen=True)
 class Rule:
     name: str
@@ -37,8 +44,7 @@ class Rule:
     """A key quiet this long starts again from zero."""
 
     def key(self, *parts: str) -> str:
-        digest = hashlib.sha256("\x00".join((self.name, *parts)).encode()).hexdigest()[:40]
-        return f"{self.name}:{digest}"
+        return hashed_key(self.name, *parts)
 
     def delay(self, count: int) -> float:
         if count < self.free:
@@ -69,3 +75,24 @@ def reserve(conn: Connection, keys: list[tuple[Rule, str]], now: dt.datetime) ->
 def forget(conn: Connection, keys: list[str]) -> None:
     """A success clears these counters (the account's own, after its password was right)."""
     conn.execute(delete(Throttle).where(Throttle.key.in_(keys)))
+
+
+def take_allowance(conn: Connection, key: str, per_minute: int, want: int, now: dt.datetime) -> tuple[int, int]:
+    """Up to ``want`` requests from ``key``'s allowance of ``per_minute`` (bursts up to a tenth of it): answers how
+    many were granted (0 to ``want``) and, when none, the whole seconds to wait.
+
+    The bucket is one time per key (GCRA): ``next_at`` is when the bucket would be full again at the steady rate.
+    A request is allowed while that time is less than a burst ahead of now, and each granted one moves it on by
+    one interval, so however many processes ask, no more than the rate plus one burst is ever granted."""
+    interval = 60.0 / per_minute
+    burst = max(1.0, per_minute / 10.0) * interval
+    ensure_rows(conn, [key], now)
+    next_at = conn.execute(select(Throttle.next_at).where(Throttle.key == key).with_for_update()).scalar_one()
+    full_at = max(next_at, now)
+    room = (burst - (full_at - now).total_seconds()) / interval
+    granted = max(0, min(want, int(room + 1e-9)))
+    if granted == 0:
+        return 0, max(1, math.ceil(interval - room * interval))
+    conn.execute(update(Throttle).where(Throttle.key == key).values(
+        next_at=full_at + dt.timedelta(seconds=granted * interval)))
+    return granted, 0

@@ -28,9 +28,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from assistant.db.checkpoint import Checkpointer
 from assistant.db.group_commit import Commit, GroupCommit
@@ -256,10 +257,55 @@ def sqlite_write_problem(url: str) -> str | None:
                 raw.execute("ROLLBACK")
     except (OperationalError, sqlite3.Error) as exc:
         reason = str(getattr(exc, "orig", exc) or exc)
-        return f"cannot write the database {make_url(sync_url).database!r}: {reason}"
+        return (f"cannot write the database {make_url(sync_url).database!r}: {reason} (the process must be able to "
+                "write the file and its folder, where SQLite keeps its journal)")
     finally:
         engine.dispose()
     return None
+
+
+def postgres_write_problem(url: str) -> str | None:
+    """Why this process cannot write the PostgreSQL database at ``url``, in one line; None when it can. A read-only
+    connection (``default_transaction_read_only`` for the role or database, a standby) and a role without the
+    right to write the service's tables are both found, by an update that matches no row, rolled back."""
+    shown = make_url(url).render_as_string(hide_password=True)
+
+    def probe(conn: Connection) -> str | None:
+        if conn.exec_driver_sql("SHOW transaction_read_only").scalar() == "on":
+            return (f"cannot write the database {shown}: the connection is read-only (default_transaction_read_only "
+                    "is on for this role or database, or the server is a standby)")
+        try:
+            conn.exec_driver_sql("UPDATE jobs SET id = id WHERE false")
+        except DBAPIError as exc:
+            reason = _driver_reason(exc)
+            if "does not exist" in reason:
+                return (f"the database {shown} has no tables this role can see: run `assistant db upgrade`, or "
+                        "connect as a role that may use them")
+            return f"cannot write the database {shown}: {reason}"
+        return None
+
+    async def check() -> str | None:
+        engine = create_async_engine(normalize_url(url), poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                try:
+                    return await conn.run_sync(probe)
+                finally:
+                    await conn.rollback()
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(check())
+    except (DBAPIError, OSError) as exc:
+        return f"cannot reach the database {shown}: {_driver_reason(exc)}"
+
+
+def _driver_reason(exc: BaseException) -> str:
+    """The driver's own one-line message (asyncpg's error, not SQLAlchemy's wrapping of it)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(getattr(orig, "__cause__", None) or orig) or type(orig).__name__
+    return text.strip().splitlines()[0]
 
 
 def _is_busy(exc: OperationalError) -> bool:

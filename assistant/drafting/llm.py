@@ -3,7 +3,8 @@
 Any OpenAI-compatible chat-completions endpoint works. The ``openai`` client's own retries are off so
 tenacity alone decides: 429, 408, 5xx, timeouts, broken connections and unusable answers (no choices,
 empty text, a body that is not JSON) are retried with exponential backoff and jitter, or after the
-server's ``Retry-After``; other 4xx answers are final. A semaphore bounds the requests in flight; it is
+server's ``Retry-After`` plus a jitter of up to a quarter of it (so the calls a 429 turned away together do
+not all come back in the same instant and get turned away again); other 4xx answers are final. A semaphore bounds the requests in flight; it is
 held per attempt, so a call sleeping between attempts leaves its slot to others.
 
 Reasons are built from status codes and our own words, never from the exception or the response body,
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import random
 import time
 from dataclasses import dataclass
 
@@ -27,6 +29,10 @@ from assistant.errors import ModelUnavailable
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_SPREAD = 0.25
+"""After a ``Retry-After`` of *n* seconds, each call waits *n* plus a random share of up to this fraction of *n*
+(at least ``llm_backoff_initial_seconds``)."""
 
 
 @dataclass(frozen=True)
@@ -131,10 +137,15 @@ class ModelClient:
                           finish_reason=completion.choices[0].finish_reason)
 
     def _wait(self, state: RetryCallState) -> float:
-        """The server's ``Retry-After`` when it sent one (within our maximum), else backoff with jitter."""
+        """The server's ``Retry-After`` when it sent one (within our maximum) plus a random spread, never less
+        than it asked; else backoff with jitter."""
         failure = state.outcome.exception() if state.outcome else None
         if isinstance(failure, _Failure) and failure.retry_after is not None:
-            return min(failure.retry_after, self._settings.llm_backoff_max_seconds)
+            settings = self._settings
+            asked = min(failure.retry_after, settings.llm_backoff_max_seconds)
+            spread = min(max(asked * RETRY_AFTER_SPREAD, settings.llm_backoff_initial_seconds),
+                         settings.llm_backoff_max_seconds)
+            return asked + random.uniform(0, spread)
         return self._backoff(state)
 
 

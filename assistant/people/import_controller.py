@@ -9,7 +9,7 @@ from litestar import Controller, Request, post
 from assistant.auth.guards import requires_scope
 from assistant.auth.principal import Principal
 from assistant.errors import BadRequest
-from assistant.people.importer import ImportResult, import_ndjson_body
+from assistant.people.importer import ImportResult, import_ndjson_stream
 from assistant.services import Services
 
 ACCEPTED_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-lines",
@@ -31,6 +31,5 @@ class HistoryImportController(Controller):
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type not in ACCEPTED_TYPES:
             raise BadRequest(f"Send the history as application/x-ndjson, not {media_type}")
-        body = await request.body()
-        return await import_ndjson_body(services.db, principal.brand_id, body)
+        return await import_ndjson_stream(services.db, principal.brand_id, request.stream())
 

@@ -19,7 +19,7 @@ import csv
 import datetime as dt
 import html
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -152,25 +152,43 @@ def parse_ndjson(lines: Iterable[bytes], *, now: dt.datetime | None = None) -> I
     now = now or utcnow()
     decoder = msgspec.json.Decoder(HistoryLineIn)
     for number, raw_line in enumerate(lines, start=1):
-        line = raw_line.strip()
-        if not line:
-            continue
-        try:
-            item = decoder.decode(line)
-        except msgspec.ValidationError as exc:
-            yield Invalid(number, field_errors(str(exc)))
-            continue
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            yield Invalid(number, [{"field": "line", "message": _json_problem(exc)}])
-            continue
-        try:
-            yield ndjson_record(item, number, now)
-        except ValidationFailed as exc:
-            yield Invalid(number, exc.errors)
+        item = parse_ndjson_line(decoder, number, raw_line, now)
+        if item is not None:
+            yield item
 
 
-def split_lines(body: bytes) -> list[bytes]:
-    return body.split(b"\n")
+def parse_ndjson_line(decoder: msgspec.json.Decoder[HistoryLineIn], number: int, raw_line: bytes,
+                      now: dt.datetime) -> Record | Invalid | None:
+    """Line ``number`` as a record, or what is wrong with it; None for a blank line."""
+    line = raw_line.strip()
+    if not line:
+        return None
+    try:
+        item = decoder.decode(line)
+    except msgspec.ValidationError as exc:
+        return Invalid(number, field_errors(str(exc)))
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return Invalid(number, [{"field": "line", "message": _json_problem(exc)}])
+    try:
+        return ndjson_record(item, number, now)
+    except ValidationFailed as exc:
+        return Invalid(number, exc.errors)
+
+
+async def stream_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The lines of a body as its chunks arrive: only the line being read is held, never the whole body."""
+    pending = bytearray()
+    async for chunk in chunks:
+        pending += chunk
+        end = pending.rfind(b"\n")
+        if end < 0:
+            continue
+        complete = bytes(pending[:end])
+        del pending[:end + 1]
+        for line in complete.split(b"\n"):
+            yield line
+    if pending:
+        yield bytes(pending)
 
 
 def _json_problem(exc: Exception) -> str:
@@ -360,13 +378,14 @@ def read_ndjson(path: Path) -> Iterator[Record | Invalid]:
 
 async def import_records(db: Database, brand_id: int, items: Iterable[Record | Invalid], *,
                          chunk_rows: int = CHUNK_ROWS, one_transaction: bool = False,
-                         progress: Progress | None = None) -> Report:
-    """Store valid records a chunk at a time; count duplicates; collect invalid rows.
+                         progress: Progress | None = None, report: Report | None = None) -> Report:
+    """Store valid records a chunk at a time; count duplicates; collect invalid rows (into ``report`` when
+    given: what the caller already counted).
 
     With ``one_transaction`` (the HTTP endpoint, bounded by the 1 MiB body) it is all or nothing: a database
     failure stores none of it. Otherwise each chunk commits on its own and a rerun skips what is there.
     """
-    report = Report()
+    report = report or Report()
     deferred: list[Record] = []
     if one_transaction:
         await db.run_write(_store_all, brand_id, _chunks(items, report, deferred, chunk_rows), report, deferred,
@@ -522,10 +541,32 @@ def _existing(conn: Connection, brand_id: int, keys: list[Key]) -> dict[Key, tup
 
 # ---------------------------------------------------------------------------------------------- entry points
 
-async def import_ndjson_body(db: Database, brand_id: int, body: bytes) -> ImportResult:
-    """The HTTP endpoint: one body, one transaction."""
-    report = await import_records(db, brand_id, parse_ndjson(split_lines(body)), one_transaction=True)
+async def import_ndjson_stream(db: Database, brand_id: int, chunks: AsyncIterable[bytes]) -> ImportResult:
+    """The HTTP endpoint: each line is parsed as the body arrives, so a body of bad lines costs no more memory
+    than its first ``KEPT_INVALID`` errors; the valid records are then stored in one transaction."""
+    report = Report()
+    records: list[Record] = []
+    now = utcnow()
+    decoder = msgspec.json.Decoder(HistoryLineIn)
+    number = 0
+    async for raw_line in stream_lines(chunks):
+        number += 1
+        item = parse_ndjson_line(decoder, number, raw_line, now)
+        if isinstance(item, Invalid):
+            report.rows += 1
+            report.add_invalid([item])
+        elif item is not None:
+            records.append(item)
+    await import_records(db, brand_id, records, one_transaction=True, report=report)
     return report.result()
+
+
+async def import_ndjson_body(db: Database, brand_id: int, body: bytes) -> ImportResult:
+    """A body already in memory (the demo's history), imported as the endpoint imports it."""
+    async def whole() -> AsyncIterator[bytes]:
+        yield body
+
+    return await import_ndjson_stream(db, brand_id, whole())
 
 
 async def import_file(db: Database, brand_id: int, path: Path, *, fmt: str = "auto", chunk_rows: int = CHUNK_ROWS,
@@ -549,4 +590,4 @@ class RateMeter:
 
 
 __all__ = ["ImportResult", "Invalid", "LineError", "Record", "Report", "import_file", "import_ndjson_body",
-           "import_records", "parse_ndjson", "parse_tweet_csv", "sniff_format"]
+           "import_ndjson_stream", "import_records", "parse_ndjson", "parse_tweet_csv", "sniff_format"]

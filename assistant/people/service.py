@@ -244,9 +244,18 @@ def fold_person(conn: Connection, brand_id: int, person_id: int, other_id: int) 
         mention_count=Person.mention_count + other.mention_count, reply_count=Person.reply_count + other.reply_count,
         do_not_reply=person.do_not_reply or other.do_not_reply))
     conn.execute(update(Person).where(Person.id == other_id).values(merged_into_id=person_id))
-    moved["person_before"] = {"first_seen_at": person.first_seen_at.isoformat(), "do_not_reply": person.do_not_reply}
+    moved["person_before"] = {"first_seen_at": person.first_seen_at.isoformat(), "do_not_reply": person.do_not_reply,
+                              "last_seen_at": person.last_seen_at.isoformat(),
+                              "merged_last_seen_at": max(person.last_seen_at, other.last_seen_at).isoformat()}
     moved["other_counts"] = {"mention_count": other.mention_count, "reply_count": other.reply_count}
     return moved
+
+
+def _same_instant(a: dt.datetime, b: dt.datetime) -> bool:
+    """SQLite hands back naive UTC times, PostgreSQL aware ones: compare them as instants."""
+    def aware(t: dt.datetime) -> dt.datetime:
+        return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+    return aware(a) == aware(b)
 
 
 def unfold_person(conn: Connection, brand_id: int, person_id: int, other_id: int, moved: dict[str, Any]) -> None:
@@ -260,8 +269,14 @@ def unfold_person(conn: Connection, brand_id: int, person_id: int, other_id: int
         if ids:
             conn.execute(update(model).where(model.id.in_(ids), model.person_id == person_id).values(person_id=other_id))
     before, counts = moved["person_before"], moved["other_counts"]
+    restored: dict[str, Any] = {}
+    if "last_seen_at" in before:  # unchanged since the merge: it was other's, so it goes back to person's own
+        current = conn.scalar(select(Person.last_seen_at).where(Person.id == person_id))
+        if current is not None and _same_instant(current, dt.datetime.fromisoformat(before["merged_last_seen_at"])):
+            restored["last_seen_at"] = dt.datetime.fromisoformat(before["last_seen_at"])
     conn.execute(update(Person).where(Person.id == person_id).values(
         mention_count=Person.mention_count - counts["mention_count"],
         reply_count=Person.reply_count - counts["reply_count"],
-        first_seen_at=dt.datetime.fromisoformat(before["first_seen_at"]), do_not_reply=before["do_not_reply"]))
+        first_seen_at=dt.datetime.fromisoformat(before["first_seen_at"]), do_not_reply=before["do_not_reply"],
+        **restored))
     conn.execute(update(Person).where(Person.id == other_id).values(merged_into_id=None))

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, exists, func, or_, select, update
 
-from assistant import turns
 from assistant.audit import record
 from assistant.auth.principal import SYSTEM, Principal
 from assistant.db import Database
@@ -24,8 +23,8 @@ from assistant.db.base import utcnow
 from assistant.db.memory import PROMISE_STATES, Promise
 from assistant.db.outbox import Reply
 from assistant.db.people import Interaction, Person
-from assistant.db.turns import OPEN_TURN_STATES, Turn
 from assistant.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from assistant import turns
 from assistant.jobs import queue
 from assistant.validation import clean_text
 from assistant.pagination import AfterTime, Page, decode_cursor, encode_cursor
@@ -204,7 +203,7 @@ def open_due_followups(conn: Connection, now: dt.datetime) -> list[int]:
             _settle(conn, promise.brand_id, promise.id, promise.person_id, "dropped",
                     "the person asked not to be replied to", user_id=None, actor=None)
             continue
-        turn_id = _followup_turn(conn, promise)
+        turn_id = _followup_turn(conn, promise, now)
         moved = conn.execute(update(_PROMISES).where(Promise.id == promise.id, Promise.status == "open")
                              .values(status="due", followup_turn_id=turn_id))
         if moved.rowcount != 1:
@@ -218,17 +217,14 @@ def open_due_followups(conn: Connection, now: dt.datetime) -> list[int]:
     return opened
 
 
-def _followup_turn(conn: Connection, promise: object) -> int:
-    """The person's newest open turn, or a new one (opened by ``turns``) for the drafting job."""
+def _followup_turn(conn: Connection, promise: object, now: dt.datetime) -> int:
+    """The turn that carries a due promise: opened (and given a draft job) by ``turns`` when the person has none."""
     p = promise._mapping  # type: ignore[attr-defined]
-    existing = conn.scalar(select(Turn.id).where(Turn.person_id == p["person_id"],
-                                                 Turn.status.in_(OPEN_TURN_STATES))
-                           .order_by(Turn.waiting_since.desc(), Turn.id.desc()).limit(1))
-    if existing is not None:
-        return existing
-    opened = turns.open_follow_up(conn, turns.load(conn, p["brand_id"], p["turn_id"]), p["due_at"])
-    queue.enqueue(conn, queue.DRAFT_TURN, [opened.id], brand_id=p["brand_id"])
-    return opened.id
+    turn_id, new = turns.open_follow_up(conn, p["brand_id"], p["person_id"], like_turn_id=p["turn_id"],
+                                        waiting_since=p["due_at"], now=now)
+    if new:
+        queue.enqueue(conn, queue.DRAFT_TURN, [turn_id], brand_id=p["brand_id"])
+    return turn_id
 
 
 def sweep(conn: Connection, now: dt.datetime) -> list[int]:

@@ -23,6 +23,7 @@ from assistant.audit import record
 from assistant.auth.principal import Principal
 from assistant.db import Database
 from assistant.db.audit import AuditEvent
+from assistant.db.base import utcnow
 from assistant.db.outbox import Reply
 from assistant.db.people import Handle, Interaction, Person
 from assistant.db.tenancy import User
@@ -419,7 +420,9 @@ def _follow_up(conn: Connection, actor: Principal, turn_id: int, text: str, defa
     findings = [f.to_dict() for f in check_text(policy, text, platform=turn.platform, author_handle=handle,
                                                 default_max_length=default_max_length)]
     since = conn.scalar(select(Turn.waiting_since).where(Turn.id == turn.id))
-    opened = turns.open_follow_up(conn, turn, since)
+    opened_id, _ = turns.open_follow_up(conn, turn.brand_id, turn.person_id, like_turn_id=turn.id,
+                                        waiting_since=since, now=utcnow())
+    opened = turns.load(conn, turn.brand_id, opened_id)
     draft_id = turns.store_draft(conn, opened, {"text": text, "source": "human", "model": None,
                                                 "policy_hash": policy.hash, "findings": findings, "flags": [],
                                                 "attempts": 0})

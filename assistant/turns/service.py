@@ -150,16 +150,22 @@ def place(conn: Connection, brand_id: int, arrivals: Sequence[Arrival], quiet: s
                      [t["id"] for t in new_turns if t["status"] == "drafting"], list(joined))
 
 
-def open_follow_up(conn: Connection, follows: TurnRow, waiting_since: dt.datetime) -> TurnRow:
-    """A turn the brand opens without a new mention: a follow-up to ``follows`` (a promise fallen due, a
-    reviewer's reply that lost the race), for the same person on the same platform and conversation. It
-    opens in ``drafting`` like any new turn; its draft comes next (``store_draft``, or the drafting job)."""
-    conversation = conn.scalar(select(Turn.conversation_key).where(Turn.id == follows.id))
-    now = utcnow()
-    opened = _new_turn(follows.brand_id, Arrival(follows.person_id, follows.platform, conversation, waiting_since),
-                       "drafting", now)
-    turn_id = int(conn.execute(_TURNS.insert(), opened).inserted_primary_key[0])
-    return TurnRow(turn_id, follows.brand_id, follows.person_id, follows.platform, "drafting", 0, None)
+def open_follow_up(conn: Connection, brand_id: int, person_id: int, *, like_turn_id: int,
+                   waiting_since: dt.datetime, now: dt.datetime) -> tuple[int, bool]:
+    """A turn for something we owe a person (a promise fallen due): their newest open turn if they have one, else
+    a new ``drafting`` turn in the conversation of ``like_turn_id``, waiting since ``waiting_since`` so it
+    takes its place in the queue by when the debt began. Answers the turn's id and whether it is new (a new
+    one needs a draft job)."""
+    existing = conn.scalar(select(Turn.id).where(Turn.person_id == person_id, Turn.status.in_(OPEN_TURN_STATES))
+                           .order_by(Turn.waiting_since.desc(), Turn.id.desc()).limit(1))
+    if existing is not None:
+        return existing, False
+    made = conn.execute(select(Turn.platform, Turn.conversation_key).where(Turn.id == like_turn_id)).one()
+    turn_id = conn.execute(_TURNS.insert().values(
+        brand_id=brand_id, person_id=person_id, platform=made.platform, conversation_key=made.conversation_key,
+        status="drafting", waiting_since=waiting_since, version=0, created_at=now, updated_at=now,
+    )).inserted_primary_key[0]
+    return turn_id, True
 
 
 def _new_turn(brand_id: int, a: Arrival, status: str, now: dt.datetime) -> dict[str, Any]:

@@ -27,7 +27,6 @@ from sqlalchemy import Connection, Row, select
 
 from assistant.auth.principal import Principal
 from assistant.auth.service import user_principal
-from assistant.db import Database
 from assistant.db.tenancy import User
 from assistant.errors import Forbidden
 from assistant.services import Services, services_of
@@ -126,9 +125,10 @@ _VIEWER = "assistant.viewer"
 """Where a request keeps its viewer once read, so the admin guard and the ``viewer`` dependency read it once."""
 
 
-async def load_viewer(connection: ASGIConnection[Any, Any, Any, Any], db: Database) -> Viewer:
+async def load_viewer(connection: ASGIConnection[Any, Any, Any, Any], services: Services) -> Viewer:
     """The signed-in user of this request, read afresh from the database (a disabled user, a changed role or an
-    ended session takes effect at once); ``LoginRequired`` without a valid session."""
+    ended session takes effect at once); ``LoginRequired`` without a valid session. Each page request counts
+    against the user's rate limit, the same one their reviewer token's API calls use (``RateLimited``: 429)."""
     cached = connection.scope.get(_VIEWER)  # type: ignore[misc]
     if cached is not None:
         return cached  # type: ignore[no-any-return]
@@ -136,23 +136,24 @@ async def load_viewer(connection: ASGIConnection[Any, Any, Any, Any], db: Databa
     if session_of is None:
         raise LoginRequired()
     user_id, version = session_of
-    user = await db.run_read(_user_where, User.id == user_id)
+    user = await services.db.run_read(_user_where, User.id == user_id)
     if user is None or user.disabled or user.session_version != version:  # signed out, or the password changed
         raise LoginRequired()
     viewer = Viewer(user_id=user.id, brand_id=user.brand_id, email=user.email, display_name=user.display_name,
                     role=user.role, principal=user_principal(user))
+    await services.rate_limiter.hit(viewer.principal.rate_key)
     connection.scope[_VIEWER] = viewer  # type: ignore[literal-required]
     return viewer
 
 
 async def provide_viewer(request: Request[Any, Any, Any], services: Services) -> Viewer:
     """The ``viewer`` dependency of every signed-in page."""
-    return await load_viewer(request, services.db)
+    return await load_viewer(request, services)
 
 
 async def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
     """Guard of the admin pages: a signed-in admin of the brand, else 403 (no session: the sign-in form)."""
-    viewer = await load_viewer(connection, services_of(connection).db)
+    viewer = await load_viewer(connection, services_of(connection))
     if not viewer.is_admin:
         raise Forbidden("Only an admin may open this page")
 

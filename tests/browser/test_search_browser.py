@@ -14,6 +14,7 @@ from assistant.db.turns import Draft, Turn
 from tests.browser.conftest import sign_in, until
 from tests.browser.seed import waiting_turn
 from tests.browser.test_workspace_browser import DESK, PHONE, opened
+from tests.support.db import one, scalar
 
 pytestmark = pytest.mark.browser
 
@@ -132,8 +133,7 @@ async def test_two_reviewers_the_loser_sends_a_follow_up(browser, live_server, f
         await admin.keyboard.press("a")  # the admin approves first
 
         async def admin_won() -> bool:
-            async with db.read() as session:
-                return (await session.scalar(select(Reply.text).where(Reply.turn_id == turn_id))) is not None
+            return await scalar(db, select(Reply.text).where(Reply.turn_id == turn_id)) is not None
         assert await until(admin_won)
         if javascript:
             await reviewer.keyboard.press("Control+Enter")
@@ -151,9 +151,8 @@ async def test_two_reviewers_the_loser_sends_a_follow_up(browser, live_server, f
         new_id = int(await reviewer.get_attribute("#person", "data-turn"))
         assert new_id != turn_id
         assert "A follow-up:" in await reviewer.inner_text("#person")
-        async with db.read() as session:
-            turn = await session.get(Turn, new_id)
-            draft = await session.get(Draft, turn.current_draft_id)
+        turn = await one(db, select(Turn.__table__).where(Turn.id == new_id))
+        draft = await one(db, select(Draft.__table__).where(Draft.id == turn.current_draft_id))
         assert (turn.person_id, turn.status, draft.source) == (person_id, "pending_review", "human")
         assert draft.text == "Sorry Ana, and a voucher is on its way."
         assert await reviewer.input_value(f"#text-{new_id}") == draft.text
@@ -165,8 +164,7 @@ async def test_two_reviewers_the_loser_sends_a_follow_up(browser, live_server, f
             await reviewer.click("#person .actions button.primary")
 
         async def follow_up_approved() -> bool:
-            async with db.read() as session:
-                return (await session.scalar(select(Reply.text).where(Reply.turn_id == new_id))) == draft.text
+            return await scalar(db, select(Reply.text).where(Reply.turn_id == new_id)) == draft.text
         assert await until(follow_up_approved)
     finally:
         await ctx_a.close()

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from assistant.db.people import Interaction
 from assistant.http import MAX_JSON_DEPTH
 from tests.integration.test_web import sign_in
+from tests.support.db import scalar
 from tests.support.factories import mention
 
 HUGE = 2**63
@@ -47,8 +48,7 @@ def problem(response: Any, status: int) -> dict[str, Any]:
 
 
 async def stored_mentions(db: Any) -> int:
-    async with db.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(Interaction)) or 0)
+    return int(await scalar(db, select(func.count()).select_from(Interaction)) or 0)
 
 
 @pytest.mark.parametrize("method,path,who", API_ID_ROUTES)
@@ -176,3 +176,61 @@ async def test_a_megabyte_of_bad_import_lines_gets_a_small_answer_with_a_count(c
     assert answer["invalid_count"] == lines and len(answer["invalid"]) == KEPT_INVALID
     assert [i["line"] for i in answer["invalid"]] == list(range(1, KEPT_INVALID + 1))
     assert len(response.content) < 50_000
+
+
+@pytest.mark.parametrize("bad", [
+    pytest.param(b'{"direction": "' + b"A" * 4000 + b'"}', id="a long enum value"),
+    pytest.param(b'{"' + b"k" * 4000 + b'": 1}', id="a long unknown field"),
+])
+async def test_errors_that_quote_the_line_are_cut_so_the_answer_stays_small(client, factory, bad) -> None:
+    """msgspec quotes what it refuses: 100 kept errors of 4 KB each would be a 400 KB answer."""
+    from assistant.problems import ECHO_MAX_CHARS
+
+    kit = await factory.brand()
+    body = (bad + b"\n") * (1_000_000 // (len(bad) + 1))
+    response = await client.post("/api/v1/history/import", content=body,
+                                 headers=kit.ingest | {"Content-Type": "application/x-ndjson"})
+    assert response.status_code == 200, response.text[:300]
+    answer = response.json()
+    assert answer["invalid_count"] == body.count(b"\n") and answer["imported"] == 0
+    assert all(len(e["field"]) <= ECHO_MAX_CHARS and len(e["message"]) <= ECHO_MAX_CHARS
+               for i in answer["invalid"] for e in i["errors"])
+    assert len(response.content) < 50_000
+
+
+async def test_an_import_body_is_read_a_chunk_at_a_time_and_never_held_whole(db, factory) -> None:
+    """The endpoint parses lines as the body arrives: a megabyte of bad lines, with good ones among them and
+    lines cut across chunks, costs far less memory than the body itself."""
+    import json
+    import tracemalloc
+
+    from assistant.people.importer import KEPT_INVALID, import_ndjson_stream
+
+    kit = await factory.brand()
+    bad = b'{"direction": "inbound", "platform": "x", "unknown": [' + b"1," * 40 + b'1]}'
+
+    def good(n: int) -> bytes:
+        return json.dumps({"direction": "inbound", "platform": "x", "external_id": f"g{n}", "text": "hello",
+                           "created_at": "2019-05-01T10:00:00Z", "author": {"handle": f"@p{n}"}}).encode()
+
+    lines = [good(n) if n % 1000 == 0 else bad for n in range(1_000_000 // len(bad))]
+    body = b"\n".join(lines)
+    chunk = 7001  # not a multiple of any line: lines are cut across chunks
+
+    async def arriving() -> Any:
+        for start in range(0, len(body), chunk):
+            yield body[start:start + chunk]
+
+    await import_ndjson_stream(db, kit.id, arriving())  # statements compiled and cached before measuring
+    tracemalloc.start()
+    try:
+        answer = await import_ndjson_stream(db, kit.id, arriving())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    goods = sum(1 for n in range(len(lines)) if n % 1000 == 0)
+    assert (answer.imported, answer.duplicates) == (0, goods)  # the first run stored them
+    assert answer.invalid_count == len(lines) - goods and len(answer.invalid) == KEPT_INVALID
+    assert [i.line for i in answer.invalid[:3]] == [2, 3, 4]
+    assert peak < len(body) // 2, f"peak {peak:,} bytes for a body of {len(body):,}"

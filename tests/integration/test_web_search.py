@@ -19,6 +19,7 @@ from tests.browser.seed import ingest_mention, waiting_turn
 from tests.integration.test_web import sign_in, token
 from tests.integration.test_web_workspace import second_reviewer
 from tests.support import turn_states
+from tests.support.db import execute, one, scalar, scalars
 
 ROW = re.compile(r'<li class="row[^"]*" id="turn-(\d+)"')
 
@@ -47,8 +48,7 @@ async def queue(client, kit, db) -> dict[str, int]:
                                    minutes_ago=20, author={"handle": "@dee", "display_name": "Dee 1000 Real"})
     ed, _, _ = await waiting_turn(db, kit.id, handle="@ed", text="@acme hi <script>", draft="Hi Ed.", minutes_ago=10,
                                   platform="mastodon", author={"handle": "@ed", "display_name": "Ed axb"})
-    async with db.write() as session:
-        await session.execute(update(Person).where(Person.id == bo_person).values(reply_count=3))
+    await execute(db, update(Person).where(Person.id == bo_person).values(reply_count=3))
     legal = (await ingest_mention(db, kit.id, handle="@fay", text="@acme my lawyer about the refund",
                                   created_at="2026-01-01T00:00:00Z")).turn_id
     safety = (await ingest_mention(db, kit.id, handle="@gus", text="@acme I got burned",
@@ -205,10 +205,10 @@ async def test_a_lost_reply_goes_to_the_queue_as_a_follow_up_for_a_human_to_appr
 
     assert sent.status_code == 303
     new_id = int(parse_qs(urlsplit(sent.headers["location"]).query)["focus"][0])
-    async with db.read() as session:
-        first, opened = await session.get(Turn, turn_id), await session.get(Turn, new_id)
-        draft = await session.get(Draft, opened.current_draft_id)
-        audit = await session.scalar(select(AuditEvent).where(AuditEvent.action == "turn.followed_up"))
+    first = await one(db, select(Turn.__table__).where(Turn.id == turn_id))
+    opened = await one(db, select(Turn.__table__).where(Turn.id == new_id))
+    draft = await one(db, select(Draft.__table__).where(Draft.id == opened.current_draft_id))
+    audit = await one(db, select(AuditEvent.__table__).where(AuditEvent.action == "turn.followed_up"))
     assert (first.status, opened.status, opened.person_id, opened.platform) == (
         "approved", "pending_review", first.person_id, first.platform)
     assert opened.waiting_since == first.waiting_since  # it keeps the person's place in the fair order
@@ -221,8 +221,7 @@ async def test_a_lost_reply_goes_to_the_queue_as_a_follow_up_for_a_human_to_appr
     done = await client.post(f"/turns/{new_id}/approve", follow_redirects=False, data={
         "_csrf_token": token(page), "draft_id": str(draft.id), "text": draft.text})
     assert done.status_code == 303
-    async with db.read() as session:
-        assert (await session.get(Turn, new_id)).status == "approved"
+    assert await scalar(db, select(Turn.status).where(Turn.id == new_id)) == "approved"
 
 
 async def test_a_follow_up_is_refused_in_words_and_the_text_is_kept(settings, client, kit, db, factory) -> None:
@@ -244,5 +243,4 @@ async def test_a_follow_up_is_refused_in_words_and_the_text_is_kept(settings, cl
     still = (await client.get("/")).text
     waiting = await client.post(f"/turns/{listed(still)[0]}/follow-up", data={"_csrf_token": csrf, "text": "Hi"})
     assert waiting.status_code == 409 and "still waiting on this turn" in waiting.text
-    async with db.read() as session:
-        assert len((await session.execute(select(Turn.id))).all()) == 3  # the two turns and the other brand's
+    assert len(await scalars(db, select(Turn.id))) == 3  # the two turns and the other brand's

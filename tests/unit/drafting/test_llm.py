@@ -72,6 +72,29 @@ async def test_retry_after_is_honoured(fake_llm: FakeLLM, model: MakeClient) -> 
     assert 0.95 <= gap < 3
 
 
+async def test_calls_turned_away_together_come_back_no_sooner_than_asked_and_not_together(
+        fake_llm: FakeLLM, model: MakeClient) -> None:
+    """Issue 13, finding 8: a 429 with ``Retry-After`` to every call in flight must not bring them all back in the
+    same instant (to be turned away again): each waits at least what the server asked, plus its own jitter."""
+    calls = 12
+    fake_llm.enqueue(*[Response(status=429, headers={"Retry-After": "1"})] * calls)
+    client = model(llm_backoff_max_seconds=5.0)
+
+    results = await asyncio.gather(*(client.complete([*MESSAGES, {"role": "user", "content": f"call {n}"}])
+                                     for n in range(calls)))
+
+    assert [result.attempts for result in results] == [2] * calls
+    arrivals: dict[str, list[float]] = {}
+    for request in fake_llm.requests:
+        arrivals.setdefault(request.json["messages"][-1]["content"], []).append(request.at)
+    waits = [second - first for first, second in arrivals.values()]
+    assert len(waits) == calls
+    assert min(waits) >= 1.0, "no call may come back before the Retry-After the server asked for"
+    retried_at = sorted(second for _, second in arrivals.values())
+    assert retried_at[-1] - retried_at[0] > 0.03, "the retries came back together"
+    assert len({round(wait, 4) for wait in waits}) == calls
+
+
 async def test_retry_after_is_capped_at_the_longest_backoff(fake_llm: FakeLLM, model: MakeClient) -> None:
     fake_llm.enqueue(Response(status=503, headers={"Retry-After": "120"}))
 
