@@ -3,8 +3,8 @@
 Claims in flight during the upgrade have no token: their holders get 409 and the replies are handed out again
 when their leases end.
 
-Revision ID: 0007_outbox_claim_tokens
-Revises: 0006_hardening_sign_in
+Revision ID: 0008_outbox_claim_tokens
+Revises: 0007_queue_search
 Create Date: 2026-11-30
 """
 from alembic import op
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 import assistant.db.base
 
 
-revision = '0007_outbox_claim_tokens'
-down_revision = '0006_hardening_sign_in'
+revision = '0008_outbox_claim_tokens'
+down_revision = '0007_queue_search'
 branch_labels = None
 depends_on = None
 
