@@ -45,6 +45,7 @@ from assistant.review.controllers import TurnController
 from assistant.services import APP_STATE_KEY, Services
 from assistant.settings import Settings, get_settings
 from assistant.snippets.controllers import SnippetController
+from assistant.web.live import live_streams
 from assistant.web.plugin import WebPlugin
 from assistant.web.render import error_page
 from assistant.webhooks.delivery import WebhookSender
@@ -141,11 +142,22 @@ def _serve_one(settings: Settings, sock: object, host: str, port: int, *, run_wo
     """One server process; with ``sock`` (a listening socket shared by several processes), it serves that."""
     import socket
 
+    server = uvicorn_server(create_app(settings, run_worker=run_worker), host=host, port=port, loop="uvloop",
+                            http="httptools", log_level="warning", access_log=False)
+    server.run(sockets=[sock] if isinstance(sock, socket.socket) else None)
+
+
+def uvicorn_server(app: Litestar, **config: Any) -> Any:
+    """A uvicorn server for ``app`` that ends the live-queue streams as its shutdown begins: uvicorn waits for
+    every open response before it stops, and a stream would otherwise hold it for minutes."""
     import uvicorn
 
-    config = uvicorn.Config(create_app(settings, run_worker=run_worker), host=host, port=port, loop="uvloop",
-                            http="httptools", log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock] if isinstance(sock, socket.socket) else None)
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            live_streams(app).stop()
+            await super().shutdown(sockets)
+
+    return Server(uvicorn.Config(app, **config))
 
 
 def app_factory() -> Litestar:
@@ -155,4 +167,4 @@ def app_factory() -> Litestar:
     return create_app(settings, run_worker=True)
 
 
-__all__ = ["app_factory", "build_worker", "create_app", "serve_app"]
+__all__ = ["app_factory", "build_worker", "create_app", "serve_app", "uvicorn_server"]

@@ -83,6 +83,14 @@ class Settings:
     undo_seconds: float = 5.0
     """How long the page holds an approval so the reviewer can undo it: the server (so the outbox and the
     webhooks) hears of the approval only when this has passed."""
+    queue_poll_seconds: float = 5.0
+    """How often the page re-reads the list when server-sent events are not available."""
+    live_streams_max: int = 100
+    """Open live-queue streams (``/queue/events``) per process; past it the page is told 503 and polls."""
+    live_stream_seconds: float = 300.0
+    """A live-queue stream ends after this long; the browser reconnects (and re-reads the list)."""
+    live_check_seconds: float = 1.0
+    """How often each stream asks the database whether the brand's queue changed (any process may change it)."""
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous not in ("full", "normal"):

@@ -21,6 +21,7 @@ class Turn(Base):
         Index("ix_turns_queue", "brand_id", "status", "waiting_since", "id"),
         Index("ix_turns_queue_platform", "brand_id", "status", "platform", "waiting_since", "id"),
         Index("ix_turns_person_open", "person_id", "status"),
+        Index("ix_turns_brand_updated", "brand_id", "updated_at"),
     )
     id: Mapped[int] = id_column()
     brand_id: Mapped[int] = mapped_column(BigId, ForeignKey("brands.id"))

@@ -20,13 +20,13 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
-from litestar.response import Redirect
+from litestar.response import Redirect, ServerSentEvent
 
 from assistant.auth import reviewer_tokens, signin
 from assistant.auth import service as auth
 from assistant.auth.principal import API_SCOPES, ROLES
 from assistant.drafting.service import request_regenerate
-from assistant.errors import Conflict, NotFound, PolicyBlocked, RateLimited, StaleDraft, ValidationFailed
+from assistant.errors import Conflict, NotFound, Overloaded, PolicyBlocked, RateLimited, StaleDraft, ValidationFailed
 from assistant.http import client_address
 from assistant.people import privacy
 from assistant.review.answered import answered_shares
@@ -42,6 +42,7 @@ from assistant.review import service as review
 from assistant.services import Services
 from assistant.snippets import service as snippets
 from assistant.web import charts, queries
+from assistant.web.live import live_streams
 from assistant.web.forms import (ApproveForm, DecisionForm, DisableForm, DoNotReplyForm, EraseForm, FollowUpForm,
                                  InviteForm, KeyForm, MergeForm,
                                  NoteForm, PolicyTryForm, PolicyUploadForm, PresenceForm, RegenerateForm, RoleForm,
@@ -244,6 +245,7 @@ async def _queue(request: Request[Any, Any, Any], services: Services, viewer: Vi
                 sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine),
                 limit_for=lambda platform: effective_limit(policy, platform, default_max_length),
                 promises_due=memory["due"], undo_seconds=services.settings.undo_seconds,
+                poll_seconds=services.settings.queue_poll_seconds,
                 snippets=_filled(saved, screen.focus), memory=memory)
 
 
@@ -269,6 +271,19 @@ async def queue_count(request: Request[Any, Any, Any], services: Services, viewe
     return {"waiting": min(counts["pending_review"], cap), "label": _count_label(counts["pending_review"], cap),
             "escalated": min(counts["escalated"], cap), "escalated_label": _count_label(counts["escalated"], cap),
             "problems": query.problems}
+
+
+@get("/queue/events", operation_id="webQueueEvents", include_in_schema=False)
+async def queue_events(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> ServerSentEvent:
+    """Server-sent events: ``queue`` whenever the viewer's brand's queue changes (see ``assistant.web.live``);
+    503 past the process's limit of open streams, and the page polls instead."""
+    streams = live_streams(request.app)
+    if streams.full(services.settings.live_streams_max) or streams.stopping:
+        raise Overloaded(30, "Too many live queues are open; the page reads the list every few seconds instead.")
+    session_of = read_session(secret_of(request), request.cookies.get(SESSION_COOKIE))
+    version = session_of[1] if session_of is not None else -1  # the viewer was just read from this cookie
+    return ServerSentEvent(streams.queue_events(services, viewer.brand_id, viewer.user_id, version,
+                                                cap=WAITING_CAP))
 
 
 @get("/turns/{turn_id:int}/history", operation_id="webTurnHistory", include_in_schema=False)
@@ -710,7 +725,7 @@ async def policy_try(request: Request[Any, Any, Any], services: Services, viewer
                                                                 "length": count_length(platform, text)})
 
 
-ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, turn_presence, approve, follow_up, reject,
+ROUTES = [login_form, login, logout, queue_view, queue_count, queue_events, turn_history, turn_presence, approve, follow_up, reject,
           escalate, regenerate, person_view, add_note, do_not_reply, merge, export_person, erase_person,
           audit_view, fairness_view]
 ADMIN_ROUTES = [revoke_reviewer_token, users_view, invite, user_role, user_disable, keys_view, create_key, revoke_key,

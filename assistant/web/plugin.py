@@ -22,6 +22,7 @@ from litestar.static_files import create_static_files_router
 
 from assistant.errors import AssistantError, Forbidden
 from assistant.web.memory_pages import ADMIN_ROUTES as MEMORY_ADMIN_ROUTES, ROUTES as MEMORY_ROUTES
+from assistant.web.live import STATE_KEY as LIVE_STATE_KEY, LiveStreams
 from assistant.web.pages import ADMIN_ROUTES, ROUTES
 from assistant.web.render import STATIC, error_page
 from assistant.web.security import (CSRF_COOKIE, CSRF_FIELD, LoginRequired, SecurityHeadersMiddleware, admin_only,
@@ -45,7 +46,7 @@ async def check_csrf(request: Request[Any, Any, Any]) -> None:
 
 
 def _login_required(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
-    if request.url.path == "/queue/count":
+    if request.url.path in ("/queue/count", "/queue/events"):
         return Response({"detail": "sign in again"}, status_code=401)
     return Redirect("/login", status_code=303)
 
@@ -84,5 +85,6 @@ class WebPlugin(InitPluginProtocol):
                        exception_handlers={LoginRequired: _login_required, Exception: _error_page})
         static = create_static_files_router(path="/static", directories=[STATIC], name="web-static")
         app_config.route_handlers.extend([pages, static])
+        app_config.state[LIVE_STATE_KEY] = LiveStreams()
         app_config.middleware.append(SecurityHeadersMiddleware)
         return app_config

@@ -36,7 +36,7 @@ CSRF_COOKIE = "ra_csrf"
 CSRF_FIELD = "_csrf_token"
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-       "base-uri 'none'; form-action 'self'")
+       "base-uri 'none'; form-action 'self'; connect-src 'self'")
 SECURITY_HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),

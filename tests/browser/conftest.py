@@ -12,9 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-import uvicorn
-
-from assistant.app import create_app
+from assistant.app import create_app, uvicorn_server
 from assistant.settings import Settings
 from tests.conftest import require_or_skip
 
@@ -55,8 +53,7 @@ async def until(check: Any, timeout: float = 10.0) -> Any:
 def live_server(settings: Settings) -> Iterator[str]:
     """The app as production builds it, in a uvicorn thread with its own event loop."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn_server(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

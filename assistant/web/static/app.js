@@ -382,13 +382,16 @@
   }
 
   // --- Live queue: who arrived, who was taken, the counts ---------------------------------------------
-  // Polls the page itself every few seconds (the same server-rendered list, so it is exactly what a reload
-  // would show) and swaps the list in, keeping the person in focus and leaving out held approvals.
-  var POLL_MS = 5000;
+  // Reads the page itself (the same server-rendered list, so it is exactly what a reload would show) and
+  // swaps the list in, keeping the person in focus and leaving out held approvals. It runs when the server
+  // says the brand's queue changed (server-sent events, /queue/events) and, while no event stream is open
+  // (no EventSource, between reconnections, refused past the server's limit), every few seconds instead.
+  var refreshes = 0, pollTimer = null, streamFailures = 0, STREAM_TRIES = 3;
   function refresh() {
     if (document.hidden) { return; }
+    var mine = ++refreshes;
     fetchPage(pageUrl(null)).then(function (doc) {
-      if (!doc) { return; }
+      if (!doc || mine !== refreshes) { return; }  // a later read is on its way: it wins
       var fresh = doc.querySelector("#waiting-list");
       if (!fresh) { return; }
       Array.prototype.forEach.call(fresh.querySelectorAll("li.row"), function (row) {
@@ -417,6 +420,35 @@
       } else if (!gone && note) { note.remove(); }
       if (!p && rows().length) { focusTurn(rows()[0].getAttribute("data-turn")); }
     }).catch(function () { /* offline for a moment: try again next tick */ });
+  }
+  function poll(on) {
+    if (on && !pollTimer) {
+      pollTimer = window.setInterval(refresh, parseFloat(workspace.getAttribute("data-poll-seconds") || "5") * 1000);
+    } else if (!on && pollTimer) {
+      window.clearInterval(pollTimer);
+      pollTimer = null;
+    }
+  }
+  function listen() {
+    var url = workspace.getAttribute("data-events");
+    poll(true);
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) { refresh(); } });
+    if (!url || typeof window.EventSource !== "function") { return; }
+    var source = new EventSource(url);
+    source.addEventListener("open", function () {
+      streamFailures = 0;
+      poll(false);
+      workspace.setAttribute("data-live", "events");
+    });
+    source.addEventListener("queue", refresh);
+    source.addEventListener("error", function () {
+      // The stream ended (its lifetime, a restart: the browser reconnects) or was refused: poll meanwhile,
+      // and for good after repeated failures.
+      poll(true);
+      workspace.setAttribute("data-live", "polling");
+      streamFailures += 1;
+      if (source.readyState === EventSource.CLOSED || streamFailures >= STREAM_TRIES) { source.close(); }
+    });
   }
 
   // --- Presence: who else has this person open ---------------------------------------------------------
@@ -521,6 +553,6 @@
     });
     var id = currentId();
     if (id) { prefetchAround(id); heartbeat(); }
-    window.setInterval(refresh, POLL_MS);
+    listen();
   });
 })();

@@ -1,0 +1,21 @@
+"""Live queue (issue 11): the brand's latest turn change by an index, read every second by each open queue page
+
+Revision ID: 0009_live_queue
+Revises: 0008_outbox_claim_tokens
+Create Date: 2026-11-30
+"""
+from alembic import op
+
+
+revision = '0009_live_queue'
+down_revision = '0008_outbox_claim_tokens'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index('ix_turns_brand_updated', 'turns', ['brand_id', 'updated_at'], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index('ix_turns_brand_updated', table_name='turns')
