@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from assistant.db.base import utcnow
 from assistant.db.outbox import Reply
 from assistant.db.turns import Turn
 from tests.browser.conftest import sign_in, until
@@ -86,8 +87,10 @@ async def test_the_list_follows_the_queue_without_a_reload(page, live_server, fa
     t3, _, _ = await waiting_turn(db, kit.id, handle="@cy", text="@acme new here", draft="Welcome Cy", minutes_ago=1)
     await page.wait_for_selector(f"#turn-{t3}", timeout=15_000)
     assert await page.inner_text("#waiting-count") == "3"
-    # Bo's turn is taken elsewhere (a regenerate sends it back to drafting): it leaves the list.
-    await execute(db, update(Turn).where(Turn.id == t2).values(status="drafting", version=Turn.version + 1))
+    # Bo's turn is taken elsewhere (a regenerate sends it back to drafting, moving updated_at as every
+    # transition in assistant.turns does): it leaves the list.
+    await execute(db, update(Turn).where(Turn.id == t2).values(status="drafting", version=Turn.version + 1,
+                                                               updated_at=utcnow()))
     await page.wait_for_selector(f"#turn-{t2}", state="detached", timeout=15_000)
     assert await page.inner_text("#waiting-count") == "2"
     assert await page.evaluate("window.__same_page") is True
