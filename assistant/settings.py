@@ -67,6 +67,12 @@ class Settings:
     # Webhooks.
     webhook_timeout_seconds: float = 10.0
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_allow_private_addresses: bool = False
+    """Let webhooks go to loopback, private, link-local and other non-public addresses (a receiver on this host or
+    network). Off: public addresses only, checked when a webhook is added and again before every delivery."""
+    webhook_secret_key: str = ""
+    """Encrypts the webhooks' signing secrets at rest; empty: derived from ``secret_key``. Keep it when you
+    change ``secret_key``, or the stored secrets can no longer be read."""
 
     # Sign-in.
     session_max_age_seconds: int = 8 * 3600
