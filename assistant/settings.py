@@ -45,6 +45,9 @@ class Settings:
     llm_token_limit_parameter: str = "max_tokens"
     """How the request names ``llm_max_tokens``: ``max_tokens``, or ``max_completion_tokens`` for models that
     refuse the older name (OpenAI's reasoning models)."""
+    llm_redraft_schedule: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400)
+    """After a fallback draft written because the model was down, the seconds before the model is asked again
+    for that turn, one per try; once they are spent the fallback stays."""
     history_token_budget: int = 2000
     policy_max_redrafts: int = 2
 
