@@ -1,5 +1,6 @@
 """Fail CI when a run did not prove what it claims: no tests, skipped browser tests, or not on the database
-it was meant for. Usage: check_report.py JUNIT_XML EXPECTED_DATABASE"""
+it was meant for; for the local-model tier (``local_model`` as a third argument), no local-model test ran or one
+was skipped. Usage: check_report.py JUNIT_XML EXPECTED_DATABASE [local_model]"""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 
-def main(path: str, database: str) -> int:
+def main(path: str, database: str, tier: str = "") -> int:
     root = ET.parse(path).getroot()
     cases = root.iter("testcase")
     ran = skipped = browser_ran = 0
@@ -21,7 +22,10 @@ def main(path: str, database: str) -> int:
     problems = []
     if ran == 0:
         problems.append("no test ran")
-    if browser_ran == 0:
+    if tier == "local_model":
+        if skipped:
+            problems.append(f"{skipped} local-model tests were skipped")
+    elif browser_ran == 0:
         problems.append("no browser test ran")
     if properties.get("database") != database:
         problems.append(f"the suite ran on {properties.get('database')!r}, not {database!r}")
@@ -32,4 +36,4 @@ def main(path: str, database: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(*sys.argv[1:4]))

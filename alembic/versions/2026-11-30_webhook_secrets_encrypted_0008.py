@@ -2,7 +2,7 @@
 settings (``webhook_secret_key``, else derived from ``secret_key``); downgrading decrypts them again.
 
 Revision ID: 0008_webhook_secrets_encrypted
-Revises: 0006_hardening_sign_in
+Revises: 0007_queue_search
 Create Date: 2026-11-30
 """
 from alembic import context, op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0008_webhook_secrets_encrypted'
-down_revision = '0006_hardening_sign_in'
+down_revision = '0007_queue_search'
 branch_labels = None
 depends_on = None
 

@@ -39,8 +39,9 @@ from assistant.errors import Overloaded
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 STORAGE_FULL_RETRY_SECONDS = 30
-SQLITE_SYNCHRONOUS = ("full", "normal")
-"""``full`` (default): a committed transaction survives a power cut; ``normal``: survives a process crash."""
+SQLITE_SYNCHRONOUS = ("full", "normal", "off")
+"""``full`` (default): a committed transaction survives a power cut; ``normal``: survives a process crash;
+``off``: nothing is flushed, for scratch databases that are thrown away (the eval's), never the service's."""
 
 T = TypeVar("T")
 

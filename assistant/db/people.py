@@ -30,7 +30,8 @@ class Person(Base):
 
 class Handle(Base):
     __tablename__ = "handles"
-    __table_args__ = (UniqueConstraint("brand_id", "platform", "handle"),)
+    __table_args__ = (UniqueConstraint("brand_id", "platform", "handle"),
+                      Index("ix_handles_brand_handle", "brand_id", "handle"))
     id: Mapped[int] = id_column()
     brand_id: Mapped[int] = mapped_column(BigId, ForeignKey("brands.id"))
     person_id: Mapped[int] = mapped_column(BigId, ForeignKey("people.id"), index=True)

@@ -19,6 +19,7 @@ class Turn(Base):
     __tablename__ = "turns"
     __table_args__ = (
         Index("ix_turns_queue", "brand_id", "status", "waiting_since", "id"),
+        Index("ix_turns_queue_platform", "brand_id", "status", "platform", "waiting_since", "id"),
         Index("ix_turns_person_open", "person_id", "status"),
     )
     id: Mapped[int] = id_column()

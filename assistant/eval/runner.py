@@ -201,7 +201,7 @@ async def _replay(settings: Settings, options: Options, data: Dataset, setup: Br
                                worker_concurrency=options.concurrency,
                                llm_max_in_flight=min(settings.llm_max_in_flight, options.concurrency))
     await upgrade_async(scratch.database_url)
-    db = Database(scratch.database_url)
+    db = Database(scratch.database_url, synchronous="off")  # a scratch file: a flush per commit buys nothing
     replay = _Replay(db, scratch, options, data, setup)
     worker_task = asyncio.create_task(replay.worker.run())
     slots = asyncio.Semaphore(options.concurrency)

@@ -135,19 +135,27 @@ _MESSAGE_COLUMNS = (Interaction.id, Interaction.direction, Interaction.text, Int
                     Interaction.platform, Interaction.external_id, Interaction.in_reply_to, Interaction.turn_id)
 
 
+_PAGE = {"person_id": bindparam("person_id"), "limit": bindparam("limit")}
+_FIRST_MESSAGES = (select(*_MESSAGE_COLUMNS).where(Interaction.person_id == _PAGE["person_id"])
+                   .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(_PAGE["limit"]))
+_FIRST_NOTES = (select(Note.id, Note.text, Note.created_at).where(Note.person_id == _PAGE["person_id"])
+                .order_by(Note.created_at.desc(), Note.id.desc()).limit(_PAGE["limit"]))
+"""The first page's statements, built once: building a statement and its cache key on every request cost
+about a third of a history request's time; later pages add the cursor's condition to them."""
+
+
 def _history(conn: Connection, brand_id: int, person_id: int, limit: int,
              after: AfterHistoryItem | None) -> Page[HistoryItem]:
     """One read transaction, plain columns (no ORM objects): the person, a page of messages, a page of notes."""
     if conn.execute(_PERSON_EXISTS, {"person_id": person_id, "brand_id": brand_id}).first() is None:
         raise NotFound(f"no person {person_id}")
-    messages = select(*_MESSAGE_COLUMNS).where(Interaction.person_id == person_id)
-    notes = select(Note.id, Note.text, Note.created_at).where(Note.person_id == person_id)
+    messages, notes = _FIRST_MESSAGES, _FIRST_NOTES
     if after is not None:
         messages = messages.where(_before(Interaction.occurred_at, Interaction.id, _MESSAGE_RANK, after))
         notes = notes.where(_before(Note.created_at, Note.id, _NOTE_RANK, after))
-    found = conn.execute(
-        messages.order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit + 1)).all()
-    found_notes = conn.execute(notes.order_by(Note.created_at.desc(), Note.id.desc()).limit(limit + 1)).all()
+    page_of = {"person_id": person_id, "limit": limit + 1}
+    found = conn.execute(messages, page_of).all()
+    found_notes = conn.execute(notes, page_of).all()
     merged: list[tuple[tuple[Any, ...], HistoryItem]] = [
         ((at, _MESSAGE_RANK, iid), HistoryItem(
             kind="mention" if direction == "inbound" else "reply", id=iid, text=text, at=at,

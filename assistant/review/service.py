@@ -23,6 +23,7 @@ from assistant.audit import record
 from assistant.auth.principal import Principal
 from assistant.db import Database
 from assistant.db.audit import AuditEvent
+from assistant.db.base import utcnow
 from assistant.db.outbox import Reply
 from assistant.db.people import Handle, Interaction, Person
 from assistant.db.tenancy import User
@@ -35,6 +36,7 @@ from assistant.people.service import PROFILE_COLUMNS, profiles, recent_histories
 from assistant.policy import Policy, check_text
 from assistant.policy.service import brand_policy
 from assistant.validation import clean_text
+from assistant.review.filters import QueueFilter, narrowed, people_with_handle
 from assistant.review.schemas import (AuditOut, Approved, Decided, DecisionOut, DraftOut, Fairness, MentionOut,
                                       TurnOut, WaitGroup)
 from assistant.webhooks.events import emit
@@ -43,6 +45,7 @@ AUDIENCE_BUCKETS = (("unknown", None), ("<1k", 1_000), ("1k–10k", 10_000), ("1
                     ("≥100k", math.inf))
 """Follower buckets for the fairness view: each takes counts below its bound; unknown has none."""
 ANSWERED = ("approved", "posted")
+EVERYONE = QueueFilter()
 
 
 # Reading ---------------------------------------------------------------------------------------------------
@@ -57,11 +60,16 @@ _VIEW_COLUMNS = (Turn.id, Turn.status, Turn.platform, Turn.waiting_since, Turn.e
                  Turn.current_draft_id)
 
 
-def _queue_page(conn: Connection, brand_id: int, limit: int, cursor: str | None, status: str) -> Page[TurnOut]:
+def _queue_page(conn: Connection, brand_id: int, limit: int, cursor: str | None, status: str,
+                f: QueueFilter = EVERYONE, person_ids: list[int] | None = None) -> Page[TurnOut]:
+    """A page of the view ``status`` narrowed by ``f``; ``person_ids``: the people ``f.handle`` names, when
+    the caller already looked them up."""
     if status not in TURN_STATES:
         raise ValidationFailed.field("status", f"use one of {', '.join(TURN_STATES)}")
     after = decode_cursor(cursor, AfterTime)
-    query = select(*_VIEW_COLUMNS).where(Turn.brand_id == brand_id, Turn.status == status)
+    if f.handle is not None and person_ids is None:
+        person_ids = _people_with_handle(conn, brand_id, f.handle)
+    query = narrowed(select(*_VIEW_COLUMNS), brand_id, status, f, person_ids)
     if after is not None:
         query = query.where(or_(Turn.waiting_since > after.at, and_(Turn.waiting_since == after.at,
                                                                      Turn.id > after.id)))
@@ -74,6 +82,10 @@ def _queue_page(conn: Connection, brand_id: int, limit: int, cursor: str | None,
     return Page(items=items, next_cursor=next_cursor)
 
 
+def _people_with_handle(conn: Connection, brand_id: int, handle: str) -> list[int]:
+    return list(conn.scalars(people_with_handle(brand_id, handle)))
+
+
 @dataclass(frozen=True)
 class QueueScreen:
     """Everything the queue page shows, read in one transaction."""
@@ -83,6 +95,9 @@ class QueueScreen:
     """The page's turns, the pinned one first."""
     focus: TurnOut | None
     counts: dict[str, int]
+    """How many turns wait in each view (capped), the filter aside."""
+    matches: dict[str, int]
+    """How many of them the filter keeps, in each view (capped); the same as ``counts`` with no filter."""
     history: list[Any]
     """The focused person's newest messages, newest first."""
     policy: Policy
@@ -90,25 +105,35 @@ class QueueScreen:
 
 async def queue_screen(db: Database, brand_id: int, *, status: str, limit: int, cursor: str | None,
                        focus_id: int | None, pinned: TurnOut | None = None, count_statuses: Sequence[str],
-                       cap: int, history_limit: int) -> QueueScreen:
+                       cap: int, history_limit: int, filters: QueueFilter = EVERYONE,
+                       match_cap: int | None = None) -> QueueScreen:
     """The queue page in one read transaction and a fixed number of statements whatever the page size: the
-    page of turns, the (capped) counts, the brand's policy and the history of the one turn in focus."""
+    page of turns, the (capped) counts, the brand's policy and the history of the one turn in focus.
+    ``filters`` narrow the page and the counts of matches, capped at ``match_cap`` (default ``cap``; see
+    ``review.filters`` for what each filter costs)."""
     return await db.run_read(_queue_screen, brand_id, status, limit, cursor, focus_id, pinned,
-                             tuple(count_statuses), cap, history_limit)
+                             tuple(count_statuses), cap, history_limit, filters, match_cap or cap)
 
 
 def _queue_screen(conn: Connection, brand_id: int, status: str, limit: int, cursor: str | None,
                   focus_id: int | None, pinned: TurnOut | None, count_statuses: Sequence[str], cap: int,
-                  history_limit: int) -> QueueScreen:
-    page = _queue_page(conn, brand_id, limit, cursor, status)
+                  history_limit: int, filters: QueueFilter = EVERYONE, match_cap: int = 10_000) -> QueueScreen:
+    person_ids = _people_with_handle(conn, brand_id, filters.handle) if filters.handle is not None else None
+    page = _queue_page(conn, brand_id, limit, cursor, status, filters, person_ids)
     items = list(page.items)
     if pinned is not None:
         items = [pinned] + [t for t in items if t.id != pinned.id]
     focus = next((t for t in items if t.id == focus_id), items[0] if items else None)
     counts = _capped_counts(conn, brand_id, count_statuses, cap)
+    matches = counts
+    if filters.active:
+        # The first page holding every match is its own count: a rare filter is not read twice.
+        known = {status: len(page.items)} if cursor is None and page.next_cursor is None else {}
+        rest = [s for s in count_statuses if s not in known]
+        matches = known | (_capped_counts(conn, brand_id, rest, match_cap, filters, person_ids) if rest else {})
     history = recent_histories(conn, [focus.person.id], limit=history_limit)[focus.person.id] \
         if focus is not None else []
-    return QueueScreen(page, items, focus, counts, history, brand_policy(conn, brand_id))
+    return QueueScreen(page, items, focus, counts, matches, history, brand_policy(conn, brand_id))
 
 
 async def get_turn(db: Database, brand_id: int, turn_id: int) -> TurnOut:
@@ -133,17 +158,26 @@ def _waiting_count(conn: Connection, brand_id: int) -> int:
 
 
 async def queue_counts(db: Database, brand_id: int, statuses: Sequence[str] = ("pending_review", "escalated"), *,
-                       cap: int = 10_000) -> dict[str, int]:
-    """How many turns are in each status, each counted up to ``cap + 1`` (show "10,000+"), in one statement."""
-    return await db.run_read(_capped_counts, brand_id, tuple(statuses), cap)
+                       cap: int = 10_000, filters: QueueFilter = EVERYONE) -> dict[str, int]:
+    """How many turns are in each status (those ``filters`` keep), each counted up to ``cap + 1`` (show
+    "10,000+")."""
+    return await db.run_read(_filtered_counts, brand_id, tuple(statuses), cap, filters)
 
 
-def _capped_counts(conn: Connection, brand_id: int, statuses: Sequence[str], cap: int) -> dict[str, int]:
+def _filtered_counts(conn: Connection, brand_id: int, statuses: Sequence[str], cap: int,
+                     filters: QueueFilter) -> dict[str, int]:
+    person_ids = _people_with_handle(conn, brand_id, filters.handle) if filters.handle is not None else None
+    return _capped_counts(conn, brand_id, statuses, cap, filters, person_ids)
+
+
+def _capped_counts(conn: Connection, brand_id: int, statuses: Sequence[str], cap: int,
+                   filters: QueueFilter = EVERYONE, person_ids: list[int] | None = None) -> dict[str, int]:
     """Each count reads at most ``cap + 1`` entries of the (brand_id, status, waiting_since, id) index and stops:
     the header costs the same with a hundred or a million waiting, where a full COUNT over 100,000 pending
-    turns took 10-25 ms on SQLite."""
+    turns took 10-25 ms on SQLite. With a filter, each count reads turns until ``cap + 1`` match (all of the
+    view when few do), in one statement for all the views."""
     counts = [select(func.count()).select_from(
-        select(Turn.id).where(Turn.brand_id == brand_id, Turn.status == status).limit(cap + 1).subquery())
+        narrowed(select(Turn.id), brand_id, status, filters, person_ids).limit(cap + 1).subquery())
         .scalar_subquery() for status in statuses]
     row = conn.execute(select(*counts)).one()
     return dict(zip(statuses, (int(n or 0) for n in row)))
@@ -349,6 +383,54 @@ def _escalate(conn: Connection, actor: Principal, turn_id: int, reason: str) -> 
     return Decided(turn_id=turn.id, status="escalated", decision_id=decision_id)
 
 
+FOLLOWS_UP = ("approved", "posted", "rejected")
+"""A follow-up is for a turn a human closed: one still waiting is answered on the turn itself."""
+STILL_WAITING = ("drafting", "pending_review", "escalated")
+
+
+async def follow_up(db: Database, actor: Principal, turn_id: int, text: str, *,
+                    default_max_length: int = 2000) -> int:
+    """A reviewer's reply that lost the race on ``turn_id`` (someone else decided it first) becomes a follow-up
+    to the same person: a new turn whose draft is the text (source ``human``, its findings the policy's),
+    waiting in the queue where the first turn waited, until a human approves it like any other (the policy
+    is checked again then). Answers the new turn's id.
+
+    Refused (409, the text unchanged on the page) when the turn is still waiting for a decision, when the
+    person asked not to be replied to, or when they have another turn waiting: the text belongs there."""
+    _require_user(actor)
+    return await db.run_write(_follow_up, actor, turn_id, clean_text(text), default_max_length)
+
+
+def _follow_up(conn: Connection, actor: Principal, turn_id: int, text: str, default_max_length: int) -> int:
+    turn = turns.load(conn, actor.brand_id, turn_id)
+    person = conn.execute(_DO_NOT_REPLY, {"person_id": turn.person_id}).one()
+    name = person.display_name or "This person"
+    if turn.status not in FOLLOWS_UP:
+        raise Conflict(f"{name} is still waiting on this turn ({turn.status.replace('_', ' ')}): answer them "
+                       f"there rather than with a follow-up.", extra={"turn_status": turn.status})
+    if person.do_not_reply:
+        raise DoNotReply(f"{name} asked us not to reply; no follow-up was made.", extra={"person_id": turn.person_id})
+    waiting = conn.scalar(select(Turn.id).where(Turn.person_id == turn.person_id, Turn.status.in_(STILL_WAITING))
+                          .order_by(Turn.waiting_since, Turn.id).limit(1))
+    if waiting is not None:
+        raise Conflict(f"{name} has another turn waiting; put your text in that reply instead.",
+                       extra={"waiting_turn_id": waiting})
+    policy = brand_policy(conn, turn.brand_id)
+    handle = conn.scalar(_HANDLE, {"person_id": turn.person_id, "platform": turn.platform})
+    findings = [f.to_dict() for f in check_text(policy, text, platform=turn.platform, author_handle=handle,
+                                                default_max_length=default_max_length)]
+    since = conn.scalar(select(Turn.waiting_since).where(Turn.id == turn.id))
+    opened_id, _ = turns.open_follow_up(conn, turn.brand_id, turn.person_id, like_turn_id=turn.id,
+                                        waiting_since=since, now=utcnow())
+    opened = turns.load(conn, turn.brand_id, opened_id)
+    draft_id = turns.store_draft(conn, opened, {"text": text, "source": "human", "model": None,
+                                                "policy_hash": policy.hash, "findings": findings, "flags": [],
+                                                "attempts": 0})
+    record(conn, actor, "turn.followed_up", "turn", opened.id, brand_id=turn.brand_id, follows_turn_id=turn.id,
+           draft_id=draft_id)
+    return opened.id
+
+
 def edit_diff(draft_text: str, final_text: str) -> str:
     """A unified diff from the draft to what was approved; empty when the draft went out unedited."""
     if draft_text == final_text:
@@ -436,5 +518,6 @@ def _all(conn: Connection, query: Any) -> list[Any]:
     return list(conn.execute(query).all())
 
 
-__all__ = ["DoNotReply", "approve", "audit_page", "edit_diff", "escalate", "fairness", "get_turn", "queue_page", "reject",
+__all__ = ["DoNotReply", "approve", "audit_page", "edit_diff", "escalate", "fairness", "follow_up", "get_turn",
+           "queue_page", "reject",
            "QueueScreen", "initials", "queue_counts", "queue_screen", "rendered_sign_off", "signed", "turn_views", "waiting_count"]

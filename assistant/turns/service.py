@@ -11,6 +11,7 @@ stored. The life, by status::
 
     status           action -> next status (``TRANSITIONS``, read by status)
     (a new mention)  open -> drafting; skipped when the person asked not to be answered
+    (a follow-up)    open_follow_up -> drafting
     drafting         draft -> pending_review · escalate_by_rule -> escalated · skip -> skipped
                      join, regenerate -> drafting
     pending_review   approve -> approved · reject -> rejected · escalate -> escalated
@@ -407,5 +408,5 @@ def _move_many(conn: Connection, action: str, turn_ids: Sequence[int]) -> None:
 
 
 __all__ = ["Approval", "Arrival", "Placement", "TRANSITIONS", "TURN_COLUMNS", "TurnRow", "approve",
-           "draft_to_approve", "erase", "escalate", "escalate_by_rule", "fail", "load", "place", "post",
-           "regenerate", "reject", "replace_fallback", "skip", "store_draft"]
+           "draft_to_approve", "erase", "escalate", "escalate_by_rule", "fail", "load", "open_follow_up", "place",
+           "post", "regenerate", "reject", "replace_fallback", "skip", "store_draft"]

@@ -29,6 +29,8 @@ class ApproveForm(Struct):
     """An admin's reason to send a reply the policy blocks."""
     view: str = ""
     """The queue view to go back to (``escalated`` or the default)."""
+    back: str = ""
+    """The queue's view and filters the reviewer decided from (a query string), to go back to."""
 
 
 class DecisionForm(Struct):
@@ -36,10 +38,19 @@ class DecisionForm(Struct):
 
     reason: str = ""
     view: str = ""
+    back: str = ""
 
 
 class RegenerateForm(Struct):
     guidance: str = ""
+    back: str = ""
+
+
+class FollowUpForm(Struct):
+    """A reviewer's text that lost the race on a turn, sent as a follow-up to the same person."""
+
+    text: str = ""
+    back: str = ""
 
 
 class NoteForm(Struct):

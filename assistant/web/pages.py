@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 from litestar import Request, Response, get, post
@@ -30,16 +32,18 @@ from assistant.people import privacy
 from assistant.review.answered import answered_shares
 from assistant.web.memory_pages import person_memory, queue_memory
 from assistant.people import service as people
-from assistant.policy import PolicyFileError, check_text, count_length
+from assistant.policy import PLATFORM_LIMITS, PolicyFileError, check_text, count_length
 from assistant.policy.checks import effective_limit
 from assistant.policy.service import brand_policy, set_brand_policy
+from assistant.review import filters as queue_filters
 from assistant.review import presence
+from assistant.review.filters import QueueFilter
 from assistant.review import service as review
 from assistant.services import Services
 from assistant.snippets import service as snippets
 from assistant.web import charts, queries
-from assistant.web.forms import (ApproveForm, DecisionForm, DisableForm, DoNotReplyForm, EraseForm, InviteForm, KeyForm,
-                                 MergeForm,
+from assistant.web.forms import (ApproveForm, DecisionForm, DisableForm, DoNotReplyForm, EraseForm, FollowUpForm,
+                                 InviteForm, KeyForm, MergeForm,
                                  NoteForm, PolicyTryForm, PolicyUploadForm, PresenceForm, RegenerateForm, RoleForm,
                                  SignInForm, SnippetEditForm, SnippetForm, TokenRevokeForm)
 from assistant.web.render import ago, page, when
@@ -48,6 +52,7 @@ from assistant.web.security import (CSRF_COOKIE, LOGIN_FAILED, SESSION_COOKIE, V
 
 NOTICES = {
     "approved": "Approved. The reply is in the outbox.",
+    "follow_up": "Your text is in the queue as a follow-up; it goes out when a reviewer approves it.",
     "rejected": "Rejected. The reason stays with the turn.",
     "escalated": "Escalated.",
     "regenerating": "A new draft is being written; the turn comes back to the queue when it is ready.",
@@ -124,37 +129,99 @@ async def logout(request: Request[Any, Any, Any], services: Services) -> Respons
 VIEWS = {"pending_review": "Waiting for review", "escalated": "Escalated"}
 """The queue's views (tabs): drafts to review, and turns a rule or a reviewer escalated for a human to write."""
 WAITING_CAP = 10_000
+MATCH_CAP = 1_000
+"""A search counts its matches up to here ("1,000+"): each one counted is a turn read and checked."""
 HISTORY_SHOWN = 20
+PLATFORMS = sorted(PLATFORM_LIMITS)
+"""The platforms the filter offers by name (any other platform token is taken when typed in the address)."""
 
 
-def _view(request: Request[Any, Any, Any]) -> str:
-    status = request.query_params.get("status") or "pending_review"
-    return status if status in VIEWS else "pending_review"
+@dataclass(frozen=True)
+class QueueQuery:
+    """What the queue page was asked for, as typed values; ``problems`` say, for people, what was left out."""
+
+    view: str
+    filters: QueueFilter
+    limit: int
+    cursor: str | None
+    focus: int | None
+    problems: list[str]
+    typed: dict[str, str]
+    """The filters as typed, shown again in the search form (a value left out can be corrected there)."""
+
+    def params(self, *, cursor: bool = True) -> dict[str, str]:
+        """The query again (the view, the filters, the page size, and the page unless ``cursor=False``)."""
+        out = {"status": self.view} if self.view != "pending_review" else {}
+        out |= self.filters.params()
+        if cursor and self.cursor:
+            out["cursor"] = self.cursor
+        if self.limit != QUEUE_LIMIT_DEFAULT:
+            out["limit"] = str(self.limit)
+        return out
 
 
-def _count_label(n: int) -> str:
-    return f"{WAITING_CAP:,}+" if n > WAITING_CAP else f"{n:,}"
+def queue_query(params: Mapping[str, str]) -> QueueQuery:
+    """The queue page's query parameters, parsed; a bad value is left out with a sentence saying so."""
+    filters, problems = queue_filters.parse(params)
+    view = (params.get("status") or "").strip() or "pending_review"
+    if view not in VIEWS:
+        problems.append("There is no such queue view; showing the people waiting for review.")
+        view = "pending_review"
+    raw_limit = (params.get("limit") or "").strip()
+    limit = _int(raw_limit, None, high=QUEUE_LIMIT_MAX) if raw_limit else QUEUE_LIMIT_DEFAULT
+    if limit is None:
+        problems.append(f"A page shows 1 to {QUEUE_LIMIT_MAX} people; showing {QUEUE_LIMIT_DEFAULT}.")
+        limit = QUEUE_LIMIT_DEFAULT
+    typed = {name: (params.get(name) or "")[:300] for name in queue_filters.FIELD_NAMES}
+    return QueueQuery(view, filters, limit, params.get("cursor") or None, _int(params.get("focus")), problems, typed)
+
+
+def _back(back: str, view: str = "", **extra: str) -> str:
+    """Where a decision sends the reviewer: the queue view and filters they decided from (``back``, the form's
+    copy of them, parsed again so nothing else rides along), plus ``extra``."""
+    query = queue_query(dict(parse_qsl(back[:2000])))
+    params = query.params(cursor=False)
+    if view == "escalated" and "status" not in params:
+        params = {"status": "escalated"} | params
+    return "/?" + urlencode(params | extra)
+
+
+def _tab_links(query: QueueQuery) -> dict[str, str]:
+    """Each view's link, keeping the filters: the search carries across the tabs, whose counts it narrows."""
+    links = {}
+    for view in VIEWS:
+        params = replace(query, view=view, cursor=None).params(cursor=False)
+        links[view] = "/?" + urlencode(params) if params else "/"
+    return links
+
+
+def _count_label(n: int, cap: int | None = None) -> str:
+    cap = WAITING_CAP if cap is None else cap
+    return f"{cap:,}+" if n > cap else f"{n:,}"
 
 
 async def _queue(request: Request[Any, Any, Any], services: Services, viewer: Viewer, *, status: int = 200,
-                 notice: str | None = None, pinned: Any = None, problem: dict[str, Any] | None = None) -> Response[str]:
+                 notice: str | None = None, pinned: Any = None, problem: dict[str, Any] | None = None,
+                 back: str | None = None) -> Response[str]:
     """The queue page. ``pinned`` is a turn shown first whatever its place (the stale or blocked one);
-    ``problem`` carries what to show on it (edited text, findings).
+    ``problem`` carries what to show on it (edited text, findings); ``back`` is the query of the page a
+    refused form came from (its view and filters), in place of this request's.
 
     One turn is in focus (``?focus=``, the pinned one, else the first): only its card carries the person's
     history; the other cards link to it (``?focus=<id>``, no JavaScript needed) and the script fetches it
     when focus moves there. So the page costs the same few statements and a bounded render whatever its size."""
-    limit = _int(request.query_params.get("limit"), QUEUE_LIMIT_DEFAULT, high=QUEUE_LIMIT_MAX) or QUEUE_LIMIT_DEFAULT
-    cursor = request.query_params.get("cursor") or None
-    view = pinned.status if pinned is not None and pinned.status in VIEWS else _view(request)
+    query = queue_query(dict(parse_qsl(back[:2000])) if back is not None else request.query_params)
+    if pinned is not None and pinned.status in VIEWS:
+        query = replace(query, view=pinned.status)
     db = services.db
-    wanted = pinned.id if pinned is not None else _int(request.query_params.get("focus"))
-    options: dict[str, Any] = {"status": view, "limit": limit, "focus_id": wanted, "pinned": pinned,
-                               "count_statuses": tuple(VIEWS), "cap": WAITING_CAP, "history_limit": HISTORY_SHOWN}
+    options: dict[str, Any] = {"status": query.view, "limit": query.limit,
+                               "focus_id": pinned.id if pinned is not None else query.focus, "pinned": pinned,
+                               "count_statuses": tuple(VIEWS), "cap": WAITING_CAP, "history_limit": HISTORY_SHOWN,
+                               "filters": query.filters, "match_cap": MATCH_CAP}
     try:
-        screen = await review.queue_screen(db, viewer.brand_id, cursor=cursor, **options)
+        screen = await review.queue_screen(db, viewer.brand_id, cursor=query.cursor, **options)
     except ValidationFailed:
-        cursor = None
+        query = replace(query, cursor=None)
         screen = await review.queue_screen(db, viewer.brand_id, cursor=None, **options)
         notice = notice or "That page link had expired; here is the start of the queue."
     policy, mine = screen.policy, review.initials(viewer.display_name, viewer.email)
@@ -162,13 +229,18 @@ async def _queue(request: Request[Any, Any, Any], services: Services, viewer: Vi
     default_max_length = services.settings.default_max_length
     saved = await db.run_read(snippets.list_snippets, viewer.brand_id) if screen.focus is not None else []
     focused = screen.focus
-    here = {k: v for k, v in (("status", view if view != "pending_review" else None), ("cursor", cursor),
-                              ("limit", str(limit) if limit != QUEUE_LIMIT_DEFAULT else None)) if v}
     return page(request, "queue.html", status=status, viewer=viewer, turns=screen.items,
-                next_cursor=screen.page.next_cursor, limit=limit, view=view, views=VIEWS, counts=screen.counts,
-                labels={k: _count_label(n) for k, n in screen.counts.items()},
+                next_cursor=screen.page.next_cursor, limit=query.limit, view=query.view, views=VIEWS,
+                counts=screen.counts, matches=screen.matches,
+                labels={k: _count_label(n, MATCH_CAP if query.filters.active else WAITING_CAP)
+                        for k, n in screen.matches.items()},
+                total_label=_count_label(screen.counts["pending_review"]),
+                filters=query.filters, filter_problems=query.problems, platforms=PLATFORMS,
+                rules=[e.name for e in policy.escalations],
+                keep=urlencode(query.params(cursor=False)),
+                typed=query.typed, default_limit=QUEUE_LIMIT_DEFAULT, tab_links=_tab_links(query),
                 histories={focused.person.id: screen.history} if focused else {}, notice=notice or _notice(request),
-                focus=focused.id if focused else None, here=urlencode(here), problem=problem or {},
+                focus=focused.id if focused else None, here=urlencode(query.params()), problem=problem or {},
                 sign_off=review.rendered_sign_off(policy, mine), signed=lambda text: review.signed(policy, text, mine),
                 limit_for=lambda platform: effective_limit(policy, platform, default_max_length),
                 promises_due=memory["due"], undo_seconds=services.settings.undo_seconds,
@@ -189,10 +261,14 @@ async def queue_view(request: Request[Any, Any, Any], services: Services, viewer
 
 
 @get("/queue/count", operation_id="webQueueCount", include_in_schema=False)
-async def queue_count(services: Services, viewer: Viewer) -> dict[str, Any]:
-    counts = await review.queue_counts(services.db, viewer.brand_id, tuple(VIEWS), cap=WAITING_CAP)
-    return {"waiting": min(counts["pending_review"], WAITING_CAP), "label": _count_label(counts["pending_review"]),
-            "escalated": min(counts["escalated"], WAITING_CAP), "escalated_label": _count_label(counts["escalated"])}
+async def queue_count(request: Request[Any, Any, Any], services: Services, viewer: Viewer) -> dict[str, Any]:
+    """The counts of each view, narrowed by the same filters as the page (``problems``: what was left out)."""
+    query = queue_query(request.query_params)
+    cap = MATCH_CAP if query.filters.active else WAITING_CAP
+    counts = await review.queue_counts(services.db, viewer.brand_id, tuple(VIEWS), cap=cap, filters=query.filters)
+    return {"waiting": min(counts["pending_review"], cap), "label": _count_label(counts["pending_review"], cap),
+            "escalated": min(counts["escalated"], cap), "escalated_label": _count_label(counts["escalated"], cap),
+            "problems": query.problems}
 
 
 @get("/turns/{turn_id:int}/history", operation_id="webTurnHistory", include_in_schema=False)
@@ -226,7 +302,7 @@ async def approve(request: Request[Any, Any, Any], services: Services, viewer: V
     text = data.text.replace("\r\n", "\n") if data.text is not None else None
     override = data.override_reason.strip() or None
     db = services.db
-    done = "/?status=escalated&notice=approved" if data.view == "escalated" else "/?notice=approved"
+    done = _back(data.back, data.view, notice="approved")
     if draft_id is None and data.draft_id and not (text or "").strip():
         raise ValidationFailed.field("draft_id", "is missing; reload the page")
     if text and text.strip():
@@ -239,41 +315,66 @@ async def approve(request: Request[Any, Any, Any], services: Services, viewer: V
                              model_reads_promises=services.settings.llm_configured)
     except StaleDraft:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, services, viewer, status=409, pinned=turn,
+        return await _queue(request, services, viewer, back=data.back, status=409, pinned=turn,
                             problem={"turn_id": turn_id, "stale": True},
                             notice="The person wrote again; here is the new draft." if turn.current_draft
                             else "The person wrote again; a new draft is being written for everything they said.")
     except review.DoNotReply as exc:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, services, viewer, status=409, pinned=turn, notice=exc.detail,
+        return await _queue(request, services, viewer, back=data.back, status=409, pinned=turn, notice=exc.detail,
                             problem={"turn_id": turn_id, "text": text})
     except PolicyBlocked as exc:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, services, viewer, status=422, pinned=turn, notice=exc.detail,
+        return await _queue(request, services, viewer, back=data.back, status=422, pinned=turn, notice=exc.detail,
                             problem={"turn_id": turn_id, "text": text, "findings": exc.extra.get("findings", []),
                                      "blocked": True})
     except ValidationFailed as exc:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, services, viewer, status=422, pinned=turn, notice=exc.detail,
+        return await _queue(request, services, viewer, back=data.back, status=422, pinned=turn, notice=exc.detail,
                             problem={"turn_id": turn_id, "text": text})
     except Conflict:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        decided = next((d for d in reversed(turn.decisions) if d.action != "regenerate"), None)
-        return await _queue(request, services, viewer, status=409, pinned=turn, notice=_lost_notice(decided, turn),
-                            problem={"turn_id": turn_id, "text": text, "lost": decided})
+        return await _lost(request, services, viewer, turn, text, data.back)
     return Redirect(done, status_code=303)
+
+
+async def _lost(request: Request[Any, Any, Any], services: Services, viewer: Viewer, turn: Any, text: str | None,
+                back: str, *, notice: str | None = None, status: int = 409) -> Response[str]:
+    """The turn someone else decided, pinned, with who decided what and when and the reviewer's text kept
+    (``notice``: why, when it is not the race itself)."""
+    decided = next((d for d in reversed(turn.decisions) if d.action != "regenerate"), None)
+    return await _queue(request, services, viewer, back=back, status=status, pinned=turn,
+                        notice=notice or _lost_notice(decided),
+                        problem={"turn_id": turn.id, "text": text, "lost": decided})
 
 
 LOST_VERBS = {"approve": "approved a reply", "reject": "rejected this turn", "escalate": "escalated this turn"}
 
 
-def _lost_notice(decided: Any, turn: Any) -> str:
+def _lost_notice(decided: Any) -> str:
     """Two reviewers, one card: say who decided what and when; the loser's text stays on the page."""
     if decided is None:
         return "Someone else changed this turn while you were on it. Your text is kept below."
     return (f"{decided.user} {LOST_VERBS.get(decided.action, 'decided this turn')} {ago(decided.at)} "
-            f"({when(decided.at)}), before yours arrived. Your text is kept below: copy it, or press d to "
-            f"discard it and go on.")
+            f"({when(decided.at)}), before yours arrived. Your text is kept below: press f to send it as a "
+            f"follow-up (a reviewer approves it like any reply), or d to discard it and go on.")
+
+
+@post("/turns/{turn_id:int}/follow-up", operation_id="webFollowUp", include_in_schema=False)
+async def follow_up(request: Request[Any, Any, Any], services: Services, viewer: Viewer, turn_id: int,
+                    data: Annotated[FollowUpForm, Form]) -> Response[Any]:
+    """The text that lost the race on ``turn_id`` goes to the queue as a follow-up to the same person, where a
+    reviewer approves it like any reply. Refused, the page keeps the text and says why."""
+    text = data.text.replace("\r\n", "\n")
+    db = services.db
+    try:
+        opened = await review.follow_up(db, viewer.principal, turn_id, text,
+                                        default_max_length=services.settings.default_max_length)
+    except (Conflict, ValidationFailed) as exc:
+        turn = await review.get_turn(db, viewer.brand_id, turn_id)
+        message = _said(exc) if isinstance(exc, ValidationFailed) else exc.detail
+        return await _lost(request, services, viewer, turn, text, data.back, notice=message, status=exc.status)
+    return Redirect(_back(data.back, focus=str(opened), notice="follow_up"), status_code=303)
 
 
 async def _decide(request: Request[Any, Any, Any], services: Services, viewer: Viewer, turn_id: int,
@@ -282,15 +383,14 @@ async def _decide(request: Request[Any, Any, Any], services: Services, viewer: V
     db = services.db
     if not reason:
         turn = await review.get_turn(db, viewer.brand_id, turn_id)
-        return await _queue(request, services, viewer, status=422, pinned=turn,
+        return await _queue(request, services, viewer, back=data.back, status=422, pinned=turn,
                             notice=f"Say why you {action} this turn.",
                             problem={"turn_id": turn_id, "reason_missing": action})
     if action == "reject":
         await review.reject(db, viewer.principal, turn_id, reason)
-        back = "/?status=escalated&notice=rejected" if data.view == "escalated" else "/?notice=rejected"
-        return Redirect(back, status_code=303)
+        return Redirect(_back(data.back, data.view, notice="rejected"), status_code=303)
     await review.escalate(db, viewer.principal, turn_id, reason)
-    return Redirect("/?notice=escalated", status_code=303)
+    return Redirect(_back(data.back, notice="escalated"), status_code=303)
 
 
 @post("/turns/{turn_id:int}/reject", operation_id="webReject", include_in_schema=False)
@@ -309,7 +409,7 @@ async def escalate(request: Request[Any, Any, Any], services: Services, viewer: 
 async def regenerate(services: Services, viewer: Viewer, turn_id: int,
                      data: Annotated[RegenerateForm, Form]) -> Response[Any]:
     await request_regenerate(services.db, viewer.principal, turn_id, data.guidance or None)
-    return Redirect("/?notice=regenerating", status_code=303)
+    return Redirect(_back(data.back, notice="regenerating"), status_code=303)
 
 
 # A person --------------------------------------------------------------------------------------------------
@@ -610,8 +710,8 @@ async def policy_try(request: Request[Any, Any, Any], services: Services, viewer
                                                                 "length": count_length(platform, text)})
 
 
-ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, turn_presence, approve, reject, escalate,
-          regenerate, person_view, add_note, do_not_reply, merge, export_person, erase_person,
+ROUTES = [login_form, login, logout, queue_view, queue_count, turn_history, turn_presence, approve, follow_up, reject,
+          escalate, regenerate, person_view, add_note, do_not_reply, merge, export_person, erase_person,
           audit_view, fairness_view]
 ADMIN_ROUTES = [revoke_reviewer_token, users_view, invite, user_role, user_disable, keys_view, create_key, revoke_key,
                 snippets_view,

@@ -12,6 +12,7 @@ from assistant.db.turns import Turn
 from tests.browser.conftest import sign_in, until
 from tests.browser.seed import ingest_mention, waiting_turn
 from tests.support import turn_states
+from tests.support.db import scalar
 
 pytestmark = pytest.mark.browser
 
@@ -54,9 +55,7 @@ async def test_an_escalated_turn_is_answered_by_a_human_by_keyboard(page, live_s
     await page.wait_for_selector("#waiting-list .empty")
 
     async def approved() -> bool:
-        async with db.read() as session:
-            return (await session.get(Turn, turn_id)).status == "approved"
+        return await scalar(db, select(Turn.status).where(Turn.id == turn_id)) == "approved"
     assert await until(approved)
-    async with db.read() as session:
-        assert await session.scalar(select(Reply.text).where(Reply.turn_id == turn_id)) == \
-            "Hi Carol, our legal team will write to you today."
+    assert await scalar(db, select(Reply.text).where(Reply.turn_id == turn_id)) == \
+        "Hi Carol, our legal team will write to you today."

@@ -12,6 +12,7 @@ from assistant.db.turns import Turn
 from assistant.review import service as review
 from tests.browser.conftest import sign_in
 from tests.browser.seed import waiting_turn
+from tests.support.db import execute, one, scalar
 from tests.support.review_helpers import store_draft
 
 pytestmark = pytest.mark.browser
@@ -43,16 +44,14 @@ async def test_the_promise_badge_and_settling_a_promise_on_the_person_page(page,
     await page.click(".promise-list button[value=kept]")
     await page.wait_for_url(f"{live_server}/people/{person}?notice=promise#promises")
     assert "refund sent by e-mail" in await page.locator(".promise-list li.promise").inner_text()
-    async with db.read() as session:
-        assert (await session.scalar(select(Promise.status))) == "kept"
+    assert await scalar(db, select(Promise.status)) == "kept"
 
 
 async def test_the_left_behind_page_and_the_queue_count(page, live_server, factory, db) -> None:
     kit = await factory.brand()
     rejected, _, _ = await waiting_turn(db, kit.id, handle="@rej", text="@acme hello?", draft="Hi.", minutes_ago=30)
     await waiting_turn(db, kit.id, handle="@late", text="@acme anyone?", draft="Hi!", minutes_ago=60 * 6)
-    async with db.write() as session:
-        await session.execute(update(Turn).where(Turn.id == rejected).values(status="rejected"))
+    await execute(db, update(Turn).where(Turn.id == rejected).values(status="rejected"))
     await sign_in(page, live_server, kit.reviewer_email, kit.password)
     assert await page.locator("#left-behind-count").inner_text() == "2 left behind"
     await page.click("#left-behind-count")
@@ -76,8 +75,7 @@ async def test_the_summary_editor(page, live_server, factory, db) -> None:
     await page.wait_for_url(f"{live_server}/people/{person}?notice=summary#summary")
     assert "Written by our team" in await page.locator("#summary-source").inner_text()
     assert "<script>" in await page.locator("#summary-text").input_value()  # shown as text, never run
-    async with db.read() as session:
-        row = await session.scalar(select(RelationshipSummary))
+    row = await one(db, select(RelationshipSummary))
     assert row.source == "human" and row.text.startswith("Prefers e-mail.")
 
 
@@ -95,6 +93,5 @@ async def test_the_edits_page_turns_a_removed_phrase_into_a_rule(page, live_serv
     assert "2" in await row.inner_text()
     await row.locator("button").click()
     await page.wait_for_url(f"{live_server}/admin/edits?notice=rule")
-    async with db.read() as session:
-        source = await session.scalar(select(Brand.policy_toml).where(Brand.id == kit.id))
+    source = await scalar(db, select(Brand.policy_toml).where(Brand.id == kit.id))
     assert 'phrase = "thank you for your patience."' in source

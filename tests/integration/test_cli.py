@@ -19,6 +19,7 @@ from assistant.auth.secrets import hash_secret
 from assistant.db import Database
 from assistant.db.tenancy import ApiKey, Brand, User
 from assistant.settings import Settings
+from tests.support.db import one, scalars
 
 Cli = Callable[..., Result]
 
@@ -41,16 +42,14 @@ async def test_brand_key_user_and_token_from_the_command_line(cli: Cli, db: Data
     assert made.exit_code == 0
     key = made.stdout.strip()
     assert key.startswith("ak_") and "not shown again" in made.stderr
-    async with db.read() as session:
-        stored = (await session.execute(select(ApiKey))).scalar_one()
+    stored = await one(db, select(ApiKey))
     assert stored.secret_hash == hash_secret(key) and key not in (stored.prefix, stored.secret_hash)
     assert sorted(stored.scopes) == ["ingest", "read"]
 
     user = await asyncio.to_thread(run, "users", "create", "Ana@Acme.example", "--role", "admin", "--password-stdin",
                                    stdin="a long enough password\n")
     assert user.exit_code == 0, user.stderr
-    async with db.read() as session:
-        row = (await session.execute(select(User))).scalar_one()
+    row = await one(db, select(User))
     assert row.email == "ana@acme.example" and row.password_hash.startswith("$argon2id$")
     token = (await asyncio.to_thread(run, "users", "token", "ana@acme.example")).stdout.strip()
     assert token.startswith("rt_")
@@ -103,8 +102,7 @@ async def test_the_installed_entry_point_creates_a_brand_and_refuses_in_one_line
                                                                                   db: Database) -> None:
     made = await asyncio.to_thread(assistant, settings.database_url, "brands", "create", "acme", "--name", "Acme")
     assert made.returncode == 0, made.stderr
-    async with db.read() as session:
-        assert (await session.execute(select(Brand.slug))).scalars().all() == ["acme"]
+    assert await scalars(db, select(Brand.slug)) == ["acme"]
     refused = await asyncio.to_thread(assistant, settings.database_url, "keys", "create", "--brand", "nobody",
                                       "--scope", "ingest")
     assert refused.returncode == 1

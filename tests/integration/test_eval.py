@@ -24,6 +24,7 @@ from assistant.db.tenancy import Brand
 from assistant.eval import hostile, runner
 from assistant.eval.report import REPORT_HTML, REPORT_JSON
 from assistant.settings import Settings, get_settings
+from tests.support.db import scalar
 from tests.support.eval_data import write_csv, write_ndjson
 from tests.support.fake_llm import FakeLLM, Response
 
@@ -202,8 +203,7 @@ async def test_the_configured_database_is_never_written(eval_settings: Settings,
 
     live = Database(eval_settings.database_url)
     try:
-        async with live.read() as session:
-            assert await session.scalar(select(func.count()).select_from(Brand)) == 0
+        assert await scalar(live, select(func.count()).select_from(Brand)) == 0
     finally:
         await live.dispose()
     assert (tmp_path / "out" / runner.SCRATCH_FILE).exists()

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from assistant.db.people import Interaction
 from assistant.http import MAX_JSON_DEPTH
 from tests.integration.test_web import sign_in
+from tests.support.db import scalar
 from tests.support.factories import mention
 
 HUGE = 2**63
@@ -47,8 +48,7 @@ def problem(response: Any, status: int) -> dict[str, Any]:
 
 
 async def stored_mentions(db: Any) -> int:
-    async with db.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(Interaction)) or 0)
+    return int(await scalar(db, select(func.count()).select_from(Interaction)) or 0)
 
 
 @pytest.mark.parametrize("method,path,who", API_ID_ROUTES)

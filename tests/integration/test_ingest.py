@@ -19,12 +19,12 @@ from assistant.db.people import Handle, Interaction, Person
 from assistant.db.turns import Turn
 from assistant.services import app_services
 from tests.support import turn_states
+from tests.support.db import one, scalar
 from tests.support.factories import mention
 
 
 async def rows(db: Database, model: Any = Interaction) -> int:
-    async with db.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+    return int(await scalar(db, select(func.count()).select_from(model)) or 0)
 
 
 async def nothing_stored(db: Database) -> None:
@@ -121,8 +121,7 @@ async def test_text_of_exactly_10000_characters_is_accepted(client, factory, db)
     brand = await factory.brand()
     response = await client.post("/api/v1/mentions", json=mention(text="é" * 10_000), headers=brand.ingest)
     assert response.status_code == 202
-    async with db.read() as session:
-        assert await session.scalar(select(Interaction.text)) == "é" * 10_000
+    assert await scalar(db, select(Interaction.text)) == "é" * 10_000
 
 
 @pytest.mark.parametrize("created_at", ["yesterday", "2026-13-01T00:00:00Z", "2026-02-30T10:00:00Z", "",
@@ -189,8 +188,7 @@ async def test_unusual_text_is_stored_and_returned_exactly(client, factory, db, 
     assert response.status_code == 202, response.text
     got = await client.get(f"/api/v1/mentions/{response.json()['id']}", headers=brand.read)
     assert got.json()["text"] == text
-    async with db.read() as session:
-        assert await session.scalar(select(Interaction.text)) == text
+    assert await scalar(db, select(Interaction.text)) == text
 
 
 async def test_script_in_text_is_stored_as_text_and_returned_intact_as_json(client, factory, db) -> None:
@@ -290,8 +288,7 @@ async def test_the_same_mention_twenty_times_at_once_is_stored_once(client, fact
     assert len(ids) == 1
     assert sum(r.json()["duplicate"] for r in responses) == 19
     assert await rows(db) == 1 and await rows(db, Person) == 1 and await rows(db, Turn) == 1
-    async with db.read() as session:
-        person = (await session.execute(select(Person))).scalar_one()
+    person = await one(db, select(Person))
     assert person.mention_count == 1
 
 

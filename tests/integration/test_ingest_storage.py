@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from assistant.auth import service as auth
 from assistant.db import Database
@@ -28,12 +28,9 @@ def _rows(prefix: str, person_id: int) -> list[dict[str, object]]:
 @pytest.mark.sqlite  # the fast path is SQLite's
 async def test_fast_executemany_stores_what_sqlalchemy_stores(db: Database) -> None:
     brand = await db.run_write(auth.create_brand, "fast", "Fast")
-    async with db.write() as session:
-        person = Person(brand_id=brand.id, display_name="p", first_seen_at=dt.datetime.now(dt.timezone.utc),
-                        last_seen_at=dt.datetime.now(dt.timezone.utc))
-        session.add(person)
-        await session.flush()
-        person_id = person.id
+    person_id = await db.run_write(lambda conn: conn.execute(insert(Person).values(
+        brand_id=brand.id, display_name="p", first_seen_at=dt.datetime.now(dt.timezone.utc),
+        last_seen_at=dt.datetime.now(dt.timezone.utc))).inserted_primary_key[0])
 
     def write(conn, fast: bool) -> None:  # type: ignore[no-untyped-def]
         rows = _rows("f" if fast else "s", person_id)

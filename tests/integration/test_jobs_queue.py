@@ -12,6 +12,7 @@ from assistant.db.base import utcnow
 from assistant.db.jobs import Job
 from assistant.jobs import queue
 from assistant.jobs.worker import JobFailed, Worker
+from tests.support.db import execute, one, rows, scalars
 
 
 async def _queue_jobs(db: Database, n: int, kind: str = "test") -> None:
@@ -21,8 +22,7 @@ async def _queue_jobs(db: Database, n: int, kind: str = "test") -> None:
 async def test_a_subject_with_a_queued_job_gets_no_second_one(db: Database) -> None:
     await _queue_jobs(db, 3)
     await _queue_jobs(db, 3)
-    async with db.read() as session:
-        assert len((await session.execute(select(Job))).scalars().all()) == 3
+    assert len(await rows(db, select(Job))) == 3
 
 
 async def test_concurrent_claims_never_hand_out_a_job_twice(db: Database) -> None:
@@ -41,8 +41,7 @@ async def test_an_expired_lease_is_taken_over_and_the_old_holder_cannot_finish(d
     await _queue_jobs(db, 1)
     [first] = await queue.claim(db, "dead-worker", ["test"], 1, 30)
     assert await queue.claim(db, "other", ["test"], 1, 30) == []
-    async with db.write() as session:
-        await session.execute(update(Job).values(lease_until=utcnow() - dt.timedelta(seconds=1)))
+    await execute(db, update(Job).values(lease_until=utcnow() - dt.timedelta(seconds=1)))
     [second] = await queue.claim(db, "other", ["test"], 1, 30)
     assert second.id == first.id and second.attempts == 2
     assert await db.run_write(queue.finish, first) is False
@@ -59,8 +58,7 @@ async def test_a_failing_job_backs_off_then_ends_dead_with_its_last_error(db: Da
         raise JobFailed(f"receiver said no ({calls})", delay=0)
 
     await Worker(db, {"test": always_fails}).run_until_idle(timeout=10)
-    async with db.read() as session:
-        job = (await session.execute(select(Job))).scalar_one()
+    job = await one(db, select(Job))
     assert calls == 3
     assert job.status == "dead" and job.last_error == "receiver said no (3)"
     assert await queue.requeue_dead(db, job.id) is True
@@ -74,8 +72,7 @@ async def test_a_handler_that_succeeds_finishes_its_job(db: Database) -> None:
         seen.append(job.subject_id or 0)
 
     await Worker(db, {"test": handle}, concurrency=2).run_until_idle(timeout=10)
-    async with db.read() as session:
-        statuses = set((await session.execute(select(Job.status))).scalars())
+    statuses = set(await scalars(db, select(Job.status)))
     assert sorted(seen) == [1, 2, 3, 4, 5] and statuses == {"done"}
 
 
@@ -92,8 +89,7 @@ async def test_stopping_hands_back_jobs_that_did_not_finish_in_the_grace_time(db
     await asyncio.wait_for(started.wait(), 5)
     worker.stop()
     await asyncio.wait_for(task, 5)
-    async with db.read() as session:
-        jobs = (await session.execute(select(Job))).scalars().all()
+    jobs = await rows(db, select(Job))
     assert {j.status for j in jobs} == {"queued"} and {j.attempts for j in jobs} == {0}
 
 
@@ -114,8 +110,7 @@ async def test_a_busy_worker_renews_its_leases_so_no_one_takes_its_jobs(db: Data
     worker.stop()
     await asyncio.wait_for(task, 5)
     assert stolen == []
-    async with db.read() as session:
-        assert (await session.execute(select(Job.status))).scalar_one() == "done"
+    assert await scalars(db, select(Job.status)) == ["done"]
 
 
 async def test_a_finished_job_frees_its_slot_at_once_not_at_the_next_poll(db: Database) -> None:

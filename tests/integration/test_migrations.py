@@ -11,10 +11,8 @@ from assistant.db.models import Base
 
 
 async def test_the_migrated_schema_matches_the_models(db: Database) -> None:
-    async with db.write_engine.connect() as connection:
-        diff = await connection.run_sync(
-            lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": False}),
-                                          Base.metadata))
+    diff = await db.run_read(lambda conn: compare_metadata(
+        MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata))
     assert diff == []
 
 

@@ -7,13 +7,14 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import Row, event, func, insert, select
 
 from assistant.db.audit import AuditEvent
 from assistant.db.outbox import Reply
 from assistant.db.turns import Decision, Turn
 from assistant.db.webhooks import Webhook, WebhookDelivery
 from assistant.services import app_services
+from tests.support.db import execute, one, rows, scalar
 from tests.support.factories import mention
 from tests.support.review_helpers import pending_turn, post_mention, store_draft
 
@@ -24,10 +25,9 @@ def at(minutes: int) -> str:
     return (T0 + dt.timedelta(minutes=minutes)).isoformat()
 
 
-async def audit_actions(db, turn_id: int) -> list[AuditEvent]:
-    async with db.read() as session:
-        return list((await session.execute(select(AuditEvent).where(
-            AuditEvent.subject_type == "turn", AuditEvent.subject_id == turn_id).order_by(AuditEvent.id))).scalars())
+async def audit_actions(db, turn_id: int) -> list[Row[Any]]:
+    return await rows(db, select(AuditEvent).where(
+        AuditEvent.subject_type == "turn", AuditEvent.subject_id == turn_id).order_by(AuditEvent.id))
 
 
 async def test_approve_as_is_puts_the_draft_in_the_outbox(client, db, factory):
@@ -39,9 +39,9 @@ async def test_approve_as_is_puts_the_draft_in_the_outbox(client, db, factory):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "approved"
-    async with db.read() as session:
-        reply = await session.get(Reply, body["reply_id"])
-        decision = await session.scalar(select(Decision).where(Decision.turn_id == turn_id))
+    reply, decision = await db.run_read(lambda conn: (
+        conn.execute(select(Reply).where(Reply.id == body["reply_id"])).one(),
+        conn.execute(select(Decision).where(Decision.turn_id == turn_id)).first()))
     assert reply.text == "Hi Ana, sorry about the wait: it ships today." and reply.turn_id == turn_id
     assert reply.approved_by_user_id == kit.reviewer_id and reply.author_handle == "ana"
     assert decision.action == "approve" and decision.draft_id == draft_id and decision.diff == ""
@@ -64,8 +64,7 @@ async def test_approve_edited_records_the_diff(client, db, factory):
     assert decision["final_text"] == "Hi Ana, it ships today, tracking to follow."
     assert "-Hi Ana, it ships Monday." in decision["diff"]
     assert "+Hi Ana, it ships today, tracking to follow." in decision["diff"]
-    async with db.read() as session:
-        reply = await session.get(Reply, response.json()["reply_id"])
+    reply = await one(db, select(Reply).where(Reply.id == response.json()["reply_id"]))
     assert reply.text == "Hi Ana, it ships today, tracking to follow."
     assert (await audit_actions(db, turn_id))[0].data["edited"] is True
 
@@ -94,8 +93,7 @@ async def test_approving_a_replaced_draft_is_stale(client, db, factory):
     assert response.status_code == 409
     problem = response.json()
     assert problem["type"].endswith("/stale-draft") and problem["current_draft_id"] == new_draft
-    async with db.read() as session:
-        assert await session.scalar(select(func.count()).select_from(Reply)) == 0
+    assert await scalar(db, select(func.count()).select_from(Reply)) == 0
 
 
 async def test_a_new_mention_makes_the_draft_stale_while_the_reviewer_reads(client, db, factory):
@@ -134,10 +132,9 @@ async def test_two_reviewers_approving_at_once_one_wins(client, db, factory):
                     headers=kit.admin))
 
     assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
-    async with db.read() as session:
-        assert await session.scalar(select(func.count()).select_from(Reply).where(Reply.turn_id == turn_id)) == 1
-        assert await session.scalar(select(func.count()).select_from(Decision).where(Decision.turn_id == turn_id)) == 1
-        assert (await session.get(Turn, turn_id)).version == 2
+    assert await scalar(db, select(func.count()).select_from(Reply).where(Reply.turn_id == turn_id)) == 1
+    assert await scalar(db, select(func.count()).select_from(Decision).where(Decision.turn_id == turn_id)) == 1
+    assert await scalar(db, select(Turn.version).where(Turn.id == turn_id)) == 2
 
 
 async def test_a_text_breaking_a_blocking_rule_is_refused_with_findings(client, db, factory):
@@ -206,17 +203,15 @@ async def test_reject_with_a_reason(client, db, factory):
 async def test_escalate_with_a_reason_tells_subscribed_tools(client, db, factory):
     kit = await factory.brand()
     turn_id, _ = await pending_turn(client, db, kit)
-    async with db.write() as session:
-        session.add(Webhook(brand_id=kit.id, url="https://hooks.example/x", events=["turn.escalated"],
-                            secret="whsec_dGVzdA==", active=True))
+    await execute(db, insert(Webhook).values(brand_id=kit.id, url="https://hooks.example/x", events=["turn.escalated"],
+                                             secret="whsec_dGVzdA==", active=True))
 
     response = await client.post(f"/api/v1/turns/{turn_id}/escalate", json={"reason": "Needs the support lead"},
                                  headers=kit.reviewer)
 
     assert response.status_code == 200, response.text
     assert (await client.get(f"/api/v1/turns/{turn_id}", headers=kit.reviewer)).json()["status"] == "escalated"
-    async with db.read() as session:
-        [delivery] = (await session.execute(select(WebhookDelivery))).scalars()
+    [delivery] = await rows(db, select(WebhookDelivery))
     assert delivery.event_type == "turn.escalated" and delivery.payload["data"]["turn_id"] == turn_id
     assert [e.action for e in await audit_actions(db, turn_id)] == ["turn.escalated"]
     # An escalated turn may still be rejected, but not escalated again.

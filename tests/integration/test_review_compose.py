@@ -14,14 +14,14 @@ from assistant.db.turns import Decision, Draft, Turn
 from assistant.policy import load_policy
 from assistant.policy.service import set_brand_policy
 from assistant.review.service import initials, signed
+from tests.support.db import execute, one, scalar
 from tests.support.review_helpers import escalated_turn, pending_turn, post_mention
 
 SIGNED_POLICY = '[voice]\ndescription = "Warm."\nsign_off = "–{initials}"\n'
 
 
 async def replies(db) -> int:
-    async with db.read() as session:
-        return await session.scalar(select(func.count()).select_from(Reply))
+    return await scalar(db, select(func.count()).select_from(Reply))
 
 
 async def test_a_human_writes_the_reply_of_an_escalated_turn(client, db, factory):
@@ -41,11 +41,12 @@ async def test_a_human_writes_the_reply_of_an_escalated_turn(client, db, factory
     [decision] = turn["decisions"]
     assert decision["user"] == kit.reviewer_email and decision["final_text"] == text
     assert "+Hi Ana, I am sorry this went so badly.\n" in decision["diff"] and "\n-" not in decision["diff"]
-    async with db.read() as session:
-        reply = await session.get(Reply, response.json()["reply_id"])
-        row = await session.scalar(select(Decision).where(Decision.turn_id == turn_id))
-        [audit] = (await session.execute(select(AuditEvent).where(AuditEvent.subject_type == "turn",
-                                                                  AuditEvent.subject_id == turn_id))).scalars()
+    def look(conn):
+        return (conn.execute(select(Reply).where(Reply.id == response.json()["reply_id"])).one(),
+                conn.execute(select(Decision).where(Decision.turn_id == turn_id)).first(),
+                conn.execute(select(AuditEvent).where(AuditEvent.subject_type == "turn",
+                                                      AuditEvent.subject_id == turn_id)).all())
+    reply, row, [audit] = await db.run_read(look)
     assert reply.text == text and reply.draft_id == draft["id"] and row.draft_id == draft["id"] and row.policy_hash
     assert audit.action == "turn.approved" and audit.data["written_by_human"] is True
 
@@ -73,9 +74,8 @@ async def test_a_human_reply_is_checked_against_the_policy(client, db, factory):
                                  headers=kit.reviewer)
 
     assert response.status_code == 422 and response.json()["type"].endswith("/policy-blocked")
-    async with db.read() as session:
-        assert await session.scalar(select(func.count()).select_from(Draft).where(Draft.turn_id == turn_id)) == 0
-        assert (await session.get(Turn, turn_id)).status == "escalated"
+    assert await scalar(db, select(func.count()).select_from(Draft).where(Draft.turn_id == turn_id)) == 0
+    assert (await one(db, select(Turn).where(Turn.id == turn_id))).status == "escalated"
 
 
 @pytest.mark.parametrize("body", [{}, {"draft_id": None}, {"text": ""}, {"draft_id": None, "text": "  "}])
@@ -119,8 +119,7 @@ async def test_approving_for_a_person_who_opted_out_since_is_409(client, db, fac
     kit = await factory.brand()
     turn_id, draft_id = await pending_turn(client, db, kit, handle="@ana")
     escalated = await escalated_turn(client, db, kit, handle="@ana", text="@acme lawyer", conversation_id="c2")
-    async with db.write() as session:
-        await session.execute(update(Person).values(do_not_reply=True))
+    await execute(db, update(Person).values(do_not_reply=True))
 
     response = await client.post(f"/api/v1/turns/{turn_id}/approve", json={"draft_id": draft_id},
                                  headers=kit.reviewer)
@@ -154,9 +153,8 @@ def test_signed_adds_the_reviewers_sign_off_only_when_missing():
 
 async def test_approving_a_draft_without_the_sign_off_says_exactly_what_to_append(client, db, factory):
     kit = await factory.brand()
-    async with db.write() as session:
-        await (await session.connection()).run_sync(set_brand_policy, kit.id, SIGNED_POLICY)
-        await session.execute(update(User).where(User.id == kit.reviewer_id).values(display_name="Maria del Rio"))
+    await db.run_write(set_brand_policy, kit.id, SIGNED_POLICY)
+    await execute(db, update(User).where(User.id == kit.reviewer_id).values(display_name="Maria del Rio"))
     turn_id, draft_id = await pending_turn(client, db, kit, draft_text="Hi Ana, it ships today.")
 
     refused = await client.post(f"/api/v1/turns/{turn_id}/approve", json={"draft_id": draft_id},

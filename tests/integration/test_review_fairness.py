@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from assistant.db.outbox import Reply
 from assistant.db.people import Interaction
 from assistant.errors import ValidationFailed
 from assistant.review.service import audit_page, fairness
+from tests.support.db import execute
 from tests.support.review_helpers import pending_turn
 
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
@@ -24,18 +25,16 @@ async def answered(client, db, kit, handle: str, followers: int | None, wait_sec
     response = await client.post(f"/api/v1/turns/{turn_id}/approve", json={"draft_id": draft_id},
                                  headers=kit.reviewer)
     assert response.status_code == 200, response.text
-    async with db.write() as session:
-        await session.execute(update(Reply).where(Reply.turn_id == turn_id).values(
-            approved_at=T0 + dt.timedelta(seconds=wait_seconds)))
+    await execute(db, update(Reply).where(Reply.turn_id == turn_id).values(
+        approved_at=T0 + dt.timedelta(seconds=wait_seconds)))
     person_id = (await client.get(f"/api/v1/turns/{turn_id}", headers=kit.reviewer)).json()["person"]["id"]
     return turn_id, person_id
 
 
 async def earlier_reply(db, kit, person_id: int, at: dt.datetime) -> None:
-    async with db.write() as session:
-        session.add(Interaction(brand_id=kit.id, person_id=person_id, direction="outbound", platform="x",
-                                external_id=f"ours-{person_id}-{at.timestamp()}", text="Thanks!", occurred_at=at,
-                                received_at=at))
+    await execute(db, insert(Interaction).values(brand_id=kit.id, person_id=person_id, direction="outbound",
+                                                 platform="x", external_id=f"ours-{person_id}-{at.timestamp()}",
+                                                 text="Thanks!", occurred_at=at, received_at=at))
 
 
 async def test_fairness_by_audience_and_by_first_time_or_returning(client, db, factory):

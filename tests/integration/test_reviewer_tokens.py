@@ -11,6 +11,7 @@ from sqlalchemy import update
 
 from assistant.db.tenancy import UserToken
 from tests.integration.test_cli import assistant
+from tests.support.db import execute
 
 
 async def test_tokens_are_listed_by_prefix_and_revoked_at_once(settings, factory, client) -> None:
@@ -35,9 +36,7 @@ async def test_tokens_are_listed_by_prefix_and_revoked_at_once(settings, factory
 async def test_an_expired_token_no_longer_authenticates(factory, db, client) -> None:
     kit = await factory.brand()
     assert (await client.get("/api/v1/turns", headers=kit.admin)).status_code == 200
-    async with db.write() as session:
-        await session.execute(update(UserToken).values(
-            expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+    await execute(db, update(UserToken).values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
     app_services(client.app).authenticator.forget()
     answer = await client.get("/api/v1/turns", headers=kit.admin)
     assert answer.status_code == 401

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from assistant.db import Database
 from assistant.db.people import Interaction
 from assistant.settings import Settings
+from tests.support.db import scalar
 from tests.support.factories import Factory, mention
 
 
@@ -87,8 +88,7 @@ async def test_two_server_processes_share_one_port_and_store_every_mention_once(
 
         ids = await asyncio.gather(*(send(n) for n in range(300)))  # every mention sent twice
         assert len(set(ids)) == 150
-        async with db.read() as session:
-            assert await session.scalar(select(func.count()).select_from(Interaction)) == 150
+        assert await scalar(db, select(func.count()).select_from(Interaction)) == 150
 
         victim = children_of(process.pid)[0]
         os.kill(victim, signal.SIGKILL)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from assistant.db.snippets import Snippet
+from tests.support.db import scalar
 
 
 async def test_admins_manage_saved_replies_and_reviewers_read_them(client, db, factory):
@@ -59,5 +60,4 @@ async def test_bad_input_gets_a_precise_answer_and_stores_nothing(client, db, fa
         assert answer.status_code == status, (body, answer.text)
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert words in answer.text, (body, answer.text)
-    async with db.read() as session:
-        assert await session.scalar(select(func.count()).select_from(Snippet)) == 1
+    assert await scalar(db, select(func.count()).select_from(Snippet)) == 1

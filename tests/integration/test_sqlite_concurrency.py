@@ -12,6 +12,7 @@ from assistant.auth import service as auth
 from assistant.db import Database
 from assistant.db.people import Interaction, Person
 from assistant.mentions import service
+from tests.support.db import scalar
 from tests.support.factories import mention
 
 
@@ -40,10 +41,9 @@ async def test_two_writers_on_one_file_lose_nothing(sqlite_url: str) -> None:
 
         counts = await asyncio.gather(writer(one, "a"), writer(two, "b"), writer(one, "c"), writer(two, "d"))
         assert counts == [900, 900, 900, 900]
-        async with one.read() as session:
-            assert await session.scalar(select(func.count()).select_from(Interaction)) == 3600
-            assert await session.scalar(select(func.count()).select_from(Person)) == 36
-            assert await session.scalar(select(func.sum(Person.mention_count))) == 3600
+        assert await scalar(one, select(func.count()).select_from(Interaction)) == 3600
+        assert await scalar(one, select(func.count()).select_from(Person)) == 36
+        assert await scalar(one, select(func.sum(Person.mention_count))) == 3600
     finally:
         await one.dispose()
         await two.dispose()
@@ -74,7 +74,6 @@ async def test_writers_in_threads_with_their_own_loops(sqlite_url: str) -> None:
     assert results == [1000, 1000, 1000]
     check = Database(sqlite_url)
     try:
-        async with check.read() as session:
-            assert await session.scalar(select(func.count()).select_from(Interaction)) == 3000
+        assert await scalar(check, select(func.count()).select_from(Interaction)) == 3000
     finally:
         await check.dispose()

@@ -15,42 +15,37 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from assistant.db.people import Interaction
+from tests.support.db import execute
 from tests.support.factories import mention
 
 
 def cap_sqlite_file(database: Any) -> None:
     """New connections of every engine of ``database`` may not grow the file (pools emptied first)."""
-    engines = [database.write_engine.sync_engine, database.read_engine.sync_engine,
-               database._sync_write, database._sync_read]
-
     def cap(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         pages = cursor.execute("PRAGMA page_count").fetchone()[0]
         cursor.execute(f"PRAGMA max_page_count={pages}")
         cursor.close()
 
-    for engine in engines:
-        if engine is not None:
-            event.listen(engine, "connect", cap)
-            engine.pool.dispose()
+    for engine in database.engines:
+        event.listen(engine, "connect", cap)
+        engine.pool.dispose()
 
 
 async def fill_postgres_disk(db: Any) -> None:
-    async with db.write() as session:
-        await session.execute(text(
-            "CREATE OR REPLACE FUNCTION test_disk_full() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; "
-            "END $$ LANGUAGE plpgsql"))
-        await session.execute(text("CREATE TRIGGER test_disk_full BEFORE INSERT ON interactions "
-                                   "FOR EACH ROW EXECUTE FUNCTION test_disk_full()"))
+    await execute(db, text(
+        "CREATE OR REPLACE FUNCTION test_disk_full() RETURNS trigger AS $$ BEGIN "
+        "RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; "
+        "END $$ LANGUAGE plpgsql"),
+        text("CREATE TRIGGER test_disk_full BEFORE INSERT ON interactions "
+             "FOR EACH ROW EXECUTE FUNCTION test_disk_full()"))
 
 
 @pytest.fixture
 async def drop_disk_full_trigger(db: Any) -> Any:
     yield
     if not db.is_sqlite:
-        async with db.write() as session:
-            await session.execute(text("DROP TRIGGER IF EXISTS test_disk_full ON interactions"))
+        await execute(db, text("DROP TRIGGER IF EXISTS test_disk_full ON interactions"))
 
 
 async def test_a_full_disk_is_503_with_retry_after_and_every_acknowledged_mention_is_kept(
@@ -89,7 +84,6 @@ async def test_a_full_disk_is_503_with_retry_after_and_every_acknowledged_mentio
         assert refusal.headers["content-type"].startswith("application/problem+json")
         assert int(refusal.headers["retry-after"]) >= 1
         assert "nothing was stored" in refusal.json()["detail"]
-    async with db.read() as session:
-        stored = set(await session.scalars(select(Interaction.external_id)))
-        count = await session.scalar(select(func.count()).select_from(Interaction))
+    stored, count = await db.run_read(lambda conn: (set(conn.scalars(select(Interaction.external_id))),
+                                                    conn.scalar(select(func.count()).select_from(Interaction))))
     assert acknowledged <= stored and count == len(acknowledged)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 
 from assistant.db.tenancy import User
 from assistant.db.turns import Turn
@@ -14,6 +14,7 @@ from assistant.services import app_services
 from assistant.web.pages import ADMIN_ROUTES, ROUTES
 from assistant.web.security import CSP, read_session, sign_session
 from tests.browser.seed import ingest_mention, store_draft, waiting_turn
+from tests.support.db import execute, rows
 
 TOKEN = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
@@ -91,8 +92,7 @@ def test_session_cookie_expires() -> None:
 async def test_a_disabled_user_loses_the_session_at_once(client, kit, db) -> None:
     await sign_in(client, kit.reviewer_email, kit.password)
     assert (await client.get("/", follow_redirects=False)).status_code == 200
-    async with db.write() as session:
-        (await session.get(User, kit.reviewer_id)).disabled = True
+    await execute(db, update(User).where(User.id == kit.reviewer_id).values(disabled=True))
     assert (await client.get("/", follow_redirects=False)).status_code == 303
 
 
@@ -184,8 +184,7 @@ async def test_approve_edit_reject_and_stale_by_form(client, kit, db) -> None:
     assert stale.status_code == 409
     assert "the person wrote again; here is the new draft" in stale.text.lower()
     assert f'name="draft_id" value="{new_draft}"' in stale.text
-    async with db.read() as session:
-        statuses = dict((await session.execute(select(Turn.id, Turn.status))).all())
+    statuses = dict(await rows(db, select(Turn.id, Turn.status)))
     assert statuses[t1] == "approved" and statuses[t2] == "rejected" and statuses[t3] == "pending_review"
 
 

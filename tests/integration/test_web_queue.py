@@ -160,4 +160,4 @@ async def test_the_counts_are_capped(client, kit, db, monkeypatch) -> None:
 
     assert '<span id="waiting-count" data-poll="/queue/count" aria-live="polite">2+</span>' in (await client.get("/")).text
     assert (await client.get("/queue/count")).json() | {"escalated": 0} == {
-        "waiting": 2, "label": "2+", "escalated": 0, "escalated_label": "0"}
+        "waiting": 2, "label": "2+", "escalated": 0, "escalated_label": "0", "problems": []}

@@ -14,11 +14,12 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Row, func, select
 
 from assistant.db import Database
 from assistant.db.jobs import Job
@@ -26,6 +27,7 @@ from assistant.db.turns import Draft, Turn
 from assistant.jobs import queue
 from assistant.settings import Settings
 from tests.integration.test_drafting import current, ingest, turn_and_drafts, user_prompt
+from tests.support.db import first_row, scalar
 from tests.support.factories import BrandKit, mention
 from tests.support.fake_llm import HANG_SECONDS, FakeLLM, Response
 
@@ -79,9 +81,8 @@ async def _result(value: bool | Awaitable[bool]) -> bool:
     return await value if inspect.isawaitable(value) else value
 
 
-async def draft_job(db: Database) -> Job:
-    async with db.read() as session:
-        job = await session.scalar(select(Job).where(Job.kind == queue.DRAFT_TURN))
+async def draft_job(db: Database) -> Row[Any]:
+    job = await first_row(db, select(Job).where(Job.kind == queue.DRAFT_TURN))
     assert job is not None
     return job
 
@@ -138,18 +139,17 @@ async def test_two_workers_drain_500_turns_on_postgresql_each_drafted_once(
     assert response.status_code == 200
 
     async def all_drafted() -> bool:
-        async with db.read() as session:
-            return await session.scalar(select(func.count()).select_from(Turn).where(
-                Turn.status == "pending_review")) == turns
+        return await scalar(db, select(func.count()).select_from(Turn).where(Turn.status == "pending_review")) == turns
     await until(all_drafted, 60)
     for worker in workers:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=20) == 0
 
-    async with db.read() as session:
-        current_ids = set((await session.execute(select(Turn.current_draft_id))).scalars())
-        drafts = (await session.execute(select(Draft.turn_id, Draft.id, Draft.stale))).all()
-        lockers = set((await session.execute(select(Job.locked_by).where(Job.kind == queue.DRAFT_TURN))).scalars())
+    def look(conn: Connection) -> tuple[set[int], list[Row[Any]], set[str]]:
+        return (set(conn.scalars(select(Turn.current_draft_id))),
+                conn.execute(select(Draft.turn_id, Draft.id, Draft.stale)).all(),
+                set(conn.scalars(select(Job.locked_by).where(Job.kind == queue.DRAFT_TURN))))
+    current_ids, drafts, lockers = await db.run_read(look)
     assert len(drafts) == turns and len({d.turn_id for d in drafts}) == turns  # one draft per turn
     assert current_ids == {d.id for d in drafts} and not any(d.stale for d in drafts)
     asked = Counter(re.search(r"^<<<PERSON\n(\S+)", user_prompt(r), re.MULTILINE)[1] for r in fake_llm.requests)

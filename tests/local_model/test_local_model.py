@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, select
 
 from assistant.app import build_worker
 from assistant.cli import main
@@ -39,13 +40,15 @@ async def test_a_mention_gets_a_real_draft_that_a_reviewer_approves_and_a_tool_p
     assert accepted.status_code == 202, accepted.text
     turn_id = accepted.json()["turn_id"]
 
+    def look(conn: Connection) -> tuple[Row[Any], Row[Any] | None]:
+        turn = conn.execute(select(Turn).where(Turn.id == turn_id)).one()
+        return turn, conn.execute(select(Draft).where(Draft.id == turn.current_draft_id)).first()
+
     state = Services.build(settings_for(settings, local_model_url))
     worker = build_worker(state.db, state.settings, concurrency=1)
     try:
         await worker.run_until_idle(timeout=600)
-        async with state.db.read() as session:
-            turn = await session.get(Turn, turn_id)
-            draft = await session.scalar(select(Draft).where(Draft.id == turn.current_draft_id))
+        turn, draft = await state.db.run_read(look)
     finally:
         await worker.aclose()
         await state.db.dispose()

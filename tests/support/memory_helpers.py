@@ -6,10 +6,11 @@ import datetime as dt
 from typing import Any
 
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 
 from assistant.db import Database
 from assistant.db.memory import Promise
+from tests.support.db import execute, rows
 from tests.support.factories import BrandKit
 from tests.support.review_helpers import pending_turn
 
@@ -25,16 +26,14 @@ async def approved_reply(client: AsyncTestClient, db: Database, kit: BrandKit, *
     return {"turn_id": turn_id, "draft_id": draft_id, "reply_id": response.json()["reply_id"]}
 
 
-async def promises_of(db: Database, **where: Any) -> list[Promise]:
-    async with db.read() as session:
-        query = select(Promise).order_by(Promise.id)
-        for name, value in where.items():
-            query = query.where(getattr(Promise, name) == value)
-        return list((await session.execute(query)).scalars())
+async def promises_of(db: Database, **where: Any) -> list[Row[Any]]:
+    query = select(Promise).order_by(Promise.id)
+    for name, value in where.items():
+        query = query.where(getattr(Promise, name) == value)
+    return await rows(db, query)
 
 
 async def make_due(db: Database, promise_id: int, ago: dt.timedelta = dt.timedelta(minutes=1)) -> None:
     """Move a promise's due time into the past, as if its time had come."""
-    async with db.write() as session:
-        await session.execute(update(Promise).where(Promise.id == promise_id).values(
-            due_at=dt.datetime.now(dt.timezone.utc) - ago))
+    await execute(db, update(Promise).where(Promise.id == promise_id).values(
+        due_at=dt.datetime.now(dt.timezone.utc) - ago))

@@ -153,10 +153,11 @@
   }
   function showEmpty() {
     if (document.querySelector("#waiting-list .empty")) { return; }
+    var nav = document.getElementById("waiting-list");
     var p = document.createElement("p");
     p.className = "empty";
-    p.textContent = "Nobody is waiting. Well done.";
-    document.getElementById("waiting-list").appendChild(p);
+    p.textContent = nav.getAttribute("data-empty") || "Nobody is waiting. Well done.";
+    nav.appendChild(p);
     workspace.classList.add("empty-queue");
   }
   function adjustCount(step) {
@@ -355,6 +356,10 @@
         var discard = pane() && pane().querySelector("[data-discard]");
         if (discard) { discard.click(); } else { return; }
         break;
+      case "f":
+        var followUp = pane() && pane().querySelector("form[data-follow-up]");
+        if (followUp && followUp.reportValidity()) { followUp.requestSubmit(); } else { return; }
+        break;
       case "/": var q = document.getElementById("q"); if (q) { q.focus(); q.select(); } break;
       case "?": openHelp(); break;
       default: return;
@@ -487,10 +492,21 @@
     }
   }
 
+  // --- Search: the address carries only the filters in use -------------------------------------------
+  function bindSearch(form) {
+    function fields() { return Array.prototype.slice.call(form.elements).filter(function (el) { return el.name; }); }
+    form.addEventListener("submit", function () {
+      fields().forEach(function (el) { if (!el.value) { el.disabled = true; } });
+    });
+    window.addEventListener("pageshow", function () { fields().forEach(function (el) { el.disabled = false; }); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.forEach.call(document.querySelectorAll("[data-open-help]"), function (b) {
       b.addEventListener("click", openHelp);
     });
+    var search = document.getElementById("search");
+    if (search) { bindSearch(search); }
     workspace = document.getElementById("workspace");
     if (!workspace) {
       Array.prototype.forEach.call(document.querySelectorAll("textarea[data-counter]"), bindEditor);

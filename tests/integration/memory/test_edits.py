@@ -14,6 +14,7 @@ from assistant.memory.edits import edit_rates, frequent_edits
 from assistant.policy import check_text
 from assistant.policy.service import policy_of, set_brand_policy
 from tests.integration.test_web import sign_in, token
+from tests.support.db import rows, scalar
 from tests.support.review_helpers import pending_turn
 
 FILLER = "We apologize for the delay."
@@ -39,10 +40,9 @@ def window() -> dict:
 async def test_each_approval_records_its_word_diff_and_the_rates(client, db, factory):
     kit = await factory.brand()
     await seed(client, db, kit)
-    async with db.read() as session:
-        rows = list((await session.execute(select(ReplyEdit).order_by(ReplyEdit.id))).scalars())
-    assert [r.size for r in rows] == [7, 7, 0]
-    assert rows[0].removed == ["We apologize for the delay. It"] and rows[0].added == ["it"]
+    edits = await rows(db, select(ReplyEdit).order_by(ReplyEdit.id))
+    assert [r.size for r in edits] == [7, 7, 0]
+    assert edits[0].removed == ["We apologize for the delay. It"] and edits[0].added == ["it"]
     rates = await db.run_read(lambda conn: edit_rates(conn, kit.id, **window()))
     assert (rates.approvals, rates.unchanged, rates.edited, rates.edit_rate) == (3, 1, 2, 2 / 3)
     assert rates.mean_edit_words == 7.0
@@ -54,8 +54,7 @@ async def test_the_reviewers_sign_off_is_not_an_edit(client, db, factory):
     kit = await factory.brand()
     await db.run_write(set_brand_policy, kit.id, '[voice]\nsign_off = "–{initials}"\n')
     await approve(client, db, kit, "@a", "Hi A, it ships today.", "Hi A, it ships today. –RE")
-    async with db.read() as session:
-        assert (await session.scalar(select(ReplyEdit.size))) == 0
+    assert await scalar(db, select(ReplyEdit.size)) == 0
 
 
 async def test_the_edits_page_turns_an_edit_into_a_rule_or_an_example(client, db, factory):
@@ -79,8 +78,7 @@ async def test_the_edits_page_turns_an_edit_into_a_rule_or_an_example(client, db
     response = await client.post("/admin/edits/rule", data={"phrase": FILLER.lower(), "_csrf_token": csrf},
                                  follow_redirects=False)
     assert response.status_code == 303
-    async with db.read() as session:
-        source = await session.scalar(select(Brand.policy_toml).where(Brand.id == kit.id))
+    source = await scalar(db, select(Brand.policy_toml).where(Brand.id == kit.id))
     assert "[[phrase_rules]]" in source
     findings = check_text(policy_of(source), f"Hi! {FILLER}", platform="x")
     assert [f.rule for f in findings] == ["warn_phrase"]
@@ -88,17 +86,14 @@ async def test_the_edits_page_turns_an_edit_into_a_rule_or_an_example(client, db
     example = await client.post("/admin/edits/example", data={"decision_id": str(top.decision_id),
                                                               "_csrf_token": csrf}, follow_redirects=False)
     assert example.status_code == 303
-    async with db.read() as session:
-        source = await session.scalar(select(Brand.policy_toml).where(Brand.id == kit.id))
+    source = await scalar(db, select(Brand.policy_toml).where(Brand.id == kit.id))
     [learned] = [e for e in policy_of(source).examples if e.text == "Thanks."]
     assert learned.expect == "pass" and learned.platform == "x"
 
     other = await factory.brand()
-    async with db.read() as session:
-        before = await session.scalar(select(Brand.policy_toml).where(Brand.id == kit.id))
+    before = await scalar(db, select(Brand.policy_toml).where(Brand.id == kit.id))
     for bad in ({"decision_id": "abc"}, {"decision_id": "999999"}):
         assert (await client.post("/admin/edits/example", data=bad | {"_csrf_token": csrf})).status_code in (404, 422)
     assert (await client.post("/admin/edits/rule", data={"phrase": " ", "_csrf_token": csrf})).status_code == 422
-    async with db.read() as session:
-        assert await session.scalar(select(Brand.policy_toml).where(Brand.id == kit.id)) == before
+    assert await scalar(db, select(Brand.policy_toml).where(Brand.id == kit.id)) == before
     assert other.id != kit.id

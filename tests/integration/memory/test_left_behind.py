@@ -18,13 +18,13 @@ from assistant.review.answered import answered_shares
 from assistant.policy.service import set_brand_policy
 from assistant.webhooks import service as webhooks
 from tests.conftest import DATABASE_UNDER_TEST
+from tests.support.db import execute, scalars
 from tests.support.memory_helpers import approved_reply
 from tests.support.review_helpers import pending_turn, post_mention
 
 
 async def set_turn(db: Database, turn_id: int, **values) -> None:
-    async with db.write() as session:
-        await session.execute(update(Turn).where(Turn.id == turn_id).values(**values))
+    await execute(db, update(Turn).where(Turn.id == turn_id).values(**values))
 
 
 async def test_who_is_left_behind_why_and_since_when(client, db, factory):
@@ -103,9 +103,7 @@ async def test_turn_overdue_fires_once_even_with_several_sweeps(client, db, fact
         results = [await left_behind.run_overdue_sweep(db) for _ in range(3)]
     assert sorted(t for r in results for t in r) == [late]
     assert await left_behind.run_overdue_sweep(db) == []
-    async with db.read() as session:
-        events = list((await session.execute(select(WebhookDelivery.payload).where(
-            WebhookDelivery.event_type == "turn.overdue"))).scalars())
+    events = await scalars(db, select(WebhookDelivery.payload).where(WebhookDelivery.event_type == "turn.overdue"))
     assert [e["data"]["turn_id"] for e in events] == [late] and events[0]["data"]["max_wait_seconds"] == 4 * 3600
 
 

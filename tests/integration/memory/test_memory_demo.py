@@ -20,13 +20,14 @@ async def test_the_demo_shows_each_part_of_relationship_memory(db, settings):
     assert key and fresh
     await draft_waiting(settings, with_examples=False, with_memory=True)
 
-    async with db.read() as session:
-        due = (await session.execute(select(Promise).where(Promise.status == "due"))).scalars().all()
-        followup = await session.get(Turn, due[0].followup_turn_id)
-        regular = await session.scalar(select(Person.id).where(Person.display_name == REGULAR[0]))
-        summary = await session.scalar(select(RelationshipSummary).where(RelationshipSummary.person_id == regular))
-        edits = (await session.execute(select(ReplyEdit.size))).scalars().all()
-        brand_id = followup.brand_id
+    def look(conn):
+        due = conn.execute(select(Promise).where(Promise.status == "due")).all()
+        followup = conn.execute(select(Turn).where(Turn.id == due[0].followup_turn_id)).one()
+        regular = conn.scalar(select(Person.id).where(Person.display_name == REGULAR[0]))
+        summary = conn.execute(select(RelationshipSummary).where(RelationshipSummary.person_id == regular)).first()
+        return due, followup, summary, conn.scalars(select(ReplyEdit.size)).all()
+    due, followup, summary, edits = await db.run_read(look)
+    brand_id = followup.brand_id
     assert len(due) == 1 and followup.status == "pending_review"
     assert summary.source == "extract" and len(summary.covers) > 10 and "Guji" in summary.text
     assert len(edits) == 3 and all(size > 0 for size in edits)

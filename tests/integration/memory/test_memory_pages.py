@@ -10,6 +10,7 @@ from sqlalchemy import update
 from assistant.db.base import utcnow
 from assistant.db.turns import Turn
 from tests.integration.test_web import sign_in, token
+from tests.support.db import execute
 from tests.support.memory_helpers import approved_reply, promises_of
 from tests.support.review_helpers import pending_turn
 
@@ -40,8 +41,7 @@ async def test_the_queue_shows_the_promise_badge_and_the_left_behind_count(clien
     [promise] = await promises_of(db)
     await pending_turn(client, db, kit, handle="@ana", text="@acme hello again", created_at=utcnow().isoformat())
     turn_id, _ = await pending_turn(client, db, kit, handle="@bo")
-    async with db.write() as session:
-        await session.execute(update(Turn).where(Turn.id == turn_id).values(status="rejected"))
+    await execute(db, update(Turn).where(Turn.id == turn_id).values(status="rejected"))
     await sign_in(client, kit.reviewer_email, kit.password)
 
     html = (await client.get("/")).text

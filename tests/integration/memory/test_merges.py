@@ -4,14 +4,16 @@ undoable, in the audit log."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from assistant.db.audit import AuditEvent
 from assistant.db.memory import MergeSuggestion, Promise
 from assistant.db.people import Handle, Interaction, Person
 from assistant.memory import merges
 from tests.integration.test_web import sign_in, token
+from tests.support.db import one, rows, scalar, scalars
 from tests.support.memory_helpers import approved_reply
 from tests.support.review_helpers import post_mention
 
@@ -20,9 +22,8 @@ async def scan(db) -> None:
     await db.run_write(merges.scan, 0)
 
 
-async def open_suggestions(db) -> list[MergeSuggestion]:
-    async with db.read() as session:
-        return list((await session.execute(select(MergeSuggestion).order_by(MergeSuggestion.id))).scalars())
+async def open_suggestions(db) -> list[Row[Any]]:
+    return await rows(db, select(MergeSuggestion).order_by(MergeSuggestion.id))
 
 
 async def test_clues_suggest_merges_with_their_evidence(client, db, factory):
@@ -67,9 +68,8 @@ async def test_a_reviewer_merges_and_undoes_with_every_row_back(client, db, fact
                              text="I wrote you as @ana on X, any news?")
     await scan(db)
     [suggestion] = await open_suggestions(db)
-    async with db.read() as session:
-        old_person = await session.get(Person, suggestion.person_id)
-        before = (old_person.mention_count, old_person.reply_count)
+    old_person = await one(db, select(Person).where(Person.id == suggestion.person_id))
+    before = (old_person.mention_count, old_person.reply_count)
     await sign_in(client, kit.reviewer_email, kit.password)
     page = await client.get("/merges")
     assert "says they wrote to us as @ana on x" in page.text
@@ -80,26 +80,22 @@ async def test_a_reviewer_merges_and_undoes_with_every_row_back(client, db, fact
     merged = await client.post(f"/merges/{suggestion.id}/confirm", data={"_csrf_token": csrf}, follow_redirects=False)
     assert merged.status_code == 303
     keep, fold = suggestion.person_id, suggestion.other_person_id
-    async with db.read() as session:
-        handles = set((await session.execute(select(Handle.platform).where(Handle.person_id == keep))).scalars())
-        assert handles == {"x", "instagram"}
-        assert (await session.get(Person, fold)).merged_into_id == keep
-        assert (await session.get(Person, keep)).mention_count == before[0] + 1
+    assert set(await scalars(db, select(Handle.platform).where(Handle.person_id == keep))) == {"x", "instagram"}
+    assert await scalar(db, select(Person.merged_into_id).where(Person.id == fold)) == keep
+    assert await scalar(db, select(Person.mention_count).where(Person.id == keep)) == before[0] + 1
     again = await client.post(f"/merges/{suggestion.id}/confirm", data={"_csrf_token": csrf})
     assert again.status_code == 409
 
     undone = await client.post(f"/merges/{suggestion.id}/undo", data={"_csrf_token": csrf}, follow_redirects=False)
     assert undone.status_code == 303
-    async with db.read() as session:
-        assert set((await session.execute(select(Handle.platform).where(Handle.person_id == keep))).scalars()) == {"x"}
-        assert set((await session.execute(select(Interaction.person_id).where(
-            Interaction.turn_id == new["turn_id"]))).scalars()) == {fold}
-        person = await session.get(Person, keep)
-        assert (person.mention_count, person.reply_count) == before
-        assert (await session.get(Person, fold)).merged_into_id is None
-        assert (await session.scalar(select(Promise.person_id))) == old_person.id
-        actions = list((await session.execute(select(AuditEvent.action).where(
-            AuditEvent.action.in_(("person.merged", "person.unmerged"))).order_by(AuditEvent.id))).scalars())
+    assert set(await scalars(db, select(Handle.platform).where(Handle.person_id == keep))) == {"x"}
+    assert set(await scalars(db, select(Interaction.person_id).where(Interaction.turn_id == new["turn_id"]))) == {fold}
+    person = await one(db, select(Person).where(Person.id == keep))
+    assert (person.mention_count, person.reply_count) == before
+    assert (await one(db, select(Person).where(Person.id == fold))).merged_into_id is None
+    assert await scalar(db, select(Promise.person_id)) == old_person.id
+    actions = await scalars(db, select(AuditEvent.action).where(
+        AuditEvent.action.in_(("person.merged", "person.unmerged"))).order_by(AuditEvent.id))
     assert actions == ["person.merged", "person.unmerged"]
     assert (await client.post(f"/merges/{suggestion.id}/undo", data={"_csrf_token": csrf})).status_code == 409
 

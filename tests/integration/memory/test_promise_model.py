@@ -11,6 +11,7 @@ from assistant.db.jobs import Job
 
 from assistant.app import build_worker
 from assistant.services import Services
+from tests.support.db import first_row
 from tests.support.fake_llm import FakeLLM, Response
 from tests.support.memory_helpers import approved_reply, promises_of
 
@@ -67,6 +68,5 @@ async def test_a_model_that_stays_down_leaves_the_pattern_promises_alone(client,
     await approved_reply(client, db, kit)
     await run_worker(state)  # the job fails and waits for its retry
     assert [(p.kind, p.source) for p in await promises_of(db)] == [("check", "pattern")]
-    async with db.read() as session:
-        job = await session.scalar(select(Job).where(Job.kind == "read_promises"))
+    job = await first_row(db, select(Job).where(Job.kind == "read_promises"))
     assert job.status == "queued" and "model unavailable" in job.last_error

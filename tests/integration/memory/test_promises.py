@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from assistant.app import build_worker
 from assistant.services import Services
@@ -19,6 +19,7 @@ from assistant.db.webhooks import WebhookDelivery
 from assistant.db.base import utcnow
 from assistant.promises import service
 from assistant.webhooks import service as webhooks
+from tests.support.db import execute, scalar, scalars
 from tests.support.memory_helpers import PROMISING, approved_reply, make_due, promises_of
 from tests.support.review_helpers import post_mention
 
@@ -31,8 +32,7 @@ async def test_an_approved_reply_that_promises_is_remembered_with_its_words_and_
     assert promise.kind == "check" and promise.source == "pattern" and promise.status == "open"
     assert promise.text == "I'll check with the warehouse and get back to you tomorrow."
     assert promise.reply_id == made["reply_id"] and promise.turn_id == made["turn_id"]
-    async with db.read() as session:
-        approved_at = await session.scalar(select(Reply.approved_at).where(Reply.id == made["reply_id"]))
+    approved_at = await scalar(db, select(Reply.approved_at).where(Reply.id == made["reply_id"]))
     assert promise.due_at == approved_at + dt.timedelta(hours=24)
 
     response = await client.get(f"/api/v1/people/{promise.person_id}/promises", headers=kit.read)
@@ -112,9 +112,7 @@ async def test_a_reviewer_settles_a_promise_once_with_a_webhook(client, db, fact
     again = await client.post(f"/api/v1/promises/{promise.id}/settle", json={"outcome": "dropped", "reason": "x"},
                               headers=kit.reviewer)
     assert again.status_code == 409
-    async with db.read() as session:
-        events = list((await session.execute(select(WebhookDelivery.payload).where(
-            WebhookDelivery.event_type == "promise.settled"))).scalars())
+    events = await scalars(db, select(WebhookDelivery.payload).where(WebhookDelivery.event_type == "promise.settled"))
     assert [e["data"]["outcome"] for e in events] == ["kept"] and events[0]["data"]["promise_id"] == promise.id
 
 
@@ -142,11 +140,11 @@ async def test_a_due_promise_opens_one_follow_up_turn_drafted_in_the_queue(clien
     finally:
         await worker.aclose()
 
-    async with db.read() as session:
-        turn = await session.get(Turn, turn_id)
-        draft = await session.get(Draft, turn.current_draft_id)
-        due = list((await session.execute(select(WebhookDelivery.payload).where(
-            WebhookDelivery.event_type == "promise.due"))).scalars())
+    def look(conn):
+        turn = conn.execute(select(Turn).where(Turn.id == turn_id)).one()
+        return (turn, conn.execute(select(Draft).where(Draft.id == turn.current_draft_id)).one(),
+                conn.scalars(select(WebhookDelivery.payload).where(WebhookDelivery.event_type == "promise.due")).all())
+    turn, draft, due = await db.run_read(look)
     assert turn.status == "pending_review" and turn.person_id == promise.person_id
     assert draft.source == "fallback" and "following up on what we said" in draft.text
     [refreshed] = await promises_of(db)
@@ -159,9 +157,9 @@ async def test_a_due_promise_opens_one_follow_up_turn_drafted_in_the_queue(clien
     approve = await client.post(f"/api/v1/turns/{turn_id}/approve", headers=kit.reviewer,
                                 json={"draft_id": draft.id, "text": "Hi Ana, the warehouse found it: it ships today."})
     assert approve.status_code == 200, approve.text
-    async with db.read() as session:
-        reply = await session.get(Reply, approve.json()["reply_id"])
-        first = await session.get(Reply, made["reply_id"])
+    reply, first = await db.run_read(lambda conn: (
+        conn.execute(select(Reply).where(Reply.id == approve.json()["reply_id"])).one(),
+        conn.execute(select(Reply).where(Reply.id == made["reply_id"])).one()))
     assert reply.in_reply_to == first.in_reply_to  # the follow-up continues the thread we left
     [kept] = await promises_of(db)
     assert kept.status == "kept" and kept.reason == f"followed up in reply {reply.id}"
@@ -171,13 +169,11 @@ async def test_no_follow_up_for_a_person_who_opted_out(client, db, factory):
     kit = await factory.brand()
     await approved_reply(client, db, kit)
     [promise] = await promises_of(db)
-    async with db.write() as session:
-        await session.execute(update(Person).where(Person.id == promise.person_id).values(do_not_reply=True))
+    await execute(db, update(Person).where(Person.id == promise.person_id).values(do_not_reply=True))
     await make_due(db, promise.id)
 
     assert await service.run_sweep(db) == []
-    async with db.read() as session:
-        turns = await session.scalar(select(func.count()).select_from(Turn))
+    turns = await _turn_count(db)
     [dropped] = await promises_of(db)
     assert turns == 1 and dropped.status == "dropped" and "asked not to be replied to" in dropped.reason
 
@@ -196,13 +192,10 @@ async def test_the_person_writing_again_settles_it_and_a_due_promise_joins_their
 
     assert (await promises_of(db, id=bo.id))[0].status == "open"
     await make_due(db, bo.id)
-    async with db.write() as session:  # Bo has a turn open already
-        open_turn = Turn(brand_id=kit.id, person_id=bo.person_id, platform="x", status="pending_review",
-                         waiting_since=utcnow() - dt.timedelta(days=2), version=0, created_at=utcnow(),
-                         updated_at=utcnow())
-        session.add(open_turn)
-        await session.flush()
-        open_id = open_turn.id
+    open_id = await db.run_write(lambda conn: conn.execute(insert(Turn).values(  # Bo has a turn open already
+        brand_id=kit.id, person_id=bo.person_id, platform="x", status="pending_review",
+        waiting_since=utcnow() - dt.timedelta(days=2), version=0, created_at=utcnow(),
+        updated_at=utcnow())).inserted_primary_key[0])
     assert await service.run_sweep(db) == [open_id]
     assert (await promises_of(db, id=bo.id))[0].followup_turn_id == open_id
 
@@ -226,12 +219,10 @@ async def test_several_workers_sweeping_at_once_open_exactly_one_turn(client, db
     opened = [turn for result in results for turn in result]
     assert len(opened) == 3 == len(set(opened))
     assert await _turn_count(db) == before + 3
-    async with db.read() as session:
-        jobs = await session.scalar(select(func.count()).select_from(Job).where(
-            Job.kind == "draft_turn", Job.subject_id.in_(opened)))
+    jobs = await scalar(db, select(func.count()).select_from(Job).where(
+        Job.kind == "draft_turn", Job.subject_id.in_(opened)))
     assert jobs == 3
 
 
 async def _turn_count(db) -> int:
-    async with db.read() as session:
-        return await session.scalar(select(func.count()).select_from(Turn))
+    return await scalar(db, select(func.count()).select_from(Turn))

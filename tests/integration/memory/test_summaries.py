@@ -4,14 +4,17 @@ never carrying another person's words."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Row, insert, select
 
 from assistant.app import build_worker
 from assistant.services import Services
 from assistant.db.memory import RelationshipSummary
 from assistant.db.people import Interaction
 from tests.integration.test_drafting import add_history, user_prompt
+from tests.support.db import execute, first_row, scalars
 from tests.support.fake_llm import FakeLLM, Response
 from tests.support.review_helpers import post_mention
 
@@ -32,9 +35,8 @@ async def drain(settings, **changes) -> None:
         await state.db.dispose()
 
 
-async def summary_row(db, person_id: int) -> RelationshipSummary | None:
-    async with db.read() as session:
-        return await session.scalar(select(RelationshipSummary).where(RelationshipSummary.person_id == person_id))
+async def summary_row(db, person_id: int) -> Row[Any] | None:
+    return await first_row(db, select(RelationshipSummary).where(RelationshipSummary.person_id == person_id))
 
 
 async def test_without_a_model_a_labelled_extract_of_only_their_own_words(client, db, factory, settings):
@@ -50,9 +52,8 @@ async def test_without_a_model_a_labelled_extract_of_only_their_own_words(client
     assert row.source == "extract" and row.model is None
     assert row.text.startswith("Plain extract (no model)") and "ANA old 16: is my order ANA-16 here yet?" in row.text
     assert "BOB" not in row.text and "ANA old 17" not in row.text  # 17..19 still fit the prompt
-    async with db.read() as session:
-        older = set((await session.execute(select(Interaction.id).where(
-            Interaction.person_id == ana["person_id"], Interaction.external_id.like("h-%")))).scalars())
+    older = set(await scalars(db, select(Interaction.id).where(
+        Interaction.person_id == ana["person_id"], Interaction.external_id.like("h-%"))))
     assert len(row.covers) == 17 and set(row.covers) <= older
 
     response = await client.get(f"/api/v1/people/{ana['person_id']}/summary", headers=kit.read)
@@ -96,23 +97,23 @@ async def test_a_summary_is_refreshed_when_enough_new_history_arrives(client, db
     await drain(settings)
     first = await summary_row(db, ana["person_id"])
 
-    async with db.write() as session:  # a few newer messages: fewer than the refresh needs
-        for k in range(5):
-            session.add(Interaction(brand_id=kit.id, person_id=ana["person_id"], direction="inbound", platform="x",
-                                    external_id=f"new-{k}", text=f"NEW {k} question?".ljust(100, "."),
-                                    occurred_at=first.covers_until.replace(year=2025, month=6, day=1 + k),
-                                    received_at=first.covers_until))
+    await execute(db, *(  # a few newer messages: fewer than the refresh needs
+        insert(Interaction).values(brand_id=kit.id, person_id=ana["person_id"], direction="inbound", platform="x",
+                                   external_id=f"new-{k}", text=f"NEW {k} question?".ljust(100, "."),
+                                   occurred_at=first.covers_until.replace(year=2025, month=6, day=1 + k),
+                                   received_at=first.covers_until)
+        for k in range(5)))
     await post_mention(client, kit, handle="@ana", text="@acme again?", conversation_id="c2")
     await client.post(f"/api/v1/turns/{ana['turn_id']}/reject", json={"reason": "x"}, headers=kit.reviewer)
     await drain(settings)
     assert (await summary_row(db, ana["person_id"])).covers == first.covers
 
-    async with db.write() as session:
-        for k in range(5, 15):
-            session.add(Interaction(brand_id=kit.id, person_id=ana["person_id"], direction="inbound", platform="x",
-                                    external_id=f"new-{k}", text=f"NEW {k} question?".ljust(100, "."),
-                                    occurred_at=first.covers_until.replace(year=2025, month=7, day=1 + k),
-                                    received_at=first.covers_until))
+    await execute(db, *(
+        insert(Interaction).values(brand_id=kit.id, person_id=ana["person_id"], direction="inbound", platform="x",
+                                   external_id=f"new-{k}", text=f"NEW {k} question?".ljust(100, "."),
+                                   occurred_at=first.covers_until.replace(year=2025, month=7, day=1 + k),
+                                   received_at=first.covers_until)
+        for k in range(5, 15)))
     await post_mention(client, kit, handle="@ana", text="@acme and again?", conversation_id="c3")
     await drain(settings)
     refreshed = await summary_row(db, ana["person_id"])

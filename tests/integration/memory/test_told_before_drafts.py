@@ -3,8 +3,10 @@ the earlier message; the model judges too when the brand turns it on."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, select
 
 from assistant.app import build_worker
 from assistant.services import Services
@@ -13,6 +15,7 @@ from assistant.db.turns import Draft, Turn
 from assistant.policy.service import set_brand_policy
 from tests.integration.test_drafting import add_history
 from tests.integration.test_web import sign_in
+from tests.support.db import scalar
 from tests.support.fake_llm import FakeLLM, Response
 from tests.support.review_helpers import post_mention
 
@@ -32,10 +35,11 @@ async def drain(settings) -> None:
         await state.db.dispose()
 
 
-async def current_draft(db, turn_id: int) -> Draft:
-    async with db.read() as session:
-        turn = await session.get(Turn, turn_id)
-        return await session.get(Draft, turn.current_draft_id)
+async def current_draft(db, turn_id: int) -> Row[Any]:
+    def look(conn: Connection) -> Row[Any]:
+        draft_id = conn.scalar(select(Turn.current_draft_id).where(Turn.id == turn_id))
+        return conn.execute(select(Draft).where(Draft.id == draft_id)).one()
+    return await db.run_read(look)
 
 
 async def test_a_draft_asking_again_for_the_order_number_links_where_they_gave_it(client, db, factory, settings,
@@ -49,8 +53,7 @@ async def test_a_draft_asking_again_for_the_order_number_links_where_they_gave_i
 
     draft = await current_draft(db, second["turn_id"])
     [finding] = [f for f in draft.findings if f["rule"].startswith("told_before")]
-    async with db.read() as session:
-        told = await session.scalar(select(Interaction.id).where(Interaction.turn_id == first["turn_id"]))
+    told = await scalar(db, select(Interaction.id).where(Interaction.turn_id == first["turn_id"]))
     assert finding["rule"] == "told_before.reask" and finding["earlier"]["interaction_id"] == told
     assert draft.text[finding["start"]:finding["end"]].lower().endswith("order number")
 
