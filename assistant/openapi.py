@@ -34,6 +34,16 @@ WHY = {
     429: "Rate limited: retry after `Retry-After` seconds",
     503: "Overloaded, or the database is busy or full: retry after `Retry-After` seconds",
 }
+_NOT_THIS_CLAIM = ("The claim is no longer this `claim_token`'s: its lease ended (even if nobody claimed the reply "
+                   "since), another claim took the reply, or it was already confirmed or reported failed. Do not "
+                   "post it; nothing changed")
+WHY_FOR = {
+    ("renewReplyClaim", 409): _NOT_THIS_CLAIM,
+    ("confirmReplyPosted", 409): _NOT_THIS_CLAIM + "; or this token confirmed it already with another `external_id`, "
+                                                   "or that post id is already another message",
+    ("reportReplyFailed", 409): _NOT_THIS_CLAIM,
+}
+"""Where an operation's reason for a status is more precise than ``WHY``'s."""
 
 
 def _problem_schema() -> Schema:
@@ -51,14 +61,14 @@ def _problem_schema() -> Schema:
         })
 
 
-def _problem_response(status: int) -> OpenAPIResponse:
+def _problem_response(status: int, why: str | None = None) -> OpenAPIResponse:
     headers = None
     if status in (429, 503):
         headers = {"Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER, minimum=0),
                                          description="Seconds to wait before trying again")}
     elif status == 401:
         headers = {"WWW-Authenticate": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING))}
-    return OpenAPIResponse(description=WHY[status], headers=headers,
+    return OpenAPIResponse(description=why or WHY[status], headers=headers,
                            content={PROBLEM: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))})
 
 
@@ -110,7 +120,7 @@ def complete(document: OpenAPI) -> OpenAPI:
                 continue
             responses = dict(operation.responses or {})
             for status in _statuses(path, method, operation):
-                responses[str(status)] = _problem_response(status)
+                responses[str(status)] = _problem_response(status, WHY_FOR.get((operation.operation_id or "", status)))
             extra = EXTRA_SUCCESS.get(operation.operation_id or "")
             if extra:
                 status, why = extra

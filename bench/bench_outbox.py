@@ -104,7 +104,7 @@ async def _reset(url: str) -> str:
         def reset(conn: Any) -> None:
             conn.exec_driver_sql("DELETE FROM interactions WHERE direction = 'outbound'")
             conn.exec_driver_sql("UPDATE replies SET status = 'approved', lease_until = NULL, posted_at = NULL, "
-                                 "external_post_id = NULL, claimed_by_key_id = NULL")
+                                 "external_post_id = NULL, claimed_by_key_id = NULL, claim_token_hash = NULL")
             conn.exec_driver_sql("UPDATE turns SET status = 'approved'")
             conn.exec_driver_sql("UPDATE people SET reply_count = 0")
 
@@ -221,11 +221,8 @@ async def _claim_and_confirm(base_url: str, key: str) -> tuple[float, list[int],
     tokens: dict[int, str] = {}
 
     def body_of(reply_id: int) -> dict[str, str]:
-        """The confirmation, with the claim's token where the outbox hands one out (SPEC 12)."""
-        body = {"external_id": f"post-{reply_id}"}
-        if reply_id in tokens:
-            body["claim_token"] = tokens[reply_id]
-        return body
+        """The confirmation, with the claim's token (SPEC 12)."""
+        return {"external_id": f"post-{reply_id}", "claim_token": tokens[reply_id]}
 
     async def tool(number: int) -> None:
         nonlocal requests
@@ -254,7 +251,7 @@ async def _claim_and_confirm(base_url: str, key: str) -> tuple[float, list[int],
                 requests += 1
                 if not items:
                     return
-                tokens.update({item["id"]: item["claim_token"] for item in items if "claim_token" in item})
+                tokens.update({item["id"]: item["claim_token"] for item in items})
                 await asyncio.gather(*(confirm(item["id"]) for item in items))
         finally:
             while not pool.empty():

@@ -189,10 +189,14 @@ class Soak:
                                      json={"limit": 20, "lease_seconds": 60})
             items = answer.json()["items"] if answer is not None and answer.status_code == 200 else []
             for item in items:
+                # As the example client does: post only under a claim the service just renewed (SPEC 12).
+                renewed = await self.call(client, "POST", f"/api/v1/replies/{item['id']}/renew", self.keys["outbox"],
+                                          start=number, json={"claim_token": item["claim_token"], "lease_seconds": 60})
+                if renewed is None or renewed.status_code != 200:
+                    self.note(f"outbox client {number}: reply {item['id']} not posted: the claim is no longer ours")
+                    continue
                 self.posted_log[item["id"]] += 1  # posted to the platform
-                body = {"external_id": f"post-{item['id']}-{number}"}
-                if "claim_token" in item:
-                    body["claim_token"] = item["claim_token"]
+                body = {"external_id": f"post-{item['id']}-{number}", "claim_token": item["claim_token"]}
                 confirmed = await self.call(client, "POST", f"/api/v1/replies/{item['id']}/posted",
                                             self.keys["outbox"], start=number, attempts=600, json=body)
                 if confirmed is None or confirmed.status_code != 200:

@@ -40,7 +40,8 @@ _KEPT_FOR_COUNTS: dict[str, dict[str, Any]] = {
     "interactions": {"text": "", "raw": None, "url": None, "in_reply_to": None, "conversation_key": None,
                      "lang": None},
     "replies": {"text": "", "author_handle": "", "in_reply_to": "", "external_post_id": None, "url": None,
-                "error": None, "draft_id": None, "decision_id": None, "lease_until": None},
+                "error": None, "draft_id": None, "decision_id": None, "lease_until": None,
+                "claim_token_hash": None},
 }
 """Rows redacted in place instead of deleted. ``people.followers`` goes too: the audience size the fairness
 view needs is kept per message (``interactions.followers``), not per person."""

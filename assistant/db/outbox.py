@@ -30,6 +30,9 @@ class Reply(Base):
     author_handle: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="approved")
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    """When the current claim ends: until then only the holder of its token may renew, confirm or fail it."""
+    claim_token_hash: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the current (or last) claim's token; the token itself is only ever in the claim's answer."""
     claimed_by_key_id: Mapped[int | None] = mapped_column(BigId)
     external_post_id: Mapped[str | None] = mapped_column(String(200))
     url: Mapped[str | None] = mapped_column(Text)

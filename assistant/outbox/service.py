@@ -6,11 +6,19 @@ transaction on SQLite), posts them, and confirms with the platform's post id. Co
 posted and, in the same transaction, asks ``turns`` to mark its turn posted, ``people`` to add it to the
 person's history and counters, ``webhooks`` for the event and ``audit`` for the record: a reply is either
 posted everywhere or nowhere.
+
+Claims fence (SPEC 12): each claim of a reply gets a new random token, and only the holder of the current
+token, while its lease lasts, may renew the lease, confirm the reply or report it failed. A lease that ended
+is no longer held, even before anyone claims the reply again, so a tool that stalled past its lease is
+refused (409) rather than racing the next holder. Only the token's SHA-256 is stored.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -37,8 +45,8 @@ from assistant.turns import TurnRow
 from assistant.validation import clean_optional, clean_text, platform_token, timestamp
 from assistant.webhooks.events import emit
 
-POSTABLE = ("approved", "claimed")
-"""A reply in these states may be confirmed or reported failed (a lapsed lease still counts as claimed)."""
+CLAIM_TOKEN_PREFIX = "ct_"
+"""Claim tokens start with this, so one found in a log or a paste is recognisable."""
 
 
 _NEWEST_MENTION = (select(Interaction.external_id).where(Interaction.turn_id == bindparam("turn_id"))
@@ -66,7 +74,8 @@ def create_reply(conn: Connection, turn: TurnRow, *, draft_id: int | None, decis
     now = utcnow()
     approval = {"draft_id": draft_id, "decision_id": decision_id, "text": text, "in_reply_to": in_reply_to,
                 "author_handle": handle, "status": "approved", "approved_by_user_id": user_id,
-                "approved_at": now, "lease_until": None, "claimed_by_key_id": None, "error": None}
+                "approved_at": now, "lease_until": None, "claim_token_hash": None, "claimed_by_key_id": None,
+                "error": None}
     # A turn whose reply failed for good comes back to the reviewers; approving it again reuses its reply row.
     reply_id = conn.scalar(_FAILED_REPLY, {"turn_id": turn.id})
     if reply_id is None:
@@ -106,6 +115,12 @@ _CLAIM_COLUMNS = (_REPLIES.c.id, _REPLIES.c.platform, _REPLIES.c.text, _REPLIES.
                   _REPLIES.c.author_handle, _REPLIES.c.approved_at)
 
 
+_TAKE = (update(_REPLIES).where(_REPLIES.c.id == bindparam("rid")).values(
+    status="claimed", lease_until=bindparam("lease_until", type_=UTCDateTime()),
+    claimed_by_key_id=bindparam("key_id"), claim_token_hash=bindparam("token_hash")))
+"""One claimed reply: its own token's hash, the claim's lease and key."""
+
+
 def _claim(conn: Connection, brand_id: int, key_id: int | None, limit: int, lease_seconds: int,
            platform: str | None) -> list[ClaimedReply]:
     """Two index range scans of ``ix_replies_outbox`` (approved; claimed with a lapsed lease), merged in
@@ -121,34 +136,84 @@ def _claim(conn: Connection, brand_id: int, key_id: int | None, limit: int, leas
     rows.sort(key=lambda r: (r.approved_at, r.id))
     del rows[limit:]
     lease_until = now + dt.timedelta(seconds=lease_seconds)
-    if rows:
-        conn.execute(update(_REPLIES).where(c.id.in_([r.id for r in rows])).values(
-            status="claimed", lease_until=lease_until, claimed_by_key_id=key_id))
+    tokens = {r.id: CLAIM_TOKEN_PREFIX + secrets.token_urlsafe(32) for r in rows}
+    executemany(conn, _TAKE, [{"rid": rid, "token_hash": token_digest(token), "lease_until": lease_until,
+                               "key_id": key_id} for rid, token in tokens.items()])
     return [ClaimedReply(id=r.id, platform=r.platform, text=r.text, in_reply_to=r.in_reply_to,
-                         author_handle=r.author_handle, lease_until=lease_until) for r in rows]
+                         author_handle=r.author_handle, lease_until=lease_until, claim_token=tokens[r.id],
+                         lease_expires_at=lease_until) for r in rows]
+
+
+def token_digest(token: str) -> str:
+    """What is stored of a claim token: enough to recognise it, useless to anyone who reads the table."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _holding_conflict(reply: Any, token_hash: str, now: dt.datetime, action: str) -> Conflict | None:
+    """Why the holder of ``token_hash`` may not ``action`` this reply now, or None if it may: the reply must be
+    claimed under this very token, and the lease not yet ended."""
+    if reply.status != "claimed":
+        return Conflict(f"reply {reply.id} is {reply.status}, not claimed; it cannot be {action} (claim it first)")
+    if not _same_token(reply, token_hash):
+        return Conflict(f"reply {reply.id} is not held by this claim token (a newer claim took it, or the token "
+                        f"is wrong); it cannot be {action}")
+    if reply.lease_until is None or reply.lease_until <= now:
+        ended = f" at {reply.lease_until.isoformat()}" if reply.lease_until is not None else ""
+        return Conflict(f"the claim on reply {reply.id} ended{ended} and was not renewed; it cannot be {action} "
+                        "(do not post it: it is handed out to the next claim)")
+    return None
+
+
+async def renew(db: Database, actor: Principal, reply_id: int, *, claim_token: str,
+                lease_seconds: int) -> dt.datetime:
+    """Extend a live claim: its lease then ends ``lease_seconds`` from now. Answers when."""
+    return await db.run_write(_renew, actor.brand_id, reply_id, token_digest(claim_token), lease_seconds)
+
+
+def _renew(conn: Connection, brand_id: int, reply_id: int, token_hash: str, lease_seconds: int) -> dt.datetime:
+    reply = _locked_reply(conn, brand_id, reply_id)
+    now = utcnow()
+    refused = _holding_conflict(reply, token_hash, now, "renewed")
+    if refused is not None:
+        raise refused
+    lease_until = now + dt.timedelta(seconds=lease_seconds)
+    conn.execute(update(_REPLIES).where(_REPLIES.c.id == reply.id).values(lease_until=lease_until))
+    return lease_until
+
+
+def _locked_reply(conn: Connection, brand_id: int, reply_id: int) -> Any:
+    """The reply, locked against concurrent changes; by primary key alone, as in ``_confirm``."""
+    found = conn.execute(for_update(select(_REPLIES).where(_REPLIES.c.id == reply_id))).first()
+    if found is None or found.brand_id != brand_id:
+        raise NotFound(f"no reply {reply_id}")
+    return SimpleNamespace(**found._mapping)
 
 
 @dataclass
 class Posting:
-    """One confirmation, validated: the tool posted ``reply_id`` as ``external_id``."""
+    """One confirmation, validated: the holder of the claim ``claim_token_hash`` posted ``reply_id`` as
+    ``external_id``."""
 
     actor: Principal
     reply_id: int
     external_id: str
     url: str | None
     posted_at: dt.datetime
+    claim_token_hash: str
 
 
 def posting(actor: Principal, reply_id: int, *, external_id: str, url: str | None,
-            posted_at: dt.datetime | None) -> Posting:
+            posted_at: dt.datetime | None, claim_token: str) -> Posting:
     now = utcnow()
     return Posting(actor, reply_id, _required(external_id, "external_id"), clean_optional(url, "url"),
-                   timestamp(posted_at, "posted_at", now=now) if posted_at is not None else now)
+                   timestamp(posted_at, "posted_at", now=now) if posted_at is not None else now,
+                   token_digest(claim_token))
 
 
 async def confirm_posted(db: Database, postings: Sequence[Posting]) -> list[ReplyOut | AssistantError]:
-    """Confirm one brand's postings in one transaction, answering each alone: a reply posted again with the
-    same post id is unchanged, with another id it is a conflict. Set-based, so a batch costs a handful of
+    """Confirm one brand's postings in one transaction, answering each alone: only under a live claim of the
+    posting's token; the same token again with the same post id gets the same answer and changes nothing,
+    with another id (or another token) it is a conflict. Set-based, so a batch costs a handful of
     statements however large it is; plain statements on a ``Connection`` (no ORM objects)."""
     try:
         return await db.run_write(_confirm, postings)
@@ -174,15 +239,18 @@ def _confirm(conn: Connection, postings: Sequence[Posting]) -> list[ReplyOut | A
         (replies[p.reply_id].platform, p.external_id) for p in postings if p.reply_id in replies}))
     answers: list[ReplyOut | AssistantError] = []
     fresh: list[tuple[Posting, Any]] = []
+    now = utcnow()
     for p in postings:
         reply = replies.get(p.reply_id)
         if reply is None:
             answers.append(NotFound(f"no reply {p.reply_id}"))
-        elif reply.status == "posted":
+        elif reply.status == "posted" and _same_token(reply, p.claim_token_hash):
             answers.append(reply_out(reply) if reply.external_post_id == p.external_id else Conflict(
                 f"reply {reply.id} was already confirmed as post {reply.external_post_id!r}"))
-        elif reply.status not in POSTABLE:
-            answers.append(_not_postable(reply, "confirmed"))
+        elif reply.status == "posted":
+            answers.append(Conflict(f"reply {reply.id} was already confirmed under another claim"))
+        elif (refused := _holding_conflict(reply, p.claim_token_hash, now, "confirmed")) is not None:
+            answers.append(refused)
         elif (reply.platform, p.external_id) in taken:
             answers.append(Conflict(f"{reply.platform} post {p.external_id!r} is already another message"))
         else:
@@ -221,25 +289,30 @@ def confirmer(db: Database) -> GroupCommit[Posting, ReplyOut]:
     return db.group_commit("outbox.confirm", lambda brand_id, postings: confirm_posted(db, postings))
 
 
-async def report_failure(db: Database, actor: Principal, reply_id: int, *, error: str, retry: bool) -> ReplyOut:
-    """Posting failed. With ``retry`` the reply waits in the outbox again; without, it fails for good and its
-    turn goes back to the reviewers as ``failed``."""
-    return await db.run_write(_report_failure, actor, reply_id, clean_text(error, "error").strip(), retry)
+async def report_failure(db: Database, actor: Principal, reply_id: int, *, error: str, retry: bool,
+                         claim_token: str) -> ReplyOut:
+    """Posting failed, says the holder of a live claim. With ``retry`` the reply waits in the outbox again (the
+    claim is released); without, it fails for good and its turn goes back to the reviewers as ``failed``. A
+    report from a claim that is no longer held changes nothing: the reply may be another tool's by now."""
+    return await db.run_write(_report_failure, actor, reply_id, clean_text(error, "error").strip(), retry,
+                              token_digest(claim_token))
 
 
-def _report_failure(conn: Connection, actor: Principal, reply_id: int, error: str, retry: bool) -> ReplyOut:
-    found = conn.execute(for_update(select(_REPLIES).where(_REPLIES.c.id == reply_id))).first()
-    if found is None or found.brand_id != actor.brand_id:  # by primary key alone, as in ``_confirm``
-        raise NotFound(f"no reply {reply_id}")
-    reply = SimpleNamespace(**found._mapping)
-    if reply.status == "failed" and not retry:
+def _report_failure(conn: Connection, actor: Principal, reply_id: int, error: str, retry: bool,
+                    token_hash: str) -> ReplyOut:
+    reply = _locked_reply(conn, actor.brand_id, reply_id)
+    if reply.status == "failed" and not retry and _same_token(reply, token_hash):
         return reply_out(reply)
-    if reply.status not in POSTABLE:
-        raise _not_postable(reply, "reported failed")
+    refused = _holding_conflict(reply, token_hash, utcnow(), "reported failed")
+    if refused is not None:
+        raise refused
     reply.status = "approved" if retry else "failed"
     reply.error, reply.failures, reply.lease_until, reply.claimed_by_key_id = error, reply.failures + 1, None, None
+    # A retry releases the claim; a failure for good keeps the token's hash, so the same report again is answered.
+    reply.claim_token_hash = None if retry else reply.claim_token_hash
     conn.execute(update(_REPLIES).where(_REPLIES.c.id == reply.id).values(
-        status=reply.status, error=error, failures=reply.failures, lease_until=None, claimed_by_key_id=None))
+        status=reply.status, error=error, failures=reply.failures, lease_until=None, claimed_by_key_id=None,
+        claim_token_hash=reply.claim_token_hash))
     if retry:
         record(conn, actor, "reply.retry", "reply", reply.id, error=error)
         return reply_out(reply)
@@ -255,8 +328,8 @@ def _all(conn: Connection, query: Any) -> list[Any]:
     return list(conn.execute(query).all())
 
 
-def _not_postable(reply: Any, action: str) -> Conflict:
-    return Conflict(f"reply {reply.id} is {reply.status}; only an approved or claimed reply can be {action}")
+def _same_token(reply: Any, token_hash: str) -> bool:
+    return reply.claim_token_hash is not None and hmac.compare_digest(reply.claim_token_hash, token_hash)
 
 
 def _required(value: str, field: str) -> str:

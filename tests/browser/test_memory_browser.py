@@ -4,6 +4,7 @@ left-behind page, the summary editor, and the edits page turning an edit into a 
 from __future__ import annotations
 
 import pytest
+from playwright.async_api import expect
 from sqlalchemy import select, update
 
 from assistant.db.memory import Promise, RelationshipSummary
@@ -54,14 +55,17 @@ async def test_the_left_behind_page_and_the_queue_count(page, live_server, facto
     await execute(db, update(Turn).where(Turn.id == rejected).values(status="rejected"))
     await sign_in(page, live_server, kit.reviewer_email, kit.password)
     assert await page.locator("#left-behind-count").inner_text() == "2 left behind"
+    other, _, _ = await waiting_turn(db, kit.id, handle="@gone", text="@acme ping", draft="Hi.", minutes_ago=20)
+    await execute(db, update(Turn).where(Turn.id == other).values(status="rejected"))
+    await expect(page.locator("#left-behind-count")).to_have_text("3 left behind", timeout=20_000)  # no reload
     await page.click("#left-behind-count")
     await page.wait_for_url(f"{live_server}/left-behind")
     rows = page.locator("table.left-behind tbody tr")
-    assert await rows.count() == 2
+    assert await rows.count() == 3
     assert "overdue" in await rows.nth(0).inner_text() and "rejected" in await rows.nth(1).inner_text()
     await page.click("nav[aria-label=Why] a:text-is(\"rejected\")")
     await page.wait_for_url(f"{live_server}/left-behind?why=rejected")
-    assert await page.locator("table.left-behind tbody tr").count() == 1
+    assert await page.locator("table.left-behind tbody tr").count() == 2
 
 
 async def test_the_summary_editor(page, live_server, factory, db) -> None:

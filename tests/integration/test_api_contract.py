@@ -173,7 +173,15 @@ def test_the_document_lists_problem_answers_unknown_fields_and_public_operations
     assert {"200", "202", "400", "401", "403", "413", "422", "429", "503"} <= set(create["responses"])
     assert "application/problem+json" in create["responses"]["422"]["content"]
     assert "Retry-After" in create["responses"]["429"]["headers"]
-    posted = document["paths"]["/api/v1/replies/{reply_id}/posted"]["post"]
-    assert {"404", "409"} <= set(posted["responses"])
+    for action in ("posted", "failed", "renew"):
+        answers = document["paths"][f"/api/v1/replies/{{reply_id}}/{action}"]["post"]["responses"]
+        assert {"200", "404", "409", "422"} <= set(answers), action
+        assert "no longer this `claim_token`'s" in answers["409"]["description"], action
+    schemas = document["components"]["schemas"]
+    for name in ("PostedIn", "FailedIn", "RenewIn"):
+        assert "claim_token" in schemas[name]["required"] and schemas[name]["additionalProperties"] is False
+    assert {"minimum": 5, "maximum": 3600}.items() <= schemas["RenewIn"]["properties"]["lease_seconds"].items()
+    assert {"claim_token", "lease_expires_at", "lease_until"} <= set(schemas["ClaimedReply"]["required"])
+    assert schemas["Renewed"]["required"] == ["lease_expires_at"]
     assert document["components"]["schemas"]["MentionIn"]["additionalProperties"] is False
     assert document["paths"]["/healthz"]["get"]["security"] == []

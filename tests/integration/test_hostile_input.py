@@ -37,6 +37,7 @@ API_ID_ROUTES = [
     ("POST", "/api/v1/turns/{id}/regenerate", "reviewer"),
     ("POST", "/api/v1/replies/{id}/posted", "outbox"),
     ("POST", "/api/v1/replies/{id}/failed", "outbox"),
+    ("POST", "/api/v1/replies/{id}/renew", "outbox"),
 ]
 PAGE_ID_ROUTES = ["/turns/{id}/history", "/people/{id}"]
 
@@ -145,8 +146,7 @@ async def test_posted_at_out_of_range_is_422(client, factory, db) -> None:
     [reply_id] = await approved_replies(db, kit, 1)
     claim = await client.post("/api/v1/replies/claim", json={"limit": 1, "lease_seconds": 60}, headers=kit.outbox)
     item = claim.json()["items"][0]
-    body = {"external_id": "p1", "posted_at": "0001-01-01T00:00:00+14:00"}
-    body |= {"claim_token": item["claim_token"]} if "claim_token" in item else {}
+    body = {"external_id": "p1", "posted_at": "0001-01-01T00:00:00+14:00", "claim_token": item["claim_token"]}
     response = await client.post(f"/api/v1/replies/{reply_id}/posted", json=body, headers=kit.outbox)
     assert "posted_at" in [e["field"] for e in problem(response, 422)["errors"]]
 

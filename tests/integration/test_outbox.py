@@ -1,4 +1,5 @@
-"""The outbox API: claims under a lease, confirmation once, failure with and without retry, isolation."""
+"""The outbox API: claims under a lease, confirmation once, failure with and without retry, isolation.
+Claim tokens and their fence (stalled clients, stale reports, renewal, races): ``test_outbox_fence.py``."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from assistant.db.people import Interaction, Person
 from assistant.db.webhooks import WebhookDelivery
 from assistant.outbox import service
 from assistant.webhooks import service as webhooks
-from tests.support.outbox_helpers import approved_replies, reply_row, turn_status
+from tests.support.outbox_helpers import approved_replies, claim, reply_row, turn_status
 
 CLAIM = "/api/v1/replies/claim"
 
@@ -27,6 +28,14 @@ def posted(reply_id: int) -> str:
 
 def failed(reply_id: int) -> str:
     return f"/api/v1/replies/{reply_id}/failed"
+
+
+def renew(reply_id: int) -> str:
+    return f"/api/v1/replies/{reply_id}/renew"
+
+
+TOKEN = object()
+"""In a parametrised body: the claim token the test's claim answered."""
 
 
 async def test_list_shows_approved_replies_oldest_first_in_pages(client, db, factory):
@@ -52,9 +61,15 @@ async def test_claim_hands_out_oldest_first_with_a_lease(client, db, factory):
     assert answer.status_code == 200
     items = answer.json()["items"]
     assert [item["id"] for item in items] == ids[:2]
-    assert set(items[0]) == {"id", "platform", "text", "in_reply_to", "author_handle", "lease_until"}
+    assert set(items[0]) == {"id", "platform", "text", "in_reply_to", "author_handle", "lease_until",
+                             "claim_token", "lease_expires_at"}
     lease_until = dt.datetime.fromisoformat(items[0]["lease_until"])
     assert 55 < (lease_until - dt.datetime.now(dt.timezone.utc)).total_seconds() <= 60
+    assert items[0]["lease_expires_at"] == items[0]["lease_until"]
+    tokens = [item["claim_token"] for item in items]
+    assert len(set(tokens)) == 2 and all(t.startswith("ct_") and len(t) > 40 for t in tokens)
+    stored = await reply_row(db, ids[0])
+    assert stored.claim_token_hash == service.token_digest(tokens[0]) != tokens[0]
     again = (await client.post(CLAIM, json={"limit": 10, "lease_seconds": 60}, headers=kit.outbox)).json()["items"]
     assert [item["id"] for item in again] == ids[2:]
     listed = (await client.get("/api/v1/replies", params={"status": "claimed"}, headers=kit.outbox)).json()
@@ -116,6 +131,10 @@ async def test_a_reply_whose_lease_ended_is_handed_out_again(client, db, factory
     second = (await client.post(CLAIM, json={"limit": 1, "lease_seconds": 30}, headers=kit.outbox)).json()["items"]
     assert [r["id"] for r in second] == [reply_id]
     assert second[0]["lease_until"] > first[0]["lease_until"]
+    assert second[0]["claim_token"] != first[0]["claim_token"]
+    stale = await client.post(posted(reply_id), json={"external_id": "p", "claim_token": first[0]["claim_token"]},
+                              headers=kit.outbox)
+    assert stale.status_code == 409 and "not held by this claim token" in stale.json()["detail"]
 
 
 async def test_a_short_lease_runs_out_in_real_time(db, factory):
@@ -132,10 +151,10 @@ async def test_posted_closes_the_loop_in_the_persons_history(client, db, factory
     kit = await factory.brand()
     [reply_id] = await approved_replies(db, kit, 1, conversation_id="conv-7")
     await webhooks.add_webhook(db, settings, kit.slug, "http://127.0.0.1:9/hook", ["reply.posted"])
-    await client.post(CLAIM, json={"limit": 1, "lease_seconds": 60}, headers=kit.outbox)
+    tokens = await claim(client, kit)
     answer = await client.post(posted(reply_id), headers=kit.outbox, json={
         "external_id": "post-1", "url": "https://x.example/acme/status/post-1",
-        "posted_at": "2026-11-21T09:30:00Z"})
+        "posted_at": "2026-11-21T09:30:00Z", "claim_token": tokens[reply_id]})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["status"] == "posted" and body["external_id"] == "post-1" and body["lease_until"] is None
@@ -162,9 +181,10 @@ async def test_posted_closes_the_loop_in_the_persons_history(client, db, factory
 async def test_posted_again_with_the_same_id_changes_nothing_and_another_id_conflicts(client, db, factory):
     kit = await factory.brand()
     [reply_id] = await approved_replies(db, kit, 1)
-    first = await client.post(posted(reply_id), json={"external_id": "p-1"}, headers=kit.outbox)
-    again = await client.post(posted(reply_id), json={"external_id": "p-1"}, headers=kit.outbox)
-    other = await client.post(posted(reply_id), json={"external_id": "p-2"}, headers=kit.outbox)
+    token = (await claim(client, kit))[reply_id]
+    first = await client.post(posted(reply_id), json={"external_id": "p-1", "claim_token": token}, headers=kit.outbox)
+    again = await client.post(posted(reply_id), json={"external_id": "p-1", "claim_token": token}, headers=kit.outbox)
+    other = await client.post(posted(reply_id), json={"external_id": "p-2", "claim_token": token}, headers=kit.outbox)
     assert (first.status_code, again.status_code, other.status_code) == (200, 200, 409)
     assert again.json() == first.json()
     assert other.headers["content-type"].startswith("application/problem+json") and "p-1" in other.json()["detail"]
@@ -172,13 +192,15 @@ async def test_posted_again_with_the_same_id_changes_nothing_and_another_id_conf
         assert await session.scalar(select(func.count()).select_from(Interaction)
                                     .where(Interaction.direction == "outbound")) == 1
         assert await session.scalar(select(Person.reply_count)) == 1
-    assert (await client.post(failed(reply_id), json={"error": "x", "retry": True}, headers=kit.outbox)).status_code == 409
+    assert (await client.post(failed(reply_id), json={"error": "x", "retry": True, "claim_token": token},
+                              headers=kit.outbox)).status_code == 409
 
 
 async def test_concurrent_confirmations_with_different_ids_let_one_win(client, db, factory):
     kit = await factory.brand()
     [reply_id] = await approved_replies(db, kit, 1)
-    answers = await asyncio.gather(*(client.post(posted(reply_id), json={"external_id": f"p-{i}"},
+    token = (await claim(client, kit))[reply_id]
+    answers = await asyncio.gather(*(client.post(posted(reply_id), json={"external_id": f"p-{i}", "claim_token": token},
                                                  headers=kit.outbox) for i in range(6)))
     assert sorted(a.status_code for a in answers) == [200] + [409] * 5
 
@@ -186,43 +208,54 @@ async def test_concurrent_confirmations_with_different_ids_let_one_win(client, d
 async def test_a_post_id_already_in_the_history_is_a_conflict(client, db, factory):
     kit = await factory.brand()
     first, second = await approved_replies(db, kit, 2)
+    tokens = await claim(client, kit, limit=2)
     mention_id = (await reply_row(db, first)).in_reply_to
-    assert (await client.post(posted(first), json={"external_id": mention_id}, headers=kit.outbox)).status_code == 409
-    assert (await client.post(posted(first), json={"external_id": "p-9"}, headers=kit.outbox)).status_code == 200
-    assert (await client.post(posted(second), json={"external_id": "p-9"}, headers=kit.outbox)).status_code == 409
-    assert (await reply_row(db, second)).status == "approved"
+
+    async def confirm(reply_id: int, external_id: str) -> int:
+        body = {"external_id": external_id, "claim_token": tokens[reply_id]}
+        return (await client.post(posted(reply_id), json=body, headers=kit.outbox)).status_code
+
+    assert await confirm(first, mention_id) == 409
+    assert await confirm(first, "p-9") == 200
+    assert await confirm(second, "p-9") == 409
+    assert (await reply_row(db, second)).status == "claimed"
 
 
 async def test_failed_with_retry_puts_the_reply_back_in_the_outbox(client, db, factory):
     kit = await factory.brand()
     [reply_id] = await approved_replies(db, kit, 1)
-    await client.post(CLAIM, json={"limit": 1, "lease_seconds": 600}, headers=kit.outbox)
-    answer = await client.post(failed(reply_id), json={"error": "rate limited by x", "retry": True},
-                               headers=kit.outbox)
+    token = (await claim(client, kit, lease_seconds=600))[reply_id]
+    answer = await client.post(failed(reply_id), json={"error": "rate limited by x", "retry": True,
+                                                       "claim_token": token}, headers=kit.outbox)
     assert answer.status_code == 200
     assert answer.json()["status"] == "approved" and answer.json()["lease_until"] is None
     assert answer.json()["failures"] == 1 and answer.json()["error"] == "rate limited by x"
     assert await turn_status(db, reply_id) == "approved"
+    assert (await client.post(failed(reply_id), json={"error": "again", "retry": True, "claim_token": token},
+                              headers=kit.outbox)).status_code == 409, "the retry released the claim"
     again = (await client.post(CLAIM, json={"limit": 1, "lease_seconds": 5}, headers=kit.outbox)).json()["items"]
-    assert [r["id"] for r in again] == [reply_id]
+    assert [r["id"] for r in again] == [reply_id] and again[0]["claim_token"] != token
 
 
 async def test_failed_for_good_sends_the_turn_back_to_the_reviewers(client, db, factory, settings):
     kit = await factory.brand()
     [reply_id] = await approved_replies(db, kit, 1)
     await webhooks.add_webhook(db, settings, kit.slug, "http://127.0.0.1:9/hook", ["reply.failed"])
-    answer = await client.post(failed(reply_id), json={"error": "the post was deleted", "retry": False},
-                               headers=kit.outbox)
+    token = (await claim(client, kit))[reply_id]
+    report = {"error": "the post was deleted", "retry": False, "claim_token": token}
+    answer = await client.post(failed(reply_id), json=report, headers=kit.outbox)
     assert answer.status_code == 200 and answer.json()["status"] == "failed"
     assert await turn_status(db, reply_id) == "failed"
-    repeated = await client.post(failed(reply_id), json={"error": "the post was deleted", "retry": False},
-                                 headers=kit.outbox)
+    repeated = await client.post(failed(reply_id), json=report, headers=kit.outbox)
     assert repeated.status_code == 200 and repeated.json()["failures"] == 1
     async with db.read() as session:
         delivery = (await session.execute(select(WebhookDelivery))).scalar_one()
     assert delivery.event_type == "reply.failed" and delivery.payload["data"]["error"] == "the post was deleted"
-    assert (await client.post(posted(reply_id), json={"external_id": "late"}, headers=kit.outbox)).status_code == 409
-    assert (await client.post(failed(reply_id), json={"error": "x", "retry": True}, headers=kit.outbox)).status_code == 409
+    assert (await client.post(failed(reply_id), json=report | {"claim_token": "ct_other"},
+                              headers=kit.outbox)).status_code == 409
+    assert (await client.post(posted(reply_id), json={"external_id": "late", "claim_token": token},
+                              headers=kit.outbox)).status_code == 409
+    assert (await client.post(failed(reply_id), json=report | {"retry": True}, headers=kit.outbox)).status_code == 409
     assert (await client.post(CLAIM, json={"limit": 5, "lease_seconds": 5}, headers=kit.outbox)).json()["items"] == []
 
 
@@ -231,10 +264,12 @@ async def test_another_brands_replies_are_not_found(client, db, factory):
     [reply_id] = await approved_replies(db, kit, 1)
     assert (await client.get("/api/v1/replies", headers=other.outbox)).json()["items"] == []
     assert (await client.post(CLAIM, json={"limit": 5, "lease_seconds": 5}, headers=other.outbox)).json()["items"] == []
-    for path, body in ((posted(reply_id), {"external_id": "p"}), (failed(reply_id), {"error": "e", "retry": False})):
-        answer = await client.post(path, json=body, headers=other.outbox)
+    token = (await claim(client, kit))[reply_id]  # even with the token, another brand's key finds nothing
+    for path, body in ((posted(reply_id), {"external_id": "p"}), (failed(reply_id), {"error": "e", "retry": False}),
+                       (renew(reply_id), {"lease_seconds": 60})):
+        answer = await client.post(path, json=body | {"claim_token": token}, headers=other.outbox)
         assert answer.status_code == 404 and answer.json()["type"].endswith("/not-found")
-    assert (await reply_row(db, reply_id)).status == "approved"
+    assert (await reply_row(db, reply_id)).status == "claimed"
 
 
 @pytest.mark.parametrize("holder", ["ingest", "read", "reviewer", "admin"])
@@ -244,9 +279,11 @@ async def test_only_outbox_keys_reach_the_outbox(client, db, factory, holder):
     headers = getattr(kit, holder)
     answers = [await client.get("/api/v1/replies", headers=headers),
                await client.post(CLAIM, json={"limit": 1, "lease_seconds": 5}, headers=headers),
-               await client.post(posted(reply_id), json={"external_id": "p"}, headers=headers),
-               await client.post(failed(reply_id), json={"error": "e", "retry": False}, headers=headers)]
-    assert [a.status_code for a in answers] == [403] * 4
+               await client.post(posted(reply_id), json={"external_id": "p", "claim_token": "t"}, headers=headers),
+               await client.post(failed(reply_id), json={"error": "e", "retry": False, "claim_token": "t"},
+                                 headers=headers),
+               await client.post(renew(reply_id), json={"lease_seconds": 60, "claim_token": "t"}, headers=headers)]
+    assert [a.status_code for a in answers] == [403] * 5
     assert (await client.post(CLAIM, json={"limit": 1, "lease_seconds": 5})).status_code == 401
     assert (await reply_row(db, reply_id)).status == "approved"
 
@@ -262,31 +299,60 @@ async def test_only_outbox_keys_reach_the_outbox(client, db, factory, holder):
     (CLAIM, b'{"limit": 5,', 400),
     (CLAIM, b"\xff\xfe", 400),
     ("posted", {}, 422),
-    ("posted", {"external_id": ""}, 422),
-    ("posted", {"external_id": "   "}, 422),
-    ("posted", {"external_id": "p\n1"}, 422),
-    ("posted", {"external_id": "p", "posted_at": "yesterday"}, 422),
-    ("posted", {"external_id": "p", "posted_at": "2999-01-01T00:00:00Z"}, 422),
-    ("posted", {"external_id": "p", "extra": 1}, 422),
+    ("posted", {"external_id": "", "claim_token": TOKEN}, 422),
+    ("posted", {"external_id": "   ", "claim_token": TOKEN}, 422),
+    ("posted", {"external_id": "p\n1", "claim_token": TOKEN}, 422),
+    ("posted", {"external_id": "p", "posted_at": "yesterday", "claim_token": TOKEN}, 422),
+    ("posted", {"external_id": "p", "posted_at": "2999-01-01T00:00:00Z", "claim_token": TOKEN}, 422),
+    ("posted", {"external_id": "p", "extra": 1, "claim_token": TOKEN}, 422),
+    ("posted", {"external_id": "p"}, 422),
+    ("posted", {"external_id": "p", "claim_token": ""}, 422),
+    ("posted", {"external_id": "p", "claim_token": "x" * 101}, 422),
+    ("posted", {"external_id": "p", "claim_token": 7}, 422),
     ("posted", b"[", 400),
-    ("failed", {"error": "e"}, 422),
-    ("failed", {"error": "", "retry": False}, 422),
-    ("failed", {"error": "e", "retry": "yes"}, 422),
+    ("failed", {"error": "e", "claim_token": TOKEN}, 422),
+    ("failed", {"error": "", "retry": False, "claim_token": TOKEN}, 422),
+    ("failed", {"error": "e", "retry": "yes", "claim_token": TOKEN}, 422),
+    ("failed", {"error": "e", "retry": True}, 422),
     ("failed", b"not json", 400),
+    ("renew", {"lease_seconds": 60}, 422),
+    ("renew", {"claim_token": TOKEN}, 422),
+    ("renew", {"claim_token": TOKEN, "lease_seconds": 4}, 422),
+    ("renew", {"claim_token": TOKEN, "lease_seconds": 3601}, 422),
+    ("renew", {"claim_token": TOKEN, "lease_seconds": 60, "owner": "me"}, 422),
+    ("renew", b"{", 400),
 ])
 async def test_bad_input_is_a_clear_4xx_and_changes_nothing(client, db, factory, path, body, status):
     kit = await factory.brand()
     [reply_id] = await approved_replies(db, kit, 1)
-    url = {"posted": posted(reply_id), "failed": failed(reply_id)}.get(path, path)
+    token = (await claim(client, kit))[reply_id]
+    before = await reply_row(db, reply_id)
+    url = {"posted": posted(reply_id), "failed": failed(reply_id), "renew": renew(reply_id)}.get(path, path)
     if isinstance(body, bytes):
         answer = await client.post(url, content=body, headers=kit.outbox | {"content-type": "application/json"})
     else:
+        body = {name: token if value is TOKEN else value for name, value in body.items()}
         answer = await client.post(url, json=body, headers=kit.outbox)
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     if status == 422:
         assert answer.json()["errors"][0]["field"]
-    assert (await reply_row(db, reply_id)).status == "approved"
+    after = await reply_row(db, reply_id)
+    assert (after.status, after.lease_until, after.claim_token_hash, after.failures) == \
+        (before.status, before.lease_until, before.claim_token_hash, before.failures) == \
+        ("claimed", before.lease_until, service.token_digest(token), 0)
+
+
+@pytest.mark.parametrize("path, body", [
+    ("posted", {"external_id": "p"}), ("failed", {"error": "e", "retry": True}), ("renew", {"lease_seconds": 60})])
+async def test_a_missing_claim_token_is_named(client, db, factory, path, body):
+    kit = await factory.brand()
+    [reply_id] = await approved_replies(db, kit, 1)
+    await claim(client, kit)
+    answer = await client.post(f"/api/v1/replies/{reply_id}/{path}", json=body, headers=kit.outbox)
+    assert answer.status_code == 422
+    [error] = answer.json()["errors"]
+    assert error["field"] == "claim_token" and "claim_token" in error["message"]
 
 
 @pytest.mark.parametrize("params", [{"status": "pending"}, {"limit": 0}, {"limit": 101}, {"cursor": "%%%"},
@@ -300,6 +366,7 @@ async def test_bad_list_parameters_are_422(client, factory, params):
 
 async def test_an_unknown_reply_is_404(client, factory):
     kit = await factory.brand()
-    assert (await client.post(posted(999_999), json={"external_id": "p"}, headers=kit.outbox)).status_code == 404
-    assert (await client.post("/api/v1/replies/abc/posted", json={"external_id": "p"},
-                              headers=kit.outbox)).status_code == 404
+    for path, body in ((posted(999_999), {"external_id": "p"}), (failed(999_999), {"error": "e", "retry": True}),
+                       (renew(999_999), {"lease_seconds": 60}), ("/api/v1/replies/abc/posted", {"external_id": "p"})):
+        answer = await client.post(path, json=body | {"claim_token": "ct_x"}, headers=kit.outbox)
+        assert answer.status_code == 404, (path, answer.text)

@@ -18,9 +18,10 @@ async def test_a_failed_reply_can_be_approved_again_after_a_new_draft(client, db
     assert approved.status_code == 200, approved.text
     reply_id = approved.json()["reply_id"]
     claimed = await client.post("/api/v1/replies/claim", json={"limit": 1, "lease_seconds": 60}, headers=kit.outbox)
-    assert [item["id"] for item in claimed.json()["items"]] == [reply_id]
-    failed = await client.post(f"/api/v1/replies/{reply_id}/failed", json={"error": "account suspended",
-                                                                          "retry": False}, headers=kit.outbox)
+    [item] = claimed.json()["items"]
+    assert item["id"] == reply_id
+    failed = await client.post(f"/api/v1/replies/{reply_id}/failed", headers=kit.outbox, json={
+        "error": "account suspended", "retry": False, "claim_token": item["claim_token"]})
     assert failed.status_code == 200
     turn = (await client.get(f"/api/v1/turns/{turn_id}", headers=kit.reviewer)).json()
     assert turn["status"] == "failed"

@@ -55,8 +55,7 @@ async def _a_whole_relationship(client: AsyncTestClient, db: Database, kit: Bran
                                  json={"limit": 10, "lease_seconds": 60})).json()["items"]
     [reply] = [item for item in claimed if item["id"] == approved.json()["reply_id"]]
     posted = await client.post(f"/api/v1/replies/{reply['id']}/posted", headers=kit.outbox,
-                               json={"external_id": "post-77", **({"claim_token": reply["claim_token"]}
-                                                                   if "claim_token" in reply else {})})
+                               json={"external_id": "post-77", "claim_token": reply["claim_token"]})
     assert posted.status_code == 200, posted.text
     noted = await client.post(f"/api/v1/people/{person_id}/notes", headers=kit.reviewer,
                               json={"text": f"{NAME} collects {SECRET_WORD} mugs"})

@@ -244,7 +244,7 @@ def _before(head: str | None) -> str:
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    revision = script.get_revision("0008_webhook_secrets_encrypted")
+    revision = script.get_revision("0009_webhook_secrets_encrypted")
     assert revision is not None and head is not None
     return str(revision.down_revision)
 

@@ -28,7 +28,7 @@ from assistant.settings import Settings
 from assistant.webhooks import service
 from assistant.webhooks.delivery import WebhookSender
 from assistant.webhooks.events import emit
-from tests.support.outbox_helpers import approved_replies
+from tests.support.outbox_helpers import approved_replies, claim
 
 HANG = -1
 """A scripted answer that never comes (until the receiver stops)."""
@@ -133,7 +133,9 @@ async def test_an_event_arrives_signed_after_two_failures_and_counts_once(client
     [reply_id] = await approved_replies(db, kit, 1)
     with Receiver(500, 500) as receiver:
         hook = await service.add_webhook(db, fast, kit.slug, receiver.url, ["reply.posted"])
-        answer = await client.post(f"/api/v1/replies/{reply_id}/posted", json={"external_id": "p-1"},
+        token = (await claim(client, kit))[reply_id]
+        answer = await client.post(f"/api/v1/replies/{reply_id}/posted", json={"external_id": "p-1",
+                                                                               "claim_token": token},
                                    headers=kit.outbox)
         assert answer.status_code == 200
         await deliver_until_settled(db, fast)

@@ -116,7 +116,7 @@ async def test_sigterm_lets_a_worker_finish_the_draft_it_is_writing(
         client: Client, db: Database, kit: BrandKit, fake_llm: FakeLLM, start_worker: StartWorker) -> None:
     fake_llm.enqueue(Response(delay=1.5))
     accepted = await ingest(client, kit)
-    worker = start_worker()
+    worker = start_worker(lease_seconds=30)  # a lease no busy machine outlasts: this test is about SIGTERM alone
     await until(lambda: len(fake_llm.requests) == 1, 20)
 
     worker.send_signal(signal.SIGTERM)

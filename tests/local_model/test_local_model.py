@@ -63,7 +63,7 @@ async def test_a_mention_gets_a_real_draft_that_a_reviewer_approves_and_a_tool_p
     assert approved.status_code == 200, approved.text
     [item] = (await client.post("/api/v1/replies/claim", headers=kit.outbox,
                                 json={"limit": 1, "lease_seconds": 60})).json()["items"]
-    confirmation = {"external_id": "post-1"} | ({"claim_token": item["claim_token"]} if "claim_token" in item else {})
+    confirmation = {"external_id": "post-1", "claim_token": item["claim_token"]}
     posted = await client.post(f"/api/v1/replies/{item['id']}/posted", headers=kit.outbox, json=confirmation)
     assert posted.status_code == 200, posted.text
     assert posted.json()["status"] == "posted"

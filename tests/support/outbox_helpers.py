@@ -38,6 +38,14 @@ def _approve_all(conn: Connection, turn_ids: list[int], reviewer_id: int) -> lis
     return reply_ids
 
 
+async def claim(client: Any, kit: BrandKit, *, limit: int = 1, lease_seconds: int = 60) -> dict[int, str]:
+    """Claim through the API as ``kit``'s outbox key; answers each claimed reply's claim token by id."""
+    answer = await client.post("/api/v1/replies/claim", json={"limit": limit, "lease_seconds": lease_seconds},
+                               headers=kit.outbox)
+    assert answer.status_code == 200, answer.text
+    return {item["id"]: item["claim_token"] for item in answer.json()["items"]}
+
+
 async def reply_row(db: Database, reply_id: int) -> Reply:
     async with db.read() as session:
         return (await session.execute(select(Reply).where(Reply.id == reply_id))).scalar_one()

@@ -398,7 +398,7 @@
       nav.replaceWith(document.adoptNode(fresh));
       var id = currentId();
       if (id) { markCurrent(id); }
-      ["waiting-count", "escalated-count"].forEach(function (key) {
+      ["waiting-count", "escalated-count", "left-behind-count"].forEach(function (key) {
         var a = document.getElementById(key), b = doc.getElementById(key);
         if (a && b) { a.textContent = b.textContent; }
       });

@@ -1,16 +1,16 @@
 """Webhook signing secrets encrypted at rest: every secret stored in plain text is encrypted with the key from the
 settings (``webhook_secret_key``, else derived from ``secret_key``); downgrading decrypts them again.
 
-Revision ID: 0008_webhook_secrets_encrypted
-Revises: 0007_queue_search
+Revision ID: 0009_webhook_secrets_encrypted
+Revises: 0008_outbox_claim_tokens
 Create Date: 2026-11-30
 """
 from alembic import context, op
 import sqlalchemy as sa
 
 
-revision = '0008_webhook_secrets_encrypted'
-down_revision = '0007_queue_search'
+revision = '0009_webhook_secrets_encrypted'
+down_revision = '0008_outbox_claim_tokens'
 branch_labels = None
 depends_on = None
 
