@@ -6,20 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from assistant.db.webhooks import Webhook, WebhookDelivery
 from assistant.db.outbox import Reply
 from assistant.db.turns import Decision, Turn
 from tests.browser.conftest import sign_in, until
 from tests.browser.seed import ingest_mention, store_draft, waiting_turn
+from tests.support.db import execute, first_row, rows, scalar
 
 pytestmark = pytest.mark.browser
 
 
 async def statuses(db: Any) -> dict[int, str]:
-    async with db.read() as session:
-        return dict((await session.execute(select(Turn.id, Turn.status))).all())
+    return dict(await rows(db, select(Turn.id, Turn.status)))
 
 
 async def test_sign_in_and_work_three_turns_by_keyboard_alone(page, live_server, factory, db) -> None:
@@ -64,8 +64,7 @@ async def test_sign_in_and_work_three_turns_by_keyboard_alone(page, live_server,
     async def all_decided() -> bool:
         return (await statuses(db)) == {t1: "approved", t2: "rejected", t3: "approved"}
     assert await until(all_decided)
-    async with db.read() as session:
-        decisions = {d.turn_id: d for d in (await session.execute(select(Decision))).scalars()}
+    decisions = {d.turn_id: d for d in await rows(db, select(Decision))}
     assert decisions[t2].reason == "duplicate of a support ticket"
     assert decisions[t3].final_text == "Hi Cy. Welcome!"
     assert decisions[t1].final_text == "Sorry Ana!"
@@ -75,8 +74,8 @@ async def test_undo_within_the_window_sends_nothing(page, live_server, factory, 
     """The approval is held in the page: undone in time, the server never hears of it (no reply in the outbox,
     no reply.approved delivery); not undone, it arrives after the window."""
     kit = await factory.brand()
-    async with db.write() as session:
-        session.add(Webhook(brand_id=kit.id, url="http://127.0.0.1:9/hook", events=["reply.approved"], secret="s" * 32))
+    await execute(db, insert(Webhook).values(brand_id=kit.id, url="http://127.0.0.1:9/hook", events=["reply.approved"],
+                                             secret="s" * 32))
     t1, _, _ = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Sorry Ana!", minutes_ago=30)
     t2, _, _ = await waiting_turn(db, kit.id, handle="@bo", text="@acme broken", draft="Oh no, Bo.", minutes_ago=20)
     await sign_in(page, live_server, kit.reviewer_email, kit.password)
@@ -88,9 +87,8 @@ async def test_undo_within_the_window_sends_nothing(page, live_server, factory, 
     assert "Undone" in await page.inner_text("#toast")
     await page.wait_for_timeout(2500)  # past the 1.5 s window of the test settings
 
-    async with db.read() as session:
-        assert (await session.scalar(select(Reply.id).where(Reply.turn_id == t1))) is None
-        assert (await session.scalar(select(WebhookDelivery.id))) is None
+    assert await scalar(db, select(Reply.id).where(Reply.turn_id == t1)) is None
+    assert await scalar(db, select(WebhookDelivery.id)) is None
     assert (await statuses(db))[t1] == "pending_review"
     assert await page.locator(f"#turn-{t1}").count() == 1 and await page.inner_text("#waiting-count") == "2"
 
@@ -99,8 +97,7 @@ async def test_undo_within_the_window_sends_nothing(page, live_server, factory, 
     await page.wait_for_timeout(500)
     assert (await statuses(db))[t1] == "pending_review"  # still inside the window
     assert await until(lambda: _status_is(db, t1, "approved"))
-    async with db.read() as session:
-        assert (await session.scalar(select(WebhookDelivery.event_type))) == "reply.approved"
+    assert await scalar(db, select(WebhookDelivery.event_type)) == "reply.approved"
 
 
 async def test_edit_with_a_live_counter_and_approve(page, live_server, factory, db) -> None:
@@ -114,8 +111,7 @@ async def test_edit_with_a_live_counter_and_approve(page, live_server, factory, 
     await page.click("#person .actions button.primary")
 
     async def decided() -> Any:
-        async with db.read() as session:
-            return await session.scalar(select(Decision).where(Decision.turn_id == t1))
+        return await first_row(db, select(Decision).where(Decision.turn_id == t1))
     decision = await until(decided)
     assert decision.final_text == "Sorry Ana, it ships today 🙂" and decision.diff
 
@@ -143,8 +139,7 @@ async def test_regenerate_with_guidance_sends_the_turn_back_to_drafting(page, li
     await page.wait_for_selector("#waiting-list .empty")
     assert (await statuses(db))[t1] == "drafting"
     assert await page.locator(f"#turn-{t1}").count() == 0
-    async with db.read() as session:
-        decision = await session.scalar(select(Decision).where(Decision.turn_id == t1))
+    decision = await first_row(db, select(Decision).where(Decision.turn_id == t1))
     assert decision.action == "regenerate" and decision.reason == "mention the tracking link"
 
 

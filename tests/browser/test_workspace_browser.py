@@ -7,12 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from assistant.db.outbox import Reply
 from assistant.db.turns import Turn
 from tests.browser.conftest import sign_in, until
 from tests.browser.seed import waiting_turn
+from tests.support.db import execute, scalar
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
@@ -86,10 +87,7 @@ async def test_the_list_follows_the_queue_without_a_reload(page, live_server, fa
     await page.wait_for_selector(f"#turn-{t3}", timeout=15_000)
     assert await page.inner_text("#waiting-count") == "3"
     # Bo's turn is taken elsewhere (a regenerate sends it back to drafting): it leaves the list.
-    async with db.write() as session:
-        turn = await session.get(Turn, t2)
-        turn.status = "drafting"
-        turn.version += 1
+    await execute(db, update(Turn).where(Turn.id == t2).values(status="drafting", version=Turn.version + 1))
     await page.wait_for_selector(f"#turn-{t2}", state="detached", timeout=15_000)
     assert await page.inner_text("#waiting-count") == "2"
     assert await page.evaluate("window.__same_page") is True
@@ -113,8 +111,7 @@ async def test_two_reviewers_on_one_card(browser, live_server, factory, db) -> N
         await reviewer.keyboard.type("Sorry Ana, my own words.")
 
         async def admin_won() -> bool:
-            async with db.read() as session:
-                return (await session.scalar(select(Reply.text).where(Reply.turn_id == turn_id))) is not None
+            return await scalar(db, select(Reply.text).where(Reply.turn_id == turn_id)) is not None
         assert await until(admin_won)
         await reviewer.keyboard.press("Control+Enter")
         await reviewer.locator("#toast.error").wait_for()
@@ -125,8 +122,7 @@ async def test_two_reviewers_on_one_card(browser, live_server, factory, db) -> N
         assert "It ships today." in await reviewer.inner_text("#person .lost")
         await reviewer.keyboard.press("d")
         await reviewer.wait_for_selector(f"#person:not([data-turn='{turn_id}'])")
-        async with db.read() as session:
-            assert await session.scalar(select(Reply.text).where(Reply.turn_id == turn_id)) == "Sorry Ana! It ships today."
+        assert await scalar(db, select(Reply.text).where(Reply.turn_id == turn_id)) == "Sorry Ana! It ships today."
     finally:
         await ctx_a.close()
         await ctx_b.close()

@@ -16,6 +16,7 @@ from assistant.policy.service import set_brand_policy
 from assistant.web import pages
 from tests.browser.seed import ingest_mention, store_draft, waiting_turn
 from tests.support import turn_states
+from tests.support.db import execute, one, rows, scalar
 from tests.integration.test_web import sign_in, token
 
 SIGNED_POLICY = '[voice]\ndescription = "Warm."\nsign_off = "–{initials}"\n'
@@ -57,18 +58,18 @@ async def test_escalated_turns_have_their_own_view_with_the_rule_and_a_compose_b
     sent = await client.post(f"/turns/{legal}/approve", follow_redirects=False, data={
         "_csrf_token": token(html), "view": "escalated", "text": "Hi Carol, our legal team will write to you today."})
     assert sent.status_code == 303 and sent.headers["location"] == "/?status=escalated&notice=approved"
-    async with db.read() as session:
-        turn = await session.get(Turn, legal)
-        draft = await session.get(Draft, turn.current_draft_id)
-        reply = await session.scalar(select(Reply).where(Reply.turn_id == legal))
+    def look(conn):
+        turn = conn.execute(select(Turn).where(Turn.id == legal)).one()
+        return (turn, conn.execute(select(Draft).where(Draft.id == turn.current_draft_id)).one(),
+                conn.execute(select(Reply).where(Reply.turn_id == legal)).first())
+    turn, draft, reply = await db.run_read(look)
     assert (turn.status, draft.source, reply.text) == ("approved", "human",
                                                        "Hi Carol, our legal team will write to you today.")
 
 
 async def test_the_reply_box_is_prefilled_with_the_draft_signed_with_the_reviewers_initials(client, kit, db) -> None:
-    async with db.write() as session:
-        await (await session.connection()).run_sync(set_brand_policy, kit.id, SIGNED_POLICY)
-        await session.execute(update(User).where(User.id == kit.reviewer_id).values(display_name="Maria del Rio"))
+    await db.run_write(set_brand_policy, kit.id, SIGNED_POLICY)
+    await execute(db, update(User).where(User.id == kit.reviewer_id).values(display_name="Maria del Rio"))
     turn_id, _, draft_id = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Hi Ana, today.")
     await sign_in(client, kit.reviewer_email, kit.password)
 
@@ -80,8 +81,7 @@ async def test_the_reply_box_is_prefilled_with_the_draft_signed_with_the_reviewe
     done = await client.post(f"/turns/{turn_id}/approve", follow_redirects=False, data={
         "_csrf_token": token(html), "draft_id": str(draft_id), "text": textarea(html, turn_id)})
     assert done.status_code == 303
-    async with db.read() as session:
-        assert (await session.scalar(select(Reply.text).where(Reply.turn_id == turn_id))) == "Hi Ana, today. –MDR"
+    assert await scalar(db, select(Reply.text).where(Reply.turn_id == turn_id)) == "Hi Ana, today. –MDR"
 
 
 async def test_the_page_signs_a_reply_left_unsigned_and_takes_a_plain_hyphen(client, kit, db) -> None:
@@ -101,8 +101,7 @@ async def test_the_page_signs_a_reply_left_unsigned_and_takes_a_plain_hyphen(cli
         "_csrf_token": token(html), "view": "escalated", "text": "Hi Carol, our legal team will write today."})
 
     assert (unsigned.status_code, hyphen.status_code, escalated.status_code) == (303, 303, 303)
-    async with db.read() as session:
-        texts = dict((await session.execute(select(Reply.turn_id, Reply.text))).all())
+    texts = dict(await rows(db, select(Reply.turn_id, Reply.text)))
     assert texts == {t1: "Hi Ana, today. –RE", t2: "Hi Bo. -RE", legal: "Hi Carol, our legal team will write today. –RE"}
 
 
@@ -126,15 +125,13 @@ async def test_approving_for_a_person_who_opted_out_meanwhile_is_refused(client,
     turn_id, person_id, draft_id = await waiting_turn(db, kit.id, handle="@ana", text="@acme late", draft="Hi Ana.")
     await sign_in(client, kit.reviewer_email, kit.password)
     html = (await client.get("/")).text
-    async with db.write() as session:
-        await session.execute(update(Person).where(Person.id == person_id).values(do_not_reply=True))
+    await execute(db, update(Person).where(Person.id == person_id).values(do_not_reply=True))
 
     answer = await client.post(f"/turns/{turn_id}/approve", data={"_csrf_token": token(html),
                                                                  "draft_id": str(draft_id), "text": "Hi Ana."})
 
     assert answer.status_code == 409 and "asked us not to reply" in answer.text
-    async with db.read() as session:
-        assert (await session.get(Turn, turn_id)).status == "pending_review"
+    assert (await one(db, select(Turn).where(Turn.id == turn_id))).status == "pending_review"
 
 
 async def test_the_list_links_each_person_and_only_the_focused_one_is_shown(client, kit, db) -> None:

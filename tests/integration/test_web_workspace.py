@@ -13,6 +13,7 @@ from assistant.db.snippets import Snippet
 from assistant.db.turns import Decision
 from tests.browser.seed import waiting_turn
 from tests.integration.test_web import sign_in, token
+from tests.support.db import first_row, scalar, scalars
 
 
 async def second_reviewer(settings: Any, email: str, password: str) -> AsyncTestClient:
@@ -73,8 +74,7 @@ async def test_a_stale_approve_keeps_the_losers_text_and_says_who_decided_what_a
     assert f"{kit.admin_email} approved a reply just now" in late.text
     assert "Sorry Ana! It ships today." in late.text and "Sorry Ana, my own words." in late.text
     assert "data-discard" in late.text and "Conflict" not in late.text and "turn " + str(turn_id) not in late.text
-    async with db.read() as session:
-        decisions = (await session.execute(select(Decision.final_text))).scalars().all()
+    decisions = await scalars(db, select(Decision.final_text))
     assert decisions == ["Sorry Ana! It ships today."]
 
 
@@ -99,13 +99,11 @@ async def test_saved_replies_are_filled_in_for_the_person_in_focus(client, facto
     unknown = await client.post("/admin/snippets", data={"_csrf_token": token(page), "name": "New",
                                                          "text": "Hi {nick}"})
     assert unknown.status_code == 422 and "{nick}" in unknown.text and 'value="New"' in unknown.text
-    async with db.read() as session:
-        snippet_id = await session.scalar(select(Snippet.id))
+    snippet_id = await scalar(db, select(Snippet.id))
     gone = await client.post(f"/admin/snippets/{snippet_id}", follow_redirects=False,
                              data={"_csrf_token": token(page), "do": "delete"})
     assert gone.status_code == 303
-    async with db.read() as session:
-        assert await session.scalar(select(func.count()).select_from(Snippet)) == 0
+    assert await scalar(db, select(func.count()).select_from(Snippet)) == 0
 
 
 async def test_reviewers_cannot_manage_saved_replies(client, factory) -> None:
@@ -141,5 +139,4 @@ async def test_the_demo_refuses_a_busy_port_before_touching_the_database(setting
         port = busy.getsockname()[1]
         with pytest.raises(click.ClickException, match=f"Port {port} on 127.0.0.1 is busy"):
             run_demo(settings, "127.0.0.1", port)
-    async with db.read() as session:
-        assert (await session.execute(select(Brand.id).where(Brand.slug == "northwind"))).first() is None
+    assert await first_row(db, select(Brand.id).where(Brand.slug == "northwind")) is None
