@@ -41,6 +41,7 @@ from assistant.people.controllers import PeopleController
 from assistant.people.import_controller import HistoryImportController
 from assistant.problems import handle_exception
 from assistant.promises.controllers import PromiseController
+from assistant.review import presence
 from assistant.review.controllers import TurnController
 from assistant.services import APP_STATE_KEY, Services
 from assistant.settings import Settings, get_settings
@@ -60,9 +61,10 @@ docs_assets = create_static_files_router(path=DOCS_ASSETS, directories=[Path(str
 
 def build_worker(db: Database, settings: Settings, *, concurrency: int | None = None) -> Worker:
     """The worker, with the code that runs each kind of job."""
-    drafter = Drafter(db, settings)
+    drafter = Drafter(db, settings, being_edited=presence.being_edited)
     memory = MemoryJobs(db, settings)
     handlers: dict[str, Handler] = {queue.DRAFT_TURN: drafter.draft_turn,
+                                    queue.REDRAFT_FALLBACK: drafter.redraft_fallback,
                                     queue.DELIVER_WEBHOOK: WebhookSender(db, settings).deliver,
                                     READ_PROMISES: memory.read_promises}
     return Worker(db, handlers, concurrency=concurrency or settings.worker_concurrency,

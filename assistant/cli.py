@@ -15,9 +15,8 @@ import click
 from sqlalchemy import Connection
 
 from assistant.auth.principal import API_SCOPES
-from assistant.cli_support import ensure_schema, run_with_db, settings
+from assistant.cli_support import ensure_schema, migrate, run_with_db, settings
 from assistant.db import Database
-from assistant.db.migrate import upgrade
 from assistant.settings import SettingsError
 from assistant.eval.commands import eval_group
 from assistant.people.commands import import_history, people
@@ -86,7 +85,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Run migrations to head."""
-    upgrade(settings().database_url)
+    migrate(settings())
     click.echo("database is at the newest schema")
 
 

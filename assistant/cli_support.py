@@ -30,7 +30,8 @@ def settings() -> Settings:
 
 
 def run_with_db(work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run ``work`` against the configured database; service errors become a one-line message, exit 1."""
+    """Run ``work`` against the configured database; service errors (and a setting the work needs but lacks) become
+    a one-line message, exit 1."""
     async def main() -> T:
         current = settings()
         db = Database(current.database_url, synchronous=current.sqlite_synchronous)
@@ -43,6 +44,17 @@ def run_with_db(work: Callable[[Database], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except AssistantError as exc:
         raise click.ClickException(exc.detail) from None
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def migrate(current: Settings) -> None:
+    """Run the migrations to head; one that needs a setting it lacks (the key webhook secrets are encrypted with)
+    says which in one line."""
+    try:
+        upgrade(current.database_url, current)
+    except SettingsError as exc:
+        raise click.ClickException(f"the database was not migrated: {exc}") from None
 
 
 def ensure_schema(current: Settings) -> None:
@@ -53,11 +65,11 @@ def ensure_schema(current: Settings) -> None:
         problem = sqlite_write_problem(current.database_url)
         if problem:
             raise click.ClickException(problem)
-        upgrade(current.database_url)
+        migrate(current)
         return
     problem = postgres_write_problem(current.database_url)
     if problem:
         raise click.ClickException(problem)
 
 
-__all__ = ["ensure_schema", "run_with_db", "settings"]
+__all__ = ["ensure_schema", "migrate", "run_with_db", "settings"]

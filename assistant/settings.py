@@ -45,6 +45,9 @@ class Settings:
     llm_token_limit_parameter: str = "max_tokens"
     """How the request names ``llm_max_tokens``: ``max_tokens``, or ``max_completion_tokens`` for models that
     refuse the older name (OpenAI's reasoning models)."""
+    llm_redraft_schedule: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400)
+    """After a fallback draft written because the model was down, the seconds before the model is asked again
+    for that turn, one per try; once they are spent the fallback stays."""
     history_token_budget: int = 2000
     policy_max_redrafts: int = 2
 
@@ -67,6 +70,12 @@ class Settings:
     # Webhooks.
     webhook_timeout_seconds: float = 10.0
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_allow_private_addresses: bool = False
+    """Let webhooks go to loopback, private, link-local and other non-public addresses (a receiver on this host or
+    network). Off: public addresses only, checked when a webhook is added and again before every delivery."""
+    webhook_secret_key: str = ""
+    """Encrypts the webhooks' signing secrets at rest; empty: derived from ``secret_key``. Keep it when you
+    change ``secret_key``, or the stored secrets can no longer be read."""
 
     # Sign-in.
     session_max_age_seconds: int = 8 * 3600

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import Connection
 
 from assistant.auth import service as auth
 from assistant.db import Database
@@ -116,34 +117,37 @@ async def _reset(url: str) -> str:
 
 async def _seed(url: str) -> str:
     """A brand, an outbox key and ``REPLIES`` people, each with one mention, an approved turn and a reply."""
-    db = Database(url)
     now = dt.datetime.now(dt.timezone.utc)
-    try:
-        async with db.write() as session:
-            brand = await (await session.connection()).run_sync(auth.create_brand, "bench", "Bench")
-            key = await (await session.connection()).run_sync(auth.create_api_key, brand.id, ["outbox"])
-            b = brand.id
-            await session.execute(Person.__table__.insert(), [
-                {"id": i, "brand_id": b, "display_name": f"Person {i}", "first_seen_at": now, "last_seen_at": now,
-                 "do_not_reply": False, "mention_count": 1, "reply_count": 0, "created_at": now}
-                for i in range(1, REPLIES + 1)])
-            await session.execute(Handle.__table__.insert(), [
-                {"brand_id": b, "person_id": i, "platform": "x", "handle": f"p{i}", "created_at": now}
-                for i in range(1, REPLIES + 1)])
-            await session.execute(Turn.__table__.insert(), [
-                {"id": i, "brand_id": b, "person_id": i, "platform": "x", "conversation_key": f"c{i}",
-                 "status": "approved", "waiting_since": now, "version": 0, "created_at": now, "updated_at": now}
-                for i in range(1, REPLIES + 1)])
-            await session.execute(Interaction.__table__.insert(), [
-                {"brand_id": b, "person_id": i, "direction": "inbound", "platform": "x", "external_id": f"m{i}",
-                 "text": "@bench where is my order", "occurred_at": now, "received_at": now,
-                 "conversation_key": f"c{i}", "turn_id": i} for i in range(1, REPLIES + 1)])
-            await session.execute(Reply.__table__.insert(), [
-                {"brand_id": b, "turn_id": i, "person_id": i, "platform": "x", "text": f"Hi Person {i}, on it.",
-                 "in_reply_to": f"m{i}", "author_handle": f"p{i}", "status": "approved", "failures": 0,
-                 "approved_at": now + dt.timedelta(microseconds=i), "created_at": now}
-                for i in range(1, REPLIES + 1)])
+
+    def seed(conn: Connection) -> str:
+        brand = auth.create_brand(conn, "bench", "Bench")
+        key = auth.create_api_key(conn, brand.id, ["outbox"])
+        b = brand.id
+        conn.execute(Person.__table__.insert(), [
+            {"id": i, "brand_id": b, "display_name": f"Person {i}", "first_seen_at": now, "last_seen_at": now,
+             "do_not_reply": False, "mention_count": 1, "reply_count": 0, "created_at": now}
+            for i in range(1, REPLIES + 1)])
+        conn.execute(Handle.__table__.insert(), [
+            {"brand_id": b, "person_id": i, "platform": "x", "handle": f"p{i}", "created_at": now}
+            for i in range(1, REPLIES + 1)])
+        conn.execute(Turn.__table__.insert(), [
+            {"id": i, "brand_id": b, "person_id": i, "platform": "x", "conversation_key": f"c{i}",
+             "status": "approved", "waiting_since": now, "version": 0, "created_at": now, "updated_at": now}
+            for i in range(1, REPLIES + 1)])
+        conn.execute(Interaction.__table__.insert(), [
+            {"brand_id": b, "person_id": i, "direction": "inbound", "platform": "x", "external_id": f"m{i}",
+             "text": "@bench where is my order", "occurred_at": now, "received_at": now,
+             "conversation_key": f"c{i}", "turn_id": i} for i in range(1, REPLIES + 1)])
+        conn.execute(Reply.__table__.insert(), [
+            {"brand_id": b, "turn_id": i, "person_id": i, "platform": "x", "text": f"Hi Person {i}, on it.",
+             "in_reply_to": f"m{i}", "author_handle": f"p{i}", "status": "approved", "failures": 0,
+             "approved_at": now + dt.timedelta(microseconds=i), "created_at": now}
+            for i in range(1, REPLIES + 1)])
         return key.token
+
+    db = Database(url)
+    try:
+        return await db.run_write(seed)
     finally:
         await db.dispose()
 

@@ -110,7 +110,8 @@ async def clean_tables(database_url: str) -> None:
 def settings(database_url: str, clean_tables: None) -> Settings:
     return Settings(database_url=database_url, secret_key="test-secret-key-not-for-production",
                     rate_limit_per_minute=100_000, llm_backoff_initial_seconds=0.01, llm_backoff_max_seconds=0.05,
-                    llm_timeout_seconds=2.0, job_poll_seconds=0.05)
+                    llm_timeout_seconds=2.0, job_poll_seconds=0.05,
+                    webhook_allow_private_addresses=True)  # the tests' receivers listen on loopback
 
 
 @pytest.fixture
@@ -146,9 +147,12 @@ async def kit(factory: Factory) -> BrandKit:
 
 @pytest.fixture
 def cli(settings: Settings) -> Callable[..., Result]:
-    """``cli("brands", "create", ...)``: the ``assistant`` command in this process on the test database (see
-    ``tests.support.cli``); from an async test, ``await asyncio.to_thread(cli, ...)``."""
-    return lambda *args, stdin=None: run_cli(settings.database_url, *args, stdin=stdin)
+    """``cli("brands", "create", ...)``: the ``assistant`` command in this process on the test database, with the
+    tests' secret key and webhook allowance (see ``tests.support.cli``); from an async test,
+    ``await asyncio.to_thread(cli, ...)``."""
+    the_tests_own = {"ASSISTANT_SECRET_KEY": settings.secret_key,
+                     "ASSISTANT_WEBHOOK_ALLOW_PRIVATE_ADDRESSES": str(settings.webhook_allow_private_addresses)}
+    return lambda *args, stdin=None: run_cli(settings.database_url, *args, stdin=stdin, env=the_tests_own)
 
 
 @pytest.fixture

@@ -11,21 +11,26 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from assistant.settings import Settings
+
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 """``assistant/migrations``: the top-level ``alembic/`` folder in a checkout (a link), its copy in a wheel, so an
 installed service migrates its database from any working directory."""
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, settings: Settings | None = None) -> Config:
+    """``settings``: what a data migration needs besides the database (the key webhook secrets are encrypted
+    with); without them a migration that needs them reads the environment's."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["database_url"] = database_url
+    config.attributes["settings"] = settings
     return config
 
 
-def upgrade(database_url: str) -> None:
+def upgrade(database_url: str, settings: Settings | None = None) -> None:
     """Run migrations to head. Blocking: call it before the event loop, or through ``upgrade_async``."""
-    command.upgrade(alembic_config(database_url), "head")
+    command.upgrade(alembic_config(database_url, settings), "head")
 
 
 async def upgrade_async(database_url: str) -> None:

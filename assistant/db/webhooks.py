@@ -12,7 +12,8 @@ from assistant.db.base import Base, BigId, UTCDateTime, created_column, id_colum
 
 
 class Webhook(Base):
-    """A subscription. The signing secret must be kept usable (HMAC needs it), so it is not hashed."""
+    """A subscription. The signing secret must be kept usable (HMAC needs it), so it is stored encrypted, not
+    hashed (``assistant.webhooks.secret_box``)."""
 
     __tablename__ = "webhooks"
     id: Mapped[int] = id_column()

@@ -45,6 +45,7 @@ from assistant.mentions.service import ingest, validate
 from assistant.people.importer import Record, import_records
 from assistant.policy import Policy, count_length, effective_limit
 from assistant.policy.service import brand_policy, policy_of, set_brand_policy
+from assistant.review import presence
 from assistant.settings import Settings
 
 CASES_FILE = "cases.ndjson"
@@ -232,7 +233,7 @@ class _Replay:
         self.setup = setup
         self.policy = setup.policy
         self.owners = measures.leakable_tokens(data.texts_by_person)
-        self.drafter = Drafter(db, settings)
+        self.drafter = Drafter(db, settings, being_edited=presence.being_edited)
         self.drafted: dict[int, asyncio.Future[str | None]] = {}
         self.worker = Worker(db, {queue.DRAFT_TURN: self._draft}, concurrency=options.concurrency,
                              lease_seconds=settings.job_lease_seconds, poll_seconds=0.05,

@@ -21,6 +21,8 @@ from assistant.db.locking import claimable
 from assistant.db.jobs import Job
 
 DRAFT_TURN = "draft_turn"
+REDRAFT_FALLBACK = "redraft_fallback"
+"""A fallback draft written while the model was down, drafted again by the model once it answers."""
 DELIVER_WEBHOOK = "deliver_webhook"
 
 

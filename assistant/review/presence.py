@@ -51,6 +51,14 @@ def others(conn: Connection, brand_id: int, user_id: int, turn_id: int, *,
     return [Present(r.display_name or r.email, r.editing, r.seen_at) for r in rows]
 
 
+def being_edited(conn: Connection, turn_id: int) -> bool:
+    """Someone has changed the turn's reply box and is still on it (seen within ``FRESH``): its draft is in a
+    reviewer's hands, and nothing should replace it under them."""
+    since = utcnow() - FRESH
+    return conn.execute(select(Presence.turn_id).where(Presence.turn_id == turn_id, Presence.editing.is_(True),
+                                                       Presence.seen_at >= since).limit(1)).first() is not None
+
+
 def sentence(present: list[Present]) -> str:
     """What the page says about the others: "Maria is editing this reply." / "Jo and Sam have it open." """
     if not present:

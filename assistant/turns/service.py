@@ -16,6 +16,7 @@ stored. The life, by status::
                      join, regenerate -> drafting
     pending_review   approve -> approved · reject -> rejected · escalate -> escalated
                      join, regenerate -> drafting
+                     redraft (the model, back, replaces the fallback written while it was down) -> pending_review
     escalated        approve (a human's own text) -> approved · reject -> rejected · regenerate -> drafting
     approved         post -> posted · fail -> failed
     failed           regenerate -> drafting · reject -> rejected · escalate -> escalated
@@ -41,6 +42,7 @@ from assistant.errors import Conflict, NotFound, StaleDraft, TurnChanged
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "join": (OPEN_TURN_STATES, "drafting"),
     "draft": (("drafting",), "pending_review"),
+    "redraft": (("pending_review",), "pending_review"),
     "escalate_by_rule": (("drafting",), "escalated"),
     "skip": (("drafting",), "skipped"),
     "regenerate": (("pending_review", "drafting", "escalated", "failed"), "drafting"),
@@ -231,6 +233,19 @@ def store_draft(conn: Connection, turn: TurnRow, values: dict[str, Any]) -> int:
     return draft_id
 
 
+def replace_fallback(conn: Connection, turn: TurnRow, fallback_draft_id: int, values: dict[str, Any]) -> int:
+    """The model, answering again after it was down, replaces the fallback draft ``fallback_draft_id`` of a turn
+    waiting for review: the new draft becomes current and the fallback stale, if the fallback is still current at
+    the version the turn was read in (``TurnChanged`` if not: a reviewer decided, asked again, or a mention
+    joined). Answers the new draft's id."""
+    draft_id = _add_draft(conn, turn, values)
+    _move(conn, turn, "redraft", current_draft_id=draft_id)
+    if turn.current_draft_id != fallback_draft_id:  # the turn as read already had another draft (nothing is kept)
+        raise TurnChanged(f"turn {turn.id} has another draft now")
+    _mark_stale(conn, [fallback_draft_id])
+    return draft_id
+
+
 def _add_draft(conn: Connection, turn: TurnRow, values: dict[str, Any]) -> int:
     """Insert a draft of ``turn``. The caller's move makes it current, then marks the one before stale: the
     turn's row is always locked before its drafts' (as ingest's join does), so two writers never wait on
@@ -394,4 +409,4 @@ def _move_many(conn: Connection, action: str, turn_ids: Sequence[int]) -> None:
 
 __all__ = ["Approval", "Arrival", "Placement", "TRANSITIONS", "TURN_COLUMNS", "TurnRow", "approve",
            "draft_to_approve", "erase", "escalate", "escalate_by_rule", "fail", "load", "open_follow_up", "place",
-           "post", "regenerate", "reject", "skip", "store_draft"]
+           "post", "regenerate", "reject", "replace_fallback", "skip", "store_draft"]

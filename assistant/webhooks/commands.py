@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from assistant.cli_support import run_with_db
+from assistant.cli_support import run_with_db, settings
 from assistant.db import Database
 from assistant.webhooks import service
 from assistant.webhooks.events import EVENTS
@@ -23,7 +23,7 @@ def webhooks() -> None:
 def add(url: str, slug: str, events: tuple[str, ...]) -> None:
     """Subscribe URL to events; prints the signing secret once."""
     async def work(db: Database) -> None:
-        made = await service.add_webhook(db, slug, url, list(events))
+        made = await service.add_webhook(db, settings(), slug, url, list(events))
         click.echo(made.secret)
         click.echo(f"webhook {made.id} added; keep the secret above, it is not shown again", err=True)
 
@@ -57,7 +57,7 @@ def remove(webhook_id: int) -> None:
 def rotate_secret(webhook_id: int) -> None:
     """Give a webhook a new signing secret; prints it once. The old one stops verifying at once."""
     async def work(db: Database) -> None:
-        made = await service.rotate_secret(db, webhook_id)
+        made = await service.rotate_secret(db, settings(), webhook_id)
         click.echo(made.secret)
         click.echo(f"webhook {webhook_id} has a new secret; it is not shown again", err=True)
 

@@ -2,7 +2,10 @@
 
 The ``webhook-id`` is the delivery's ``event_id``, the same on every retry, so a receiver that dedupes on it
 sees each event once. A receiver that never answers costs the worker one timeout per attempt, no more: the
-whole request, however slowly the receiver drips, is bounded by ``webhook_timeout_seconds``.
+whole request, however slowly the receiver drips, is bounded by ``webhook_timeout_seconds``. Before each
+attempt the host is resolved and checked again (``addresses``: its name may point somewhere else by now) and
+the request goes to the address checked; a refused address is a failed attempt with the reason, and nothing is
+sent. The signing secret is decrypted for the attempt only (``secret_box``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from assistant.db.jobs import Job
 from assistant.db.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 from assistant.jobs import queue
 from assistant.jobs.worker import JobFailed
-from assistant.settings import Settings
+from assistant.settings import Settings, SettingsError
+from assistant.webhooks import addresses
+from assistant.webhooks.secret_box import SecretBox, SecretUnreadable
 
 log = logging.getLogger("assistant.webhooks")
 
@@ -53,8 +58,16 @@ class WebhookSender:
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
+        self.settings = settings
         self.timeout = settings.webhook_timeout_seconds
         self.schedule = settings.webhook_retry_schedule
+        self._box: SecretBox | None = None
+
+    def _secret(self, stored: str) -> str:
+        """The subscription's signing secret; ``SecretUnreadable`` (or ``SettingsError`` without a key)."""
+        if self._box is None:
+            self._box = SecretBox.from_settings(self.settings)
+        return self._box.open(stored)
 
     async def deliver(self, job: Job) -> None:
         row = await self.db.run_read(_delivery, job.subject_id)
@@ -65,9 +78,13 @@ class WebhookSender:
             await self._log(job, delivery, None, "the webhook was removed", 0, final="failed")
             return
         body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False)
-        headers = signed_headers(delivery.event_id, hook.webhook_secret, body, time.time())
         started = time.perf_counter()
-        status_code, error = await self._post(hook.webhook_url, body, headers)
+        try:
+            headers = signed_headers(delivery.event_id, self._secret(hook.webhook_secret), body, time.time())
+        except (SecretUnreadable, SettingsError) as exc:
+            status_code, error = None, str(exc)
+        else:
+            status_code, error = await self._post(hook.webhook_url, body, headers)
         duration_ms = round((time.perf_counter() - started) * 1000)
         if error is None:
             await self._log(job, delivery, status_code, None, duration_ms, final="delivered")
@@ -82,11 +99,19 @@ class WebhookSender:
 
     async def _post(self, url: str, body: str, headers: dict[str, str]) -> tuple[int | None, str | None]:
         """The receiver's status code and, unless it answered 2xx, what went wrong."""
+        extensions: dict[str, Any] = {}
         try:
-            async with asyncio.timeout(self.timeout), httpx.AsyncClient(
-                    timeout=self.timeout, follow_redirects=False, verify=_tls()) as client:
-                async with client.stream("POST", url, content=body.encode(), headers=headers) as response:
-                    code = response.status_code
+            async with asyncio.timeout(self.timeout):
+                if not self.settings.webhook_allow_private_addresses:
+                    pinned = await addresses.pin(url)
+                    url, headers = pinned.url, headers | {"host": pinned.host_header}
+                    extensions["sni_hostname"] = pinned.server_name
+                async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, verify=_tls()) as client:
+                    async with client.stream("POST", url, content=body.encode(), headers=headers,
+                                             extensions=extensions) as response:
+                        code = response.status_code
+        except addresses.AddressRefused as exc:
+            return None, f"refused, nothing sent: {exc}"
         except (TimeoutError, httpx.TimeoutException):
             return None, f"no answer within {self.timeout:g} s"
         except httpx.HTTPError as exc:

@@ -1,7 +1,8 @@
 """Webhook subscriptions and their delivery log: add, list, remove, rotate a secret, retry by hand.
 
-A secret is ``whsec_`` and the base64 of 32 random bytes (Standard Webhooks). It is stored as is, because
-signing needs it, and shown once: when a subscription is added and when its secret is rotated.
+A secret is ``whsec_`` and the base64 of 32 random bytes (Standard Webhooks). Signing needs it, so it is stored
+encrypted (``secret_box``), and shown once: when a subscription is added and when its secret is rotated. A URL
+whose host is or resolves to a non-public address is refused (``addresses``) unless the settings allow it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from assistant.db.base import utcnow
 from assistant.db.webhooks import Webhook, WebhookDelivery
 from assistant.errors import Conflict, NotFound, ValidationFailed
 from assistant.jobs import queue
+from assistant.settings import Settings
+from assistant.webhooks import addresses
 from assistant.webhooks.events import EVENTS, MAX_DELIVERY_ATTEMPTS
+from assistant.webhooks.secret_box import SecretBox
 
 SECRET_BYTES = 32
 DELIVERY_STATES = ("pending", "delivered", "failed")
@@ -66,28 +70,44 @@ _HOOKS = Webhook.__table__
 _DELIVERIES = WebhookDelivery.__table__
 
 
-async def add_webhook(db: Database, brand_slug: str, url: str, events: list[str]) -> Subscribed:
+async def check_destination(settings: Settings, url: str) -> None:
+    """A URL webhooks may be sent to: its host is and resolves to public addresses only, unless the settings
+    allow others (422 naming the address and why otherwise)."""
+    if settings.webhook_allow_private_addresses:
+        return
+    try:
+        await addresses.pin(url)
+    except addresses.AddressRefused as exc:
+        raise ValidationFailed.field("url", f"{exc}: webhooks go to public addresses only ({addresses.ALLOW_SETTING}"
+                                            "=1 allows others)") from None
+
+
+async def add_webhook(db: Database, settings: Settings, brand_slug: str, url: str, events: list[str]) -> Subscribed:
     url, events = check_url(url), check_events(events)
+    await check_destination(settings, url)
     secret = new_secret()
-    return await db.run_write(_add_webhook, brand_slug, url, events, secret)
-
-
-def _add_webhook(conn: Connection, brand_slug: str, url: str, events: list[str], secret: str) -> Subscribed:
-    brand = brand_by_slug(conn, brand_slug)
-    hook_id = conn.execute(_HOOKS.insert(), {"brand_id": brand.id, "url": url, "events": events, "secret": secret,
-                                             "active": True, "created_at": utcnow()}).inserted_primary_key[0]
-    record(conn, SYSTEM, "webhook.added", "webhook", hook_id, brand_id=brand.id, url=url, events=events)
+    sealed = SecretBox.from_settings(settings).seal(secret)
+    hook_id = await db.run_write(_add_webhook, brand_slug, url, events, sealed)
     return Subscribed(hook_id, secret)
 
 
+def _add_webhook(conn: Connection, brand_slug: str, url: str, events: list[str], sealed: str) -> int:
+    brand = brand_by_slug(conn, brand_slug)
+    hook_id = conn.execute(_HOOKS.insert(), {"brand_id": brand.id, "url": url, "events": events, "secret": sealed,
+                                             "active": True, "created_at": utcnow()}).inserted_primary_key[0]
+    record(conn, SYSTEM, "webhook.added", "webhook", hook_id, brand_id=brand.id, url=url, events=events)
+    return int(hook_id)
+
+
 async def list_webhooks(db: Database, brand_slug: str) -> list[Any]:
-    """The brand's active subscriptions (rows with ``id, url, events, created_at``, and the secret)."""
+    """The brand's active subscriptions: rows of ``id, url, events, created_at`` (never the secret)."""
     return await db.run_read(_list_webhooks, brand_slug)
 
 
 def _list_webhooks(conn: Connection, brand_slug: str) -> list[Any]:
     brand = brand_by_slug(conn, brand_slug)
-    return list(conn.execute(select(_HOOKS).where(_HOOKS.c.brand_id == brand.id, _HOOKS.c.active.is_(True))
+    return list(conn.execute(select(_HOOKS.c.id, _HOOKS.c.url, _HOOKS.c.events, _HOOKS.c.created_at)
+                             .where(_HOOKS.c.brand_id == brand.id, _HOOKS.c.active.is_(True))
                              .order_by(_HOOKS.c.id)).all())
 
 
@@ -96,10 +116,11 @@ async def remove_webhook(db: Database, webhook_id: int) -> None:
     await db.run_write(_change, webhook_id, "webhook.removed", {"active": False})
 
 
-async def rotate_secret(db: Database, webhook_id: int) -> Subscribed:
+async def rotate_secret(db: Database, settings: Settings, webhook_id: int) -> Subscribed:
     """A new secret signs every delivery from now on, retries of older events included."""
     secret = new_secret()
-    await db.run_write(_change, webhook_id, "webhook.secret_rotated", {"secret": secret})
+    sealed = SecretBox.from_settings(settings).seal(secret)
+    await db.run_write(_change, webhook_id, "webhook.secret_rotated", {"secret": sealed})
     return Subscribed(webhook_id, secret)
 
 

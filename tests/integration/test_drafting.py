@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -31,6 +31,7 @@ from assistant.errors import Conflict, NotFound, ValidationFailed
 from assistant.jobs import queue
 from assistant.policy import load_policy
 from assistant.policy.service import set_brand_policy
+from assistant.review import presence
 from assistant.services import Services
 from assistant.settings import Settings
 from tests.support.factories import BrandKit, Factory, mention
@@ -456,7 +457,7 @@ async def test_a_job_run_twice_at_once_leaves_one_current_draft(client: Client, 
     fake_llm.default = Response(delay=0.2)
     accepted = await ingest(client, kit)
     [job] = await queue.claim(state.db, "first", [queue.DRAFT_TURN], 1, 60)
-    drafters = [Drafter(state.db, settings) for _ in range(2)]
+    drafters = [Drafter(state.db, settings, being_edited=presence.being_edited) for _ in range(2)]
     try:
         await asyncio.gather(*(drafter.draft_turn(job) for drafter in drafters))
         await drafters[0].draft_turn(job)  # and once more, after the fact
@@ -506,3 +507,148 @@ async def test_a_job_that_keeps_failing_backs_off_and_ends_dead_with_its_error(
     assert job is not None and (job.status, job.attempts) == ("dead", 2) and job.last_error
     turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
     assert (turn.status, drafts, fake_llm.requests) == ("drafting", [], [])
+
+
+# A fallback written while the model was down is drafted again by the model once it answers (issue 13, 8) --------
+
+REDRAFT_SOON = (0.05, 0.05, 0.05)
+
+
+async def work_until(state: Services, done: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    """Run a worker built as ``serve`` builds it (polling, so a job due later is run when it is due) until
+    ``done`` answers true."""
+    worker = build_worker(state.db, state.settings)
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(timeout):
+            while not await done():
+                await asyncio.sleep(0.05)
+    finally:
+        worker.stop()
+        await task
+
+
+async def redraft_jobs(db: Database) -> list[Job]:
+    async with db.read() as session:
+        return list((await session.execute(select(Job).where(Job.kind == queue.REDRAFT_FALLBACK)
+                                           .order_by(Job.id))).scalars())
+
+
+async def fallback_while_down(client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM) -> tuple[int, int]:
+    """A turn in the queue with a fallback draft because the model answered 500; its turn id and draft id."""
+    fake_llm.default = Response(status=500)
+    accepted = await ingest(client, kit, handle="@ana")
+    await drain(state)
+    turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
+    draft = current(turn, drafts)
+    assert (turn.status, draft.source) == ("pending_review", "fallback")
+    return turn.id, draft.id
+
+
+@pytest.fixture
+async def redrafting(settings: Settings) -> AsyncIterator[Services]:
+    """The worker's side with a short redraft schedule."""
+    state = Services.build(settings.replace(llm_redraft_schedule=REDRAFT_SOON))
+    yield state
+    await state.db.dispose()
+
+
+async def test_a_fallback_written_while_the_model_was_down_becomes_a_model_draft_once_it_answers(
+        client: Client, redrafting: Services, kit: BrandKit, fake_llm: FakeLLM) -> None:
+    state = redrafting
+    turn_id, fallback_id = await fallback_while_down(client, state, kit, fake_llm)
+    [job] = await redraft_jobs(state.db)
+    assert (job.subject_id, job.payload, job.max_attempts) == (turn_id, {"draft_id": fallback_id}, 3)
+
+    async def tried_once_more() -> bool:
+        return (await redraft_jobs(state.db))[0].attempts >= 1
+
+    await work_until(state, tried_once_more)  # the model is still down: the fallback stays, tried again later
+    turn, drafts = await turn_and_drafts(state.db, turn_id)
+    assert current(turn, drafts).id == fallback_id and (await redraft_jobs(state.db))[0].status == "queued"
+
+    fake_llm.default = Response()  # the model is back; nobody asks for anything
+
+    async def replaced() -> bool:
+        turn, _ = await turn_and_drafts(state.db, turn_id)
+        return turn.current_draft_id != fallback_id
+
+    await work_until(state, replaced)
+    turn, drafts = await turn_and_drafts(state.db, turn_id)
+    draft = current(turn, drafts)
+    assert (turn.status, draft.source, draft.model, draft.error) == ("pending_review", "model", "test", None)
+    assert draft.text == "Hi Ana, thanks for telling us. We are looking into it now."
+    assert [d.id for d in drafts if d.stale] == [fallback_id]
+    [job] = await redraft_jobs(state.db)
+    assert job.status == "done"
+    seen = (await client.get(f"/api/v1/turns/{turn_id}", headers=kit.reviewer)).json()
+    assert seen["current_draft"]["id"] == draft.id and seen["current_draft"]["source"] == "model"
+    assert seen["decisions"] == [], "nobody asked for the new draft"
+    async with state.db.read() as session:
+        redrafted = (await session.execute(select(AuditEvent).where(AuditEvent.action == "turn.redrafted"))).scalars()
+        assert [(e.subject_id, e.data["replaced_draft_id"]) for e in redrafted] == [(turn_id, fallback_id)]
+    stale = await client.post(f"/api/v1/turns/{turn_id}/approve", json={"draft_id": fallback_id},
+                              headers=kit.reviewer)
+    assert stale.status_code == 409 and stale.json()["current_draft_id"] == draft.id
+
+
+async def test_a_fallback_a_reviewer_is_editing_is_left_alone(
+        client: Client, redrafting: Services, kit: BrandKit, fake_llm: FakeLLM) -> None:
+    state = redrafting
+    turn_id, fallback_id = await fallback_while_down(client, state, kit, fake_llm)
+    await state.db.run_write(presence.beat, kit.id, kit.reviewer_id, turn_id, True)
+    fake_llm.default = Response()
+
+    async def settled() -> bool:
+        return (await redraft_jobs(state.db))[0].status == "done"
+
+    await work_until(state, settled)
+    turn, drafts = await turn_and_drafts(state.db, turn_id)
+    assert current(turn, drafts).id == fallback_id and len(drafts) == 1
+
+
+async def test_a_fallback_already_decided_is_left_alone(
+        client: Client, redrafting: Services, kit: BrandKit, fake_llm: FakeLLM) -> None:
+    state = redrafting
+    turn_id, fallback_id = await fallback_while_down(client, state, kit, fake_llm)
+    approved = await client.post(f"/api/v1/turns/{turn_id}/approve", json={"draft_id": fallback_id},
+                                 headers=kit.reviewer)
+    assert approved.status_code == 200, approved.text
+    fake_llm.default = Response()
+
+    async def settled() -> bool:
+        return (await redraft_jobs(state.db))[0].status == "done"
+
+    await work_until(state, settled)
+    turn, drafts = await turn_and_drafts(state.db, turn_id)
+    assert (turn.status, turn.current_draft_id, len(drafts)) == ("approved", fallback_id, 1)
+
+
+async def test_a_model_that_stays_down_leaves_the_fallback_after_the_schedule(
+        client: Client, redrafting: Services, kit: BrandKit, fake_llm: FakeLLM) -> None:
+    state = redrafting
+    turn_id, fallback_id = await fallback_while_down(client, state, kit, fake_llm)
+
+    async def given_up() -> bool:
+        return (await redraft_jobs(state.db))[0].status == "dead"
+
+    await work_until(state, given_up)
+    [job] = await redraft_jobs(state.db)
+    assert job.attempts == len(REDRAFT_SOON)
+    assert job.last_error == f"turn {turn_id}: still no model draft (model answered 500 after 4 attempts)"
+    turn, drafts = await turn_and_drafts(state.db, turn_id)
+    assert current(turn, drafts).id == fallback_id
+
+
+async def test_only_a_fallback_because_the_model_was_down_is_drafted_again(
+        client: Client, kit: BrandKit, fake_llm: FakeLLM, settings: Settings, db: Database) -> None:
+    await ingest(client, kit, handle="@ana")
+    await ingest(client, kit, handle="@bo", text="I will sue you")  # escalated by a rule: no draft at all
+    state = Services.build(settings.replace(llm_base_url="", llm_model="", llm_redraft_schedule=REDRAFT_SOON))
+    try:
+        await drain(state)
+    finally:
+        await state.db.dispose()
+
+    assert await redraft_jobs(db) == []
+    assert fake_llm.requests == []

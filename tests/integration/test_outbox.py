@@ -147,10 +147,10 @@ async def test_a_short_lease_runs_out_in_real_time(db, factory):
     assert len(await service.claim(db, who, limit=1, lease_seconds=1, platform=None)) == 1
 
 
-async def test_posted_closes_the_loop_in_the_persons_history(client, db, factory):
+async def test_posted_closes_the_loop_in_the_persons_history(client, db, factory, settings):
     kit = await factory.brand()
     [reply_id] = await approved_replies(db, kit, 1, conversation_id="conv-7")
-    await webhooks.add_webhook(db, kit.slug, "http://127.0.0.1:9/hook", ["reply.posted"])
+    await webhooks.add_webhook(db, settings, kit.slug, "http://127.0.0.1:9/hook", ["reply.posted"])
     tokens = await claim(client, kit)
     answer = await client.post(posted(reply_id), headers=kit.outbox, json={
         "external_id": "post-1", "url": "https://x.example/acme/status/post-1",
@@ -237,10 +237,10 @@ async def test_failed_with_retry_puts_the_reply_back_in_the_outbox(client, db, f
     assert [r["id"] for r in again] == [reply_id] and again[0]["claim_token"] != token
 
 
-async def test_failed_for_good_sends_the_turn_back_to_the_reviewers(client, db, factory):
+async def test_failed_for_good_sends_the_turn_back_to_the_reviewers(client, db, factory, settings):
     kit = await factory.brand()
     [reply_id] = await approved_replies(db, kit, 1)
-    await webhooks.add_webhook(db, kit.slug, "http://127.0.0.1:9/hook", ["reply.failed"])
+    await webhooks.add_webhook(db, settings, kit.slug, "http://127.0.0.1:9/hook", ["reply.failed"])
     token = (await claim(client, kit))[reply_id]
     report = {"error": "the post was deleted", "retry": False, "claim_token": token}
     answer = await client.post(failed(reply_id), json=report, headers=kit.outbox)

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from assistant.db import Database
 from assistant.db.outbox import Reply
+from tests.support.db import scalar
 from tests.support.factories import Factory
 from tests.support.review_helpers import pending_turn, store_draft
 
@@ -36,5 +37,4 @@ async def test_a_failed_reply_can_be_approved_again_after_a_new_draft(client, db
 
     claimed = await client.post("/api/v1/replies/claim", json={"limit": 5, "lease_seconds": 60}, headers=kit.outbox)
     assert [(item["id"], item["text"]) for item in claimed.json()["items"]] == [(reply_id, "Hi Ana, it ships today.")]
-    async with db.read() as session:
-        assert await session.scalar(select(func.count()).select_from(Reply)) == 1
+    assert await scalar(db, select(func.count()).select_from(Reply)) == 1

@@ -18,6 +18,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import Connection, func, inspect, select, text
 
+from assistant.services import app_services
 from assistant.db import Database
 from assistant.db.audit import AuditEvent
 from assistant.db.jobs import Job
@@ -37,7 +38,7 @@ NAME = "Quentin Quokkason"
 
 async def _a_whole_relationship(client: AsyncTestClient, db: Database, kit: BrandKit) -> dict[str, Any]:
     """A person who has been through everything the product does, with their words in every place."""
-    await webhooks.add_webhook(db, kit.slug, "http://127.0.0.1:9/hook", list(EVENTS))
+    await webhooks.add_webhook(db, app_services(client.app).settings, kit.slug, "http://127.0.0.1:9/hook", list(EVENTS))
     author = {"handle": f"@{HANDLE}", "display_name": NAME, "followers": 1234}
     turn_id, draft_id = await pending_turn(client, db, kit, handle=f"@{HANDLE}", author=author,
                                            text=f"@acme my {SECRET_WORD} order is late", external_id="9001",

@@ -22,7 +22,8 @@ NEXT: dict[str, dict[str, str]] = {
     "drafting":       {"join": "drafting", "draft": "pending_review", "escalate_by_rule": "escalated",
                        "skip": "skipped", "regenerate": "drafting", "erase": "skipped"},
     "pending_review": {"join": "drafting", "regenerate": "drafting", "approve": "approved", "reject": "rejected",
-                       "escalate": "escalated", "erase": "skipped"},
+                       "escalate": "escalated", "erase": "skipped",
+                       "redraft": "pending_review"},  # the model, back, replaces a fallback (issue 13)
     "escalated":      {"regenerate": "drafting", "approve": "approved", "reject": "rejected", "erase": "skipped"},
     "approved":       {"post": "posted", "fail": "failed", "erase": "skipped"},
     "failed":         {"regenerate": "drafting", "reject": "rejected", "escalate": "escalated", "erase": "skipped"},

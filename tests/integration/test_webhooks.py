@@ -132,7 +132,7 @@ async def test_an_event_arrives_signed_after_two_failures_and_counts_once(client
     kit = await factory.brand()
     [reply_id] = await approved_replies(db, kit, 1)
     with Receiver(500, 500) as receiver:
-        hook = await service.add_webhook(db, kit.slug, receiver.url, ["reply.posted"])
+        hook = await service.add_webhook(db, fast, kit.slug, receiver.url, ["reply.posted"])
         token = (await claim(client, kit))[reply_id]
         answer = await client.post(f"/api/v1/replies/{reply_id}/posted", json={"external_id": "p-1",
                                                                                "claim_token": token},
@@ -157,7 +157,7 @@ async def test_an_event_arrives_signed_after_two_failures_and_counts_once(client
 async def test_a_delivery_fails_for_good_after_the_schedule_and_can_be_retried_by_hand(db, factory, fast):
     kit = await factory.brand()
     with Receiver(default=503) as receiver:
-        hook = await service.add_webhook(db, kit.slug, receiver.url, ["turn.escalated"])
+        hook = await service.add_webhook(db, fast, kit.slug, receiver.url, ["turn.escalated"])
         await emit_event(db, kit.id)
         [pending] = await deliveries(db)
         with pytest.raises(Conflict):
@@ -181,8 +181,8 @@ async def test_a_receiver_that_hangs_costs_only_its_timeout(db, factory, fast):
     kit = await factory.brand()
     settings = fast.replace(webhook_timeout_seconds=0.4, webhook_retry_schedule=(0.05,))
     with Receiver(HANG, HANG) as hanging, Receiver() as healthy:
-        await service.add_webhook(db, kit.slug, hanging.url, ["turn.escalated"])
-        good = await service.add_webhook(db, kit.slug, healthy.url, ["turn.escalated"])
+        await service.add_webhook(db, fast, kit.slug, hanging.url, ["turn.escalated"])
+        good = await service.add_webhook(db, fast, kit.slug, healthy.url, ["turn.escalated"])
         started = time.monotonic()
         worker = sender_worker(db, settings)
         task = asyncio.create_task(worker.run())
@@ -211,11 +211,11 @@ async def test_a_receiver_that_hangs_costs_only_its_timeout(db, factory, fast):
 async def test_a_rotated_secret_signs_new_deliveries_and_the_old_one_no_longer_verifies(db, factory, fast):
     kit = await factory.brand()
     with Receiver() as receiver:
-        hook = await service.add_webhook(db, kit.slug, receiver.url, ["turn.escalated"])
+        hook = await service.add_webhook(db, fast, kit.slug, receiver.url, ["turn.escalated"])
         await emit_event(db, kit.id, turn_id=1)
         await deliver_until_settled(db, fast)
         assert len(receiver.verified(hook.secret)) == 1
-        rotated = await service.rotate_secret(db, hook.id)
+        rotated = await service.rotate_secret(db, fast, hook.id)
         await emit_event(db, kit.id, turn_id=2)
         await deliver_until_settled(db, fast)
     assert rotated.secret != hook.secret
@@ -227,8 +227,8 @@ async def test_a_rotated_secret_signs_new_deliveries_and_the_old_one_no_longer_v
 
 async def test_secrets_are_random_whsec_values_and_never_logged(db, factory, fast, caplog):
     kit = await factory.brand()
-    first = await service.add_webhook(db, kit.slug, "http://127.0.0.1:9/unreachable", ["turn.escalated"])
-    second = await service.add_webhook(db, kit.slug, "http://127.0.0.1:9/unreachable", ["turn.escalated"])
+    first = await service.add_webhook(db, fast, kit.slug, "http://127.0.0.1:9/unreachable", ["turn.escalated"])
+    second = await service.add_webhook(db, fast, kit.slug, "http://127.0.0.1:9/unreachable", ["turn.escalated"])
     for made in (first, second):
         assert made.secret.startswith("whsec_") and len(base64.b64decode(made.secret[6:])) >= 24
     assert first.secret != second.secret
@@ -247,7 +247,7 @@ async def test_secrets_are_random_whsec_values_and_never_logged(db, factory, fas
 async def test_a_removed_webhook_gets_no_new_events_and_its_pending_ones_fail(db, factory, fast):
     kit = await factory.brand()
     with Receiver() as receiver:
-        hook = await service.add_webhook(db, kit.slug, receiver.url, ["turn.escalated"])
+        hook = await service.add_webhook(db, fast, kit.slug, receiver.url, ["turn.escalated"])
         await emit_event(db, kit.id)
         await service.remove_webhook(db, hook.id)
         await emit_event(db, kit.id)
@@ -263,7 +263,7 @@ async def test_a_removed_webhook_gets_no_new_events_and_its_pending_ones_fail(db
 async def test_webhooks_only_hear_their_own_brand_and_events(db, factory, fast):
     kit, other = await factory.brand(), await factory.brand()
     with Receiver() as receiver:
-        hook = await service.add_webhook(db, kit.slug, receiver.url, ["reply.approved"])
+        hook = await service.add_webhook(db, fast, kit.slug, receiver.url, ["reply.approved"])
         await approved_replies(db, other, 1)
         await emit_event(db, kit.id, "turn.escalated")
         await approved_replies(db, kit, 1)
@@ -280,10 +280,10 @@ async def test_webhooks_only_hear_their_own_brand_and_events(db, factory, fast):
     ("https://example.com/hook", [], "events"),
     ("https://example.com/hook", ["reply.deleted"], "events"),
 ])
-async def test_bad_subscriptions_are_refused(db, factory, url, events, field):
+async def test_bad_subscriptions_are_refused(db, factory, settings, url, events, field):
     kit = await factory.brand()
     with pytest.raises(ValidationFailed) as refused:
-        await service.add_webhook(db, kit.slug, url, events)
+        await service.add_webhook(db, settings, kit.slug, url, events)
     assert refused.value.errors[0]["field"] == field
     assert await service.list_webhooks(db, kit.slug) == []
 

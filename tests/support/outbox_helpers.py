@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Row, select
 
 from assistant.db import Database
 from assistant.db.outbox import Reply
@@ -14,6 +14,7 @@ from assistant.db.turns import Turn
 from assistant.mentions import service as mentions
 from assistant.outbox.service import create_reply
 from tests.support import turn_states
+from tests.support.db import one
 from tests.support.factories import BrandKit, mention
 
 
@@ -46,12 +47,9 @@ async def claim(client: Any, kit: BrandKit, *, limit: int = 1, lease_seconds: in
     return {item["id"]: item["claim_token"] for item in answer.json()["items"]}
 
 
-async def reply_row(db: Database, reply_id: int) -> Reply:
-    async with db.read() as session:
-        return (await session.execute(select(Reply).where(Reply.id == reply_id))).scalar_one()
+async def reply_row(db: Database, reply_id: int) -> Row[Any]:
+    return await one(db, select(Reply).where(Reply.id == reply_id))
 
 
 async def turn_status(db: Database, reply_id: int) -> str:
-    async with db.read() as session:
-        return (await session.execute(select(Turn.status).join(Reply, Reply.turn_id == Turn.id)
-                                      .where(Reply.id == reply_id))).scalar_one()
+    return (await one(db, select(Turn.status).join(Reply, Reply.turn_id == Turn.id).where(Reply.id == reply_id))).status

@@ -48,6 +48,8 @@ def act(conn: Connection, turn_id: int, action: str, user_id: int, *, text: str 
         getattr(turns, action)(conn, turn, user_id, "a reason")
     elif action == "regenerate":
         turns.regenerate(conn, turn, user_id, None)
+    elif action == "redraft":
+        turns.replace_fallback(conn, turn, turn.current_draft_id or 0, draft_values(text))
     elif action == "post":
         turns.post(conn, [turn.id])
     elif action == "fail":

@@ -86,7 +86,7 @@ async def test_the_brand_max_wait_decides_overdue(client, db, factory):
 async def test_turn_overdue_fires_once_even_with_several_sweeps(client, db, factory, settings):
     is_postgres = DATABASE_UNDER_TEST == "postgresql"
     kit = await factory.brand()
-    await webhooks.add_webhook(db, kit.slug, "http://127.0.0.1:9/hook", ["turn.overdue"])
+    await webhooks.add_webhook(db, settings, kit.slug, "http://127.0.0.1:9/hook", ["turn.overdue"])
     late, _ = await pending_turn(client, db, kit, handle="@late")
     await set_turn(db, late, waiting_since=utcnow() - dt.timedelta(hours=5))
     fresh, _ = await pending_turn(client, db, kit, handle="@fresh")

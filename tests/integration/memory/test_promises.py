@@ -87,9 +87,9 @@ async def test_brand_promises_by_status_oldest_due_first_in_pages(client, db, fa
     assert (await client.get("/api/v1/promises?cursor=nonsense", headers=kit.read)).status_code == 422
 
 
-async def test_a_reviewer_settles_a_promise_once_with_a_webhook(client, db, factory):
+async def test_a_reviewer_settles_a_promise_once_with_a_webhook(client, db, factory, settings):
     kit = await factory.brand()
-    await webhooks.add_webhook(db, kit.slug, "http://127.0.0.1:9/hook", ["promise.settled"])
+    await webhooks.add_webhook(db, settings, kit.slug, "http://127.0.0.1:9/hook", ["promise.settled"])
     await approved_reply(client, db, kit)
     [promise] = await promises_of(db)
 
@@ -124,9 +124,9 @@ async def state(settings):
     await state.db.dispose()
 
 
-async def test_a_due_promise_opens_one_follow_up_turn_drafted_in_the_queue(client, db, factory, state):
+async def test_a_due_promise_opens_one_follow_up_turn_drafted_in_the_queue(client, db, factory, state, settings):
     kit = await factory.brand()
-    await webhooks.add_webhook(db, kit.slug, "http://127.0.0.1:9/hook", ["promise.due"])
+    await webhooks.add_webhook(db, settings, kit.slug, "http://127.0.0.1:9/hook", ["promise.due"])
     made = await approved_reply(client, db, kit)
     [promise] = await promises_of(db)
     assert await service.run_sweep(db) == []  # not due yet
