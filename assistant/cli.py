@@ -289,7 +289,7 @@ def demo(host: str, port: int, local_model: bool) -> None:
     if not local_model:
         run_demo(settings(), host, port)
         return
-    from assistant.drafting.local_model import MODEL_NAME, LocalModelServer, settings_for
+    from assistant.model.local_model import MODEL_NAME, LocalModelServer, settings_for
     from assistant.errors import LocalModelError
 
     click.echo(f"Starting the local model ({MODEL_NAME}) ...")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from assistant.drafting.llm import ModelClient
+from assistant.model.client import ModelClient
 from assistant.settings import Settings
 
 COMPLETIONS = 320

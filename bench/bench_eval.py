@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from assistant.drafting import local_model
+from assistant.model import local_model
 from assistant.eval import hostile, runner
 from assistant.settings import Settings
 from bench.bench_drafting_client import _fake_model_process

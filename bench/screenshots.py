@@ -1,5 +1,6 @@
 """Screenshots of the reviewer's pages at desk and phone sizes, for the README: ``python -m bench.screenshots
-BASE_URL EMAIL PASSWORD [OUT_DIR]`` against a running demo (``make demo``). Uses Debian's chromium."""
+BASE_URL EMAIL PASSWORD [OUT_DIR [NAME=PATH ...]]`` against a running demo (``make demo``); each NAME=PATH adds
+a page (a person's, whose id the demo chose: ``person=/people/31``). Uses Debian's chromium."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ SIZES = {"desk": {"width": 1440, "height": 900}, "phone": {"width": 390, "height
 PAGES = {"queue": "/", "fairness": "/fairness", "audit": "/audit", "left-behind": "/left-behind", "merges": "/merges"}
 
 
-async def shoot(base: str, email: str, password: str, out: Path) -> None:
+async def shoot(base: str, email: str, password: str, out: Path, pages: dict[str, str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
@@ -27,7 +28,7 @@ async def shoot(base: str, email: str, password: str, out: Path) -> None:
             await page.fill("#password", password)
             await page.click("button[type=submit]")
             await page.wait_for_url(f"{base}/")
-            for name, path in PAGES.items():
+            for name, path in pages.items():
                 await page.goto(f"{base}{path}")
                 await page.screenshot(path=str(out / f"{name}-{size_name}.png"))
             await context.close()
@@ -35,4 +36,6 @@ async def shoot(base: str, email: str, password: str, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(shoot(sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4] if len(sys.argv) > 4 else "docs")))
+    extra = dict(arg.split("=", 1) for arg in sys.argv[5:])
+    asyncio.run(shoot(sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4] if len(sys.argv) > 4 else "docs"),
+                      PAGES | extra))

@@ -20,8 +20,8 @@ from assistant.db.base import utcnow
 from assistant.db.people import Handle, Interaction, Note, Person
 from assistant.db.tenancy import Brand
 from assistant.db.turns import Decision, Turn
-from assistant.drafting.budget import ITEM_OVERHEAD_TOKENS
-from assistant.drafting.history import HistoryItem
+from assistant.model.budget import ITEM_OVERHEAD_TOKENS
+from assistant.model.history import HistoryItem
 from assistant.drafting.prompts import DraftContext, PersonContext, PromiseItem
 from assistant.memory.summaries import prompt_summary
 from assistant.policy import Policy, count_length, effective_limit

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from assistant.policy.entities import find_mentions
 
 if TYPE_CHECKING:
-    from assistant.drafting.llm import ChatResult
+    from assistant.model.client import ChatResult
     from assistant.drafting.prompts import DraftContext
 
 ECHO = "output_echo"

@@ -1,36 +1,25 @@
 """From a turn's context to the messages the model reads, and to the fallback draft when there is no model.
 
-Templates live in the top-level ``prompts/`` folder so they can be read and changed without touching code;
-a draft records the hash of the templates that produced it. ``StrictUndefined`` makes a template that
-names a missing variable fail at once instead of sending the model a prompt with a hole in it.
-
-Text from the public (mentions, earlier messages, names) is untrusted: it goes between ``<<<KIND`` and
-``>>>`` lines, and any run of three angle brackets inside it is neutralised so it cannot close the block
-and speak as us.
+The templates are read through ``assistant.model.templates`` (the top-level ``prompts/`` folder, strict about
+missing variables, fencing text from the public); a draft records the hash of the templates that produced it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-import jinja2
+from assistant.model.budget import fit_history, fit_mentions
+from assistant.model.history import HistoryItem
+from assistant.model.templates import environment, template_hash
 
-from assistant.drafting.budget import fit_history, fit_mentions
-from assistant.drafting.history import HistoryItem
-
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
-"""``assistant/prompts``: the top-level ``prompts/`` folder in a checkout (a link), its copy in an installed wheel."""
 SYSTEM_TEMPLATE = "draft_reply.system.j2"
 USER_TEMPLATE = "draft_reply.user.j2"
 FALLBACK_TEMPLATE = "fallback.j2"
 
-_DELIMITER_RUN = re.compile(r"<{3,}|>{3,}")
 _NAME = re.compile(r"[^\W\d_]+(?:['’.-][^\W\d_]+)*\.?")
 """A word of letters (any script), with inner apostrophes, dots or hyphens: O'Neil, Jean-Luc, J.R."""
 _FIRST_NAME_MAX = 40
@@ -101,38 +90,6 @@ class RenderedPrompt:
     """How many history items fitted the budget."""
 
 
-def as_data(text: str) -> str:
-    """Untrusted text for inside a ``<<<KIND ... >>>`` block: it can no longer close the block."""
-    return _DELIMITER_RUN.sub(lambda run: run.group().replace("<", "‹").replace(">", "›"), text)
-
-
-def as_inline_data(text: str) -> str:
-    """Untrusted text for one line of the prompt (a name, a handle): no delimiters, no line breaks."""
-    return as_data(" ".join(text.split()))
-
-
-def when(at: datetime, now: datetime) -> str:
-    """``11 Oct 2017 13:00 UTC (3 days ago)``: the date for the record, the age for the model's sense of time."""
-    at_utc, now_utc = _utc(at), _utc(now)
-    return f"{at_utc:%d %b %Y %H:%M} UTC ({_age(now_utc - at_utc)})"
-
-
-def make_environment(folder: Path) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(folder),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # prompts and posts are plain text, never HTML
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(data=as_data, inline=as_inline_data, when=when)
-    return env
-
-
-environment = make_environment(PROMPTS_DIR)
-
-
 def render_prompt(ctx: DraftContext, *, history_token_budget: int) -> RenderedPrompt:
     history = fit_history(ctx.history, history_token_budget)
     mentions, left_out = fit_mentions(ctx.mentions)
@@ -154,15 +111,6 @@ def render_fallback(ctx: DraftContext) -> tuple[str, str]:
     return text, template_hash(FALLBACK_TEMPLATE)
 
 
-def template_hash(*names: str) -> str:
-    """sha256 over the named templates' sources, so a draft says which wording produced it."""
-    digest = hashlib.sha256()
-    for name in names:
-        source, _, _ = environment.loader.get_source(environment, name)  # type: ignore[union-attr]
-        digest.update(name.encode() + b"\0" + source.encode() + b"\0")
-    return digest.hexdigest()
-
-
 def first_name(display_name: str) -> str:
     """The name to greet with: the first word of the display name when it is a plain name (letters, with
     inner apostrophes, dots or hyphens; decorations such as @, # and emoji around it dropped), else "there".
@@ -178,18 +126,3 @@ def first_name(display_name: str) -> str:
 
 def _variables(ctx: DraftContext) -> dict[str, object]:
     return {f.name: getattr(ctx, f.name) for f in dataclasses.fields(ctx)} | {"reviewer_signs": ctx.reviewer_signs}
-
-
-def _utc(moment: datetime) -> datetime:
-    """Naive times are taken as UTC, the way the database stores them."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
-def _age(delta: timedelta) -> str:
-    seconds = max(0, int(delta.total_seconds()))
-    for unit, size in (("year", 365 * 86400), ("month", 30 * 86400), ("day", 86400), ("hour", 3600),
-                       ("minute", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"

@@ -33,7 +33,7 @@ from assistant.db.jobs import Job
 from assistant.drafting import hygiene
 from assistant.drafting.context import TurnFacts, draft_context, load_turn
 from assistant.drafting.injection import injection_flags, name_flags
-from assistant.drafting.llm import ModelClient
+from assistant.model.client import ModelClient
 from assistant.drafting.prompts import DraftContext, render_fallback, render_prompt
 from assistant.errors import Forbidden, ModelUnavailable, TurnChanged, ValidationFailed
 from assistant.jobs import queue

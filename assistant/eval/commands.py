@@ -76,7 +76,7 @@ def eval_run(dataset: Path, out: Path, brand: str | None, policy_file: Path | No
     try:
         with contextlib.ExitStack() as stack:
             if local_model:
-                from assistant.drafting.local_model import LocalModelServer, settings_for
+                from assistant.model.local_model import LocalModelServer, settings_for
 
                 current = settings_for(current, stack.enter_context(LocalModelServer()).base_url)
             outcome = asyncio.run(runner.run(current, options, progress=lambda n: bar.update(n), on_total=on_total))

@@ -13,8 +13,8 @@ import json
 import re
 from typing import Any
 
-from assistant.drafting.llm import ModelClient
-from assistant.drafting.prompts import environment, template_hash
+from assistant.model.client import ModelClient
+from assistant.model.templates import environment, template_hash
 from assistant.errors import ModelUnavailable
 from assistant.eval.dataset import Case
 

@@ -32,8 +32,9 @@ from assistant.db.jobs import Job
 from assistant.db.migrate import upgrade_async
 from assistant.db.turns import Draft, Turn
 from assistant.drafting import hygiene
-from assistant.drafting.llm import ModelClient
-from assistant.drafting.prompts import SYSTEM_TEMPLATE, USER_TEMPLATE, template_hash
+from assistant.model.client import ModelClient
+from assistant.drafting.prompts import SYSTEM_TEMPLATE, USER_TEMPLATE
+from assistant.model.templates import template_hash
 from assistant.drafting.service import Drafter
 from assistant.errors import ValidationFailed
 from assistant.eval import dataset as datasets

@@ -13,8 +13,8 @@ from assistant.db import Database
 from assistant.db.jobs import Job
 from assistant.db.outbox import Reply
 from assistant.db.tenancy import Brand
-from assistant.drafting.llm import ModelClient
-from assistant.drafting.prompts import environment
+from assistant.model.client import ModelClient
+from assistant.model.templates import environment
 from assistant.errors import ModelUnavailable
 from assistant.jobs.worker import JobFailed
 from assistant.memory.left_behind import run_overdue_sweep

@@ -27,10 +27,10 @@ from assistant.db.base import utcnow
 from assistant.db.memory import Promise, RelationshipSummary
 from assistant.db.people import Interaction, Person
 from assistant.db.tenancy import Brand
-from assistant.drafting.budget import fit_history
-from assistant.drafting.history import HistoryItem
-from assistant.drafting.prompts import environment
-from assistant.drafting.llm import ModelClient
+from assistant.model.budget import fit_history
+from assistant.model.history import HistoryItem
+from assistant.model.templates import environment
+from assistant.model.client import ModelClient
 from assistant.errors import Forbidden, ModelUnavailable, NotFound, ValidationFailed
 from assistant.validation import clean_text
 

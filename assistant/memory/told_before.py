@@ -116,7 +116,7 @@ def _finding(rule: str, message: str, match: regex.Match, item: Earlier, person_
 
 def judge_messages(draft: str, replies: Sequence[Earlier]) -> list[dict[str, str]]:
     """The model's question: does the draft contradict one of our earlier replies? (JSON answer)."""
-    from assistant.drafting.prompts import environment
+    from assistant.model.templates import environment
     variables = {"draft": draft, "replies": [(n, r.text, r.at) for n, r in enumerate(replies, 1)]}
     return [{"role": "system", "content": environment.get_template("told_before.system.j2").render(variables)},
             {"role": "user", "content": environment.get_template("told_before.user.j2").render(variables)}]

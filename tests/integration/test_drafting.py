@@ -25,7 +25,8 @@ from assistant.db.jobs import Job
 from assistant.db.people import Interaction, Person
 from assistant.db.tenancy import Brand
 from assistant.db.turns import Decision, Draft, Turn
-from assistant.drafting.prompts import FALLBACK_TEMPLATE, SYSTEM_TEMPLATE, USER_TEMPLATE, template_hash
+from assistant.drafting.prompts import FALLBACK_TEMPLATE, SYSTEM_TEMPLATE, USER_TEMPLATE
+from assistant.model.templates import template_hash
 from assistant.drafting.service import Drafter, request_regenerate
 from assistant.errors import Conflict, NotFound, ValidationFailed
 from assistant.jobs import queue

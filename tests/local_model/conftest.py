@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from assistant.drafting import local_model
+from assistant.model import local_model
 from tests.conftest import require_or_skip
 
 

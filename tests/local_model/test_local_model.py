@@ -21,7 +21,7 @@ from assistant.app import build_worker
 from assistant.cli import main
 from assistant.db.turns import Draft, Turn
 from assistant.drafting import hygiene
-from assistant.drafting.local_model import MODEL_NAME, LocalModelServer, settings_for
+from assistant.model.local_model import MODEL_NAME, LocalModelServer, settings_for
 from assistant.eval import hostile
 from assistant.eval.report import REPORT_HTML, REPORT_JSON
 from assistant.services import Services

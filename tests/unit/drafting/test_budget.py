@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from assistant.drafting.budget import ITEM_OVERHEAD_TOKENS, estimate_tokens, fit_history
-from assistant.drafting.history import HistoryItem
+from assistant.model.budget import ITEM_OVERHEAD_TOKENS, estimate_tokens, fit_history
+from assistant.model.history import HistoryItem
 
 START = datetime(2024, 5, 1, tzinfo=timezone.utc)
 

@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 
 from assistant.drafting import hygiene
-from assistant.drafting.llm import ChatResult
-from assistant.drafting.prompts import DraftContext, HistoryItem, PersonContext, render_prompt
+from assistant.model.client import ChatResult
+from assistant.drafting.prompts import DraftContext, PersonContext, render_prompt
+from assistant.model.history import HistoryItem
 
 REPLY = "Hi Sam, sorry about the cold flat white. Next one is on us at the counter."
 

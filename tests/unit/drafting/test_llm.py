@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from assistant.drafting.llm import ModelClient, _retry_after_seconds
+from assistant.model.client import ModelClient, _retry_after_seconds
 from assistant.errors import ModelUnavailable
 from assistant.settings import Settings
 from tests.support.fake_llm import FakeLLM, Response

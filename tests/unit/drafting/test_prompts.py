@@ -14,11 +14,13 @@ import pytest
 
 from assistant.policy import count_length
 from assistant.drafting import prompts
-from assistant.drafting.history import HistoryItem
 from assistant.drafting.prompts import (
     FALLBACK_TEMPLATE, SYSTEM_TEMPLATE, USER_TEMPLATE, DraftContext, PersonContext, first_name, render_fallback,
-    render_prompt, template_hash,
+    render_prompt,
 )
+from assistant.model import templates
+from assistant.model.history import HistoryItem
+from assistant.model.templates import template_hash
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -126,15 +128,17 @@ def test_a_missing_variable_fails_loudly() -> None:
     del variables["guidance"]
 
     with pytest.raises(jinja2.UndefinedError, match="guidance"):
-        prompts.environment.get_template(USER_TEMPLATE).render(variables)
+        templates.environment.get_template(USER_TEMPLATE).render(variables)
 
 
 @pytest.fixture
 def prompts_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The templates copied to a folder a test may change, with the module reading from it."""
     folder = tmp_path / "prompts"
-    shutil.copytree(prompts.PROMPTS_DIR, folder)
-    monkeypatch.setattr(prompts, "environment", prompts.make_environment(folder))
+    shutil.copytree(templates.PROMPTS_DIR, folder)
+    changed = templates.make_environment(folder)
+    monkeypatch.setattr(templates, "environment", changed)  # what template_hash reads
+    monkeypatch.setattr(prompts, "environment", changed)  # what render_prompt reads
     return folder
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from assistant.drafting.history import HistoryItem
+from assistant.model.history import HistoryItem
 
 BYTES_PER_TOKEN = 4
 ITEM_OVERHEAD_TOKENS = 12
