@@ -1,16 +1,18 @@
-"""Engines and sessions for SQLite (the embedded default) and PostgreSQL.
+"""Engines for SQLite (the embedded default) and PostgreSQL.
 
 SQLite gets WAL, ``busy_timeout`` and ``BEGIN IMMEDIATE`` for every write transaction, and writes inside one
 process queue on an asyncio lock instead of spinning on the file lock; readers never wait (WAL). A write that
 still cannot get the lock in time becomes ``Overloaded`` (503 with Retry-After), never a 500.
 
 Every rule runs through ``run_write``/``run_read`` (see ``assistant.db``): a plain function of a synchronous
-``Connection``, run as one transaction. On PostgreSQL that is ``run_sync`` on a pooled asyncpg connection.
-On SQLite it runs on a synchronous ``sqlite3`` connection right in the event loop: through aiosqlite every
-cursor call is a round trip to its thread (about four per statement, each waiting for the GIL and the next loop turn), which was most
-of an ingest's time. A short SQLite transaction costs less than those hops. The write still takes the same
-asyncio lock and ``BEGIN IMMEDIATE``; only if another process holds the file's write lock (so the write would
-have to wait) does it move to a thread and wait there with the usual ``busy_timeout``, never blocking the loop.
+``Connection``, run as one transaction; there is no other way in (no ORM session). On PostgreSQL that is
+``run_sync`` on a pooled asyncpg connection. On SQLite it runs on a synchronous ``sqlite3`` connection right in
+the event loop: through aiosqlite every cursor call is a round trip to its thread (about four per statement,
+each waiting for the GIL and the next loop turn), which was most of an ingest's time. A short SQLite transaction
+costs less than those hops. The write still takes the same asyncio lock and ``BEGIN IMMEDIATE``; only if another
+process holds the file's write lock (so the write would have to wait) does it move to a thread and wait there
+with the usual ``busy_timeout``, never blocking the loop. SQLite needs a file: an in-memory database would be a
+different, empty one on each connection.
 
 Durability: SQLite runs ``synchronous=FULL`` by default, so every committed write transaction (a group commit
 of mentions, a decision) is on the disk before its caller is answered and survives a power cut. ``NORMAL``
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any, Callable, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from assistant.db.checkpoint import Checkpointer
@@ -57,15 +58,9 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, synchronous: str) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
-    _sqlite_events(engine.sync_engine, immediate=immediate, synchronous=synchronous)
-    return engine
-
-
-def _sqlite_sync_engine(url: str, *, immediate: bool, synchronous: str) -> Engine:
-    """A synchronous engine on the same file, with the same pragmas and BEGIN. Used one transaction at a time
-    (in the event loop, or by the thread a busy write moves to), so one connection is enough."""
+def _sqlite_engine(url: str, *, immediate: bool, synchronous: str) -> Engine:
+    """A synchronous engine on the file, with its pragmas and BEGIN. Used one transaction at a time (in the event
+    loop, or by the thread a busy write moves to), so one connection is enough."""
     engine = create_engine(url, pool_size=1, max_overflow=1, pool_timeout=60,
                            connect_args={"check_same_thread": False})
     _sqlite_events(engine, immediate=immediate, synchronous=synchronous)
@@ -91,7 +86,7 @@ def _sqlite_events(engine: Engine, *, immediate: bool, synchronous: str) -> None
 
 
 def _sync_url(url: str) -> str | None:
-    """The pysqlite URL of a SQLite file; None for in-memory databases (a second engine would not share them)."""
+    """The pysqlite URL of a SQLite file; None for in-memory databases (each connection would have its own)."""
     rest = url.split(":", 1)[1]
     if not rest.startswith("///") or rest in ("///", "///:memory:") or "mode=memory" in rest:
         return None
@@ -99,31 +94,26 @@ def _sync_url(url: str) -> str | None:
 
 
 class Database:
-    """Owns the engines. ``write()`` and ``read()`` hand out sessions inside a transaction."""
+    """Owns the engines; ``run_write``/``run_read`` run a rule in one transaction on them."""
 
     def __init__(self, url: str, *, echo: bool = False, synchronous: str = "full") -> None:
         if synchronous not in SQLITE_SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}")
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        if self.is_sqlite:
-            self.write_engine = _sqlite_engine(self.url, immediate=True, pool_size=2, synchronous=synchronous)
-            self.read_engine = _sqlite_engine(self.url, immediate=False, pool_size=8, synchronous=synchronous)
-        else:
-            self.write_engine = create_async_engine(self.url, pool_size=20, max_overflow=10, echo=echo,
-                                                    pool_pre_ping=True)
-            self.read_engine = self.write_engine
-        self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
-        self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
-        sync_url = _sync_url(self.url) if self.is_sqlite else None
-        self._sync_write: Engine | None = None
-        self._sync_read: Engine | None = None
         self.checkpointer: Checkpointer | None = None
-        if sync_url is not None:
-            self._sync_write = _sqlite_sync_engine(sync_url, immediate=True, synchronous=synchronous)
-            self._sync_read = _sqlite_sync_engine(sync_url, immediate=False, synchronous=synchronous)
+        if self.is_sqlite:
+            sync_url = _sync_url(self.url)
+            if sync_url is None:
+                raise ValueError("SQLite needs a database file; an in-memory database is not supported")
+            self._postgres = None
+            self._write_lock = asyncio.Lock()
+            self._sqlite_write = _sqlite_engine(sync_url, immediate=True, synchronous=synchronous)
+            self._sqlite_read = _sqlite_engine(sync_url, immediate=False, synchronous=synchronous)
             self.checkpointer = Checkpointer(Path(sync_url.split("///", 1)[1].split("?", 1)[0]), synchronous)
+        else:
+            self._postgres = create_async_engine(self.url, pool_size=20, max_overflow=10, echo=echo,
+                                                 pool_pre_ping=True)
         self._group_commits: dict[str, GroupCommit[Any, Any]] = {}
 
     def group_commit(self, name: str, commit: Commit) -> GroupCommit[Any, Any]:
@@ -137,35 +127,19 @@ class Database:
     @property
     def engines(self) -> set[Engine]:
         """Every synchronous engine this database's statements run on (to listen to them, as tests do)."""
-        found = {self.write_engine.sync_engine, self.read_engine.sync_engine}
-        return found | {e for e in (self._sync_write, self._sync_read) if e is not None}
+        if self._postgres is not None:
+            return {self._postgres.sync_engine}
+        return {self._sqlite_write, self._sqlite_read}
 
     @property
     def dialect(self) -> str:
         return "sqlite" if self.is_sqlite else "postgresql"
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction, committed when the block ends without an exception."""
-        if self._write_lock is None:
-            async with self._guard(), self._write_sessions() as session, session.begin():
-                yield session
-            return
-        async with self._write_lock, self._guard(), self._write_sessions() as session, session.begin():
-            yield session
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self._guard(), self._read_sessions() as session, session.begin():
-            yield session
-
     async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` in one write transaction, committed when it returns."""
-        if self._sync_write is None:  # PostgreSQL (and in-memory SQLite): a pooled async connection
-            async with self._write_lock or contextlib.nullcontext(), self._guard(), \
-                    self.write_engine.begin() as conn:
+        if self._postgres is not None:
+            async with self._guard(), self._postgres.begin() as conn:
                 return await conn.run_sync(fn, *args)
-        assert self._write_lock is not None
         async with self._write_lock, self._guard():
             done, result = self._write_now(fn, args)
             if not done:
@@ -175,8 +149,7 @@ class Database:
 
     def _write_now(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, Any]:
         """In the loop, if the file's write lock is free at once; (False, None) when another process holds it."""
-        assert self._sync_write is not None
-        with self._sync_write.connect() as conn:
+        with self._sqlite_write.connect() as conn:
             raw = conn.connection.dbapi_connection
             assert raw is not None
             raw.execute("PRAGMA busy_timeout=0")
@@ -192,17 +165,16 @@ class Database:
                 return True, fn(conn, *args)
 
     def _write_waiting(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        assert self._sync_write is not None
-        with self._sync_write.connect() as conn, conn.begin():
+        with self._sqlite_write.connect() as conn, conn.begin():
             return fn(conn, *args)
 
     async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` in one read transaction (on SQLite: in the loop; WAL readers never wait)."""
-        if self._sync_read is None:
-            async with self._guard(), self.read_engine.begin() as conn:
+        if self._postgres is not None:
+            async with self._guard(), self._postgres.begin() as conn:
                 return await conn.run_sync(fn, *args)
         async with self._guard():
-            with self._sync_read.connect() as conn, conn.begin():
+            with self._sqlite_read.connect() as conn, conn.begin():
                 return fn(conn, *args)
 
     @asynccontextmanager
@@ -227,14 +199,13 @@ class Database:
             raise
 
     async def dispose(self) -> None:
+        if self._postgres is not None:
+            await self._postgres.dispose()
+            return
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.stop)
-        await self.write_engine.dispose()
-        if self.read_engine is not self.write_engine:
-            await self.read_engine.dispose()
-        for engine in (self._sync_write, self._sync_read):
-            if engine is not None:
-                engine.dispose()
+        self._sqlite_write.dispose()
+        self._sqlite_read.dispose()
 
 
 def sqlite_write_problem(url: str) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from assistant.app import build_worker, create_app
 from assistant.auth.principal import Principal
@@ -35,6 +35,7 @@ from assistant.policy.service import set_brand_policy
 from assistant.review import presence
 from assistant.services import Services
 from assistant.settings import Settings
+from tests.support.db import execute, first_row, rows, scalar, scalars
 from tests.support.factories import BrandKit, Factory, mention
 from tests.support.fake_llm import FakeLLM, Response
 
@@ -98,16 +99,16 @@ async def ingest(client: Client, kit: BrandKit, **fields: Any) -> dict[str, Any]
     return response.json()
 
 
-async def turn_and_drafts(db: Database, turn_id: int) -> tuple[Turn, list[Draft]]:
-    async with db.read() as session:
-        turn = await session.get(Turn, turn_id)
-        drafts = list((await session.execute(select(Draft).where(Draft.turn_id == turn_id)
-                                             .order_by(Draft.id))).scalars())
+async def turn_and_drafts(db: Database, turn_id: int) -> tuple[Row[Any], list[Row[Any]]]:
+    def look(conn: Connection) -> tuple[Row[Any] | None, list[Row[Any]]]:
+        return (conn.execute(select(Turn).where(Turn.id == turn_id)).first(),
+                conn.execute(select(Draft).where(Draft.turn_id == turn_id).order_by(Draft.id)).all())
+    turn, drafts = await db.run_read(look)
     assert turn is not None
     return turn, drafts
 
 
-def current(turn: Turn, drafts: list[Draft]) -> Draft:
+def current(turn: Row[Any], drafts: list[Row[Any]]) -> Row[Any]:
     """The turn's one current draft; fails unless exactly one draft is fresh and it is the current one."""
     fresh = [d for d in drafts if not d.stale]
     assert [d.id for d in fresh] == [turn.current_draft_id]
@@ -126,12 +127,11 @@ async def add_history(db: Database, kit: BrandKit, person_id: int, texts: list[s
                       direction: str = "inbound") -> None:
     """Earlier messages of one person, an hour apart, oldest first (as an import would leave them)."""
     start = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
-    async with db.write() as session:
-        for n, text in enumerate(texts):
-            at = start + dt.timedelta(hours=n)
-            session.add(Interaction(brand_id=kit.id, person_id=person_id, direction=direction, platform="x",
-                                    external_id=f"h-{person_id}-{direction}-{n}", text=text, occurred_at=at,
-                                    received_at=at))
+    await execute(db, *(insert(Interaction).values(
+        brand_id=kit.id, person_id=person_id, direction=direction, platform="x",
+        external_id=f"h-{person_id}-{direction}-{n}", text=text,
+        occurred_at=start + dt.timedelta(hours=n), received_at=start + dt.timedelta(hours=n))
+        for n, text in enumerate(texts)))
 
 
 async def test_a_mention_gets_a_model_draft_for_its_person(client: Client, state: Services, kit: BrandKit,
@@ -152,8 +152,7 @@ async def test_a_mention_gets_a_model_draft_for_its_person(client: Client, state
     assert draft.answers_through_id == accepted["id"]
     [request] = fake_llm.requests
     assert "<<<MENTION" in user_prompt(request) and "where is order 4471?" in user_prompt(request)
-    async with state.db.read() as session:
-        job = await session.scalar(select(Job).where(Job.kind == queue.DRAFT_TURN))
+    job = await first_row(state.db, select(Job).where(Job.kind == queue.DRAFT_TURN))
     assert job is not None and job.status == "done"
 
 
@@ -291,9 +290,8 @@ async def test_an_escalating_mention_never_reaches_the_model(client: Client, sta
     [request] = fake_llm.requests
     assert "hello there" in user_prompt(request) and "lawyer" not in user_prompt(request)
     assert (await turn_and_drafts(state.db, ordinary["turn_id"]))[0].status == "pending_review"
-    async with state.db.read() as session:
-        actions = list((await session.execute(select(AuditEvent.action).where(
-            AuditEvent.subject_id == legal["turn_id"], AuditEvent.subject_type == "turn"))).scalars())
+    actions = await scalars(state.db, select(AuditEvent.action).where(
+        AuditEvent.subject_id == legal["turn_id"], AuditEvent.subject_type == "turn"))
     assert actions == ["turn.escalated"]
 
 
@@ -305,17 +303,15 @@ async def test_a_person_who_asks_us_to_stop_is_marked_do_not_reply_and_skipped(
 
     turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
     assert (turn.status, drafts, fake_llm.requests) == ("skipped", [], [])
-    async with state.db.read() as session:
-        person = await session.get(Person, accepted["person_id"])
+    person = await first_row(state.db, select(Person).where(Person.id == accepted["person_id"]))
     assert person is not None and person.do_not_reply
 
 
 async def test_a_person_already_marked_do_not_reply_is_skipped(client: Client, state: Services, kit: BrandKit,
                                                                fake_llm: FakeLLM) -> None:
     accepted = await ingest(client, kit, handle="@finn")
-    async with state.db.write() as session:  # marked while the turn was still waiting for its draft
-        person = await session.get(Person, accepted["person_id"])
-        person.do_not_reply = True
+    await execute(state.db, update(Person).where(  # marked while the turn was still waiting for its draft
+        Person.id == accepted["person_id"]).values(do_not_reply=True))
 
     await drain(state)
 
@@ -359,9 +355,9 @@ async def test_regenerate_drafts_again_with_the_guidance_and_keeps_the_old_draft
     assert fresh.guidance == "Offer a replacement."
     assert "Guidance from the reviewer on our team for this draft (follow it):\nOffer a replacement." \
         in user_prompt(fake_llm.requests[-1])
-    async with state.db.read() as session:
-        decision = await session.scalar(select(Decision).where(Decision.turn_id == turn.id))
-        job = await session.scalar(select(Job).order_by(Job.id.desc()))
+    decision, job = await state.db.run_read(lambda conn: (
+        conn.execute(select(Decision).where(Decision.turn_id == turn.id)).first(),
+        conn.execute(select(Job).order_by(Job.id.desc())).first()))
     assert decision is not None and (decision.action, decision.reason, decision.draft_id, decision.user_id) == (
         "regenerate", "Offer a replacement.", old.id, kit.reviewer_id)
     assert job is not None and job.payload == {"guidance": "Offer a replacement."}
@@ -390,15 +386,13 @@ async def test_regenerate_refuses(client: Client, state: Services, factory: Fact
                                   status: str, guidance: str | None, error: type[Exception]) -> None:
     other = await factory.brand()
     accepted = await ingest(client, other if turn_brand == "other" else kit)
-    async with state.db.write() as session:
-        (await session.get(Turn, accepted["turn_id"])).status = status
+    await execute(state.db, update(Turn).where(Turn.id == accepted["turn_id"]).values(status=status))
 
     with pytest.raises(error):
         await request_regenerate(state.db, reviewer(kit), accepted["turn_id"], guidance)
 
-    async with state.db.read() as session:
-        assert (await session.get(Turn, accepted["turn_id"])).status == status
-        assert list((await session.execute(select(Decision))).scalars()) == []
+    assert await scalar(state.db, select(Turn.status).where(Turn.id == accepted["turn_id"])) == status
+    assert await rows(state.db, select(Decision)) == []
 
 
 async def test_each_prompt_holds_only_its_own_persons_history(client: Client, state: Services, kit: BrandKit,
@@ -487,24 +481,21 @@ async def test_the_worker_inside_serve_drafts_what_ingest_queues(settings: Setti
 async def test_a_job_that_keeps_failing_backs_off_and_ends_dead_with_its_error(
         client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM) -> None:
     accepted = await ingest(client, kit)
-    async with state.db.write() as session:  # a policy that no longer loads: every attempt fails the same way
-        await session.execute(update(Brand).where(Brand.id == kit.id).values(policy_toml="[rules\n"))
-        await session.execute(update(Job).values(max_attempts=2))
+    await execute(state.db,  # a policy that no longer loads: every attempt fails the same way
+                  update(Brand).where(Brand.id == kit.id).values(policy_toml="[rules\n"),
+                  update(Job).values(max_attempts=2))
 
     await drain(state)
 
-    async with state.db.read() as session:
-        job = await session.scalar(select(Job).where(Job.kind == queue.DRAFT_TURN))
+    job = await first_row(state.db, select(Job).where(Job.kind == queue.DRAFT_TURN))
     assert job is not None and (job.status, job.attempts) == ("queued", 1)
     assert job.last_error and job.last_error.startswith("PolicyFileError")
     assert job.run_after > utcnow() + dt.timedelta(seconds=2)  # backed off, so this drain left it alone
 
-    async with state.db.write() as session:
-        await session.execute(update(Job).values(run_after=utcnow()))
+    await execute(state.db, update(Job).values(run_after=utcnow()))
     await drain(state)
 
-    async with state.db.read() as session:
-        job = await session.scalar(select(Job).where(Job.kind == queue.DRAFT_TURN))
+    job = await first_row(state.db, select(Job).where(Job.kind == queue.DRAFT_TURN))
     assert job is not None and (job.status, job.attempts) == ("dead", 2) and job.last_error
     turn, drafts = await turn_and_drafts(state.db, accepted["turn_id"])
     assert (turn.status, drafts, fake_llm.requests) == ("drafting", [], [])
@@ -529,10 +520,8 @@ async def work_until(state: Services, done: Callable[[], Awaitable[bool]], timeo
         await task
 
 
-async def redraft_jobs(db: Database) -> list[Job]:
-    async with db.read() as session:
-        return list((await session.execute(select(Job).where(Job.kind == queue.REDRAFT_FALLBACK)
-                                           .order_by(Job.id))).scalars())
+async def redraft_jobs(db: Database) -> list[Row[Any]]:
+    return await rows(db, select(Job).where(Job.kind == queue.REDRAFT_FALLBACK).order_by(Job.id))
 
 
 async def fallback_while_down(client: Client, state: Services, kit: BrandKit, fake_llm: FakeLLM) -> tuple[int, int]:
@@ -585,9 +574,8 @@ async def test_a_fallback_written_while_the_model_was_down_becomes_a_model_draft
     seen = (await client.get(f"/api/v1/turns/{turn_id}", headers=kit.reviewer)).json()
     assert seen["current_draft"]["id"] == draft.id and seen["current_draft"]["source"] == "model"
     assert seen["decisions"] == [], "nobody asked for the new draft"
-    async with state.db.read() as session:
-        redrafted = (await session.execute(select(AuditEvent).where(AuditEvent.action == "turn.redrafted"))).scalars()
-        assert [(e.subject_id, e.data["replaced_draft_id"]) for e in redrafted] == [(turn_id, fallback_id)]
+    redrafted = await rows(state.db, select(AuditEvent).where(AuditEvent.action == "turn.redrafted"))
+    assert [(e.subject_id, e.data["replaced_draft_id"]) for e in redrafted] == [(turn_id, fallback_id)]
     stale = await client.post(f"/api/v1/turns/{turn_id}/approve", json={"draft_id": fallback_id},
                               headers=kit.reviewer)
     assert stale.status_code == 409 and stale.json()["current_draft_id"] == draft.id

@@ -17,4 +17,4 @@ async def test_the_migrated_schema_matches_the_models(db: Database) -> None:
 
 
 async def test_the_database_is_at_head(db: Database) -> None:
-    assert await current_revision(db.read_engine) == head_revision(db.url)
+    assert await db.run_read(current_revision) == head_revision(db.url)

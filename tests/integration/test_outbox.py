@@ -17,6 +17,7 @@ from assistant.db.people import Interaction, Person
 from assistant.db.webhooks import WebhookDelivery
 from assistant.outbox import service
 from assistant.webhooks import service as webhooks
+from tests.support.db import execute, one, scalar
 from tests.support.outbox_helpers import approved_replies, claim, reply_row, turn_status
 
 CLAIM = "/api/v1/replies/claim"
@@ -125,9 +126,8 @@ async def test_a_reply_whose_lease_ended_is_handed_out_again(client, db, factory
     assert [r["id"] for r in first] == [reply_id]
     assert (await client.post(CLAIM, json={"limit": 1, "lease_seconds": 5}, headers=kit.outbox)).json()["items"] == []
     await asyncio.sleep(0)
-    async with db.write() as session:  # the five seconds pass
-        await session.execute(update(Reply).values(lease_until=dt.datetime.now(dt.timezone.utc)
-                                                    - dt.timedelta(milliseconds=1)))
+    await execute(db, update(Reply).values(  # the five seconds pass
+        lease_until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(milliseconds=1)))
     second = (await client.post(CLAIM, json={"limit": 1, "lease_seconds": 30}, headers=kit.outbox)).json()["items"]
     assert [r["id"] for r in second] == [reply_id]
     assert second[0]["lease_until"] > first[0]["lease_until"]
@@ -160,14 +160,13 @@ async def test_posted_closes_the_loop_in_the_persons_history(client, db, factory
     assert body["status"] == "posted" and body["external_id"] == "post-1" and body["lease_until"] is None
     reply = await reply_row(db, reply_id)
     assert await turn_status(db, reply_id) == "posted"
-    async with db.read() as session:
-        ours = (await session.execute(select(Interaction).where(Interaction.direction == "outbound"))).scalar_one()
-        mention = (await session.execute(select(Interaction).where(
-            Interaction.external_id == reply.in_reply_to))).scalar_one()
-        person = await session.get(Person, reply.person_id)
-        events = list((await session.execute(select(WebhookDelivery.event_type))).scalars())
-        audit = list((await session.execute(select(AuditEvent.action).where(
-            AuditEvent.subject_type == "reply"))).scalars())
+    def look(conn):
+        return (conn.execute(select(Interaction).where(Interaction.direction == "outbound")).one(),
+                conn.execute(select(Interaction).where(Interaction.external_id == reply.in_reply_to)).one(),
+                conn.execute(select(Person).where(Person.id == reply.person_id)).one(),
+                conn.scalars(select(WebhookDelivery.event_type)).all(),
+                conn.scalars(select(AuditEvent.action).where(AuditEvent.subject_type == "reply")).all())
+    ours, mention, person, events, audit = await db.run_read(look)
     assert (ours.external_id, ours.text, ours.person_id, ours.turn_id) == ("post-1", reply.text, reply.person_id,
                                                                           reply.turn_id)
     assert ours.in_reply_to == mention.external_id and ours.conversation_key == "conv-7"
@@ -188,10 +187,9 @@ async def test_posted_again_with_the_same_id_changes_nothing_and_another_id_conf
     assert (first.status_code, again.status_code, other.status_code) == (200, 200, 409)
     assert again.json() == first.json()
     assert other.headers["content-type"].startswith("application/problem+json") and "p-1" in other.json()["detail"]
-    async with db.read() as session:
-        assert await session.scalar(select(func.count()).select_from(Interaction)
-                                    .where(Interaction.direction == "outbound")) == 1
-        assert await session.scalar(select(Person.reply_count)) == 1
+    assert await scalar(db, select(func.count()).select_from(Interaction)
+                        .where(Interaction.direction == "outbound")) == 1
+    assert await scalar(db, select(Person.reply_count)) == 1
     assert (await client.post(failed(reply_id), json={"error": "x", "retry": True, "claim_token": token},
                               headers=kit.outbox)).status_code == 409
 
@@ -248,8 +246,7 @@ async def test_failed_for_good_sends_the_turn_back_to_the_reviewers(client, db, 
     assert await turn_status(db, reply_id) == "failed"
     repeated = await client.post(failed(reply_id), json=report, headers=kit.outbox)
     assert repeated.status_code == 200 and repeated.json()["failures"] == 1
-    async with db.read() as session:
-        delivery = (await session.execute(select(WebhookDelivery))).scalar_one()
+    delivery = await one(db, select(WebhookDelivery))
     assert delivery.event_type == "reply.failed" and delivery.payload["data"]["error"] == "the post was deleted"
     assert (await client.post(failed(reply_id), json=report | {"claim_token": "ct_other"},
                               headers=kit.outbox)).status_code == 409

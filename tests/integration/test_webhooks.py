@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import standardwebhooks
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from assistant.app import build_worker
 from assistant.db import Database
@@ -28,6 +28,7 @@ from assistant.settings import Settings
 from assistant.webhooks import service
 from assistant.webhooks.delivery import WebhookSender
 from assistant.webhooks.events import emit
+from tests.support.db import rows, scalars
 from tests.support.outbox_helpers import approved_replies, claim
 
 HANG = -1
@@ -107,17 +108,15 @@ async def deliver_until_settled(db: Database, settings: Settings, timeout: float
         await task
 
 
-async def deliveries(db: Database, status: str | None = None) -> list[WebhookDelivery]:
+async def deliveries(db: Database, status: str | None = None) -> list[Row[Any]]:
     query = select(WebhookDelivery).order_by(WebhookDelivery.id)
     if status:
         query = query.where(WebhookDelivery.status == status)
-    async with db.read() as session:
-        return list((await session.execute(query)).scalars())
+    return await rows(db, query)
 
 
-async def attempts(db: Database) -> list[WebhookAttempt]:
-    async with db.read() as session:
-        return list((await session.execute(select(WebhookAttempt).order_by(WebhookAttempt.id))).scalars())
+async def attempts(db: Database) -> list[Row[Any]]:
+    return await rows(db, select(WebhookAttempt).order_by(WebhookAttempt.id))
 
 
 async def emit_event(db: Database, brand_id: int, event: str = "turn.escalated", **data: Any) -> None:
@@ -165,8 +164,7 @@ async def test_a_delivery_fails_for_good_after_the_schedule_and_can_be_retried_b
         await deliver_until_settled(db, fast)
         [delivery] = await deliveries(db)
         assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 4, 503)
-        async with db.read() as session:
-            assert (await session.execute(select(Job.status))).scalar_one() == "done"
+        assert await scalars(db, select(Job.status)) == ["done"]
         receiver.default = 200
         await service.retry_delivery(db, delivery.id)
         await deliver_until_settled(db, fast)
