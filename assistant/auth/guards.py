@@ -7,6 +7,7 @@ A controller asks for ``principal: Principal`` and declares which dependency pro
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from typing import Annotated, Any, Callable, Protocol
@@ -38,18 +39,29 @@ class RateLimiter:
         self.share = max(1, per_minute // 50)
         self._held: dict[str, int] = {}
         self._waiting: dict[str, float] = {}
+        self._refills: dict[str, asyncio.Future[None]] = {}
 
     async def hit(self, key: str) -> None:
-        held = self._held.get(key, 0)
-        if held > 0:
-            self._held[key] = held - 1
-            return
-        until = self._waiting.get(key)
-        if until is not None:
-            left = until - time.monotonic()
-            if left > 0:
-                raise RateLimited(max(1, math.ceil(left)))
-            del self._waiting[key]
+        while True:
+            held = self._held.get(key, 0)
+            if held > 0:
+                self._held[key] = held - 1
+                return
+            until = self._waiting.get(key)
+            if until is not None:
+                left = until - time.monotonic()
+                if left > 0:
+                    raise RateLimited(max(1, math.ceil(left)))
+                del self._waiting[key]
+            # One refill per caller at a time: requests arriving together wait for it instead of each taking a
+            # share (300 at once took 300 shares, spent the minute's burst and were refused).
+            refill = self._refills.get(key)
+            if refill is None:
+                refill = self._refills[key] = asyncio.ensure_future(self._refill(key))
+                refill.add_done_callback(lambda _: self._refills.pop(key, None))
+            await asyncio.shield(refill)
+
+    async def _refill(self, key: str) -> None:
         granted, wait = await self.db.run_write(throttle.take_allowance, throttle.hashed_key("rate", key),
                                                 self.per_minute, self.share, utcnow())
         if len(self._held) + len(self._waiting) > 10_000:
@@ -58,7 +70,7 @@ class RateLimiter:
         if not granted:
             self._waiting[key] = time.monotonic() + wait
             raise RateLimited(wait)
-        self._held[key] = self._held.get(key, 0) + granted - 1
+        self._held[key] = self._held.get(key, 0) + granted
 
 
 Check = Callable[[Principal], None]

@@ -4,6 +4,7 @@ counted in the database, so what one process allowed the other does not allow ag
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +12,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from assistant.app import create_app
+from assistant.auth.guards import RateLimiter
+from assistant.db import Database
+from assistant.errors import RateLimited
 from assistant.settings import Settings
 from tests.integration.test_sign_in import form_token, post_login
 from tests.integration.test_web import sign_in
@@ -57,3 +61,24 @@ async def test_sign_in_attempts_are_counted_across_two_processes(settings: Setti
     statuses = [a.status_code for a in answers]
     assert statuses[:settings.login_max_failures] == [401] * settings.login_max_failures
     assert 429 in statuses[settings.login_max_failures:]
+
+
+
+async def test_requests_arriving_together_share_one_refill(db: Database) -> None:
+    """300 requests of one caller at once in one process, well inside a generous limit: each used to take its own
+    share of the allowance from the database before any came back, spent the minute's burst and got 429 (two
+    ``serve`` processes refused a burst of ingest that way)."""
+    limiter = RateLimiter(db, 1_000_000)
+
+    outcomes = await asyncio.gather(*(limiter.hit("key") for _ in range(300)), return_exceptions=True)
+
+    assert [o for o in outcomes if o is not None] == []
+
+
+async def test_requests_arriving_together_past_the_limit_are_refused_together(db: Database) -> None:
+    limiter = RateLimiter(db, 50)  # a burst of a tenth of the minute's: 5
+
+    outcomes = await asyncio.gather(*(limiter.hit("key") for _ in range(40)), return_exceptions=True)
+
+    assert outcomes.count(None) == 5
+    assert all(isinstance(o, RateLimited) for o in outcomes if o is not None)

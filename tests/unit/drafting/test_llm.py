@@ -92,7 +92,8 @@ async def test_calls_turned_away_together_come_back_no_sooner_than_asked_and_not
     assert min(waits) >= 1.0, "no call may come back before the Retry-After the server asked for"
     retried_at = sorted(second for _, second in arrivals.values())
     assert retried_at[-1] - retried_at[0] > 0.03, "the retries came back together"
-    assert len({round(wait, 4) for wait in waits}) == calls
+    spread = {round(wait, 2) for wait in waits}  # jitter up to a quarter of 1 s: about ten of 25 bins of 10 ms
+    assert len(spread) >= 4, f"the waits fell in {len(spread)} bins of 10 ms: the jitter is missing"
 
 
 async def test_retry_after_is_capped_at_the_longest_backoff(fake_llm: FakeLLM, model: MakeClient) -> None:
