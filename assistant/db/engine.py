@@ -296,8 +296,8 @@ def _is_storage_full(orig: BaseException | None) -> bool:
 
 def _storage_full() -> Overloaded:
     """The transaction was rolled back, so nothing of the request was stored or acknowledged: 503."""
-    return Overloaded(STORAGE_FULL_RETRY_SECONDS, "The database has no room to store this right now; nothing was "
-                                                  "stored, retry later")
+    return Overloaded(STORAGE_FULL_RETRY_SECONDS, "The database is out of room (disk, memory or connections) right "
+                                                  "now; nothing was stored, retry later")
 
 
 def _is_serialization_failure(exc: DBAPIError) -> bool:
