@@ -14,10 +14,9 @@ from assistant.audit import record
 from assistant.auth.principal import Principal
 from assistant.db import Database
 from assistant.db.base import utcnow
-from assistant.db.outbox import Reply
 from assistant.db.people import Handle, Interaction, Note, Person
+from assistant.db.person_rows import move_person_rows, move_person_rows_back
 from assistant.db.tenancy import User
-from assistant.db.turns import Turn
 from assistant.errors import NotFound, ValidationFailed
 from assistant.validation import clean_text, handle_key, platform_token
 from assistant.pagination import AfterId, Instant, Page, Position, RowId, decode_cursor, encode_cursor
@@ -224,8 +223,6 @@ def _merge_people(conn: Connection, actor: Principal, person_id: int, other_id: 
     return _person_profile(conn, actor.brand_id, person_id)
 
 
-FOLDED = (Handle, Interaction, Note, Turn, Reply)
-"""The rows of a person that move when another person is folded into them."""
 _KEPT = ("first_seen_at", "last_seen_at", "mention_count", "reply_count", "do_not_reply")
 
 
@@ -240,12 +237,7 @@ def fold_person(conn: Connection, brand_id: int, person_id: int, other_id: int) 
         if pid not in found:
             raise NotFound(f"no person {pid}")
     person, other = found[person_id], found[other_id]
-    moved: dict[str, Any] = {}
-    for model in FOLDED:
-        ids = list(conn.execute(select(model.id).where(model.person_id == other_id)).scalars())
-        if ids:
-            conn.execute(update(model).where(model.id.in_(ids)).values(person_id=person_id))
-        moved[model.__tablename__] = ids
+    moved: dict[str, Any] = dict(move_person_rows(conn, other_id, person_id))
     conn.execute(update(Person).where(Person.id == person_id).values(
         first_seen_at=min(person.first_seen_at, other.first_seen_at),
         last_seen_at=max(person.last_seen_at, other.last_seen_at),
@@ -272,10 +264,7 @@ def unfold_person(conn: Connection, brand_id: int, person_id: int, other_id: int
     other = conn.execute(select(Person.merged_into_id).where(Person.id == other_id, Person.brand_id == brand_id)).first()
     if other is None or other.merged_into_id != person_id:
         raise NotFound(f"person {other_id} is not merged into {person_id}")
-    for model in FOLDED:
-        ids = moved.get(model.__tablename__) or []
-        if ids:
-            conn.execute(update(model).where(model.id.in_(ids), model.person_id == person_id).values(person_id=other_id))
+    move_person_rows_back(conn, moved, person_id, other_id)
     before, counts = moved["person_before"], moved["other_counts"]
     restored: dict[str, Any] = {}
     if "last_seen_at" in before:  # unchanged since the merge: it was other's, so it goes back to person's own
