@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from assistant.app import create_app, uvicorn_server
 from assistant.settings import Settings
 from tests.conftest import require_or_skip
+from tests.support.served import served_app
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -25,12 +23,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/browser/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.browser)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -52,18 +44,8 @@ async def until(check: Any, timeout: float = 10.0) -> Any:
 @pytest.fixture
 def live_server(settings: Settings) -> Iterator[str]:
     """The app as production builds it, in a uvicorn thread with its own event loop."""
-    port = _free_port()
-    server = uvicorn_server(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the app did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_app(settings) as served:
+        yield served.base
 
 
 @pytest.fixture

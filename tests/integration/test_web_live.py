@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
@@ -16,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from assistant.app import create_app, uvicorn_server
 from assistant.settings import Settings
 from tests.browser.seed import waiting_turn
 from tests.integration.test_web import sign_in
+from tests.support.served import Served, served_app
 
 NOTHING_WITHIN = 1.5
 """Seconds (fifteen checks) in which a stream must stay silent after a change of another brand."""
@@ -30,28 +28,11 @@ def settings(settings: Settings) -> Settings:
     return settings.replace(live_check_seconds=0.1, live_streams_max=1, live_stream_seconds=300)
 
 
-class Served:
-    def __init__(self, server: Any, thread: threading.Thread, base: str) -> None:
-        self.server, self.thread, self.base = server, thread, base
-
-
 @pytest.fixture
 def served(settings: Settings) -> Iterator[Served]:
     """The app in a uvicorn thread with its own event loop, built the way ``assistant serve`` builds it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn_server(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the app did not start")
-        time.sleep(0.02)
-    yield Served(server, thread, f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    thread.join(timeout=20)
+    with served_app(settings) as app:
+        yield app
 
 
 @pytest.fixture
