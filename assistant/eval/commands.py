@@ -89,6 +89,7 @@ def eval_run(dataset: Path, out: Path, brand: str | None, policy_file: Path | No
     run_info = dict(outcome.fingerprint, dataset=str(dataset), limit=limit, concurrency=concurrency,
                     conversations_in_dataset=len(outcome.dataset.cases), invalid_rows=outcome.dataset.invalid,
                     finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    reviewer_edits=outcome.setup.reviewer_edits,
                     this_invocation={"cases": outcome.ran, "seconds": round(outcome.seconds, 2),
                                      "cases_per_second": round(outcome.ran / outcome.seconds, 2)
                                      if outcome.seconds > 0 and outcome.ran else None})

@@ -42,6 +42,7 @@ from assistant.eval import hostile, judge, measures
 from assistant.eval.dataset import Case, Dataset
 from assistant.jobs import queue
 from assistant.jobs.worker import Worker
+from assistant.memory import edits
 from assistant.mentions.service import ingest, validate
 from assistant.people.importer import Record, import_records
 from assistant.policy import Policy, count_length, effective_limit
@@ -76,6 +77,9 @@ class BrandSetup:
     """None: each case's own (the brand account that replied, where the file says)."""
     policy_source: str | None
     """None: the shipped default policy."""
+    reviewer_edits: dict[str, Any] | None = None
+    """With ``--brand``: how often that brand's reviewers edited drafts before approving them over the last
+    ``EDITS_WINDOW`` (issue 12), for the report to show beside the judge's "approved unchanged" estimate."""
 
     @property
     def policy(self) -> Policy:
@@ -99,23 +103,30 @@ Progress = Callable[[int], None]
 
 async def brand_setup(settings: Settings, options: Options) -> BrandSetup:
     """The brand name and policy the replay drafts with: ``--policy`` wins over ``--brand``'s stored one."""
-    name, source = None, None
+    name, source, reviewer_edits = None, None, None
     if options.brand:
         live = Database(settings.database_url)
         try:
-            name, source = await live.run_read(_brand_by_slug, options.brand)
+            name, source, reviewer_edits = await live.run_read(_brand_by_slug, options.brand)
         finally:
             await live.dispose()
     if options.policy_file:
         source = options.policy_file.read_text()
         policy_of(source)  # refuses a bad file before anything runs
-    return BrandSetup(name=name, policy_source=source)
+    return BrandSetup(name=name, policy_source=source, reviewer_edits=reviewer_edits)
 
 
-def _brand_by_slug(conn: Connection, slug: str) -> tuple[str, str]:
-    """The live brand's name and policy source (``NotFound`` for an unknown slug)."""
+EDITS_WINDOW = dt.timedelta(days=30)
+
+
+def _brand_by_slug(conn: Connection, slug: str) -> tuple[str, str, dict[str, Any]]:
+    """The live brand's name, policy source and reviewers' edit rate (``NotFound`` for an unknown slug)."""
     brand = auth.brand_by_slug(conn, slug)
-    return brand.name, brand_policy(conn, brand.id).source
+    until = utcnow()
+    rates = edits.edit_rates(conn, brand.id, since=until - EDITS_WINDOW, until=until)
+    reviewer_edits = {"days": EDITS_WINDOW.days, "approvals": rates.approvals, "edited": rates.edited,
+                      "edit_rate": rates.edit_rate, "unchanged_rate": rates.unchanged_rate}
+    return brand.name, brand_policy(conn, brand.id).source, reviewer_edits
 
 
 def fingerprint(settings: Settings, options: Options, data: Dataset, setup: BrandSetup) -> dict[str, Any]:

@@ -327,3 +327,29 @@ def test_the_report_escapes_what_the_model_and_the_people_wrote(cli, tmp_path: P
     html = (tmp_path / "o" / REPORT_HTML).read_text()
     assert "<script>" not in html and "<img" not in html
     assert "&lt;script&gt;alert(&#34;draft&#34;)&lt;/script&gt;" in html
+
+
+async def test_with_a_brand_the_report_shows_its_reviewers_edit_rate(cli, db, factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12, part 5: the edit rate of the brand's own reviewers sits beside the judge's estimate."""
+    import asyncio
+
+    from assistant.auth.principal import Principal
+    from assistant.review import service as review
+    from tests.browser.seed import waiting_turn
+
+    kit = await factory.brand()
+    admin = Principal(kind="user", id=kit.admin_id, brand_id=kit.id, label=kit.admin_email, role="admin")
+    for n, final in enumerate(("It ships today.", None, None, None)):  # one edited of four
+        turn_id, _, draft_id = await waiting_turn(db, kit.id, handle=f"@p{n}", text="@acme late?",
+                                                  draft="It ships today. Thank you for your patience.")
+        await review.approve(db, admin, turn_id, draft_id=draft_id, text=final)
+    out = tmp_path / "out"
+
+    done = await asyncio.to_thread(cli, "eval", "run", str(write_csv(tmp_path / "t.csv", 2)), "--out", str(out),
+                                   "--brand", kit.slug)
+
+    assert done.exit_code == 0, done.output
+    edits = json.loads((out / REPORT_JSON).read_text())["run"]["reviewer_edits"]
+    assert (edits["approvals"], edits["edited"], edits["edit_rate"], edits["unchanged_rate"]) == (4, 1, 0.25, 0.75)
+    html = (out / REPORT_HTML).read_text()
+    assert "4 approvals" in html and "edited before approving 0.250" in html and "sent unchanged\n0.750" in html
