@@ -1,7 +1,7 @@
 """Fail CI when a run did not prove what it claims: no tests, skipped browser tests, or not on the database
-it was meant for. A third argument names a narrower run: ``local_model`` (the local-model tier: fails when one of
-its tests was skipped) or ``no_browser`` (a run told to leave the browser tests out, which must then have none).
-Usage: check_report.py JUNIT_XML EXPECTED_DATABASE [local_model | no_browser]"""
+it was meant for. A third argument, ``local_model``, names the local-model tier: it has no browser tests and fails when
+one of its tests was skipped.
+Usage: check_report.py JUNIT_XML EXPECTED_DATABASE [local_model]"""
 
 from __future__ import annotations
 
@@ -26,9 +26,6 @@ def main(path: str, database: str, tier: str = "") -> int:
     if tier == "local_model":
         if skipped:
             problems.append(f"{skipped} local-model tests were skipped")
-    elif tier == "no_browser":
-        if browser_ran:
-            problems.append("browser tests ran in a run meant to leave them out")
     elif browser_ran == 0:
         problems.append("no browser test ran")
     if properties.get("database") != database:
