@@ -38,7 +38,10 @@ async def _run_async() -> None:
     await engine.dispose()
 
 
-if context.is_offline_mode():
+connection = config.attributes.get("connection")
+if connection is not None:  # the caller's own, in its transaction (``migrate.upgrade_in``)
+    _run(connection)
+elif context.is_offline_mode():
     context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from alembic import command
@@ -29,12 +28,17 @@ def alembic_config(database_url: str, settings: Settings | None = None) -> Confi
 
 
 def upgrade(database_url: str, settings: Settings | None = None) -> None:
-    """Run migrations to head. Blocking: call it before the event loop, or through ``upgrade_async``."""
+    """Run migrations to head. Blocking: call it before the event loop."""
     command.upgrade(alembic_config(database_url, settings), "head")
 
 
-async def upgrade_async(database_url: str) -> None:
-    await asyncio.to_thread(upgrade, database_url)
+def upgrade_in(conn: Connection) -> None:
+    """Run migrations to head on ``conn``, in its transaction: a rule for ``db.run_write``. The eval makes its
+    scratch database so (at ``synchronous=off``, in a tenth of the time ``upgrade`` takes on a fresh file)."""
+    config = alembic_config(conn.engine.url.render_as_string(hide_password=False))
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
+
 
 
 def head_revision(database_url: str) -> str | None:

@@ -29,7 +29,7 @@ from assistant.auth import service as auth
 from assistant.db import Database
 from assistant.db.base import utcnow
 from assistant.db.jobs import Job
-from assistant.db.migrate import upgrade_async
+from assistant.db.migrate import upgrade_in
 from assistant.db.turns import Draft, Turn
 from assistant.drafting import hygiene
 from assistant.model.client import ModelClient
@@ -212,34 +212,40 @@ async def _replay(settings: Settings, options: Options, data: Dataset, setup: Br
     scratch = settings.replace(database_url=f"sqlite+aiosqlite:///{scratch_path.resolve()}",
                                worker_concurrency=options.concurrency,
                                llm_max_in_flight=min(settings.llm_max_in_flight, options.concurrency))
-    await upgrade_async(scratch.database_url)
     db = Database(scratch.database_url, synchronous="off")  # a scratch file: a flush per commit buys nothing
-    replay = _Replay(db, scratch, options, data, setup)
-    worker_task = asyncio.create_task(replay.worker.run())
-    slots = asyncio.Semaphore(options.concurrency)
     try:
-        with (options.out / CASES_FILE).open("a", encoding="utf-8") as sink:
-            async def one(index: int, case: Case) -> None:
-                async with slots:
+        await db.run_write(upgrade_in)
+        replay = _Replay(db, scratch, options, data, setup)
+        worker_task = asyncio.create_task(replay.worker.run())
+        try:
+            with (options.out / CASES_FILE).open("a", encoding="utf-8") as sink:
+                async def one(index: int, case: Case) -> None:
                     result = await replay.case(index, case)
-                sink.write(json.dumps(result, ensure_ascii=False) + "\n")
-                sink.flush()
-                if progress:
-                    progress(1)
+                    sink.write(json.dumps(result, ensure_ascii=False) + "\n")
+                    sink.flush()
+                    if progress:
+                        progress(1)
 
-            await asyncio.gather(*(one(index, case) for index, case in enumerate(pending)))
+                await asyncio.gather(*(one(index, case) for index, case in enumerate(pending)))
+        finally:
+            replay.worker.stop()
+            await worker_task
+            await replay.aclose()
     finally:
-        replay.worker.stop()
-        await worker_task
-        await replay.aclose()
         await db.dispose()
 
 
 class _Replay:
-    """One invocation's machinery: the scratch database, the worker with the product's drafter, the judge."""
+    """One invocation's machinery: the scratch database, the worker with the product's drafter, the judge.
+
+    ``--concurrency`` is the drafts in flight: the worker's slots and the model's requests. Up to as many cases
+    again are seeded ahead of them (their jobs wait in the queue), so a slot that frees takes the next job at
+    once instead of waiting for a case to be seeded; a case is measured after it leaves the window, so the
+    measures never hold a slot either."""
 
     def __init__(self, db: Database, settings: Settings, options: Options, data: Dataset,
                  setup: BrandSetup) -> None:
+        self.window = asyncio.Semaphore(2 * options.concurrency)
         self.db = db
         self.settings = settings
         self.setup = setup
@@ -274,17 +280,18 @@ class _Replay:
             future.set_result(error)
 
     async def case(self, index: int, case: Case) -> dict[str, Any]:
-        started = time.perf_counter()
         base = {"id": case.id, "hostile": case.hostile, "platform": case.platform, "handle": case.handle,
                 "mentions": [m.text for m in case.mentions], "history": len(case.history),
                 "human_reply": case.human_reply}
         try:
-            turn_id, status = await self.seed(index, case)
-            if status == "drafting":
-                self.worker.wake()
-                error = await self._future(turn_id)
-                if error:
-                    return base | {"outcome": "error", "error": error}
+            async with self.window:
+                started = time.perf_counter()
+                turn_id, status = await self.seed(index, case)
+                if status == "drafting":
+                    self.worker.wake()
+                    error = await self._future(turn_id)
+                    if error:
+                        return base | {"outcome": "error", "error": error}
             found = await self.db.run_read(_turn_outcome, turn_id)
         except (ValidationFailed, OSError) as exc:
             return base | {"outcome": "error", "error": f"{type(exc).__name__}: {exc}"}
