@@ -43,8 +43,8 @@ from assistant.eval.dataset import Case, Dataset
 from assistant.jobs import queue
 from assistant.jobs.worker import Worker
 from assistant.memory import edits
-from assistant.mentions.service import ingest, validate
-from assistant.people.importer import Record, import_records
+from assistant.mentions.service import Mention, store_mentions, validate
+from assistant.people.importer import Record, store_records
 from assistant.policy import Policy, count_length, effective_limit
 from assistant.policy.service import brand_policy, policy_of, set_brand_policy
 from assistant.review import presence
@@ -303,24 +303,16 @@ class _Replay:
 
     async def seed(self, index: int, case: Case) -> tuple[int, str]:
         """The case as the product would hold it at the moment of the human's reply: its own brand, the
-        person's history imported, their mentions ingested (which queues the drafting job)."""
+        person's history imported, their mentions ingested (which queues the drafting job), in one write
+        transaction: a case that cannot be seeded leaves nothing behind."""
         shift = utcnow() - case.replied_at
 
         def moved(record: Record) -> Record:
             return dataclasses.replace(record, at=record.at + shift)
 
-        brand_id = await self._brand(f"eval-{index}", self.setup.name or case.brand_name)
-        if case.history:
-            report = await import_records(self.db, brand_id, [moved(r) for r in case.history], one_transaction=True)
-            if report.invalid:
-                raise ValidationFailed.field("history", f"{len(report.invalid)} messages could not be imported")
-        outcomes = await ingest(self.db, brand_id, [validate(_mention(moved(m), case)) for m in case.mentions])
-        last = outcomes[-1]
-        return last.turn_id or 0, last.status
-
-    async def _brand(self, slug: str, name: str) -> int:
-        """A brand of its own for one case, with the run's policy."""
-        return await self.db.run_write(_new_brand, slug, name, self.setup.policy_source)
+        mentions = [validate(_mention(moved(m), case)) for m in case.mentions]
+        return await self.db.run_write(_seed, f"eval-{index}", self.setup.name or case.brand_name,
+                                       self.setup.policy_source, [moved(r) for r in case.history], mentions)
 
     def measure(self, case: Case, found: dict[str, Any]) -> dict[str, Any]:
         """The case's measures from its turn as the drafter left it."""
@@ -351,11 +343,19 @@ class _Replay:
         return result
 
 
-def _new_brand(conn: Connection, slug: str, name: str, policy_source: str | None) -> int:
+def _seed(conn: Connection, slug: str, name: str, policy_source: str | None, history: list[Record],
+          mentions: list[Mention]) -> tuple[int, str]:
+    """A case's own brand with the run's policy, then the importer's and ingest's own rules; the turn the last
+    mention is in, and its status."""
     brand = auth.create_brand(conn, slug, name)
     if policy_source is not None:
         set_brand_policy(conn, brand.id, policy_source, "eval policy")
-    return int(brand.id)
+    if history:
+        report = store_records(conn, brand.id, history)
+        if report.invalid:
+            raise ValidationFailed.field("history", f"{len(report.invalid)} messages could not be imported")
+    last = store_mentions(conn, brand.id, mentions)[-1]
+    return last.turn_id or 0, last.status
 
 
 def _mention(record: Record, case: Case) -> dict[str, Any]:

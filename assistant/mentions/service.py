@@ -97,15 +97,16 @@ async def ingest(db: Database, brand_id: int, mentions: Sequence[Mention]) -> li
     with a concurrent writer (PostgreSQL), after which every mention is either new or a duplicate."""
     for attempt in (1, 2):
         try:
-            return await db.run_write(_ingest, brand_id, mentions)
+            return await db.run_write(store_mentions, brand_id, mentions)
         except IntegrityError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-def _ingest(conn: Connection, brand_id: int, mentions: Sequence[Mention]) -> list[Outcome]:
-    """The whole ingest as plain Core statements on one connection (``Database.run_write``)."""
+def store_mentions(conn: Connection, brand_id: int, mentions: Sequence[Mention]) -> list[Outcome]:
+    """The whole ingest as plain Core statements in the caller's transaction: ``ingest``'s own, or the one
+    the eval seeds a case in."""
     now = utcnow()
     known = _known(conn, brand_id, [m.key for m in mentions])
     fresh: list[int] = []  # indexes of mentions to store, first occurrence of each key only
@@ -215,4 +216,4 @@ async def get_mention(db: Database, brand_id: int, mention_id: int) -> MentionOu
     return await db.run_read(_get_mention, brand_id, mention_id)
 
 
-__all__ = ["Mention", "Outcome", "get_mention", "ingest", "ingestor", "validate"]
+__all__ = ["Mention", "Outcome", "get_mention", "ingest", "ingestor", "store_mentions", "validate"]

@@ -385,12 +385,10 @@ async def import_records(db: Database, brand_id: int, items: Iterable[Record | I
     With ``one_transaction`` (the HTTP endpoint, bounded by the 1 MiB body) it is all or nothing: a database
     failure stores none of it. Otherwise each chunk commits on its own and a rerun skips what is there.
     """
+    if one_transaction:
+        return await db.run_write(store_records, brand_id, items, report, chunk_rows, progress)
     report = report or Report()
     deferred: list[Record] = []
-    if one_transaction:
-        await db.run_write(_store_all, brand_id, _chunks(items, report, deferred, chunk_rows), report, deferred,
-                           progress)
-        return report
     for chunk, final in _chunks(items, report, deferred, chunk_rows):
         for attempt in (1, 2):
             try:
@@ -446,11 +444,15 @@ def _count(outcome: Outcome, report: Report, deferred: list[Record], progress: P
         progress(report)
 
 
-def _store_all(conn: Connection, brand_id: int, chunks: Iterable[tuple[list[Record], bool]], report: Report,
-               deferred: list[Record], progress: Progress | None) -> None:
-    """Every chunk in the caller's one transaction."""
-    for chunk, final in chunks:
+def store_records(conn: Connection, brand_id: int, items: Iterable[Record | Invalid], report: Report | None = None,
+                  chunk_rows: int = CHUNK_ROWS, progress: Progress | None = None) -> Report:
+    """Every record in the caller's one transaction, all or nothing: ``import_records(one_transaction=True)``,
+    and the eval, which seeds a case's brand, history and mentions in one transaction."""
+    report = report or Report()
+    deferred: list[Record] = []
+    for chunk, final in _chunks(items, report, deferred, chunk_rows):
         _count(_store_chunk(conn, brand_id, chunk, final), report, deferred, progress)
+    return report
 
 
 def _store_chunk(conn: Connection, brand_id: int, chunk: list[Record], final: bool) -> Outcome:
@@ -590,4 +592,5 @@ class RateMeter:
 
 
 __all__ = ["ImportResult", "Invalid", "LineError", "Record", "Report", "import_file", "import_ndjson_body",
-           "import_ndjson_stream", "import_records", "parse_ndjson", "parse_tweet_csv", "sniff_format"]
+           "import_ndjson_stream", "import_records", "parse_ndjson", "parse_tweet_csv", "sniff_format",
+           "store_records"]
