@@ -41,7 +41,7 @@ def eval_group() -> None:
               help="Draft with this policy file (wins over --brand's policy).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay only the first N conversations.")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
-              help="Conversations in flight at once.")
+              help="Model requests in flight at once (conversations are prepared ahead to keep them busy).")
 @click.option("--judge-model", default=None, help="Grade each draft with this model on the configured endpoint.")
 @click.option("--local-model", is_flag=True, help="Draft with the packaged local model (`make local-model`), "
               "started for this run on a free loopback port.")

@@ -53,6 +53,10 @@ from assistant.settings import Settings
 CASES_FILE = "cases.ndjson"
 RUN_FILE = "run.json"
 SCRATCH_FILE = "scratch.db"
+JOBS_PER_MODEL_SLOT = 2
+"""The worker runs twice ``--concurrency`` drafting jobs while the model client lets ``--concurrency`` requests
+out at once: the other jobs load their context or store their draft meanwhile, so a model slot that frees is
+taken at once (a draft's ``latency_ms`` is measured inside the slot: waiting for one does not count)."""
 
 
 class RunRefused(Exception):
@@ -210,7 +214,7 @@ async def _replay(settings: Settings, options: Options, data: Dataset, setup: Br
     for leftover in (scratch_path, *(scratch_path.with_name(SCRATCH_FILE + s) for s in ("-wal", "-shm"))):
         leftover.unlink(missing_ok=True)
     scratch = settings.replace(database_url=f"sqlite+aiosqlite:///{scratch_path.resolve()}",
-                               worker_concurrency=options.concurrency,
+                               worker_concurrency=JOBS_PER_MODEL_SLOT * options.concurrency,
                                llm_max_in_flight=min(settings.llm_max_in_flight, options.concurrency))
     db = Database(scratch.database_url, synchronous="off")  # a scratch file: a flush per commit buys nothing
     try:
@@ -238,14 +242,14 @@ async def _replay(settings: Settings, options: Options, data: Dataset, setup: Br
 class _Replay:
     """One invocation's machinery: the scratch database, the worker with the product's drafter, the judge.
 
-    ``--concurrency`` is the drafts in flight: the worker's slots and the model's requests. Up to as many cases
-    again are seeded ahead of them (their jobs wait in the queue), so a slot that frees takes the next job at
-    once instead of waiting for a case to be seeded; a case is measured after it leaves the window, so the
-    measures never hold a slot either."""
+    ``--concurrency`` is the model requests in flight. Cases are seeded for the worker's slots
+    (``JOBS_PER_MODEL_SLOT``) and ``--concurrency`` more, whose jobs wait in the queue, so a slot that frees
+    takes the next job at once instead of waiting for a case to be seeded; a case is measured after it leaves
+    that window, so the measures never hold a slot either."""
 
     def __init__(self, db: Database, settings: Settings, options: Options, data: Dataset,
                  setup: BrandSetup) -> None:
-        self.window = asyncio.Semaphore(2 * options.concurrency)
+        self.window = asyncio.Semaphore((JOBS_PER_MODEL_SLOT + 1) * options.concurrency)
         self.db = db
         self.settings = settings
         self.setup = setup
@@ -253,7 +257,7 @@ class _Replay:
         self.owners = measures.leakable_tokens(data.texts_by_person)
         self.drafter = Drafter(db, settings, being_edited=presence.being_edited)
         self.drafted: dict[int, asyncio.Future[str | None]] = {}
-        self.worker = Worker(db, {queue.DRAFT_TURN: self._draft}, concurrency=options.concurrency,
+        self.worker = Worker(db, {queue.DRAFT_TURN: self._draft}, concurrency=settings.worker_concurrency,
                              lease_seconds=settings.job_lease_seconds, poll_seconds=0.05,
                              closers=[self.drafter.aclose])
         self.judge = (ModelClient(settings.replace(llm_model=options.judge_model, llm_max_tokens=200))

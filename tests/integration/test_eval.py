@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from assistant.cli import main
 from assistant.db import Database
+from assistant.db.people import Interaction
 from assistant.db.tenancy import Brand
 from assistant.eval import hostile, runner
 from assistant.eval.report import REPORT_HTML, REPORT_JSON
@@ -207,6 +208,40 @@ async def test_the_configured_database_is_never_written(eval_settings: Settings,
     finally:
         await live.dispose()
     assert (tmp_path / "out" / runner.SCRATCH_FILE).exists()
+
+
+async def test_each_case_is_seeded_in_a_brand_of_its_own_with_only_its_persons_messages(
+        eval_settings: Settings, tmp_path: Path) -> None:
+    outcome = await asyncio.to_thread(replay, eval_settings, write_csv(tmp_path / "t.csv", 9), tmp_path / "out",
+                                      concurrency=4)
+
+    scratch = Database(f"sqlite:///{tmp_path / 'out' / runner.SCRATCH_FILE}")
+    try:
+        brands = await scalar(scratch, select(func.count()).select_from(Brand))
+        people_per_brand = (await scratch.run_read(lambda conn: conn.execute(
+            select(func.count(func.distinct(Interaction.person_id))).group_by(Interaction.brand_id)).scalars().all()))
+        histories = dict((await scratch.run_read(lambda conn: conn.execute(
+            select(Brand.slug, func.count()).join(Interaction, Interaction.brand_id == Brand.id)
+            .where(Interaction.turn_id.is_(None)).group_by(Brand.slug)).all())))
+    finally:
+        await scratch.dispose()
+    assert brands == len(outcome.results) == 9 + len(hostile.PROBES)
+    assert set(people_per_brand) == {1}
+    # a returning customer's case holds its earlier exchange as history; nobody else's messages are there
+    assert sorted(histories.values()) == [2] * sum(r["history"] == 2 for r in outcome.results)
+
+
+def test_no_more_model_requests_in_flight_than_the_concurrency_and_it_is_kept_busy(
+        eval_settings: Settings, fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.default = Response(text=scripted, delay=0.3)
+
+    outcome = replay(eval_settings, write_csv(tmp_path / "t.csv", 12), tmp_path / "out", concurrency=3)
+
+    assert {r["outcome"] for r in outcome.results} == {"drafted"}
+    assert fake_llm.peak_in_flight == 3
+    # the time a draft waited for a free model slot (as long as a call, for half of them) is not the model's
+    once = [r["latency_ms"] for r in outcome.results if r["attempts"] == 1]
+    assert len(once) >= 12 and min(once) >= 300 and sorted(once)[len(once) // 2] < 550
 
 
 # ---------------------------------------------------------------------------------------------- the command
