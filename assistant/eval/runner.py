@@ -1,8 +1,9 @@
 """``assistant eval run``: replay past conversations through the drafting path, in a scratch database.
 
 Each case gets its own brand in a fresh SQLite database under ``--out`` (never the configured, live one),
-so no case sees another's people. The case's history goes in through the history importer, its mentions
-through ingest (which opens the turn and queues the drafting job, as the API does), and the product's own
+so no case sees another's people. The case's history goes in through the history importer's rules, its
+mentions through ingest's (which open the turn and queue the drafting job, as the API does), both in the
+transaction that creates the case's brand, and the product's own
 ``Worker`` runs the product's own ``Drafter`` on it: same prompts, history budget, policy, escalation and
 output hygiene. Times are shifted so the replay happens "as of" the human's reply: the model reads "2 hours
 ago", not "9 years ago".
