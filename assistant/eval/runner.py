@@ -246,11 +246,13 @@ class _Replay:
     ``--concurrency`` is the model requests in flight. Cases are seeded for the worker's slots
     (``JOBS_PER_MODEL_SLOT``) and ``--concurrency`` more, whose jobs wait in the queue, so a slot that frees
     takes the next job at once instead of waiting for a case to be seeded; a case is measured after it leaves
-    that window, so the measures never hold a slot either."""
+    that window, so the measures never hold a slot either. One case is seeded at a time: writes take turns,
+    and a burst of seeds queued for the write lock would hold the worker's claims and stores back behind it."""
 
     def __init__(self, db: Database, settings: Settings, options: Options, data: Dataset,
                  setup: BrandSetup) -> None:
         self.window = asyncio.Semaphore((JOBS_PER_MODEL_SLOT + 1) * options.concurrency)
+        self.seeding = asyncio.Lock()
         self.db = db
         self.settings = settings
         self.setup = setup
@@ -291,7 +293,8 @@ class _Replay:
         try:
             async with self.window:
                 started = time.perf_counter()
-                turn_id, status = await self.seed(index, case)
+                async with self.seeding:
+                    turn_id, status = await self.seed(index, case)
                 if status == "drafting":
                     self.worker.wake()
                     error = await self._future(turn_id)
