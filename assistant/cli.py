@@ -63,7 +63,7 @@ def worker(concurrency: int | None) -> None:
     ensure_schema(current)
 
     async def work() -> None:
-        db = Database(current.database_url)
+        db = Database.from_settings(current)
         runner = build_worker(db, current, concurrency=concurrency)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

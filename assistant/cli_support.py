@@ -34,7 +34,7 @@ def run_with_db(work: Callable[[Database], Awaitable[T]]) -> T:
     a one-line message, exit 1."""
     async def main() -> T:
         current = settings()
-        db = Database(current.database_url, synchronous=current.sqlite_synchronous)
+        db = Database.from_settings(current)
         try:
             return await work(db)
         finally:
