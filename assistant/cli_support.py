@@ -48,6 +48,13 @@ def run_with_db(work: Callable[[Database], Awaitable[T]]) -> T:
         raise click.ClickException(str(exc)) from None
 
 
+def run_and_say(work: Callable[[Database], Awaitable[object]], done: str) -> None:
+    """Run ``work`` as ``run_with_db`` does and, once it succeeded, print ``done``: a command that changes one
+    thing and says so."""
+    run_with_db(work)
+    click.echo(done)
+
+
 def migrate(current: Settings) -> None:
     """Run the migrations to head; one that needs a setting it lacks (the key webhook secrets are encrypted with)
     says which in one line."""
@@ -72,4 +79,4 @@ def ensure_schema(current: Settings) -> None:
         raise click.ClickException(problem)
 
 
-__all__ = ["ensure_schema", "migrate", "run_with_db", "settings"]
+__all__ = ["ensure_schema", "migrate", "run_and_say", "run_with_db", "settings"]
