@@ -8,7 +8,6 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from assistant.app import build_worker
 from assistant.services import Services
 from assistant.db import Database
 from assistant.db.jobs import Job
@@ -22,6 +21,7 @@ from assistant.webhooks import service as webhooks
 from tests.support.db import execute, scalar, scalars
 from tests.support.memory_helpers import PROMISING, approved_reply, make_due, promises_of
 from tests.support.review_helpers import post_mention
+from tests.support.worker import drain
 
 
 async def test_an_approved_reply_that_promises_is_remembered_with_its_words_and_due_time(client, db, factory):
@@ -134,11 +134,7 @@ async def test_a_due_promise_opens_one_follow_up_turn_drafted_in_the_queue(clien
 
     [turn_id] = await service.run_sweep(db)
     assert await service.run_sweep(db) == []  # once only
-    worker = build_worker(state.db, state.settings)
-    try:
-        await worker.run_until_idle(timeout=30)
-    finally:
-        await worker.aclose()
+    await drain(state)
 
     def look(conn):
         turn = conn.execute(select(Turn).where(Turn.id == turn_id)).one()
