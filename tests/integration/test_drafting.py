@@ -65,15 +65,6 @@ def settings(settings: Settings, fake_llm: FakeLLM) -> Settings:
 
 
 @pytest.fixture
-async def state(settings: Settings) -> AsyncIterator[Services]:
-    """The worker's side, on the test's own event loop: the app under the test client runs on another loop,
-    and an asyncpg connection must not cross loops."""
-    state = Services.build(settings)
-    yield state
-    await state.db.dispose()
-
-
-@pytest.fixture
 def db(state: Services) -> Database:
     return state.db
 

@@ -8,7 +8,7 @@ import pytest
 from assistant.drafting import hygiene
 from assistant.services import Services
 from assistant.settings import Settings
-from tests.integration.test_drafting import (Client, current, db, ingest, kit, settings, state,  # noqa: F401
+from tests.integration.test_drafting import (Client, current, db, ingest, kit, settings,  # noqa: F401
                                              turn_and_drafts, user_prompt)
 from tests.support.factories import BrandKit
 from tests.support.fake_llm import FakeLLM, Response

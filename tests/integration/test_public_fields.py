@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from assistant.services import Services as State
 from tests.integration.test_drafting import (Client, FakeLLM, current, db, ingest, kit,  # noqa: F401
-                                             settings, state, turn_and_drafts, user_prompt)
+                                             settings, turn_and_drafts, user_prompt)
 from tests.support.factories import BrandKit
 from tests.support.fake_llm import Response
 from tests.support.worker import drain

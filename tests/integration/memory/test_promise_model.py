@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from assistant.db.jobs import Job
 
-from assistant.services import Services
 from tests.support.db import first_row
 from tests.support.fake_llm import FakeLLM, Response
 from tests.support.memory_helpers import approved_reply, promises_of
@@ -19,13 +18,6 @@ from tests.support.worker import drain
 @pytest.fixture
 def settings(settings, fake_llm: FakeLLM):
     return settings.replace(llm_base_url=fake_llm.base_url, llm_model="test", llm_timeout_seconds=2.0)
-
-
-@pytest.fixture
-async def state(settings):
-    state = Services.build(settings)
-    yield state
-    await state.db.dispose()
 
 
 async def test_the_model_finds_a_promise_the_patterns_missed(client, db, factory, state, fake_llm):

@@ -8,7 +8,6 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from assistant.services import Services
 from assistant.db import Database
 from assistant.db.jobs import Job
 from assistant.db.outbox import Reply
@@ -114,14 +113,6 @@ async def test_a_reviewer_settles_a_promise_once_with_a_webhook(client, db, fact
     assert again.status_code == 409
     events = await scalars(db, select(WebhookDelivery.payload).where(WebhookDelivery.event_type == "promise.settled"))
     assert [e["data"]["outcome"] for e in events] == ["kept"] and events[0]["data"]["promise_id"] == promise.id
-
-
-@pytest.fixture
-async def state(settings):
-    """The worker's side, on the test's own event loop."""
-    state = Services.build(settings)
-    yield state
-    await state.db.dispose()
 
 
 async def test_a_due_promise_opens_one_follow_up_turn_drafted_in_the_queue(client, db, factory, state, settings):
