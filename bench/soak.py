@@ -22,7 +22,6 @@ import collections
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,15 +30,11 @@ from typing import Any
 
 import httpx
 
+from assistant.model.local_model import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 PG_CLUSTER = ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main"]
 DRAIN_SECONDS = 240
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Processes:
