@@ -1,5 +1,5 @@
-"""``assistant eval`` throughput: with the scripted model (its own process, answering after 1 s) at 32 cases in
-flight, against the ideal of 32 cases/s; and with the packaged local model (when the ``local`` extra is
+"""``assistant eval`` throughput: with the scripted model (its own process, answering after 1 s) at 32 requests
+in flight (``--concurrency 32``), against the ideal of 32 cases/s; and with the packaged local model (when the ``local`` extra is
 installed), drafts per second and seconds per draft on this machine.
 
 A case costs more than a live draft: its own brand, its history imported, its mention ingested, the draft,
