@@ -46,7 +46,7 @@ TARGET_PER_SECOND = 1_000
 
 
 def run() -> list[str]:
-    from bench.databases import BENCH_DATABASE_URL, engines, fresh_postgres
+    from bench.databases import BENCH_DATABASE_URL, analyze, engines, fresh_postgres
 
     started_load = os.getloadavg()
     lines = [f"{REPLIES} approved replies, {CLIENTS} clients claiming {CLAIM_LIMIT} at a time, "
@@ -55,6 +55,7 @@ def run() -> list[str]:
         for engine in engines(Path(folder), "outbox"):
             upgrade(engine.url)
             key = asyncio.run(_seed(engine.url))
+            analyze(engine)
             if engine.is_sqlite:
                 path = Path(engine.url.split("///", 1)[1])
                 shutil.copy(path, Path(folder) / "baseline.db")
@@ -71,6 +72,7 @@ def run() -> list[str]:
             for processes in (1, 2):
                 if processes > 1:
                     key = asyncio.run(_reset(engine.url))
+                    analyze(engine)
                 with _server(engine.url, processes) as base:
                     wall, confirmed, requests = asyncio.run(_claim_and_confirm(base, key))
                 twice = [reply_id for reply_id, times in Counter(confirmed).items() if times > 1]

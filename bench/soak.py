@@ -257,6 +257,7 @@ async def main(url: str, keys: dict[str, str], seconds: float, rate: float, rest
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
     env.update(ASSISTANT_DATABASE_URL=url, ASSISTANT_LLM_BASE_URL=model_url, ASSISTANT_LLM_MODEL="soak-model",
                ASSISTANT_LLM_API_KEY="soak", ASSISTANT_RATE_LIMIT_PER_MINUTE="10000000",
+               ASSISTANT_SECRET_KEY="soak-secret-key-not-for-production",
                ASSISTANT_JOB_LEASE_SECONDS="15", ASSISTANT_LLM_TIMEOUT_SECONDS="5", PYTHONPATH=str(ROOT))
     processes = Processes(env, logs)
     ports = [free_port(), free_port()]

@@ -9,9 +9,9 @@ Every rule runs through ``run_write``/``run_read`` (see ``assistant.db``): a pla
 ``run_sync`` on a pooled asyncpg connection. On SQLite it runs on a synchronous ``sqlite3`` connection right in
 the event loop: through aiosqlite every cursor call is a round trip to its thread (about four per statement,
 each waiting for the GIL and the next loop turn), which was most of an ingest's time. A short SQLite transaction
-costs less than those hops. The write still takes the same asyncio lock and ``BEGIN IMMEDIATE``; only if another
-process holds the file's write lock (so the write would have to wait) does it move to a thread and wait there
-with the usual ``busy_timeout``, never blocking the loop. SQLite needs a file: an in-memory database would be a
+costs less than those hops. The write still takes the same asyncio lock, its turn among the processes writing
+the file (``writer_queue``) and ``BEGIN IMMEDIATE``; only if another process holds the turn or the file's write
+lock (so the write would have to wait) does it move to a thread and wait there, never blocking the loop. SQLite needs a file: an in-memory database would be a
 different, empty one on each connection.
 
 Durability: SQLite runs ``synchronous=FULL`` by default, so every committed write transaction (a group commit
@@ -36,6 +36,7 @@ from sqlalchemy.pool import NullPool
 
 from assistant.db.checkpoint import Checkpointer
 from assistant.db.group_commit import Commit, GroupCommit
+from assistant.db.writer_queue import WriterQueue
 from assistant.errors import Overloaded
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -110,7 +111,9 @@ class Database:
             self._write_lock = asyncio.Lock()
             self._sqlite_write = _sqlite_engine(sync_url, immediate=True, synchronous=synchronous)
             self._sqlite_read = _sqlite_engine(sync_url, immediate=False, synchronous=synchronous)
-            self.checkpointer = Checkpointer(Path(sync_url.split("///", 1)[1].split("?", 1)[0]), synchronous)
+            database_file = Path(sync_url.split("///", 1)[1].split("?", 1)[0])
+            self.checkpointer = Checkpointer(database_file, synchronous)
+            self._writers = WriterQueue(database_file)
         else:
             self._postgres = create_async_engine(self.url, pool_size=20, max_overflow=10, echo=echo,
                                                  pool_pre_ping=True)
@@ -141,14 +144,19 @@ class Database:
             async with self._guard(), self._postgres.begin() as conn:
                 return await conn.run_sync(fn, *args)
         async with self._write_lock, self._guard():
-            done, result = self._write_now(fn, args)
+            done, result = False, None
+            if self._writers.try_take():
+                try:
+                    done, result = self._write_now(fn, args)
+                finally:
+                    self._writers.give_back()
             if not done:
                 return await asyncio.to_thread(self._write_waiting, fn, args)
         await asyncio.sleep(0)  # the write ran in the loop without yielding: let the tasks waiting have a turn
         return result
 
     def _write_now(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, Any]:
-        """In the loop, if the file's write lock is free at once; (False, None) when another process holds it."""
+        """In the loop, if the file's write lock is free at once; (False, None) when another writer holds it."""
         with self._sqlite_write.connect() as conn:
             raw = conn.connection.dbapi_connection
             assert raw is not None
@@ -165,8 +173,13 @@ class Database:
                 return True, fn(conn, *args)
 
     def _write_waiting(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        with self._sqlite_write.connect() as conn, conn.begin():
-            return fn(conn, *args)
+        """In a thread: wait for this process's turn among the writers (``writer_queue``), then for the file."""
+        self._writers.take()
+        try:
+            with self._sqlite_write.connect() as conn, conn.begin():
+                return fn(conn, *args)
+        finally:
+            self._writers.give_back()
 
     async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` in one read transaction (on SQLite: in the loop; WAL readers never wait)."""
@@ -206,6 +219,7 @@ class Database:
             await asyncio.to_thread(self.checkpointer.stop)
         self._sqlite_write.dispose()
         self._sqlite_read.dispose()
+        self._writers.close()
 
 
 def sqlite_write_problem(url: str) -> str | None:

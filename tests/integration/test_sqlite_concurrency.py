@@ -4,9 +4,13 @@ they meet only at SQLite's file lock. BEGIN IMMEDIATE plus busy_timeout must mak
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
+import stat
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
 from assistant.auth import service as auth
 from assistant.db import Database
@@ -77,3 +81,62 @@ async def test_writers_in_threads_with_their_own_loops(sqlite_url: str) -> None:
         assert await scalar(check, select(func.count()).select_from(Interaction)) == 3000
     finally:
         await check.dispose()
+
+
+def _database_file(url: str) -> Path:
+    return Path(make_url(url).database or "")
+
+
+async def test_a_write_waits_while_another_process_holds_the_writers_turn(sqlite_url: str) -> None:
+    """The turn (db/writer_queue.py) is an flock on ``<file>-writers``: a descriptor of our own stands in for the
+    other process. While it holds the turn nothing is written; the moment it lets go, the write goes through."""
+    db = Database(sqlite_url)
+    try:
+        brand = await db.run_write(auth.create_brand, "turns", "Turns")
+        other = os.open(_database_file(sqlite_url).with_name(_database_file(sqlite_url).name + "-writers"), os.O_RDWR)
+        fcntl.flock(other, fcntl.LOCK_EX)
+        try:
+            write = asyncio.create_task(service.ingest(db, brand.id, [service.validate(mention("waiting-1"))]))
+            await asyncio.sleep(0.3)
+            assert not write.done()
+            assert await scalar(db, select(func.count()).select_from(Interaction)) == 0
+        finally:
+            fcntl.flock(other, fcntl.LOCK_UN)
+            os.close(other)
+        outcomes = await asyncio.wait_for(write, 10)
+        assert [o.duplicate for o in outcomes] == [False]
+        assert await scalar(db, select(func.count()).select_from(Interaction)) == 1
+    finally:
+        await db.dispose()
+
+
+async def test_the_writers_turn_is_a_private_file_beside_the_database(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    try:
+        await db.run_write(auth.create_brand, "private", "Private")
+        turn_file = _database_file(sqlite_url).with_name(_database_file(sqlite_url).name + "-writers")
+        assert stat.S_IMODE(turn_file.stat().st_mode) == 0o600
+    finally:
+        await db.dispose()
+
+
+async def test_writes_go_on_when_the_writers_turn_cannot_be_used(sqlite_url: str,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A folder where the turn's file should be (or any error opening it) leaves SQLite's own locking in charge."""
+    setup = Database(sqlite_url)
+    brand = await setup.run_write(auth.create_brand, "noqueue", "No queue")
+    await setup.dispose()
+    turn_file = _database_file(sqlite_url).with_name(_database_file(sqlite_url).name + "-writers")
+    turn_file.unlink()
+    turn_file.mkdir()
+    one, two = Database(sqlite_url), Database(sqlite_url)
+    try:
+        for n in range(3):
+            await asyncio.gather(service.ingest(one, brand.id, [service.validate(mention(f"one-{n}"))]),
+                                 service.ingest(two, brand.id, [service.validate(mention(f"two-{n}"))]))
+        assert await scalar(one, select(func.count()).select_from(Interaction)) == 6
+        assert "writers queue" in caplog.text and "cannot be used" in caplog.text
+    finally:
+        await one.dispose()
+        await two.dispose()
+        turn_file.rmdir()
