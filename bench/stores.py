@@ -203,6 +203,8 @@ def _prepared_sqlite(interactions: int, workdir: Path) -> Prepared:
             setup_brand(f"sqlite+aiosqlite:///{building}")
             load_sqlite(building, interactions)
             building.rename(kept)
+            for left in CACHE.glob(building.name + "-*"):  # the service's files beside it (writers' queue)
+                left.unlink()
             built = time.perf_counter() - started
         shutil.copyfile(kept, path)
         with path.open("rb+") as copied:  # written back now, not by the kernel during the measurement
