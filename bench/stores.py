@@ -6,7 +6,8 @@ people at random and are spread evenly over 2019-2025, before any mention a benc
 the service, as fast as each database takes rows: SQLite through the plain ``sqlite3`` driver with the journal
 off, PostgreSQL by ``COPY`` through asyncpg; both drop the migrations' secondary indexes on the three tables
 first and build them again afterwards from their own definitions, so the schema ends as the migrations made it.
-PostgreSQL then runs ``VACUUM (FREEZE, ANALYZE)``, the state autovacuum reaches in production.
+PostgreSQL then runs ``VACUUM (ANALYZE)`` (hint bits, visibility map, statistics), the state autovacuum reaches in
+production.
 
 Building 10M takes minutes, so built stores are kept, named by size, migration head and ``SHAPE``: SQLite files
 under ``~/.cache/reply-assistant/bench-stores/``, PostgreSQL databases ``bench_store_<size>_<head>_s<SHAPE>``
@@ -156,7 +157,7 @@ def load_postgres(url: str, interactions: int) -> Store:
                 for table in TABLES:
                     await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                        f"(SELECT max(id) FROM {table}))")
-            await conn.execute("VACUUM (FREEZE, ANALYZE)")
+            await conn.execute("VACUUM (ANALYZE)")
             return Store(interactions, first, people_for(interactions))
         finally:
             await conn.close()
