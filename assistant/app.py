@@ -33,6 +33,7 @@ from assistant.jobs.worker import Handler, Worker
 from assistant.memory.approvals import READ_PROMISES
 from assistant.memory.controllers import MemoryController
 from assistant.memory.jobs import MemoryJobs
+from assistant.model.client import LazyModelClient
 from assistant.mentions.controllers import MentionController
 from assistant.openapi import publish_complete_document
 from assistant.ops import OpsController
@@ -61,15 +62,16 @@ docs_assets = create_static_files_router(path=DOCS_ASSETS, directories=[Path(str
 
 def build_worker(db: Database, settings: Settings, *, concurrency: int | None = None) -> Worker:
     """The worker, with the code that runs each kind of job."""
-    drafter = Drafter(db, settings, being_edited=presence.being_edited)
-    memory = MemoryJobs(db, settings)
+    model = LazyModelClient(settings)
+    drafter = Drafter(db, settings, being_edited=presence.being_edited, model=model)
+    memory = MemoryJobs(db, settings, model)
     handlers: dict[str, Handler] = {queue.DRAFT_TURN: drafter.draft_turn,
                                     queue.REDRAFT_FALLBACK: drafter.redraft_fallback,
                                     queue.DELIVER_WEBHOOK: WebhookSender(db, settings).deliver,
                                     READ_PROMISES: memory.read_promises}
     return Worker(db, handlers, concurrency=concurrency or settings.worker_concurrency,
                   lease_seconds=settings.job_lease_seconds, poll_seconds=settings.job_poll_seconds,
-                  closers=[drafter.aclose, memory.aclose], sweeps=[memory.sweep],
+                  closers=[model.aclose], sweeps=[memory.sweep],
                   sweep_seconds=settings.memory_sweep_seconds)
 
 

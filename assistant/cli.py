@@ -15,7 +15,7 @@ import click
 from sqlalchemy import Connection
 
 from assistant.auth.principal import API_SCOPES
-from assistant.cli_support import ensure_schema, migrate, run_with_db, settings
+from assistant.cli_support import ensure_schema, migrate, run_and_say, run_with_db, settings
 from assistant.db import Database
 from assistant.settings import SettingsError
 from assistant.eval.commands import eval_group
@@ -63,7 +63,7 @@ def worker(concurrency: int | None) -> None:
     ensure_schema(current)
 
     async def work() -> None:
-        db = Database(current.database_url)
+        db = Database.from_settings(current)
         runner = build_worker(db, current, concurrency=concurrency)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -127,11 +127,7 @@ def brands_create(slug: str, name: str, policy_file: str | None) -> None:
         if source is not None:
             _set_policy(conn, brand.id, *source)
 
-    async def work(database: Database) -> None:
-        await database.run_write(create)
-        click.echo(f"brand {slug} created")
-
-    run_with_db(work)
+    run_and_say(lambda database: database.run_write(create), f"brand {slug} created")
 
 
 @brands.command("set-policy")
@@ -257,11 +253,7 @@ def users_revoke_token(prefix: str) -> None:
     """Revoke a reviewer token by its prefix; it stops working at once."""
     from assistant.auth.reviewer_tokens import revoke_token
 
-    async def work(database: Database) -> None:
-        await database.run_write(revoke_token, prefix)
-        click.echo(f"revoked {prefix}")
-
-    run_with_db(work)
+    run_and_say(lambda database: database.run_write(revoke_token, prefix), f"revoked {prefix}")
 
 
 @users.command("set-password")
@@ -273,8 +265,8 @@ def users_set_password(email: str, password_stdin: bool) -> None:
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
-    run_with_db(lambda database: set_password(database, email, password))
-    click.echo(f"new password set for {email.lower()}; their sessions have ended")
+    run_and_say(lambda database: set_password(database, email, password),
+                f"new password set for {email.lower()}; their sessions have ended")
 
 
 @main.command()

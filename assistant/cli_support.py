@@ -34,7 +34,7 @@ def run_with_db(work: Callable[[Database], Awaitable[T]]) -> T:
     a one-line message, exit 1."""
     async def main() -> T:
         current = settings()
-        db = Database(current.database_url, synchronous=current.sqlite_synchronous)
+        db = Database.from_settings(current)
         try:
             return await work(db)
         finally:
@@ -46,6 +46,13 @@ def run_with_db(work: Callable[[Database], Awaitable[T]]) -> T:
         raise click.ClickException(exc.detail) from None
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def run_and_say(work: Callable[[Database], Awaitable[object]], done: str) -> None:
+    """Run ``work`` as ``run_with_db`` does and, once it succeeded, print ``done``: a command that changes one
+    thing and says so."""
+    run_with_db(work)
+    click.echo(done)
 
 
 def migrate(current: Settings) -> None:
@@ -72,4 +79,4 @@ def ensure_schema(current: Settings) -> None:
         raise click.ClickException(problem)
 
 
-__all__ = ["ensure_schema", "migrate", "run_with_db", "settings"]
+__all__ = ["ensure_schema", "migrate", "run_and_say", "run_with_db", "settings"]

@@ -192,7 +192,7 @@ def _seed_brand(conn: Connection, passwords: dict[str, str]) -> tuple[int, bool,
 
 
 async def draft_waiting(settings: Settings, *, with_examples: bool, with_memory: bool = False) -> None:
-    db = Database(settings.database_url)
+    db = Database.from_settings(settings)
     worker = build_worker(db, settings)
     try:
         if with_examples:  # before the worker, which then leaves these turns alone (no longer drafting)
@@ -248,7 +248,7 @@ def run_demo(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> N
     ensure_schema(settings)
 
     async def prepare() -> tuple[list[Login], str, bool]:
-        db = Database(settings.database_url)
+        db = Database.from_settings(settings)
         try:
             return await seed(db, settings)
         finally:

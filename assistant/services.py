@@ -38,7 +38,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        db = Database(settings.database_url, synchronous=settings.sqlite_synchronous)
+        db = Database.from_settings(settings)
         secret = settings.secret_key or ""
         return cls(settings=settings, db=db, authenticator=Authenticator(db),
                    rate_limiter=RateLimiter(db, settings.rate_limit_per_minute),

@@ -28,6 +28,10 @@ class Settings:
     sqlite_synchronous: str = "full"
     """``full``: an acknowledged mention or decision survives a power cut (each commit waits for the disk);
     ``normal``: survives a crash of the process, not of the machine, and commits cost less."""
+    database_pool_size: int = 10
+    """PostgreSQL connections one process (``serve`` or ``worker``) holds at most; a transaction that finds them
+    all busy waits for one. A connection is held only for a transaction, never while a job waits for the
+    model, so a worker running 32 jobs needs few. Keep processes x this below PostgreSQL's ``max_connections``."""
     secret_key: str = ""
     """Signs session cookies and CSRF tokens. Empty means a random one per process (demo only)."""
     debug: bool = False
@@ -104,6 +108,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.sqlite_synchronous not in ("full", "normal"):
             raise SettingsError(f"{PREFIX}SQLITE_SYNCHRONOUS must be full or normal")
+        if self.database_pool_size < 1:
+            raise SettingsError(f"{PREFIX}DATABASE_POOL_SIZE must be at least 1")
         if self.llm_token_limit_parameter not in ("max_tokens", "max_completion_tokens"):
             raise SettingsError(f"{PREFIX}LLM_TOKEN_LIMIT_PARAMETER must be max_tokens or max_completion_tokens")
 

@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Iterator
 
 import httpx
+
+from assistant.model.local_model import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -71,12 +72,6 @@ def load_line(started: tuple[float, float, float]) -> str:
     end = os.getloadavg()
     return (f"machine load average (1/5/15 min): {started[0]:.2f}/{started[1]:.2f}/{started[2]:.2f} at the start, "
             f"{end[0]:.2f}/{end[1]:.2f}/{end[2]:.2f} at the end, {os.cpu_count()} cores")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_up(port: int, path: str = "/healthz", timeout: float = 180.0) -> None:

@@ -22,7 +22,6 @@ import collections
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,15 +30,11 @@ from typing import Any
 
 import httpx
 
+from assistant.model.local_model import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 PG_CLUSTER = ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main"]
 DRAIN_SECONDS = 240
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Processes:
@@ -276,19 +271,18 @@ async def main(url: str, keys: dict[str, str], seconds: float, rate: float, rest
             tasks = [asyncio.create_task(soak.arrivals(client)), asyncio.create_task(soak.reviewer(client))]
             tasks += [asyncio.create_task(soak.outbox_client(client, n)) for n in range(3)]
 
+            async def kill_and_start_again(name: str, why: str = "") -> None:
+                processes.kill(name)
+                soak.note(f"kill -9 {name}{why}")
+                await asyncio.sleep(2)
+                processes.start(name)
+                soak.note(f"{name} started again")
+
             async def faults() -> None:
                 await asyncio.sleep(seconds * 0.25)
-                processes.kill("serve0")
-                soak.note("kill -9 serve0")
-                await asyncio.sleep(2)
-                processes.start("serve0")
-                soak.note("serve0 started again")
+                await kill_and_start_again("serve0")
                 await asyncio.sleep(seconds * 0.2)
-                processes.kill("worker0")
-                soak.note("kill -9 worker0 (its leased jobs come back after the 15 s lease)")
-                await asyncio.sleep(2)
-                processes.start("worker0")
-                soak.note("worker0 started again")
+                await kill_and_start_again("worker0", " (its leased jobs come back after the 15 s lease)")
                 if restart_pg:
                     await asyncio.sleep(seconds * 0.2)
                     soak.note("PostgreSQL restart begins")

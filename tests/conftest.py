@@ -21,6 +21,7 @@ from assistant.app import create_app
 from assistant.db import Database
 from assistant.db.migrate import upgrade
 from assistant.db.models import Base
+from assistant.services import Services
 from assistant.settings import Settings
 from tests.support.cli import run_cli
 from tests.support.factories import BrandKit, Factory
@@ -132,6 +133,15 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
     database = Database(settings.database_url)
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+async def state(settings: Settings) -> AsyncIterator[Services]:
+    """The worker's side (``tests.support.worker.drain``), on the test's own event loop: the app under the test
+    client runs on another loop, and an asyncpg connection must not cross loops."""
+    services = Services.build(settings)
+    yield services
+    await services.db.dispose()
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from assistant.db.checkpoint import Checkpointer
 from assistant.db.group_commit import Commit, GroupCommit
 from assistant.db.writer_queue import WriterQueue
 from assistant.errors import Overloaded
+from assistant.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 STORAGE_FULL_RETRY_SECONDS = 30
@@ -97,7 +98,8 @@ def _sync_url(url: str) -> str | None:
 class Database:
     """Owns the engines; ``run_write``/``run_read`` run a rule in one transaction on them."""
 
-    def __init__(self, url: str, *, echo: bool = False, synchronous: str = "full") -> None:
+    def __init__(self, url: str, *, echo: bool = False, synchronous: str = "full",
+                 pool_size: int = Settings.database_pool_size) -> None:
         if synchronous not in SQLITE_SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}")
         self.url = normalize_url(url)
@@ -115,9 +117,16 @@ class Database:
             self.checkpointer = Checkpointer(database_file, synchronous)
             self._writers = WriterQueue(database_file)
         else:
-            self._postgres = create_async_engine(self.url, pool_size=20, max_overflow=10, echo=echo,
-                                                 pool_pre_ping=True)
+            # At most pool_size connections; past them a transaction waits its turn (no timeout), in order
+            self._postgres = create_async_engine(self.url, pool_size=pool_size, max_overflow=0, pool_timeout=None,
+                                                 echo=echo, pool_pre_ping=True)
         self._group_commits: dict[str, GroupCommit[Any, Any]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The configured database, opened the way every process of the service opens it."""
+        return cls(settings.database_url, synchronous=settings.sqlite_synchronous,
+                   pool_size=settings.database_pool_size)
 
     def group_commit(self, name: str, commit: Commit) -> GroupCommit[Any, Any]:
         """This database's one group commit called ``name`` in this process, made with ``commit`` on first use:

@@ -10,7 +10,7 @@ that keeps their text some other way fails it.
 Erasure keeps what the fairness view counts and nothing that identifies anyone: the person's row (no name,
 no handles), their turns (times and statuses, no conversation key), the direction, time and audience size of
 each message (no text, no ids from the platform) and when each reply was approved (no text, no handle).
-Everything else that belongs to them is deleted.
+Everything else that belongs to them is deleted, and a reply to them not posted yet is withdrawn (``failed``).
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ _KEPT_FOR_COUNTS: dict[str, dict[str, Any]] = {
 }
 """Rows redacted in place instead of deleted. ``people.followers`` goes too: the audience size the fairness
 view needs is kept per message (``interactions.followers``), not per person."""
+UNSENT_REPLIES = ("approved", "claimed")
+"""Replies the outbox may still hand out or confirm: an erasure withdraws them."""
 _COPIES = {"jobs", "webhook_deliveries", "webhook_attempts", "audit_events"}
 """Tables of copies, matched by the ids they name rather than by a person or turn column."""
 _CHUNK = 500
@@ -103,6 +105,10 @@ def export_rows(conn: Connection, held: Holdings) -> dict[str, list[dict[str, An
 def erase_rows(conn: Connection, held: Holdings, *, at: dt.datetime) -> dict[str, int]:
     """Delete or redact every row that belongs to the person; returns how many rows of each table changed."""
     changed: dict[str, int] = {}
+    # replies approved for them but not posted yet are withdrawn: no outbox client is handed one any more, and
+    # one that holds a claim cannot confirm it
+    conn.execute(update(Reply).where(Reply.turn_id.in_(held.turn_ids), Reply.status.in_(UNSENT_REPLIES))
+                 .values(status="failed"))
     for name, values in _KEPT_FOR_COUNTS.items():   # first: they stop pointing at drafts and decisions
         table = Base.metadata.tables[name]
         _count(changed, name, conn.execute(update(table).where(_belongs(table, held)).values(values)).rowcount)

@@ -33,7 +33,7 @@ from assistant.db.jobs import Job
 from assistant.drafting import hygiene
 from assistant.drafting.context import TurnFacts, draft_context, load_turn
 from assistant.drafting.injection import injection_flags, name_flags
-from assistant.model.client import ModelClient
+from assistant.model.client import LazyModelClient
 from assistant.drafting.prompts import DraftContext, render_fallback, render_prompt
 from assistant.errors import Forbidden, ModelUnavailable, TurnChanged, ValidationFailed
 from assistant.jobs import queue
@@ -75,25 +75,18 @@ class Skip:
 
 
 class Drafter:
-    """Drafts turns for a worker. Holds its process's one ``ModelClient``, made on first use (so a worker
-    without a model configured never builds one) and closed by ``aclose``."""
+    """Drafts turns for a worker, through the model client it is given (the worker's jobs share one) or its
+    own; ``aclose`` closes it."""
 
-    def __init__(self, db: Database, settings: Settings, *, being_edited: BeingEdited) -> None:
+    def __init__(self, db: Database, settings: Settings, *, being_edited: BeingEdited,
+                 model: LazyModelClient | None = None) -> None:
         self.db = db
         self.settings = settings
         self.being_edited = being_edited
-        self._model: ModelClient | None = None
-
-    @property
-    def model(self) -> ModelClient:
-        if self._model is None:
-            self._model = ModelClient(self.settings)
-        return self._model
+        self.model = model or LazyModelClient(settings)
 
     async def aclose(self) -> None:
-        if self._model is not None:
-            await self._model.aclose()
-            self._model = None
+        await self.model.aclose()
 
     async def draft_turn(self, job: Job) -> None:
         """The ``draft_turn`` job. A turn no longer drafting (rejected, already drafted) is left alone.
@@ -103,7 +96,7 @@ class Drafter:
         loaded = await self.db.run_read(self._load, job.subject_id or 0)
         if loaded is not None and loaded[3] is not None and loaded[3].summary is not None and loaded[3].summary.due:
             # the history outgrew the prompt: summarise the older part first, so this draft remembers it
-            await summaries.refresh(self.db, self.model if self.settings.llm_configured else None,
+            await summaries.refresh(self.db, self.model.client if self.settings.llm_configured else None,
                                     loaded[0].person.id, loaded[3].summary.before)
             loaded = await self.db.run_read(self._load, job.subject_id or 0)
         if loaded is None:
@@ -147,7 +140,7 @@ class Drafter:
     async def _told_before(self, values: DraftValues, context: DraftContext, policy: Policy,
                            facts: TurnFacts) -> DraftValues:
         """The draft with memory's findings of what the person was already told."""
-        judge = self.model if policy.model_judges_told_before and self.settings.llm_configured else None
+        judge = self.model.client if policy.model_judges_told_before and self.settings.llm_configured else None
         values["findings"] = [*values.get("findings", []), *await told_before.check_draft(
             values["text"], context.history, person_id=facts.person.id, model=judge)]
         return values
@@ -189,7 +182,7 @@ class Drafter:
             prompt = render_prompt(dataclasses.replace(ctx, feedback=feedback),
                                    history_token_budget=self.settings.history_token_budget)
             try:
-                result = await self.model.complete(prompt.messages)
+                result = await self.model.client.complete(prompt.messages)
             except ModelUnavailable as exc:
                 return Composed(self._fallback(ctx, policy, facts, common, exc.reason,
                                                attempts=attempts + exc.attempts), model_down=True)

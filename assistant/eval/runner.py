@@ -105,7 +105,7 @@ async def brand_setup(settings: Settings, options: Options) -> BrandSetup:
     """The brand name and policy the replay drafts with: ``--policy`` wins over ``--brand``'s stored one."""
     name, source, reviewer_edits = None, None, None
     if options.brand:
-        live = Database(settings.database_url)
+        live = Database.from_settings(settings)
         try:
             name, source, reviewer_edits = await live.run_read(_brand_by_slug, options.brand)
         finally:

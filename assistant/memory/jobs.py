@@ -13,7 +13,7 @@ from assistant.db import Database
 from assistant.db.jobs import Job
 from assistant.db.outbox import Reply
 from assistant.db.tenancy import Brand
-from assistant.model.client import ModelClient
+from assistant.model.client import LazyModelClient
 from assistant.model.templates import environment
 from assistant.errors import ModelUnavailable
 from assistant.jobs.worker import JobFailed
@@ -36,24 +36,13 @@ class _ReplyToRead:
 
 
 class MemoryJobs:
-    """Holds its process's model client for memory's jobs, made on first use and closed by ``aclose``."""
+    """Memory's jobs in a worker, asking the model through the worker's shared client (its owner closes it)."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, model: LazyModelClient) -> None:
         self.db = db
         self.settings = settings
-        self._model: ModelClient | None = None
+        self.model = model
         self._scan_clues = Scanner(db)
-
-    @property
-    def model(self) -> ModelClient:
-        if self._model is None:
-            self._model = ModelClient(self.settings)
-        return self._model
-
-    async def aclose(self) -> None:
-        if self._model is not None:
-            await self._model.aclose()
-            self._model = None
 
     async def read_promises(self, job: Job) -> None:
         """The ``read_promises`` job: ask the model what the reply promises, keep what the patterns missed."""
@@ -70,7 +59,7 @@ class MemoryJobs:
         messages = [{"role": "system", "content": environment.get_template("read_promises.system.j2").render(variables)},
                     {"role": "user", "content": environment.get_template("read_promises.user.j2").render(variables)}]
         try:
-            result = await self.model.complete(messages)
+            result = await self.model.client.complete(messages)
         except ModelUnavailable as exc:
             raise JobFailed(f"model unavailable: {exc.reason}") from None
         read = model_promises(policy, found.reply.text, result.text)

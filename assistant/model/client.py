@@ -149,6 +149,26 @@ class ModelClient:
         return self._backoff(state)
 
 
+class LazyModelClient:
+    """A process's one ``ModelClient`` for its jobs, made on first use (so a worker without a model configured
+    never builds one) and closed by ``aclose``; the jobs sharing it share its connections and in-flight limit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: ModelClient | None = None
+
+    @property
+    def client(self) -> ModelClient:
+        if self._client is None:
+            self._client = ModelClient(self._settings)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
 def _retry_after_seconds(value: str | None) -> float | None:
     """``Retry-After`` as seconds: a number, or an HTTP date (a past date means now)."""
     if value is None:

@@ -9,22 +9,19 @@ answers 404 afterwards; a handle of theirs that writes again is a new person.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from assistant.audit.service import record
 from assistant.auth.principal import Principal
 from assistant.db import Database
 from assistant.db import erasure
 from assistant.db.base import utcnow
-from assistant.db.outbox import Reply
 from assistant.db.people import Person
 from assistant.db.turns import Turn
 from assistant.errors import NotFound
 from assistant import turns
 from assistant.people.schemas import Erasure, PersonExport
 from assistant.webhooks.events import emit
-
-UNSENT_REPLIES = ("approved", "claimed")
 
 
 async def export_person(db: Database, actor: Principal, person_id: int) -> PersonExport:
@@ -68,9 +65,7 @@ def _erase(conn: Connection, actor: Principal, person_id: int) -> Erasure:
 
 
 def _close_open_turns(conn: Connection, held: erasure.Holdings) -> None:
-    """Nothing more is drafted, approved or posted for them: open turns close, unsent replies are withdrawn."""
+    """Nothing more is drafted or approved for them (``erasure.erase_rows`` withdraws the unsent replies)."""
     still_open = conn.execute(select(Turn.id).where(Turn.id.in_(held.turn_ids),
                                                     Turn.status.in_(turns.TRANSITIONS["erase"][0]))).scalars()
     turns.erase(conn, list(still_open))
-    conn.execute(update(Reply).where(Reply.turn_id.in_(held.turn_ids), Reply.status.in_(UNSENT_REPLIES))
-                 .values(status="failed"))

@@ -355,32 +355,32 @@ def _sign_off_help(conn: Connection, actor: Principal, policy: Policy, final: st
 
 async def reject(db: Database, actor: Principal, turn_id: int, reason: str) -> Decided:
     """Nobody gets this reply; the reason stays with the turn."""
-    _require_user(actor)
-    return await db.run_write(_reject, actor, turn_id, clean_text(reason, "reason"))
-
-
-def _reject(conn: Connection, actor: Principal, turn_id: int, reason: str) -> Decided:
-    turn = turns.load(conn, actor.brand_id, turn_id)
-    decision_id = turns.reject(conn, turn, actor.id, reason)
-    record(conn, actor, "turn.rejected", "turn", turn.id, brand_id=turn.brand_id, decision_id=decision_id,
-           reason=reason)
-    return Decided(turn_id=turn.id, status="rejected", decision_id=decision_id)
+    return await _decide_with_reason(db, actor, turn_id, reason, "rejected")
 
 
 async def escalate(db: Database, actor: Principal, turn_id: int, reason: str) -> Decided:
     """Hand the turn to someone who may answer it (legal, support lead); subscribed tools hear of it."""
+    return await _decide_with_reason(db, actor, turn_id, reason, "escalated")
+
+
+_WITH_REASON = {"rejected": turns.reject, "escalated": turns.escalate}
+"""The decisions a reviewer gives a reason for, by the status they leave the turn in."""
+
+
+async def _decide_with_reason(db: Database, actor: Principal, turn_id: int, reason: str, status: str) -> Decided:
     _require_user(actor)
-    return await db.run_write(_escalate, actor, turn_id, clean_text(reason, "reason"))
+    return await db.run_write(_decided_with_reason, actor, turn_id, clean_text(reason, "reason"), status)
 
 
-def _escalate(conn: Connection, actor: Principal, turn_id: int, reason: str) -> Decided:
+def _decided_with_reason(conn: Connection, actor: Principal, turn_id: int, reason: str, status: str) -> Decided:
     turn = turns.load(conn, actor.brand_id, turn_id)
-    decision_id = turns.escalate(conn, turn, actor.id, reason)
-    record(conn, actor, "turn.escalated", "turn", turn.id, brand_id=turn.brand_id, decision_id=decision_id,
+    decision_id = _WITH_REASON[status](conn, turn, actor.id, reason)
+    record(conn, actor, f"turn.{status}", "turn", turn.id, brand_id=turn.brand_id, decision_id=decision_id,
            reason=reason)
-    emit(conn, turn.brand_id, "turn.escalated", [{"turn_id": turn.id, "person_id": turn.person_id,
-                                                   "reason": reason}])
-    return Decided(turn_id=turn.id, status="escalated", decision_id=decision_id)
+    if status == "escalated":
+        emit(conn, turn.brand_id, "turn.escalated", [{"turn_id": turn.id, "person_id": turn.person_id,
+                                                       "reason": reason}])
+    return Decided(turn_id=turn.id, status=status, decision_id=decision_id)
 
 
 FOLLOWS_UP = ("approved", "posted", "rejected")

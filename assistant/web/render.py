@@ -39,10 +39,7 @@ def field(obj: Any, name: str, default: Any = None) -> Any:
 def waited(since: dt.datetime | None, now: dt.datetime | None = None) -> str:
     if since is None:
         return ""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=dt.timezone.utc)
-    seconds = max(0, int((now - since).total_seconds()))
+    seconds = max(0, int(_seconds_since(since, now)))
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
@@ -59,8 +56,7 @@ WAIT_LEVELS = ((15 * 60, "wait-fresh"), (60 * 60, "wait-warm"), (4 * 3600, "wait
 def wait_level(since: dt.datetime | None, now: dt.datetime | None = None) -> str:
     if since is None:
         return "wait-fresh"
-    now = now or dt.datetime.now(dt.timezone.utc)
-    seconds = (now - (since if since.tzinfo else since.replace(tzinfo=dt.timezone.utc))).total_seconds()
+    seconds = _seconds_since(since, now)
     return next((name for bound, name in WAIT_LEVELS if seconds < bound), "wait-over")
 
 
@@ -70,9 +66,8 @@ def ago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
     if value is None:
         return ""
     now = now or dt.datetime.now(dt.timezone.utc)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    seconds = int((now - value).total_seconds())
+    value = _utc(value)
+    seconds = int(_seconds_since(value, now))
     if seconds < 45:
         return "just now"
     if seconds < 3600:
@@ -93,9 +88,16 @@ def ago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
 def when(value: dt.datetime | None) -> str:
     if value is None:
         return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return _utc(value).astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """A stored time with its zone: SQLite hands times back without one, and they are UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _seconds_since(value: dt.datetime, now: dt.datetime | None) -> float:
+    return ((now or dt.datetime.now(dt.timezone.utc)) - _utc(value)).total_seconds()
 
 
 def plain(value: Any) -> str:

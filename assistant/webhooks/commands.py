@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from assistant.cli_support import run_with_db, settings
+from assistant.cli_support import run_and_say, run_with_db, settings
 from assistant.db import Database
 from assistant.webhooks import service
 from assistant.webhooks.events import EVENTS
@@ -45,11 +45,7 @@ def list_(slug: str) -> None:
 @click.argument("webhook_id", type=int)
 def remove(webhook_id: int) -> None:
     """Stop sending to a webhook; its delivery log stays."""
-    async def work(db: Database) -> None:
-        await service.remove_webhook(db, webhook_id)
-        click.echo(f"webhook {webhook_id} removed")
-
-    run_with_db(work)
+    run_and_say(lambda db: service.remove_webhook(db, webhook_id), f"webhook {webhook_id} removed")
 
 
 @webhooks.command("rotate-secret")
@@ -83,8 +79,4 @@ def deliveries(slug: str | None, status: str | None, limit: int) -> None:
 @click.argument("delivery_id", type=int)
 def retry(delivery_id: int) -> None:
     """Send a delivered or failed delivery again, with the same webhook-id."""
-    async def work(db: Database) -> None:
-        await service.retry_delivery(db, delivery_id)
-        click.echo(f"delivery {delivery_id} queued")
-
-    run_with_db(work)
+    run_and_say(lambda db: service.retry_delivery(db, delivery_id), f"delivery {delivery_id} queued")

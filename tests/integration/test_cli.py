@@ -96,6 +96,18 @@ def test_a_brand_gets_its_policy_from_a_file_and_a_broken_file_changes_nothing(c
     assert replaced.exit_code == 0 and "policy of acme set" in replaced.stdout
 
 
+def test_a_new_password_from_the_command_line_replaces_the_old_one(cli: Cli) -> None:
+    assert cli("brands", "create", "acme", "--name", "Acme").exit_code == 0
+    made = cli("users", "create", "ana@acme.example", "--role", "admin", "--password-stdin",
+               stdin="the first password\n")
+    assert made.exit_code == 0, made.stderr
+    changed = cli("users", "set-password", "Ana@acme.example", "--password-stdin", stdin="the second password\n")
+    assert changed.exit_code == 0, changed.stderr
+    assert changed.stdout == "new password set for ana@acme.example; their sessions have ended\n"
+    unknown = cli("users", "set-password", "bo@acme.example", "--password-stdin", stdin="the third password\n")
+    assert unknown.exit_code == 1 and unknown.stdout == "", "nothing is said to be done when it was not"
+
+
 # A real process ----------------------------------------------------------------------------------------------
 
 async def test_the_installed_entry_point_creates_a_brand_and_refuses_in_one_line(settings: Settings,

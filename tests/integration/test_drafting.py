@@ -38,6 +38,7 @@ from assistant.settings import Settings
 from tests.support.db import execute, first_row, rows, scalar, scalars
 from tests.support.factories import BrandKit, Factory, mention
 from tests.support.fake_llm import FakeLLM, Response
+from tests.support.worker import drain, drain_with
 
 Client = AsyncTestClient[Litestar]
 
@@ -64,15 +65,6 @@ def settings(settings: Settings, fake_llm: FakeLLM) -> Settings:
 
 
 @pytest.fixture
-async def state(settings: Settings) -> AsyncIterator[Services]:
-    """The worker's side, on the test's own event loop: the app under the test client runs on another loop,
-    and an asyncpg connection must not cross loops."""
-    state = Services.build(settings)
-    yield state
-    await state.db.dispose()
-
-
-@pytest.fixture
 def db(state: Services) -> Database:
     return state.db
 
@@ -82,15 +74,6 @@ async def kit(factory: Factory, db: Database) -> BrandKit:
     kit = await factory.brand()
     await db.run_write(set_brand_policy, kit.id, POLICY)
     return kit
-
-
-async def drain(state: Services) -> None:
-    """Run a worker built the way ``serve`` and ``worker`` build it until no job is left."""
-    worker = build_worker(state.db, state.settings)
-    try:
-        await worker.run_until_idle(timeout=30)
-    finally:
-        await worker.aclose()
 
 
 async def ingest(client: Client, kit: BrandKit, **fields: Any) -> dict[str, Any]:
@@ -192,11 +175,7 @@ async def test_a_model_that_stays_down_gives_a_labelled_fallback_draft(
 async def test_retry_after_is_waited_for(client: Client, kit: BrandKit, fake_llm: FakeLLM, settings: Settings) -> None:
     fake_llm.enqueue(Response(status=429, headers={"Retry-After": "1"}))
     await ingest(client, kit)
-    state = Services.build(settings.replace(llm_backoff_max_seconds=5.0))
-    try:
-        await drain(state)
-    finally:
-        await state.db.dispose()
+    await drain_with(settings.replace(llm_backoff_max_seconds=5.0))
 
     first, second = fake_llm.requests
     assert 0.95 <= second.at - first.at < 3.0
@@ -205,11 +184,7 @@ async def test_retry_after_is_waited_for(client: Client, kit: BrandKit, fake_llm
 async def test_with_no_model_configured_every_turn_gets_a_fallback_draft_at_once(
         client: Client, kit: BrandKit, fake_llm: FakeLLM, settings: Settings, db: Database) -> None:
     accepted = await ingest(client, kit, handle="@ana")
-    state = Services.build(settings.replace(llm_base_url="", llm_model=""))
-    try:
-        await drain(state)
-    finally:
-        await state.db.dispose()
+    await drain_with(settings.replace(llm_base_url="", llm_model=""))
 
     turn, drafts = await turn_and_drafts(db, accepted["turn_id"])
     draft = current(turn, drafts)
@@ -252,11 +227,7 @@ async def test_a_sign_off_with_initials_is_left_to_the_reviewer(client: Client, 
     assert "within 275 characters" in system  # 280 less " –MMM"
 
     other = await ingest(client, kit, handle="@bo")
-    offline = Services.build(settings.replace(llm_base_url="", llm_model=""))
-    try:
-        await drain(offline)
-    finally:
-        await offline.db.dispose()
+    await drain_with(settings.replace(llm_base_url="", llm_model=""))
     turn, drafts = await turn_and_drafts(state.db, other["turn_id"])
     fallback = current(turn, drafts)
     assert fallback.source == "fallback" and "{initials}" not in fallback.text and "–" not in fallback.text
@@ -431,11 +402,7 @@ async def test_history_is_trimmed_to_the_budget_newest_first(client: Client, sta
     # 20 earlier mentions of 100 bytes: 25 tokens plus 12 of framing each, so a budget of 120 holds three.
     texts = [f"old message {n:02d} ".ljust(100, ".") for n in range(20)]
     await add_history(state.db, kit, accepted["person_id"], texts)
-    state = Services.build(settings.replace(history_token_budget=120))
-    try:
-        await drain(state)
-    finally:
-        await state.db.dispose()
+    await drain_with(settings.replace(history_token_budget=120))
 
     summary_request, draft_request = fake_llm.requests  # the older 17 no longer fit: summarised first
     assert [n for n in range(20) if f"old message {n:02d} " in user_prompt(summary_request)] == list(range(17))
@@ -633,11 +600,7 @@ async def test_only_a_fallback_because_the_model_was_down_is_drafted_again(
         client: Client, kit: BrandKit, fake_llm: FakeLLM, settings: Settings, db: Database) -> None:
     await ingest(client, kit, handle="@ana")
     await ingest(client, kit, handle="@bo", text="I will sue you")  # escalated by a rule: no draft at all
-    state = Services.build(settings.replace(llm_base_url="", llm_model="", llm_redraft_schedule=REDRAFT_SOON))
-    try:
-        await drain(state)
-    finally:
-        await state.db.dispose()
+    await drain_with(settings.replace(llm_base_url="", llm_model="", llm_redraft_schedule=REDRAFT_SOON))
 
     assert await redraft_jobs(db) == []
     assert fake_llm.requests == []

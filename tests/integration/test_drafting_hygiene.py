@@ -8,10 +8,11 @@ import pytest
 from assistant.drafting import hygiene
 from assistant.services import Services
 from assistant.settings import Settings
-from tests.integration.test_drafting import (Client, current, db, drain, ingest, kit, settings, state,  # noqa: F401
+from tests.integration.test_drafting import (Client, current, db, ingest, kit, settings,  # noqa: F401
                                              turn_and_drafts, user_prompt)
 from tests.support.factories import BrandKit
 from tests.support.fake_llm import FakeLLM, Response
+from tests.support.worker import drain, drain_with
 
 GOOD = "Hi Ana, sorry the order is late. We are checking with the courier now."
 ECHO = ("Here is the new message:\n<<<MENTION 31 Oct 2017 10:00 UTC (1 day ago)\n@acme my order is late\n>>>\n"
@@ -108,11 +109,7 @@ async def test_injection_flags_and_hygiene_flags_stand_together(client: Client, 
 async def test_the_token_limit_goes_by_the_name_the_model_needs(client: Client, kit: BrandKit, fake_llm: FakeLLM,
                                                                 settings: Settings, parameter: str) -> None:
     await ingest(client, kit)
-    state = Services.build(settings.replace(llm_token_limit_parameter=parameter, llm_max_tokens=123))
-    try:
-        await drain(state)
-    finally:
-        await state.db.dispose()
+    await drain_with(settings.replace(llm_token_limit_parameter=parameter, llm_max_tokens=123))
 
     [request] = fake_llm.requests
     assert request.json[parameter] == 123

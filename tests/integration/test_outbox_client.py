@@ -7,7 +7,6 @@ import datetime as dt
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from sqlalchemy import select, update
 
 from assistant.db.outbox import Reply
 from assistant.outbox.service import token_digest
+from assistant.model.local_model import free_port
 from tests.support.db import execute, rows
 from tests.support.outbox_helpers import approved_replies, reply_row
 
@@ -29,9 +29,7 @@ from tests.support.outbox_helpers import approved_replies, reply_row
 @pytest.fixture
 def server(settings, repo_root) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
     """``assistant serve`` in its own process on the test database, and the environment to run the example."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
     env["ASSISTANT_DATABASE_URL"] = settings.database_url
     env["ASSISTANT_SECRET_KEY"] = settings.secret_key

@@ -22,12 +22,14 @@ from assistant.services import app_services
 from assistant.db import Database
 from assistant.db.audit import AuditEvent
 from assistant.db.jobs import Job
+from assistant.db.outbox import Reply
 from assistant.db.people import Interaction
 from assistant.db.turns import Turn
 from assistant.db.webhooks import WebhookDelivery
 from assistant.review.service import fairness
 from assistant.webhooks import service as webhooks
 from assistant.webhooks.events import EVENTS
+from tests.support.db import scalar
 from tests.support.factories import BrandKit, Factory
 from tests.support.review_helpers import pending_turn, post_mention, store_draft
 
@@ -130,6 +132,32 @@ async def test_erasure_cancels_what_was_queued_for_the_person(client, db: Databa
     assert all(status != "pending" for _, status, _ in earlier), "no event about them is sent any more"
     queue = (await client.get("/api/v1/turns?status=pending_review", headers=kit.reviewer)).json()["items"]
     assert person["waiting_turn"] not in [t["id"] for t in queue]
+
+
+@pytest.mark.parametrize("claimed", [False, True], ids=["approved", "claimed"])
+async def test_erasure_withdraws_a_reply_to_the_person_not_posted_yet(client, db: Database, factory: Factory,  # type: ignore[no-untyped-def]
+                                                                      claimed: bool) -> None:
+    kit = await factory.brand()
+    turn_id, draft_id = await pending_turn(client, db, kit, handle=f"@{HANDLE}", text=f"@acme my {SECRET_WORD}?")
+    approved = await client.post(f"/api/v1/turns/{turn_id}/approve", headers=kit.reviewer, json={"draft_id": draft_id})
+    assert approved.status_code == 200, approved.text
+    reply_id = approved.json()["reply_id"]
+
+    async def claim() -> list[dict[str, Any]]:
+        answer = await client.post("/api/v1/replies/claim", headers=kit.outbox, json={"limit": 10, "lease_seconds": 60})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["items"]
+    held = await claim() if claimed else []
+    person_id = (await client.get(f"/api/v1/turns/{turn_id}", headers=kit.reviewer)).json()["person"]["id"]
+
+    assert (await client.delete(f"/api/v1/people/{person_id}", headers=kit.admin)).status_code == 202
+
+    assert await scalar(db, select(Reply.status).where(Reply.id == reply_id)) == "failed"
+    assert await claim() == [], "no outbox client is handed the reply any more"
+    if claimed:
+        posted = await client.post(f"/api/v1/replies/{reply_id}/posted", headers=kit.outbox,
+                                   json={"external_id": "post-1", "claim_token": held[0]["claim_token"]})
+        assert posted.status_code == 409, "nor can the one holding it confirm it"
 
 
 async def test_a_handle_that_writes_again_after_erasure_is_a_new_person(client, db: Database, factory: Factory) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,9 @@ from sqlalchemy import func, select
 from assistant.db import Database
 from assistant.db.people import Interaction
 from assistant.settings import Settings
+from assistant.model.local_model import free_port
 from tests.support.db import scalar
 from tests.support.factories import Factory, mention
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def children_of(pid: int) -> list[int]:

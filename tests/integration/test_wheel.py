@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from assistant.model.local_model import free_port
 from tests.support.fake_llm import FakeLLM
 
 pytestmark = pytest.mark.slow
@@ -72,7 +73,7 @@ def test_the_installed_service_drafts_a_reply_with_its_packaged_prompts(elsewher
     run(assistant, "brands", "create", "acme", "--name", "Acme", cwd=folder, env=env)
     key = run(assistant, "keys", "create", "--brand", "acme", "--scope", "ingest", "--scope", "read",
               cwd=folder, env=env).stdout.strip()
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([str(assistant), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=folder,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -91,14 +92,6 @@ def test_the_installed_service_drafts_a_reply_with_its_packaged_prompts(elsewher
     prompt = json.dumps(asked.json)
     assert "my order never arrived" in prompt and "Miriam" in prompt, "the packaged templates rendered the mention"
     assert "Traceback" not in output
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _call(base: str, method: str, path: str, key: str, body: dict[str, Any] | None = None) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, func, make_url, select
 
 from assistant.db import Database
 from assistant.db.jobs import Job
@@ -27,7 +27,7 @@ from assistant.db.turns import Draft, Turn
 from assistant.jobs import queue
 from assistant.settings import Settings
 from tests.integration.test_drafting import current, ingest, turn_and_drafts, user_prompt
-from tests.support.db import first_row, scalar
+from tests.support.db import first_row, rows, scalar, scalars
 from tests.support.factories import BrandKit, mention
 from tests.support.fake_llm import HANG_SECONDS, FakeLLM, Response
 
@@ -44,10 +44,12 @@ def start_worker(settings: Settings, fake_llm: FakeLLM, tmp_path: Path) -> Itera
     it started. Any still running at the end are killed."""
     processes: list[subprocess.Popen[str]] = []
 
-    def start(concurrency: int = 8, lease_seconds: float = 1.0) -> subprocess.Popen[str]:
+    def start(concurrency: int = 8, lease_seconds: float = 1.0, **more: str) -> subprocess.Popen[str]:
+        """``more``: further settings by field name (``database_pool_size="3"``)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")} | {
             "ASSISTANT_DATABASE_URL": settings.database_url, "ASSISTANT_LLM_BASE_URL": fake_llm.base_url,
-            "ASSISTANT_LLM_MODEL": "test", "ASSISTANT_JOB_LEASE_SECONDS": str(lease_seconds), "ASSISTANT_JOB_POLL_SECONDS": "0.05"}
+            "ASSISTANT_LLM_MODEL": "test", "ASSISTANT_JOB_LEASE_SECONDS": str(lease_seconds), "ASSISTANT_JOB_POLL_SECONDS": "0.05"
+        } | {f"ASSISTANT_{name.upper()}": value for name, value in more.items()}
         log = tmp_path / f"worker-{len(processes)}.log"
         process = subprocess.Popen([sys.executable, "-m", "assistant", "worker", "--concurrency", str(concurrency)],
                                    env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("w"), text=True)
@@ -155,3 +157,50 @@ async def test_two_workers_drain_500_turns_on_postgresql_each_drafted_once(
     asked = Counter(re.search(r"^<<<PERSON\n(\S+)", user_prompt(r), re.MULTILINE)[1] for r in fake_llm.requests)
     assert len(asked) == turns and set(asked.values()) == {1}  # the model was asked once per person
     assert len(lockers) == 2  # both processes drafted
+
+
+@pytest.mark.postgres  # the pool is PostgreSQL's; SQLite has one file and no connection limit
+async def test_a_worker_running_32_jobs_holds_no_more_connections_than_its_pool_and_its_jobs_wait_for_one(
+        client: Client, db: Database, kit: BrandKit, fake_llm: FakeLLM, start_worker: StartWorker) -> None:
+    """Issue 14: two workers at ``--concurrency 32`` held ~70 of PostgreSQL's 100 connections. Capped at 3 here,
+    32 drafts in flight share 3 connections (each holds one for a transaction, not while the model thinks), and
+    every job still finishes on its first attempt: they wait for a connection, none fails for lack of one."""
+    turns, cap = 200, 3
+    fake_llm.default = Response(delay=0.1)
+    response = await client.post("/api/v1/mentions/batch", headers=kit.ingest, json={"mentions": [
+        mention(handle=f"@p{n:03d}", text=f"@acme hello {n}") for n in range(turns)]})
+    assert response.status_code == 200
+    worker = start_worker(concurrency=32, lease_seconds=30, database_pool_size=str(cap))
+    held: list[int] = []
+
+    async def all_drafted() -> bool:
+        held.append(postgres_connections(worker.pid, make_url(db.url).port or 5432))
+        return await scalar(db, select(func.count()).select_from(Turn).where(Turn.status == "pending_review")) == turns
+    await until(all_drafted, 60)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=20) == 0
+
+    assert 0 < max(held) <= cap, held
+    jobs = await rows(db, select(Job.status, Job.attempts).where(Job.kind == queue.DRAFT_TURN))
+    assert len(jobs) == turns and {tuple(job) for job in jobs} == {("done", 1)}
+    assert set(await scalars(db, select(Draft.source))) == {"model"}
+
+
+def postgres_connections(pid: int, port: int) -> int:
+    """The TCP connections process ``pid`` holds open to ``port``: its sockets, found in ``/proc/net/tcp``."""
+    sockets = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            sockets.add(target[len("socket:["):-1])
+    established = "01"
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            remote, state, inode = fields[2], fields[3], fields[9]
+            count += inode in sockets and state == established and int(remote.rsplit(":", 1)[1], 16) == port
+    return count

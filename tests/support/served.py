@@ -3,7 +3,6 @@ a free loopback port: for the browser tests and the tests of the live queue's ev
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.app import create_app, uvicorn_server
+from assistant.model.local_model import free_port
 from assistant.settings import Settings
 
 
@@ -24,9 +24,7 @@ class Served:
 
 @contextmanager
 def served_app(settings: Settings) -> Iterator[Served]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn_server(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

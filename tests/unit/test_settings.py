@@ -56,3 +56,10 @@ def test_the_token_limit_parameter_is_one_of_the_two_names_models_accept() -> No
                              ).llm_token_limit_parameter == "max_completion_tokens"
     with pytest.raises(SettingsError, match="ASSISTANT_LLM_TOKEN_LIMIT_PARAMETER must be max_tokens or"):
         Settings.from_env({"ASSISTANT_LLM_TOKEN_LIMIT_PARAMETER": "max_length"})
+
+
+def test_the_database_pool_holds_at_least_one_connection() -> None:
+    assert Settings.from_env({}).database_pool_size == 10
+    assert Settings.from_env({"ASSISTANT_DATABASE_POOL_SIZE": "3"}).database_pool_size == 3
+    with pytest.raises(SettingsError, match="ASSISTANT_DATABASE_POOL_SIZE must be at least 1"):
+        Settings.from_env({"ASSISTANT_DATABASE_POOL_SIZE": "0"})

@@ -9,31 +9,15 @@ from sqlalchemy import select
 
 from assistant.db.jobs import Job
 
-from assistant.app import build_worker
-from assistant.services import Services
 from tests.support.db import first_row
 from tests.support.fake_llm import FakeLLM, Response
 from tests.support.memory_helpers import approved_reply, promises_of
+from tests.support.worker import drain
 
 
 @pytest.fixture
 def settings(settings, fake_llm: FakeLLM):
     return settings.replace(llm_base_url=fake_llm.base_url, llm_model="test", llm_timeout_seconds=2.0)
-
-
-@pytest.fixture
-async def state(settings):
-    state = Services.build(settings)
-    yield state
-    await state.db.dispose()
-
-
-async def run_worker(state) -> None:
-    worker = build_worker(state.db, state.settings)
-    try:
-        await worker.run_until_idle(timeout=30)
-    finally:
-        await worker.aclose()
 
 
 async def test_the_model_finds_a_promise_the_patterns_missed(client, db, factory, state, fake_llm):
@@ -45,7 +29,7 @@ async def test_the_model_finds_a_promise_the_patterns_missed(client, db, factory
     made = await approved_reply(client, db, kit, text=text)
     assert await promises_of(db) == []  # the patterns found nothing
 
-    await run_worker(state)
+    await drain(state)
 
     [promise] = await promises_of(db)
     assert promise.source == "model" and promise.kind == "get_back" and promise.reply_id == made["reply_id"]
@@ -58,7 +42,7 @@ async def test_what_the_patterns_found_is_not_stored_twice(client, db, factory, 
     kit = await factory.brand()
     fake_llm.enqueue(Response(text='{"promises": [{"kind": "check", "words": "I\'ll check with the warehouse"}]}'))
     await approved_reply(client, db, kit)
-    await run_worker(state)
+    await drain(state)
     assert [(p.kind, p.source) for p in await promises_of(db)] == [("check", "pattern")]
 
 
@@ -66,7 +50,7 @@ async def test_a_model_that_stays_down_leaves_the_pattern_promises_alone(client,
     kit = await factory.brand()
     fake_llm.default = Response(status=500)
     await approved_reply(client, db, kit)
-    await run_worker(state)  # the job fails and waits for its retry
+    await drain(state)  # the job fails and waits for its retry
     assert [(p.kind, p.source) for p in await promises_of(db)] == [("check", "pattern")]
     job = await first_row(db, select(Job).where(Job.kind == "read_promises"))
     assert job.status == "queued" and "model unavailable" in job.last_error

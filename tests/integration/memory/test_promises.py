@@ -8,8 +8,6 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from assistant.app import build_worker
-from assistant.services import Services
 from assistant.db import Database
 from assistant.db.jobs import Job
 from assistant.db.outbox import Reply
@@ -22,6 +20,7 @@ from assistant.webhooks import service as webhooks
 from tests.support.db import execute, scalar, scalars
 from tests.support.memory_helpers import PROMISING, approved_reply, make_due, promises_of
 from tests.support.review_helpers import post_mention
+from tests.support.worker import drain
 
 
 async def test_an_approved_reply_that_promises_is_remembered_with_its_words_and_due_time(client, db, factory):
@@ -116,14 +115,6 @@ async def test_a_reviewer_settles_a_promise_once_with_a_webhook(client, db, fact
     assert [e["data"]["outcome"] for e in events] == ["kept"] and events[0]["data"]["promise_id"] == promise.id
 
 
-@pytest.fixture
-async def state(settings):
-    """The worker's side, on the test's own event loop."""
-    state = Services.build(settings)
-    yield state
-    await state.db.dispose()
-
-
 async def test_a_due_promise_opens_one_follow_up_turn_drafted_in_the_queue(client, db, factory, state, settings):
     kit = await factory.brand()
     await webhooks.add_webhook(db, settings, kit.slug, "http://127.0.0.1:9/hook", ["promise.due"])
@@ -134,11 +125,7 @@ async def test_a_due_promise_opens_one_follow_up_turn_drafted_in_the_queue(clien
 
     [turn_id] = await service.run_sweep(db)
     assert await service.run_sweep(db) == []  # once only
-    worker = build_worker(state.db, state.settings)
-    try:
-        await worker.run_until_idle(timeout=30)
-    finally:
-        await worker.aclose()
+    await drain(state)
 
     def look(conn):
         turn = conn.execute(select(Turn).where(Turn.id == turn_id)).one()

@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Row, insert, select
 
-from assistant.app import build_worker
-from assistant.services import Services
 from assistant.db.memory import RelationshipSummary
 from assistant.db.people import Interaction
 from tests.integration.test_drafting import add_history, user_prompt
 from tests.support.db import execute, first_row, scalars
 from tests.support.fake_llm import FakeLLM, Response
 from tests.support.review_helpers import post_mention
+from tests.support.worker import drain_with
 
 BUDGET = 120  # three 100-byte messages fit (25 tokens and 12 of framing each)
 
@@ -26,13 +25,7 @@ def old_texts(mark: str, n: int = 20) -> list[str]:
 
 
 async def drain(settings, **changes) -> None:
-    state = Services.build(settings.replace(history_token_budget=BUDGET, **changes))
-    worker = build_worker(state.db, state.settings)
-    try:
-        await worker.run_until_idle(timeout=30)
-    finally:
-        await worker.aclose()
-        await state.db.dispose()
+    await drain_with(settings.replace(history_token_budget=BUDGET, **changes))
 
 
 async def summary_row(db, person_id: int) -> Row[Any] | None:

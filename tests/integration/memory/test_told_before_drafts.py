@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Row, select
 
-from assistant.app import build_worker
-from assistant.services import Services
 from assistant.db.people import Interaction
 from assistant.db.turns import Draft, Turn
 from assistant.policy.service import set_brand_policy
@@ -18,21 +16,12 @@ from tests.integration.test_web import sign_in
 from tests.support.db import scalar
 from tests.support.fake_llm import FakeLLM, Response
 from tests.support.review_helpers import post_mention
+from tests.support.worker import drain_with
 
 
 @pytest.fixture
 def settings(settings, fake_llm: FakeLLM):
     return settings.replace(llm_base_url=fake_llm.base_url, llm_model="test", llm_timeout_seconds=2.0)
-
-
-async def drain(settings) -> None:
-    state = Services.build(settings)
-    worker = build_worker(state.db, state.settings)
-    try:
-        await worker.run_until_idle(timeout=30)
-    finally:
-        await worker.aclose()
-        await state.db.dispose()
 
 
 async def current_draft(db, turn_id: int) -> Row[Any]:
@@ -49,7 +38,7 @@ async def test_a_draft_asking_again_for_the_order_number_links_where_they_gave_i
     second = await post_mention(client, kit, handle="@ana", text="@acme hello??", conversation_id="c2")
     fake_llm.default = Response(text="Hi Ana, sorry! Could you send us your order number?")
 
-    await drain(settings)
+    await drain_with(settings)
 
     draft = await current_draft(db, second["turn_id"])
     [finding] = [f for f in draft.findings if f["rule"].startswith("told_before")]
@@ -71,12 +60,12 @@ async def test_the_model_judges_contradictions_only_when_the_brand_turns_it_on(c
     await add_history(db, kit, first["person_id"], ["It ships on Friday, Ana."], direction="outbound")
     fake_llm.default = Response(text=lambda body: '{"contradicts": 1, "why": "we said Friday"}'
                                 if "You check one draft" in body["messages"][0]["content"] else "It ships Monday.")
-    await drain(settings)
+    await drain_with(settings)
     assert not [f for f in (await current_draft(db, first["turn_id"])).findings if f["rule"] == "told_before.model"]
     assert not [r for r in fake_llm.requests if "You check one draft" in r.json["messages"][0]["content"]]
 
     await db.run_write(set_brand_policy, kit.id, "[service]\nmodel_judges_told_before = true\n")
     await client.post(f"/api/v1/turns/{first['turn_id']}/regenerate", json={}, headers=kit.reviewer)
-    await drain(settings)
+    await drain_with(settings)
     [finding] = [f for f in (await current_draft(db, first["turn_id"])).findings if f["rule"] == "told_before.model"]
     assert "we said Friday" in finding["message"] and finding["earlier"]["text"] == "It ships on Friday, Ana."
