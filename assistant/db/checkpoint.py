@@ -7,6 +7,14 @@ with the store). Write connections therefore run ``wal_autocheckpoint=0`` and th
 checkpoint every half second: it never waits for a lock and never blocks writers or readers, and sqlite3 lets
 go of the GIL while it works, so the loop goes on serving. If the thread is not running (a short CLI command),
 SQLite still checkpoints when the last connection closes.
+
+A passive checkpoint alone never lets the log start over under steady writes: a writer starts the log from its
+beginning only when every frame has been copied back, and by then another commit has always added some. The log
+then grew by everything written (60-170 MB after 10 s of single ingest, 4 MB before this thread; the file stays
+that large, and every page read searches the log's index). So once the log holds ``RESTART_FRAMES`` frames, the
+passive checkpoint is followed by a RESTART one: it holds off writers only while it copies the few frames added
+since (an in-loop write that finds the lock taken moves to a thread, ``Database.run_write``) and waits at most
+``RESTART_BUSY_MS`` for the writer and readers of the moment; then the next writer starts the log over.
 """
 
 from __future__ import annotations
@@ -19,6 +27,10 @@ from pathlib import Path
 log = logging.getLogger("assistant.db.checkpoint")
 
 INTERVAL_SECONDS = 0.5
+RESTART_FRAMES = 1000
+"""SQLite's own autocheckpoint size (about 4 MB of pages)."""
+RESTART_BUSY_MS = 20
+"""How long a restart waits for the writer and readers of the moment; past that it is tried again next time."""
 
 
 class Checkpointer:
@@ -26,6 +38,8 @@ class Checkpointer:
         self.path, self.synchronous = path, synchronous
         self.completed = 0
         """Checkpoints that ran to the end of the log (for tests and curiosity)."""
+        self.restarts = 0
+        """Times the log was made to start over (for tests)."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"checkpoint {path.name}", daemon=True)
         self._thread.start()
@@ -40,7 +54,11 @@ class Checkpointer:
                     connection = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, isolation_level=None,
                                                  check_same_thread=False)
                     connection.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+                    connection.execute(f"PRAGMA busy_timeout={RESTART_BUSY_MS}")
                 busy, log_frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if log_frames >= RESTART_FRAMES:
+                    busy, log_frames, copied = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                    self.restarts += 0 if busy else 1
                 if not busy and log_frames >= 0 and copied == log_frames:
                     self.completed += 1
             except sqlite3.Error as exc:  # a busy or vanished file: try again next time

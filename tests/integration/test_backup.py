@@ -127,3 +127,33 @@ async def test_commits_leave_checkpoints_to_the_checkpoint_thread(tmp_path: Path
         assert sqlite3.connect(path).execute("SELECT count(*) FROM brands").fetchone()[0] == 50
     finally:
         await db.dispose()
+
+
+async def test_the_log_starts_over_under_steady_writes(tmp_path: Path) -> None:
+    """Commits that never stop for long still let the log start over (a RESTART checkpoint past
+    ``RESTART_FRAMES``): with passive checkpoints alone it grew by everything written (60-170 MB after 10 s of
+    single ingest)."""
+    path = tmp_path / "s.db"
+    await asyncio.to_thread(upgrade, sqlite_url(path))
+    db = Database(sqlite_url(path), synchronous="normal")
+    log = tmp_path / "s.db-wal"
+    written = 0
+
+    async def write_for(seconds: float) -> None:
+        nonlocal written
+        deadline = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < deadline:
+            await db.run_write(lambda conn, n=written: conn.exec_driver_sql(
+                "INSERT INTO brands (slug, name, created_at) VALUES (?, ?, '2026-11-30 00:00:00')",
+                (f"b{n}", "B" * 3000)))
+            written += 1
+
+    try:
+        await write_for(3.0)
+        assert db.checkpointer is not None and db.checkpointer.restarts > 0
+        # each commit appends four pages (about 17 KB) to a log that never starts over; one that does stays at
+        # what the longest stretch between two restarts wrote
+        assert log.stat().st_size < written * 8192, (log.stat().st_size, written)
+        assert await db.run_read(lambda conn: conn.exec_driver_sql("SELECT count(*) FROM brands").scalar()) == written
+    finally:
+        await db.dispose()
