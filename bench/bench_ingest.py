@@ -39,9 +39,13 @@ function setup(thread)
 end
 function request()
   counter = counter + 1
+  if counter == 1 then math.randomseed(os.time() * 100 + tid) end
+  local author
+  if AUTHORS > 0 then author = string.format("@p%d", math.random(0, AUTHORS - 1))
+  else author = string.format("@u%d_%d", tid, counter % 500) end
   local body = string.format(
     '{"platform":"x","external_id":"%s-w%d-%d","text":"@acme my order %d is late","created_at":"2026-11-20T12:00:00Z",'
-    .. '"author":{"handle":"@u%d_%d","display_name":"User"}}', RUN, tid, counter, counter, tid, counter % 500)
+    .. '"author":{"handle":"%s","display_name":"User"}}', RUN, tid, counter, counter, author)
   return wrk.format("POST", PATH, {["Content-Type"]="application/json", ["Authorization"]=AUTH}, body)
 end
 function done(summary, latency, requests)
@@ -83,9 +87,8 @@ def wait_up(port: int, path: str = "/healthz", timeout: float = 180.0) -> None:
 
 def peak_rss_mb(pid: int) -> float:
     """The largest peak RSS of the process and its children (``serve --workers N`` forks its servers)."""
-    pids = [pid] + [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == pid]
     peaks = []
-    for each in pids:
+    for each in _family(pid):
         try:
             for line in Path(f"/proc/{each}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -93,6 +96,22 @@ def peak_rss_mb(pid: int) -> float:
         except OSError:
             continue
     return max(peaks, default=float("nan"))
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) used so far by the process and its children; less disturbed by
+    the machine's other work than requests per second."""
+    ticks = 0
+    for each in _family(pid):
+        try:
+            ticks += sum(map(int, Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()[11:13]))
+        except (OSError, ValueError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _family(pid: int) -> list[int]:
+    return [pid] + [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == pid]
 
 
 def _parent(pid: int) -> int:
@@ -146,10 +165,12 @@ def echo_server(workdir: Path, processes: int = 1) -> Iterator[int]:
 
 
 def wrk(port: int, path: str, token: str, workdir: Path, connections: int = 32,
-        duration: int = DURATION) -> tuple[float, float, float, int]:
-    """(requests/s, p50 ms, p99 ms, errors)."""
+        duration: int = DURATION, authors: int = 0) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, errors). Mentions come from 1,000 authors of this run (new people), or with
+    ``authors``, from handles ``p0`` to ``p{authors - 1}`` at random (the people of a bench store)."""
     script = workdir / f"post_{port}.lua"
-    script.write_text(f'PATH = "{path}"\nAUTH = "Bearer {token}"\nRUN = "r{port}"\n' + LUA)
+    script.write_text(f'PATH = "{path}"\nAUTH = "Bearer {token}"\nRUN = "r{port}-{time.time_ns()}"\n'
+                      f'AUTHORS = {authors}\n' + LUA)
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "-s", str(script),
                           f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
     found = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+)", out)
@@ -160,18 +181,29 @@ def wrk(port: int, path: str, token: str, workdir: Path, connections: int = 32,
 
 def setup_brand(db_url: str) -> str:
     """Migrate a fresh file, make a brand and an ingest+read key; answers the key."""
-    from assistant.auth import service as auth
-    from assistant.db import Database
     from assistant.db.migrate import upgrade
 
     upgrade(db_url)
+    return brand_key(db_url, create=True)
+
+
+def brand_key(db_url: str, *, create: bool = False) -> str:
+    """A new ingest+read key of the brand ``bench`` (made first when ``create``)."""
+    from sqlalchemy import Connection, select
+
+    from assistant.auth import service as auth
+    from assistant.db import Database
+    from assistant.db.tenancy import Brand
+
+    def issue(conn: Connection) -> str:
+        brand_id = auth.create_brand(conn, "bench", "Bench").id if create else \
+            conn.execute(select(Brand.id).where(Brand.slug == "bench")).scalar_one()
+        return auth.create_api_key(conn, brand_id, ["ingest", "read"]).token
 
     async def make() -> str:
         db = Database(db_url)
         try:
-            return await db.run_write(
-                lambda conn: auth.create_api_key(conn, auth.create_brand(conn, "bench", "Bench").id,
-                                                 ["ingest", "read"]).token)
+            return await db.run_write(issue)
         finally:
             await db.dispose()
 

@@ -37,8 +37,9 @@ def engines(workdir: Path, stem: str) -> list[Engine]:
     return found
 
 
-def fresh_postgres(url: str) -> str:
-    """Drop and create the database named by ``url``; refuses the test databases."""
+def fresh_postgres(url: str, template: str | None = None) -> str:
+    """Drop and create the database named by ``url`` (a copy of ``template`` when given, its files copied
+    whole rather than through the write-ahead log); refuses the test databases."""
     import asyncpg
 
     base, _, name = url.rpartition("/")
@@ -49,7 +50,8 @@ def fresh_postgres(url: str) -> str:
         conn = await asyncpg.connect(f"{base}/postgres")
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}"'
+                               + (f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""))
         finally:
             await conn.close()
 

@@ -26,6 +26,11 @@ REDRAFT_FALLBACK = "redraft_fallback"
 DELIVER_WEBHOOK = "deliver_webhook"
 
 
+_QUEUED = select(Job.subject_id).where(Job.kind == bindparam("kind"), Job.status == "queued",
+                                       Job.subject_id.in_(bindparam("subjects", expanding=True)))
+"""Built once: building it per call was a third of a single-mention ingest transaction's Python time."""
+
+
 def enqueue(conn: Connection, kind: str, subject_ids: Iterable[int], *, brand_id: int | None,
                payload: dict[str, Any] | None = None, run_after: dt.datetime | None = None,
                max_attempts: int = 6, skip_if_queued: bool = True) -> None:
@@ -36,8 +41,7 @@ def enqueue(conn: Connection, kind: str, subject_ids: Iterable[int], *, brand_id
     if not subjects:
         return
     if skip_if_queued:
-        queued = set(conn.execute(select(Job.subject_id).where(
-            Job.kind == kind, Job.status == "queued", Job.subject_id.in_(subjects))).scalars())
+        queued = set(conn.execute(_QUEUED, {"kind": kind, "subjects": subjects}).scalars())
         subjects = [s for s in subjects if s not in queued]
     now = utcnow()
     executemany(conn, Job.__table__, [
