@@ -290,10 +290,13 @@ def batch_ingest(port: int, token: str) -> tuple[float, int, float]:
     return accepted / elapsed, accepted, elapsed
 
 
-def single_line(label: str, port: int, token: str, workdir: Path, echo: float) -> str:
+def single_line(label: str, port: int, token: str, workdir: Path, echo: float, pid: int) -> str:
+    before = cpu_seconds(pid)
     rate, p50, p99, errors = wrk(port, "/api/v1/mentions", token, workdir)
+    cpu_us = (cpu_seconds(pid) - before) / max(1.0, rate * DURATION) * 1e6
     return (f"{label}: single mentions, wrk 32 conn {DURATION}s: {rate:,.0f} mentions/s ({rate / echo:.0%} of the "
-            f"echo), p50 {p50:.1f} ms, p99 {p99:.1f} ms, non-2xx/errors {errors}  "
+            f"echo), p50 {p50:.1f} ms, p99 {p99:.1f} ms, non-2xx/errors {errors}, server CPU {cpu_us:,.0f} µs "
+            f"per mention  "
             f"[target >= 1,500/s, p99 <= 50 ms, >= 40% of echo]")
 
 
@@ -325,7 +328,7 @@ def run() -> Iterator[str]:
                 with assistant_server(engine.url, processes=processes, extra_env=extra) as (port, proc):
                     label = (f"{engine.name}, {processes} serve --no-worker"
                              + (", synchronous=normal" if extra else ""))
-                    yield (single_line(label, port, token, workdir, echo[processes]))
+                    yield (single_line(label, port, token, workdir, echo[processes], proc.pid))
                     if processes == 1 and not extra:
                         rate, accepted, elapsed = batch_ingest(port, token)
                         yield (f"{engine.name}: batches of 1,000 through the API (one client, sequential): "
