@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from assistant.db.bulk import executemany, insert_returning_ids
+from assistant.db.dialect import writes_are_serial
 from assistant.db.lookup import platform_keys, rows_by_platform_keys
 from assistant.db.people import Interaction
 from assistant.people.identity import Activity, apply_activity, tally
@@ -31,8 +32,16 @@ def conversations(conn: Connection, brand_id: int,
 
 def add_mentions(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     """Inbound messages (interaction rows, ``direction`` "inbound") join their people's history; answers their
-    ids, in order. The caller counts them in the people's profiles (``identity.apply_activity``)."""
-    return insert_returning_ids(conn, Interaction.__table__, rows)
+    ids, in order. The caller counts them in the people's profiles (``identity.apply_activity``).
+
+    Where writers run side by side (PostgreSQL), the rows go in ordered by ``(platform, external_id)``: two
+    transactions storing the same message wait on its unique key, and taking those keys in one order
+    everywhere means they wait for each other in turn instead of deadlocking (each holding the key the other
+    needs next)."""
+    if writes_are_serial(conn):
+        return insert_returning_ids(conn, Interaction.__table__, rows)
+    insert_returning_ids(conn, Interaction.__table__, sorted(rows, key=lambda r: (r["platform"], r["external_id"])))
+    return [row["id"] for row in rows]
 
 
 def add_replies(conn: Connection, brand_id: int, replies: Sequence[dict[str, Any]], now: dt.datetime) -> None:

@@ -49,9 +49,9 @@ def resolve_people(conn: Connection, brand_id: int, sightings: Iterable[Sighting
                  "do_not_reply": False, "mention_count": 0, "reply_count": 0,
                  "created_at": now} for k in missing]
         new_ids = insert_returning_ids(conn, Person.__table__, rows)
-        executemany(conn, insert_ignoring_duplicates(conn, Handle.__table__), [
+        executemany(conn, insert_ignoring_duplicates(conn, Handle.__table__), [  # in key order: no deadlock
             {"brand_id": brand_id, "person_id": pid, "platform": k[0], "handle": k[1],
-             "external_id": first[k].external_id, "created_at": now} for k, pid in zip(missing, new_ids)])
+             "external_id": first[k].external_id, "created_at": now} for k, pid in sorted(zip(missing, new_ids))])
         if writes_are_serial(conn):  # nobody can have claimed these handles meanwhile
             winners = dict(zip(missing, new_ids))
         else:
@@ -131,12 +131,13 @@ _ACTIVITY = _activity_statement()
 
 
 def apply_activity(conn: Connection, activity: dict[int, Activity]) -> None:
-    """Fold a batch's activity into the people's first/last seen times and counts, in one statement."""
+    """Fold a batch's activity into the people's first/last seen times and counts, in one statement. People are
+    updated in id order, so concurrent transactions (PostgreSQL) lock their rows in one order, never crosswise."""
     if not activity:
         return
     executemany(conn, _ACTIVITY, [
         {"pid": pid, "first_at": a.first_at, "last_at": a.last_at, "mentions": a.mentions, "replies": a.replies,
-         "display_name": a.display_name, "followers": a.followers} for pid, a in activity.items()])
+         "display_name": a.display_name, "followers": a.followers} for pid, a in sorted(activity.items())])
 
 
 _OPT_OUT = update(Person.__table__).where(Person.__table__.c.id == bindparam("person_id")).values(do_not_reply=True)

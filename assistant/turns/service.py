@@ -212,7 +212,8 @@ def _join(conn: Connection, joined: dict[int, dict[str, Any]], now: dt.datetime)
     if not joined:
         return
     _mark_stale(conn, [t["current_draft_id"] for t in joined.values()])
-    executemany(conn, _JOIN, [{"turn_id": tid, "now": now, "since": t["waiting_since"]} for tid, t in joined.items()])
+    executemany(conn, _JOIN, [{"turn_id": tid, "now": now, "since": t["waiting_since"]}  # in id order: no deadlock
+                              for tid, t in sorted(joined.items())])
 
 
 def _mark_stale(conn: Connection, draft_ids: Sequence[int | None]) -> None:
