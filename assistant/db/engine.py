@@ -17,16 +17,15 @@ different, empty one on each connection.
 Durability: SQLite runs ``synchronous=FULL`` by default, so every committed write transaction (a group commit
 of mentions, a decision) is on the disk before its caller is answered and survives a power cut. ``NORMAL``
 (the setting ``sqlite_synchronous``) survives a crash of the process but may lose the last transactions on a
-power cut. PostgreSQL's ``synchronous_commit=on`` (its default) already gives the first. Work that is done
-again when lost (drafts, job leases) commits with ``run_write(..., durable=False)`` and does not wait for the disk.
+power cut. PostgreSQL's ``synchronous_commit=on`` (its default) already gives the first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -88,21 +87,6 @@ def _sqlite_events(engine: Engine, *, immediate: bool, synchronous: str) -> None
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-@contextmanager
-def _synchronous_normal(conn: Connection, relaxed: bool) -> Iterator[None]:
-    """SQLite: this connection's commits at ``synchronous=NORMAL`` while it is held (``relaxed``), then FULL."""
-    if not relaxed:
-        yield
-        return
-    raw = conn.connection.dbapi_connection  # not conn.exec_driver_sql, which would begin the transaction
-    assert raw is not None
-    raw.execute("PRAGMA synchronous=NORMAL")
-    try:
-        yield
-    finally:
-        raw.execute("PRAGMA synchronous=FULL")
-
-
 def _sync_url(url: str) -> str | None:
     """The pysqlite URL of a SQLite file; None for in-memory databases (each connection would have its own)."""
     rest = url.split(":", 1)[1]
@@ -127,7 +111,6 @@ class Database:
                 raise ValueError("SQLite needs a database file; an in-memory database is not supported")
             self._postgres = None
             self._write_lock = asyncio.Lock()
-            self._synchronous = synchronous
             self._sqlite_write = _sqlite_engine(sync_url, immediate=True, synchronous=synchronous)
             self._sqlite_read = _sqlite_engine(sync_url, immediate=False, synchronous=synchronous)
             database_file = Path(sync_url.split("///", 1)[1].split("?", 1)[0])
@@ -164,34 +147,26 @@ class Database:
     def dialect(self) -> str:
         return "sqlite" if self.is_sqlite else "postgresql"
 
-    async def run_write(self, fn: Callable[..., T], *args: Any, durable: bool = True) -> T:
-        """``fn(connection, *args)`` in one write transaction, committed when it returns.
-
-        ``durable=False`` is for work that is done again if it is lost (a draft and its job's completion: the
-        job's lease runs out and the draft is written anew): its commit does not wait for the disk (SQLite
-        ``synchronous=NORMAL``, PostgreSQL ``synchronous_commit=off``), so a power cut may lose the last of
-        them, never a mention or a decision committed after them (those flush the log, earlier commits included)."""
+    async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)`` in one write transaction, committed when it returns."""
         if self._postgres is not None:
             async with self._guard(), self._postgres.begin() as conn:
-                if not durable:
-                    await conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 return await conn.run_sync(fn, *args)
-        relaxed = not durable and self._synchronous == "full"
         async with self._write_lock, self._guard():
             done, result = False, None
             if self._writers.try_take():
                 try:
-                    done, result = self._write_now(fn, args, relaxed)
+                    done, result = self._write_now(fn, args)
                 finally:
                     self._writers.give_back()
             if not done:
-                return await asyncio.to_thread(self._write_waiting, fn, args, relaxed)
+                return await asyncio.to_thread(self._write_waiting, fn, args)
         await asyncio.sleep(0)  # the write ran in the loop without yielding: let the tasks waiting have a turn
         return result
 
-    def _write_now(self, fn: Callable[..., T], args: tuple[Any, ...], relaxed: bool) -> tuple[bool, Any]:
+    def _write_now(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, Any]:
         """In the loop, if the file's write lock is free at once; (False, None) when another writer holds it."""
-        with self._sqlite_write.connect() as conn, _synchronous_normal(conn, relaxed):
+        with self._sqlite_write.connect() as conn:
             raw = conn.connection.dbapi_connection
             assert raw is not None
             raw.execute("PRAGMA busy_timeout=0")
@@ -206,11 +181,11 @@ class Database:
             with transaction:
                 return True, fn(conn, *args)
 
-    def _write_waiting(self, fn: Callable[..., T], args: tuple[Any, ...], relaxed: bool) -> T:
+    def _write_waiting(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         """In a thread: wait for this process's turn among the writers (``writer_queue``), then for the file."""
         self._writers.take()
         try:
-            with self._sqlite_write.connect() as conn, _synchronous_normal(conn, relaxed), conn.begin():
+            with self._sqlite_write.connect() as conn, conn.begin():
                 return fn(conn, *args)
         finally:
             self._writers.give_back()

@@ -112,7 +112,7 @@ class Drafter:
             if composed.model_down:
                 redraft = self.settings.llm_redraft_schedule
         try:
-            await self.db.run_write(store_outcome, facts, outcome, job, redraft, durable=False)  # redone if lost
+            await self.db.run_write(store_outcome, facts, outcome, job, redraft)
         except TurnChanged:
             return  # changed while we worked; the job queued by that change drafts it (the worker finishes this one)
 
@@ -133,7 +133,7 @@ class Drafter:
                             delay=schedule[min(job.attempts, len(schedule) - 1)])
         values = await self._told_before(composed.values, context, policy, facts)
         try:
-            await self.db.run_write(store_redraft, facts, fallback_id, values, job, self.being_edited, durable=False)
+            await self.db.run_write(store_redraft, facts, fallback_id, values, job, self.being_edited)
         except TurnChanged:
             return
 

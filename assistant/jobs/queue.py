@@ -51,9 +51,8 @@ def enqueue(conn: Connection, kind: str, subject_ids: Iterable[int], *, brand_id
 
 
 async def claim(db: Database, worker_id: str, kinds: Sequence[str], limit: int, lease_seconds: float) -> list[Job]:
-    """Take up to ``limit`` ready jobs (queued and due, or running with an expired lease). A claim lost to a
-    power cut leaves the job queued, to be claimed again: it need not wait for the disk."""
-    return await db.run_write(_claim, worker_id, list(kinds), limit, lease_seconds, durable=False)
+    """Take up to ``limit`` ready jobs (queued and due, or running with an expired lease)."""
+    return await db.run_write(_claim, worker_id, list(kinds), limit, lease_seconds)
 
 
 _JOBS = Job.__table__
@@ -94,7 +93,7 @@ def finish(conn: Connection, job: Job) -> bool:
 async def extend_leases(db: Database, worker_id: str, job_ids: Sequence[int], lease_seconds: float) -> None:
     """A worker still busy with its jobs keeps them: a slow model call must not look like a dead worker."""
     if job_ids:
-        await db.run_write(_extend_leases, worker_id, list(job_ids), lease_seconds, durable=False)
+        await db.run_write(_extend_leases, worker_id, list(job_ids), lease_seconds)
 
 
 def _extend_leases(conn: Connection, worker_id: str, job_ids: list[int], lease_seconds: float) -> None:

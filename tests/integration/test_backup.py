@@ -43,40 +43,6 @@ async def test_write_connections_wait_for_the_disk_unless_told_otherwise(tmp_pat
         await db.dispose()
 
 
-@pytest.mark.parametrize(("setting", "relaxed"), [("full", 1), ("normal", 1)])
-async def test_work_that_is_redone_if_lost_commits_without_waiting_for_the_disk(tmp_path: Path, setting: str,
-                                                                                 relaxed: int) -> None:
-    """``run_write(..., durable=False)`` (drafts, job claims) commits at NORMAL, and the connection is back at
-    the setting for the next write, whichever path (in the loop, or in a thread after a busy lock) it took."""
-    url = sqlite_url(tmp_path / "d.db")
-    await asyncio.to_thread(upgrade, url)
-    db = Database(url, synchronous=setting)
-    level = {"full": 2, "normal": 1}[setting]
-
-    def pragma(conn) -> int:  # type: ignore[no-untyped-def]
-        return conn.exec_driver_sql("PRAGMA synchronous").scalar()
-
-    try:
-        assert await db.run_write(pragma, durable=False) == relaxed
-        assert await db.run_write(pragma) == level
-        assert await asyncio.to_thread(db._write_waiting, pragma, (), setting == "full") == relaxed
-        assert await db.run_write(pragma) == level
-    finally:
-        await db.dispose()
-
-
-async def test_on_postgresql_work_that_is_redone_if_lost_commits_without_waiting(db: Database) -> None:
-    if db.is_sqlite:
-        pytest.skip("PostgreSQL's synchronous_commit (the SQLite side is the test above)")
-
-    def setting(conn) -> str:  # type: ignore[no-untyped-def]
-        return conn.exec_driver_sql("SHOW synchronous_commit").scalar()
-
-    assert await db.run_write(setting, durable=False) == "off"
-    assert await db.run_write(setting) == "on"
-    assert await db.run_read(setting) == "on"
-
-
 def test_an_unknown_synchronous_setting_is_refused_by_name() -> None:
     with pytest.raises(SettingsError, match="ASSISTANT_SQLITE_SYNCHRONOUS"):
         Settings.from_env({"ASSISTANT_SQLITE_SYNCHRONOUS": "off"})
