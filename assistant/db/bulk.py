@@ -152,6 +152,7 @@ def _max_id(table: Any) -> Any:
         found = _MAX_IDS[table.name] = select(func.max(table.c.id))
     return found
 
+
 _COPY_PLANS: dict[tuple[str, tuple[str, ...]], list[tuple[str, Any]]] = {}
 
 

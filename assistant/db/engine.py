@@ -11,8 +11,8 @@ the event loop: through aiosqlite every cursor call is a round trip to its threa
 each waiting for the GIL and the next loop turn), which was most of an ingest's time. A short SQLite transaction
 costs less than those hops. The write still takes the same asyncio lock, its turn among the processes writing
 the file (``writer_queue``) and ``BEGIN IMMEDIATE``; only if another process holds the turn or the file's write
-lock (so the write would have to wait) does it move to a thread and wait there, never blocking the loop. SQLite needs a file: an in-memory database would be a
-different, empty one on each connection.
+lock (so the write would have to wait) does it move to a thread and wait there, never blocking the loop. SQLite
+needs a file: an in-memory database would be a different, empty one on each connection.
 
 Durability: SQLite runs ``synchronous=FULL`` by default, so every committed write transaction (a group commit
 of mentions, a decision) is on the disk before its caller is answered and survives a power cut. ``NORMAL``
