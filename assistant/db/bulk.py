@@ -33,9 +33,10 @@ def _utc_text(value: dt.datetime | None) -> str | None:
 _PLANS: dict[tuple[Any, tuple[str, ...]], tuple[str, list[tuple[str | None, Any, Any]]]] = {}
 
 
-def _plan(conn: Connection, statement: Any, keys: tuple[str, ...]) -> tuple[str, list[tuple[str | None, Any, Any]]]:
+def statement_plan(conn: Connection, statement: Any,
+                   keys: tuple[str, ...]) -> tuple[str, list[tuple[str | None, Any, Any]]]:
     """The SQL text of ``statement`` and, per positional parameter, the row key (or a constant) and the bind
-    processor of its type, exactly as SQLAlchemy would apply it."""
+    processor of its type, exactly as SQLAlchemy would apply it (SQLite's; kept per statement and keys)."""
     cache_key = (statement, keys)
     plan = _PLANS.get(cache_key)
     if plan is None:
@@ -71,7 +72,7 @@ def executemany(conn: Connection, statement: Table | Any, rows: list[dict[str, A
     if conn.dialect.name != "sqlite" or compiled is None:
         conn.execute(statement.insert() if isinstance(statement, Table) else statement, rows)
         return
-    sql, steps = _plan(conn, compiled, keys)
+    sql, steps = statement_plan(conn, compiled, keys)
     names = [key for key, _, _ in steps if key is not None]
     getter = itemgetter(*names)
     processed = [(n, processor) for n, (_, processor, _) in enumerate(s for s in steps if s[0] is not None)

@@ -84,7 +84,10 @@ def _sqlite_events(engine: Engine, *, immediate: bool, synchronous: str) -> None
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if immediate:  # may find the file busy: SQLAlchemy's error, which run_write turns into a wait
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:  # a deferred BEGIN takes no lock and cannot be busy: straight to sqlite3
+            conn.connection.dbapi_connection.execute("BEGIN")
 
 
 def _sync_url(url: str) -> str | None:
@@ -113,6 +116,9 @@ class Database:
             self._write_lock = asyncio.Lock()
             self._sqlite_write = _sqlite_engine(sync_url, immediate=True, synchronous=synchronous)
             self._sqlite_read = _sqlite_engine(sync_url, immediate=False, synchronous=synchronous)
+            self._reader: Connection | None = None
+            """The read connection, kept open: reads run in the loop one at a time, and checking a connection
+            out of the pool and back for each one cost more than a history page's queries."""
             database_file = Path(sync_url.split("///", 1)[1].split("?", 1)[0])
             self.checkpointer = Checkpointer(database_file, synchronous)
             self._writers = WriterQueue(database_file)
@@ -191,12 +197,16 @@ class Database:
             self._writers.give_back()
 
     async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(connection, *args)`` in one read transaction (on SQLite: in the loop; WAL readers never wait)."""
+        """``fn(connection, *args)`` in one read transaction (on SQLite: in the loop, on the kept read connection;
+        WAL readers never wait)."""
         if self._postgres is not None:
             async with self._guard(), self._postgres.begin() as conn:
                 return await conn.run_sync(fn, *args)
         async with self._guard():
-            with self._sqlite_read.connect() as conn, conn.begin():
+            conn = self._reader
+            if conn is None or conn.closed:
+                conn = self._reader = self._sqlite_read.connect()
+            with conn.begin():
                 return fn(conn, *args)
 
     @asynccontextmanager
@@ -226,6 +236,9 @@ class Database:
             return
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.stop)
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         self._sqlite_write.dispose()
         self._sqlite_read.dispose()
         self._writers.close()
