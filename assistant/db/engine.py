@@ -24,15 +24,17 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import await_
 
 from assistant.db.checkpoint import Checkpointer
 from assistant.db.group_commit import Commit, GroupCommit
@@ -90,6 +92,18 @@ def _sqlite_events(engine: Engine, *, immediate: bool, synchronous: str) -> None
             conn.connection.dbapi_connection.execute("BEGIN")
 
 
+def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """PostgreSQL: a connection taken from the pool answers ``SELECT 1`` first; a dead one (the server
+    restarted) makes the pool drop every connection it holds and open a new one, so the transaction runs on a
+    live connection. SQLAlchemy's own ``pool_pre_ping`` does the same in three round trips on asyncpg (BEGIN,
+    the ping, ROLLBACK: for pgbouncer's transaction mode, not used here), which was three of a history read's
+    eight round trips."""
+    try:
+        await_(dbapi_connection.driver_connection.execute("SELECT 1"))
+    except Exception as exc:
+        raise InvalidatePoolError(f"the connection did not answer: {exc!r}") from exc
+
+
 def _sync_url(url: str) -> str | None:
     """The pysqlite URL of a SQLite file; None for in-memory databases (each connection would have its own)."""
     rest = url.split(":", 1)[1]
@@ -117,15 +131,18 @@ class Database:
             self._sqlite_write = _sqlite_engine(sync_url, immediate=True, synchronous=synchronous)
             self._sqlite_read = _sqlite_engine(sync_url, immediate=False, synchronous=synchronous)
             self._reader: Connection | None = None
-            """The read connection, kept open: reads run in the loop one at a time, and checking a connection
-            out of the pool and back for each one cost more than a history page's queries."""
+            """The read connection, kept open for the thread that reads first (the server's loop, where reads run
+            one at a time): checking a connection out of the pool and back for each read cost more than a
+            history page's queries."""
+            self._reader_thread = 0
             database_file = Path(sync_url.split("///", 1)[1].split("?", 1)[0])
             self.checkpointer = Checkpointer(database_file, synchronous)
             self._writers = WriterQueue(database_file)
         else:
             # At most pool_size connections; past them a transaction waits its turn (no timeout), in order
             self._postgres = create_async_engine(self.url, pool_size=pool_size, max_overflow=0, pool_timeout=None,
-                                                 echo=echo, pool_pre_ping=True)
+                                                 echo=echo)
+            event.listen(self._postgres.sync_engine, "checkout", _ping)
         self._group_commits: dict[str, GroupCommit[Any, Any]] = {}
 
     @classmethod
@@ -206,6 +223,10 @@ class Database:
             conn = self._reader
             if conn is None or conn.closed:
                 conn = self._reader = self._sqlite_read.connect()
+                self._reader_thread = threading.get_ident()
+            elif self._reader_thread != threading.get_ident():  # another thread's loop: a connection of its own
+                with self._sqlite_read.connect() as own, own.begin():
+                    return fn(own, *args)
             with conn.begin():
                 return fn(conn, *args)
 

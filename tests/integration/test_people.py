@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, select, update
 
+from assistant.auth import service as auth
 from assistant.db.audit import AuditEvent
 from assistant.db.people import Note
+from assistant.services import app_services
 from tests.support.factories import mention
 
 
@@ -199,3 +202,24 @@ async def test_a_reviewer_renames_and_flags_a_person_and_the_audit_log_says_so(c
         select(AuditEvent.action, AuditEvent.data).where(AuditEvent.subject_id == person["person_id"],
                                                          AuditEvent.subject_type == "person")).all())
     assert [(a, d) for a, d in events] == [("person.updated", {"display_name": "Ana Lima", "do_not_reply": True})]
+
+
+async def test_a_revoked_key_reads_no_history_after_the_cache_ttl_and_at_once_in_the_revoking_process(
+        client, app, factory, db) -> None:
+    """What a revoked key gets: each process caches a key for ``ttl`` (2 s), so a key revoked by another process
+    (the command line) still reads for at most that long, then 401; the process that revoked it forgets at once."""
+    brand = await factory.brand()
+    person = (await client.post("/api/v1/mentions", json=mention(), headers=brand.ingest)).json()["person_id"]
+    authenticator = app_services(app).authenticator
+    for forget in (False, True):
+        issued = await db.run_write(auth.create_api_key, brand.id, ["read"])
+        headers = {"Authorization": f"Bearer {issued.token}"}
+        assert (await client.get(f"/api/v1/people/{person}/history", headers=headers)).status_code == 200
+        await db.run_write(auth.revoke_api_key, brand.id, issued.id)
+        if forget:
+            authenticator.forget()
+        else:
+            assert (await client.get(f"/api/v1/people/{person}/history", headers=headers)).status_code == 200
+            await asyncio.sleep(authenticator.ttl)
+        refused = await client.get(f"/api/v1/people/{person}/history", headers=headers)
+        assert refused.status_code == 401 and "items" not in refused.text
