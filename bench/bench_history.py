@@ -4,7 +4,8 @@ people bulk-loaded (``bench/stores.py``: SQLite through plain sqlite3; PostgreSQ
 processes (`serve --workers`), and the server's peak memory. (Ingest on stores of 1M and 10M: ``bench store``.)
 Targets (issues 2 and 14): p99 <= 10 ms (<= 20 ms at 32 connections); >= 40% of the bare echo of the same
 process count; RSS <= 250 MB. Baselines: the same queries through the plain driver (sqlite3, asyncpg), and the
-bare Litestar echo."""
+bare Litestar echo. Each line gives the server's CPU time per request (every serve process, from /proc), which
+other work on the machine disturbs less than requests/s."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from bench.bench_ingest import DURATION, assistant_server, echo_server, load_line, peak_rss_mb, setup_brand
+from bench.bench_ingest import (DURATION, assistant_server, cpu_seconds, echo_server, load_line, peak_rss_mb,
+                                setup_brand)
 from bench.bench_ingest import wrk as wrk_post
 from bench.stores import load_postgres, load_sqlite
 
@@ -128,11 +130,14 @@ def run() -> Iterator[str]:
             for processes in (1, 2):
                 with assistant_server(engine.url, processes=processes) as (port, proc):
                     for connections in (1, 4, 32):
+                        used = cpu_seconds(proc.pid)
                         rate, p50, p99, errors = wrk(port, token, first, last, workdir, connections)
+                        used = cpu_seconds(proc.pid) - used
                         share = f" ({rate / echo[processes]:.0%} of the echo)" if connections == 32 else ""
                         yield (f"{engine.name}, {processes} serve: GET /people/{{id}}/history, random people, "
                                      f"wrk {connections} conn: {rate:,.0f} req/s{share}, p50 {p50:.1f} ms, "
-                                     f"p99 {p99:.1f} ms, errors {errors}  "
+                                     f"p99 {p99:.1f} ms, errors {errors}, server CPU "
+                                     f"{used / max(rate * DURATION, 1) * 1e6:.0f} µs/request  "
                                      f"[target p99 <= {20 if connections == 32 else 10} ms]")
                     yield (f"{engine.name}, {processes} serve: peak RSS (VmHWM, largest process): "
                                  f"{peak_rss_mb(proc.pid):.0f} MB  [target <= 250 MB]")
