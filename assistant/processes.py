@@ -1,6 +1,7 @@
-"""``serve --workers N``: N server processes accepting on one listening socket.
+"""``serve --workers N``: N server processes accepting on one port.
 
-The parent binds the port once and forks the servers; the kernel hands each new connection to one of them.
+The parent binds the port (``SO_REUSEPORT``) and forks the servers, each listening on a socket of its own bound
+to the same port; the kernel hands each new connection to one of them, spread by the connection's addresses.
 Reads (history, pages) then run on as many cores as there are processes, also on SQLite, whose WAL lets
 readers in every process go on while one writes. Writes stay serialised by the database: on SQLite each
 process queues its own writes and takes the file's write lock with ``BEGIN IMMEDIATE`` (a process finding it
@@ -23,14 +24,23 @@ log = logging.getLogger("assistant.processes")
 QUICK_FAILURE_SECONDS = 3.0
 
 
+def _port_socket(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
+    """A socket bound to the port with ``SO_REUSEPORT``: each server listens on one of its own, and the kernel
+    spreads new connections over them by their addresses. On one shared listening socket, whichever process
+    woke first accepted a burst of connections: wrk's 32 split 28/4 or 20/12 between two servers, and the
+    busier one's queue made the p99."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
 def serve_forked(count: int, host: str, port: int, serve: Callable[[int, socket.socket], None]) -> None:
     """Run ``serve(index, listening_socket)`` in ``count`` forked processes until told to stop."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
+    sock = _port_socket(family, host, port)  # holds the port (and finds it taken) before any server starts
+    port = sock.getsockname()[1]
     children: dict[int, tuple[int, float]] = {}  # pid -> (index, when it started)
     stopping = False
     failed = False
@@ -42,7 +52,10 @@ def serve_forked(count: int, host: str, port: int, serve: Callable[[int, socket.
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             code = 0
             try:
-                serve(index, sock)
+                sock.close()
+                own = _port_socket(family, host, port)
+                own.listen(2048)
+                serve(index, own)
             except BaseException:  # noqa: BLE001 - the child must never return into the parent's loop
                 log.exception("server process %d failed", index)
                 code = 1
