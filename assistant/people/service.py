@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import msgspec
-from sqlalchemy import Connection, Row, and_, bindparam, false, insert, or_, select, true, union_all, update
+from sqlalchemy import (Connection, Row, and_, bindparam, exists, false, insert, literal_column, null, or_, select,
+                        true, union_all, update)
 
 from assistant.audit import record
 from assistant.auth.principal import Principal
@@ -154,37 +155,48 @@ def _pages(columns: tuple[Any, ...], at_column: Any, id_column: Any, rank: int) 
 
 _MESSAGES = _pages(_MESSAGE_COLUMNS, Interaction.occurred_at, Interaction.id, _MESSAGE_RANK)
 _NOTES = _pages((Note.id, Note.text, Note.created_at), Note.created_at, Note.id, _NOTE_RANK)
-"""Every page's statements, built once: building a statement and its cache key on every request cost about a
+_PERSON_IN_BRAND = exists(_PERSON_EXISTS)
+
+
+def _page_of_both(after_rank: int | None) -> Any:
+    """Both branches' pages in one statement, each row with its rank, for the person only if they are the
+    brand's (else no rows): one statement instead of three (one round trip on PostgreSQL)."""
+    messages = _MESSAGES[after_rank].where(_PERSON_IN_BRAND).subquery()
+    notes = _NOTES[after_rank].where(_PERSON_IN_BRAND).subquery()
+    return union_all(
+        select(literal_column(str(_MESSAGE_RANK)).label("rank"), *messages.c),
+        select(literal_column(str(_NOTE_RANK)), notes.c.id, null(), notes.c.text, notes.c.created_at, null(), null(),
+               null(), null()))
+
+
+_PAGES = {after_rank: _page_of_both(after_rank) for after_rank in (None, _NOTE_RANK, _MESSAGE_RANK)}
+"""Every page's statement, built once: building a statement and its cache key on every request cost about a
 third of a history request's time. They run through ``reads.rows`` (plain tuples, on SQLite straight on
 sqlite3)."""
 
 
 def _history(conn: Connection, brand_id: int, person_id: int, limit: int,
              after: AfterHistoryItem | None) -> Page[HistoryItem]:
-    """One read transaction, plain columns (no ORM objects): the person, a page of messages, a page of notes."""
-    if not reads.rows(conn, _PERSON_EXISTS, {"person_id": person_id, "brand_id": brand_id}):
-        raise NotFound(f"no person {person_id}")
-    page_of: dict[str, Any] = {"person_id": person_id, "limit": limit + 1}
+    """One read transaction, plain columns (no ORM objects): a page of messages and notes of the brand's person,
+    and only when there is none, whether the person is theirs at all."""
+    page_of: dict[str, Any] = {"person_id": person_id, "brand_id": brand_id, "limit": limit + 1}
     if after is not None:
         page_of.update(after_at=after.at, after_id=after.id)
-    after_rank = None if after is None else after.rank
-    found = reads.rows(conn, _MESSAGES[after_rank], page_of)
-    found_notes = reads.rows(conn, _NOTES[after_rank], page_of)
-    merged: list[tuple[tuple[Any, ...], HistoryItem]] = [
-        ((at, _MESSAGE_RANK, iid), HistoryItem(
-            kind="mention" if direction == "inbound" else "reply", id=iid, text=text, at=at,
-            platform=platform, external_id=external_id, in_reply_to=in_reply_to, turn_id=turn_id))
-        for iid, direction, text, at, platform, external_id, in_reply_to, turn_id in found]
-    if found_notes:
-        merged += [((at, _NOTE_RANK, nid), HistoryItem(kind="note", id=nid, text=text, at=at))
-                   for nid, text, at in found_notes]
-        merged.sort(key=lambda pair: pair[0], reverse=True)
-    page = merged[:limit]
+    found = reads.rows(conn, _PAGES[None if after is None else after.rank], page_of)
+    if not found and not reads.rows(conn, _PERSON_EXISTS, {"person_id": person_id, "brand_id": brand_id}):
+        raise NotFound(f"no person {person_id}")
+    found.sort(key=lambda row: (row[4], row[0], row[1]), reverse=True)
+    page = found[:limit]
     next_cursor = None
-    if len(merged) > limit:
-        at, rank, last_id = page[-1][0]
+    if len(found) > limit:
+        rank, last_id, _, _, at = page[-1][:5]
         next_cursor = encode_cursor(AfterHistoryItem(at, rank, last_id))
-    return Page(items=[item for _, item in page], next_cursor=next_cursor)
+    return Page(items=[
+        HistoryItem(kind="note", id=iid, text=text, at=at) if rank == _NOTE_RANK else HistoryItem(
+            kind="mention" if direction == "inbound" else "reply", id=iid, text=text, at=at, platform=platform,
+            external_id=external_id, in_reply_to=in_reply_to, turn_id=turn_id)
+        for rank, iid, direction, text, at, platform, external_id, in_reply_to, turn_id in page],
+        next_cursor=next_cursor)
 
 
 async def update_person(db: Database, actor: Principal, person_id: int, *, display_name: str | None,
