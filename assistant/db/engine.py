@@ -152,6 +152,7 @@ class Database:
         if self._postgres is not None:
             async with self._guard(), self._postgres.begin() as conn:
                 return await conn.run_sync(fn, *args)
+        await asyncio.sleep(0)  # the write will run in the loop without yielding: let the tasks ready first go first
         async with self._write_lock, self._guard():
             done, result = False, None
             if self._writers.try_take():
@@ -161,7 +162,6 @@ class Database:
                     self._writers.give_back()
             if not done:
                 return await asyncio.to_thread(self._write_waiting, fn, args)
-        await asyncio.sleep(0)  # the write ran in the loop without yielding: let the tasks waiting have a turn
         return result
 
     def _write_now(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, Any]:
