@@ -31,6 +31,7 @@ from typing import Any, Callable, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -41,6 +42,9 @@ from assistant.errors import Overloaded
 from assistant.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+POOL_WAIT_SECONDS = 30.0
+"""How long a PostgreSQL transaction waits for one of the pool's connections before it becomes ``Overloaded``
+(503 with Retry-After): long enough for a burst of jobs to take turns, short of a request hanging for good."""
 STORAGE_FULL_RETRY_SECONDS = 30
 SQLITE_SYNCHRONOUS = ("full", "normal", "off")
 """``full`` (default): a committed transaction survives a power cut; ``normal``: survives a process crash;
@@ -99,7 +103,7 @@ class Database:
     """Owns the engines; ``run_write``/``run_read`` run a rule in one transaction on them."""
 
     def __init__(self, url: str, *, echo: bool = False, synchronous: str = "full",
-                 pool_size: int = Settings.database_pool_size) -> None:
+                 pool_size: int = Settings.database_pool_size, pool_wait_seconds: float = POOL_WAIT_SECONDS) -> None:
         if synchronous not in SQLITE_SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}")
         self.url = normalize_url(url)
@@ -117,9 +121,9 @@ class Database:
             self.checkpointer = Checkpointer(database_file, synchronous)
             self._writers = WriterQueue(database_file)
         else:
-            # At most pool_size connections; past them a transaction waits its turn (no timeout), in order
-            self._postgres = create_async_engine(self.url, pool_size=pool_size, max_overflow=0, pool_timeout=None,
-                                                 echo=echo, pool_pre_ping=True)
+            # At most pool_size connections; past them a transaction waits its turn, up to pool_wait_seconds
+            self._postgres = create_async_engine(self.url, pool_size=pool_size, max_overflow=0,
+                                                 pool_timeout=pool_wait_seconds, echo=echo, pool_pre_ping=True)
         self._group_commits: dict[str, GroupCommit[Any, Any]] = {}
 
     @classmethod
@@ -203,6 +207,8 @@ class Database:
     async def _guard(self) -> AsyncIterator[None]:
         try:
             yield
+        except PoolTimeout:
+            raise Overloaded(2, "Every database connection is busy; retry shortly") from None
         except OperationalError as exc:
             if _is_busy(exc):
                 raise Overloaded(2, "The database is busy; retry shortly") from None
