@@ -36,6 +36,21 @@ def _utc_text(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def _utc_naive(value: dt.datetime | None) -> dt.datetime | None:
+    """What ``UTCDateTime`` binds on PostgreSQL (naive UTC), in one call: its processor through SQLAlchemy's
+    TypeDecorator was a tenth of a 1,000-mention batch's Python time. The difference from the epoch is exact in
+    any zone, and a tenth of the time of ``astimezone`` and ``replace``."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return _NAIVE_EPOCH + (value - _EPOCH)
+
+
 _PLANS: dict[tuple[Any, tuple[str, ...]], tuple[str, list[tuple[str | None, Any, Any]]]] = {}
 
 
@@ -117,24 +132,28 @@ def update_rows(conn: Connection, statement: Any, rows: list[dict[str, Any]], *,
         executemany(conn, statement, sorted(rows, key=itemgetter(key)))
         return
     keys = tuple(rows[0])
-    lock, update = _update_plan(conn, statement, keys, key)
+    lock, update, utc = _update_plan(conn, statement, keys, key)
     conn.execute(lock, {"keys": sorted(row[key] for row in rows)})
-    conn.execute(update, {name: [row[name] for row in rows] for name in keys})
+    conn.execute(update, {name: [_utc_naive(row[name]) for row in rows] if name in utc else [row[name] for row in rows]
+                          for name in keys})
 
 
-_UPDATE_PLANS: dict[tuple[Any, tuple[str, ...], str], tuple[Any, Any]] = {}
+_UPDATE_PLANS: dict[tuple[Any, tuple[str, ...], str], tuple[Any, Any, set[str]]] = {}
 
 
-def _update_plan(conn: Connection, statement: Any, keys: tuple[str, ...], key: str) -> tuple[Any, Any]:
-    """The lock and the set-based form of ``statement`` (PostgreSQL): each bound parameter among ``keys``
-    becomes the column of that name of ``unnest(:name, ...) AS rows(...)``, typed as the statement types it."""
+def _update_plan(conn: Connection, statement: Any, keys: tuple[str, ...], key: str) -> tuple[Any, Any, set[str]]:
+    """The lock and the set-based form of ``statement`` (PostgreSQL), and the parameters holding UTC times
+    (converted by ``_utc_naive``): each bound parameter among ``keys`` becomes the column of that name of
+    ``unnest(:name, ...) AS rows(...)``, typed as the statement types it."""
     cache_key = (statement, keys, key)
     plan = _UPDATE_PLANS.get(cache_key)
     if plan is None:
         compiled = statement.compile(dialect=conn.dialect, column_keys=[])
         types = {name: compiled.binds[name].type for name in keys}
-        given = func.unnest(*[BindParameter(name, type_=ARRAY(types[name])) for name in keys]).table_valued(
-            *[column(name, types[name]) for name in keys]).render_derived(name="rows")
+        utc = {name for name in keys if isinstance(types[name], UTCDateTime)}
+        types.update({name: types[name].impl for name in utc})
+        given = func.unnest(*[BindParameter(name, type_=ARRAY(types[name], dimensions=1)) for name in keys]
+                            ).table_valued(*[column(name, types[name]) for name in keys]).render_derived(name="rows")
 
         def from_rows(element: Any) -> Any:
             if isinstance(element, BindParameter) and element.key in keys:
@@ -143,7 +162,7 @@ def _update_plan(conn: Connection, statement: Any, keys: tuple[str, ...], key: s
 
         primary = statement.table.primary_key.columns.values()[0]
         lock = select(primary).where(any_of(primary, "keys")).order_by(primary).with_for_update()
-        plan = _UPDATE_PLANS[cache_key] = (lock, replacement_traverse(statement, {}, from_rows))
+        plan = _UPDATE_PLANS[cache_key] = (lock, replacement_traverse(statement, {}, from_rows), utc)
     return plan
 
 
@@ -190,7 +209,9 @@ def insert_returning_ids(conn: Connection, table: Any, rows: list[dict[str, Any]
     return ids
 
 
-_NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
+_NEXT_IDS = text("SELECT nextval((SELECT pg_get_serial_sequence(:table, 'id')::regclass)) FROM generate_series(1, :n)")
+"""The sequence is looked up once per statement (a subquery): as an argument of ``nextval`` it was looked up
+once per row, 5 ms of every 1,000 ids."""
 
 _MAX_IDS: dict[str, Any] = {}
 
@@ -209,11 +230,12 @@ _COPY_PLANS: dict[tuple[str, tuple[str, ...]], list[tuple[str, Any]]] = {}
 
 def _copy(conn: Connection, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     """PostgreSQL: the rows into ``table`` with one ``COPY ... FROM STDIN`` (binary) in the connection's open
-    transaction, each value through its type's own bind processor as SQLAlchemy would apply it."""
+    transaction, each value as its type's own bind processor converts it."""
     plan = _COPY_PLANS.get((table.name, keys))
     if plan is None:
         plan = _COPY_PLANS[(table.name, keys)] = [
-            (key, table.c[key].type.bind_processor(conn.dialect)) for key in keys]
+            (key, _utc_naive if isinstance(table.c[key].type, UTCDateTime) else table.c[key].type.bind_processor(
+                conn.dialect)) for key in keys]
     getter = itemgetter(*keys)
     processors = [(n, p) for n, (_, p) in enumerate(plan) if p is not None]
     records: list[tuple[Any, ...]] = []
