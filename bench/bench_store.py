@@ -21,7 +21,7 @@ import httpx
 
 from bench.bench_ingest import (DURATION, assistant_server, batch_bodies, brand_key, cpu_seconds, echo_server,
                                 load_line, wrk)
-from bench.databases import BENCH_DATABASE_URL, PG_ONLY, analyze
+from bench.databases import BENCH_DATABASE_URL, PG_ONLY, Engine, analyze, backend_pids
 from bench.stores import Prepared, prepared, size_label
 
 SIZES = [int(n) for n in os.environ.get("BENCH_STORE_SIZES", "0,1000000,10000000").split(",") if n.strip()]
@@ -33,22 +33,35 @@ def _load() -> str:
     return f"load {os.getloadavg()[0]:.1f}"
 
 
-def _measure(port: int, pid: int, token: str, workdir: Path, authors: int) -> tuple[float, float, float, int, float]:
-    """(mentions/s, p50 ms, p99 ms, errors, server CPU ms per mention) of one wrk run."""
+Figures = tuple[float, float, float, int, float, float | None]
+"""mentions/s, p50 ms, p99 ms, errors, the server's CPU ms per mention, PostgreSQL's CPU ms per mention (None:
+SQLite, or a server on another machine)."""
+
+
+def _measure(port: int, pid: int, token: str, workdir: Path, authors: int, engine: Engine) -> Figures:
+    """One wrk run. PostgreSQL's CPU is that of the backends serving the database at the end of the run (the
+    service's pool), each counted from the start of the run or from its own start within it."""
     before = cpu_seconds(pid)
+    backends_before = {each: cpu_seconds(each) for each in backend_pids(engine)}
     rate, p50, p99, errors = wrk(port, "/api/v1/mentions", token, workdir, authors=authors)
-    cpu = (cpu_seconds(pid) - before) / max(rate * DURATION, 1) * 1000
-    return rate, p50, p99, errors, cpu
+    mentions = max(rate * DURATION, 1)
+    cpu = (cpu_seconds(pid) - before) / mentions * 1000
+    backends = backend_pids(engine)
+    database = (sum(cpu_seconds(each) - backends_before.get(each, 0.0) for each in backends) / mentions * 1000
+                if backends else None)
+    return rate, p50, p99, errors, cpu, database
 
 
-def _line(label: str, figures: tuple[float, float, float, int, float], empty: float | None, echo: float) -> str:
-    rate, p50, p99, errors, cpu = figures
+def _line(label: str, figures: Figures, empty: float | None, echo: float) -> str:
+    rate, p50, p99, errors, cpu, database = figures
     against = f"{rate / empty:.0%} of the empty store's, " if empty else ""
+    database_cpu = "" if database is None else f", {database:.2f} ms PostgreSQL CPU"
     met = p99 <= P99_TARGET_MS and (empty is None or rate >= RATE_TARGET * empty)
     verdict = (f"  [target p99 <= {P99_TARGET_MS:.0f} ms, >= {RATE_TARGET:.0%} of the empty store's: "
                f"{'met' if met else 'MISSED'}]")
     return (f"{label}: {rate:,.0f} mentions/s ({against}{rate / echo:.0%} of the echo), p50 {p50:.1f} ms, "
-            f"p99 {p99:.1f} ms, {cpu:.2f} ms server CPU per mention, non-2xx/errors {errors}, {_load()}{verdict}")
+            f"p99 {p99:.1f} ms, {cpu:.2f} ms server CPU{database_cpu} per mention, non-2xx/errors {errors}, "
+            f"{_load()}{verdict}")
 
 
 def _describe(copy: Prepared) -> str:
@@ -79,13 +92,14 @@ def run() -> Iterator[str]:
                 analyze(copy.engine)
                 name = f"{copy.engine.name}, {size_label(size)} store, 1 serve --no-worker, wrk 32 conn {DURATION}s"
                 with assistant_server(copy.engine.url) as (port, proc):
-                    figures = _measure(port, proc.pid, token, workdir, 0)
+                    figures = _measure(port, proc.pid, token, workdir, 0, copy.engine)
                     yield _line(f"{name}, 1,000 new authors", figures, empty, echo)
                     if size == 0:
                         empty = figures[0]
                     if copy.store.people:
                         yield _line(f"{name}, authors among the store's {copy.store.people:,} people",
-                                    _measure(port, proc.pid, token, workdir, copy.store.people), empty, echo)
+                                    _measure(port, proc.pid, token, workdir, copy.store.people, copy.engine),
+                                    empty, echo)
                 if sqlite:  # the copy of a 10M store takes gigabytes
                     for path in workdir.glob(Path(copy.engine.url.split("///", 1)[1]).name + "*"):
                         path.unlink()

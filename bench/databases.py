@@ -74,3 +74,28 @@ def analyze(engine: Engine) -> None:
             await conn.close()
 
     asyncio.run(work())
+
+
+def backend_pids(engine: Engine) -> list[int]:
+    """PostgreSQL running on this machine: the server processes now serving ``engine``'s database (the service's
+    pooled connections), whose CPU time is the database's share of a request; empty on SQLite, and when the
+    server runs elsewhere (its process ids are not this machine's)."""
+    if engine.is_sqlite:
+        return []
+    import asyncpg
+
+    async def work() -> list[int]:
+        conn = await asyncpg.connect(engine.plain_url)
+        try:
+            return [row["pid"] for row in await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+        finally:
+            await conn.close()
+
+    def is_postgres(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+        except OSError:
+            return False
+
+    return [pid for pid in asyncio.run(work()) if is_postgres(pid)]

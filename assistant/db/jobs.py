@@ -15,7 +15,8 @@ JOB_STATES = ("queued", "running", "done", "dead")
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_ready", "status", "run_after", "id"),)
+    __table_args__ = (Index("ix_jobs_ready", "status", "run_after", "id"),
+                      Index("ix_jobs_subject", "subject_id", "kind", "status"))  # is a turn's job queued already
     id: Mapped[int] = id_column()
     kind: Mapped[str] = mapped_column(String(32))
     brand_id: Mapped[int | None] = mapped_column(BigId)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import sqlite3
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -140,3 +142,34 @@ async def test_writes_go_on_when_the_writers_turn_cannot_be_used(sqlite_url: str
         await one.dispose()
         await two.dispose()
         turn_file.rmdir()
+
+
+async def test_a_write_that_finds_the_file_locked_outside_the_turns_waits_in_the_loop(sqlite_url: str) -> None:
+    """A writer outside the turns (here a plain connection; in the service the checkpoint thread's restart) holds
+    the file's write lock for 100 ms: the write waits without blocking the loop and then runs in the loop itself,
+    not in a thread (where each statement waits for the GIL of the busy loop: 60-130 ms for an ingest)."""
+    db = Database(sqlite_url)
+    other = sqlite3.connect(_database_file(sqlite_url), isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        asyncio.get_running_loop().call_later(0.1, other.execute, "COMMIT")
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.005)
+
+        ticker = asyncio.create_task(tick())
+        loop_thread = threading.get_ident()
+        started = asyncio.get_running_loop().time()
+        ran_in = await db.run_write(lambda conn: (conn.execute(select(func.count()).select_from(Interaction)),
+                                                  threading.get_ident())[1])
+        waited = asyncio.get_running_loop().time() - started
+        ticker.cancel()
+        assert ran_in == loop_thread
+        assert waited >= 0.09 and ticks >= 10
+    finally:
+        other.close()
+        await db.dispose()

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Row, func, make_url, select
 from assistant.db import Database
 from assistant.db.jobs import Job
 from assistant.db.turns import Draft, Turn
+from assistant.errors import Overloaded
 from assistant.jobs import queue
 from assistant.settings import Settings
 from tests.integration.test_drafting import current, ingest, turn_and_drafts, user_prompt
@@ -184,6 +185,25 @@ async def test_a_worker_running_32_jobs_holds_no_more_connections_than_its_pool_
     jobs = await rows(db, select(Job.status, Job.attempts).where(Job.kind == queue.DRAFT_TURN))
     assert len(jobs) == turns and {tuple(job) for job in jobs} == {("done", 1)}
     assert set(await scalars(db, select(Draft.source))) == {"model"}
+
+
+@pytest.mark.postgres  # the pool is PostgreSQL's
+async def test_a_transaction_that_finds_no_free_connection_in_time_is_overloaded_not_stuck(db: Database) -> None:
+    """A caller waits for the pool's connection only so long: then it is told to retry (503), while the
+    transaction holding the connection is not disturbed."""
+    capped = Database(db.url, pool_size=1, pool_wait_seconds=0.2)
+    try:
+        holder = asyncio.create_task(capped.run_read(lambda conn: conn.exec_driver_sql("SELECT pg_sleep(1)")))
+        await asyncio.sleep(0.3)  # the holder has the one connection
+        started = time.monotonic()
+        with pytest.raises(Overloaded) as refused:
+            await capped.run_read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
+        assert time.monotonic() - started < 0.7
+        assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "2"}
+        await holder
+        assert await capped.run_read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar()) == 1
+    finally:
+        await capped.dispose()
 
 
 def postgres_connections(pid: int, port: int) -> int:
