@@ -22,33 +22,26 @@ DB_INT_MAX = 2**63 - 1
 _OPENERS = {ord("["), ord("{")}
 _BRACKETS = bytes(range(256)).translate(None, b"[]{}")
 """Every byte except brackets: ``bytes.translate(None, _BRACKETS)`` keeps only the brackets (C speed)."""
+_QUOTES_AND_BRACKETS = bytes(range(256)).translate(None, b'"[]{}')
 
 
 def json_depth_exceeded(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """True when ``body`` nests arrays and objects more than ``limit`` deep (brackets inside strings ignored).
 
     Linear and cheap: a body with at most ``2 * limit`` brackets cannot be too deep, which is every ordinary
-    request; only then are strings skipped and the brackets walked."""
-    brackets = body.translate(None, _BRACKETS)
-    if len(brackets) <= 2 * limit:
+    request. Otherwise escaped backslashes and quotes are dropped, then all but quotes and brackets, and the
+    brackets between strings are walked (walking every byte in Python was 7% of a 1,000-mention batch). A
+    backslash outside a string is not JSON: the parser stops there, and up to there the walk is exact."""
+    if len(body.translate(None, _BRACKETS)) <= 2 * limit:
         return False
+    outside = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _QUOTES_AND_BRACKETS).split(b'"')[::2]
     depth = 0
-    in_string = escaped = False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in _OPENERS:
+    for byte in b"".join(outside):
+        if byte in _OPENERS:
             depth += 1
             if depth > limit:
                 return True
-        elif byte == 0x5D or byte == 0x7D:
+        else:
             depth -= 1
     return False
 

@@ -36,6 +36,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -77,10 +78,19 @@ def normalize_url(url: str) -> str:
     return url
 
 
+_JSON = msgspec.json.Encoder()
+
+
+def _json_text(value: Any) -> str:
+    """JSON columns' text on both databases: msgspec writes it in a tenth of ``json.dumps``'s time (each mention
+    of a 1,000-mention batch keeps its raw JSON). Plain UTF-8, no spaces: the same values as ``json.dumps``."""
+    return _JSON.encode(value).decode()
+
+
 def _sqlite_engine(url: str, *, immediate: bool, synchronous: str) -> Engine:
     """A synchronous engine on the file, with its pragmas and BEGIN. Used one transaction at a time (in the event
     loop, or by the thread a busy write moves to), so one connection is enough."""
-    engine = create_engine(url, pool_size=1, max_overflow=1, pool_timeout=60,
+    engine = create_engine(url, pool_size=1, max_overflow=1, pool_timeout=60, json_serializer=_json_text,
                            connect_args={"check_same_thread": False})
     _sqlite_events(engine, immediate=immediate, synchronous=synchronous)
     return engine
@@ -140,7 +150,8 @@ class Database:
         else:
             # At most pool_size connections; past them a transaction waits its turn, up to pool_wait_seconds
             self._postgres = create_async_engine(self.url, pool_size=pool_size, max_overflow=0,
-                                                 pool_timeout=pool_wait_seconds, echo=echo, pool_pre_ping=True)
+                                                 pool_timeout=pool_wait_seconds, echo=echo, pool_pre_ping=True,
+                                                 json_serializer=_json_text)
         self._group_commits: dict[str, GroupCommit[Any, Any]] = {}
 
     @classmethod

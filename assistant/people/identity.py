@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, String, bindparam, case, delete, select, update
 
 from assistant.db.base import UTCDateTime, utcnow
-from assistant.db.bulk import executemany, insert_returning_ids
+from assistant.db.bulk import executemany, insert_returning_ids, update_rows
 from assistant.db.dialect import insert_ignoring_duplicates, writes_are_serial
 from assistant.db.lookup import platform_keys, rows_by_platform_keys
 from assistant.db.people import Handle, Person
@@ -132,12 +132,11 @@ _ACTIVITY = _activity_statement()
 
 def apply_activity(conn: Connection, activity: dict[int, Activity]) -> None:
     """Fold a batch's activity into the people's first/last seen times and counts, in one statement. People are
-    updated in id order, so concurrent transactions (PostgreSQL) lock their rows in one order, never crosswise."""
-    if not activity:
-        return
-    executemany(conn, _ACTIVITY, [
+    locked in id order (``update_rows``), so concurrent transactions (PostgreSQL) never wait on each other
+    crosswise."""
+    update_rows(conn, _ACTIVITY, [
         {"pid": pid, "first_at": a.first_at, "last_at": a.last_at, "mentions": a.mentions, "replies": a.replies,
-         "display_name": a.display_name, "followers": a.followers} for pid, a in sorted(activity.items())])
+         "display_name": a.display_name, "followers": a.followers} for pid, a in activity.items()], key="pid")
 
 
 _OPT_OUT = update(Person.__table__).where(Person.__table__.c.id == bindparam("person_id")).values(do_not_reply=True)

@@ -34,8 +34,9 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, select, update
 
 from assistant.db.base import utcnow
-from assistant.db.bulk import executemany, insert_returning_ids
+from assistant.db.bulk import insert_returning_ids, update_rows
 from assistant.db.locking import for_update
+from assistant.db.lookup import any_of, list_chunks
 from assistant.db.turns import OPEN_TURN_STATES, Decision, Draft, Turn
 from assistant.errors import Conflict, NotFound, StaleDraft, TurnChanged
 
@@ -58,8 +59,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 
 DECIDED_BY_HUMAN = ("approve", "reject", "escalate")
 """Actions that set ``decided_at``."""
-
-CHUNK = 400
 
 _TURNS = Turn.__table__
 _DRAFTS = Draft.__table__
@@ -184,20 +183,24 @@ def _matching(candidates: Sequence[dict[str, Any]], platform: str, conversation:
 
 
 _OPEN_TURNS = for_update(
-    select(Turn.id, Turn.person_id, Turn.platform, Turn.conversation_key, Turn.current_draft_id)
-    .where(Turn.person_id.in_(bindparam("people", expanding=True)), Turn.status.in_(OPEN_TURN_STATES))
-    .order_by(Turn.created_at, Turn.id))
+    select(Turn.id, Turn.person_id, Turn.platform, Turn.conversation_key, Turn.current_draft_id, Turn.created_at)
+    .where(any_of(Turn.person_id, "people"), Turn.status.in_(OPEN_TURN_STATES))
+    .order_by(Turn.id))
 
 
 def _open_turns(conn: Connection, person_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """The people's open turns, oldest first, locked: a reviewer deciding one meanwhile waits for this
-    transaction, then finds it changed. ``waiting_since`` is not read: joining lowers it in SQL."""
+    """The people's open turns, oldest first, locked (in id order, as every writer locks turns, so concurrent
+    batches never wait on each other crosswise): a reviewer deciding one meanwhile waits for this transaction,
+    then finds it changed. ``waiting_since`` is not read: joining lowers it in SQL."""
     found: dict[int, list[dict[str, Any]]] = {}
-    for start in range(0, len(person_ids), CHUNK):
-        for tid, pid, platform, conversation_key, draft_id in conn.execute(
-                _OPEN_TURNS, {"people": person_ids[start:start + CHUNK]}):
+    for part in list_chunks(conn, person_ids):
+        for tid, pid, platform, conversation_key, draft_id, created_at in conn.execute(_OPEN_TURNS, {"people": part}):
             found.setdefault(pid, []).append({"id": tid, "platform": platform, "conversation_key": conversation_key,
-                                              "current_draft_id": draft_id, "waiting_since": None})
+                                              "current_draft_id": draft_id, "waiting_since": None,
+                                              "created_at": created_at})
+    for candidates in found.values():
+        if len(candidates) > 1:
+            candidates.sort(key=lambda t: (t["created_at"], t["id"]))
     return found
 
 
@@ -205,15 +208,15 @@ _SINCE = bindparam("since", type_=_TURNS.c.waiting_since.type)
 _JOIN = (update(_TURNS).where(_TURNS.c.id == bindparam("turn_id"))
          .values(status=TRANSITIONS["join"][1], version=_TURNS.c.version + 1, updated_at=bindparam("now"),
                  waiting_since=case((_TURNS.c.waiting_since > _SINCE, _SINCE), else_=_TURNS.c.waiting_since)))
-_MARK_STALE = update(_DRAFTS).where(_DRAFTS.c.id.in_(bindparam("draft_ids", expanding=True))).values(stale=True)
+_MARK_STALE = update(_DRAFTS).where(any_of(_DRAFTS.c.id, "draft_ids")).values(stale=True)
 
 
 def _join(conn: Connection, joined: dict[int, dict[str, Any]], now: dt.datetime) -> None:
     if not joined:
         return
     _mark_stale(conn, [t["current_draft_id"] for t in joined.values()])
-    executemany(conn, _JOIN, [{"turn_id": tid, "now": now, "since": t["waiting_since"]}  # in id order: no deadlock
-                              for tid, t in sorted(joined.items())])
+    update_rows(conn, _JOIN, [{"turn_id": tid, "now": now, "since": t["waiting_since"]} for tid, t in joined.items()],
+                key="turn_id")
 
 
 def _mark_stale(conn: Connection, draft_ids: Sequence[int | None]) -> None:

@@ -1,17 +1,20 @@
-"""The bulk paths of ``assistant/db/bulk.py`` on the database under test (PostgreSQL: COPY;
-SQLite: ``executemany`` with ids given under the write lock): rows stored exactly, ids in order, a unique
-violation is SQLAlchemy's ``IntegrityError`` (ingest retries on it) and leaves nothing of its transaction."""
+"""The bulk paths of ``assistant/db/bulk.py`` on the database under test (PostgreSQL: COPY and set-based
+updates; SQLite: ``executemany`` with ids given under the write lock): rows stored exactly, ids in order, a unique
+violation is SQLAlchemy's ``IntegrityError`` (ingest retries on it) and leaves nothing of its transaction, each
+updated row gets its own values, and writers updating the same rows at once wait in turn."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Integer, String, bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from assistant.db import Database
-from assistant.db.bulk import executemany, insert_returning_ids
+from assistant.db.base import UTCDateTime
+from assistant.db.bulk import COPY_MIN_ROWS, executemany, insert_returning_ids, update_rows
 from assistant.db.people import Interaction, Person
 from tests.support.factories import Factory
 
@@ -79,3 +82,41 @@ async def test_a_duplicate_in_a_bulk_insert_is_an_integrity_error_and_stores_not
     counts = await db.run_read(lambda conn: (conn.scalar(select(func.count()).select_from(Person)),
                                              conn.scalar(select(func.count()).select_from(Interaction))))
     assert counts == (20, 20)
+
+
+_PEOPLE = Person.__table__
+_NAME = bindparam("name", type_=String())
+BUMP = update(_PEOPLE).where(_PEOPLE.c.id == bindparam("pid")).values(
+    mention_count=_PEOPLE.c.mention_count + bindparam("add", type_=Integer()),
+    last_seen_at=bindparam("at", type_=UTCDateTime()),
+    display_name=case((_NAME.is_(None), _PEOPLE.c.display_name), else_=_NAME))
+
+
+@pytest.mark.parametrize("n", [3, 50])  # statement per row, and set-based (PostgreSQL)
+async def test_updated_rows_each_get_their_own_values(db: Database, factory: Factory, n: int) -> None:
+    kit = await factory.brand()
+    ids = await db.run_write(lambda conn: insert_returning_ids(conn, _PEOPLE, people_rows(kit.id, n + 1)))
+    untouched = ids.pop()
+    rows = [{"pid": pid, "add": i, "at": AT + dt.timedelta(seconds=i), "name": None if i % 3 else f"new \u263a{i}"}
+            for i, pid in reversed(list(enumerate(ids)))]
+    await db.run_write(lambda conn: update_rows(conn, BUMP, rows, key="pid"))
+
+    people = await db.run_read(lambda conn: conn.execute(
+        select(Person.id, Person.mention_count, Person.last_seen_at, Person.display_name).order_by(Person.id)).all())
+    assert [tuple(p) for p in people] == [
+        (pid, 1 + i, AT + dt.timedelta(seconds=i), f"Person {i} \u00e9\u263a" if i % 3 else f"new \u263a{i}")
+        for i, pid in enumerate(ids)] + [(untouched, 1, AT, f"Person {n} \u00e9\u263a")]
+
+
+async def test_writers_updating_the_same_rows_in_opposite_orders_wait_in_turn(db: Database, factory: Factory) -> None:
+    """Unordered, two set-based updates meeting in the middle of 2,000 rows deadlock (PostgreSQL cancels one);
+    locked in key order first, the second waits for the first and both land."""
+    kit = await factory.brand()
+    ids = await db.run_write(lambda conn: insert_returning_ids(conn, _PEOPLE, people_rows(kit.id, 2000)))
+    assert len(ids) >= COPY_MIN_ROWS
+    rows = [{"pid": pid, "add": 1, "at": AT, "name": None} for pid in ids]
+    for _ in range(5):
+        await asyncio.gather(db.run_write(lambda conn: update_rows(conn, BUMP, rows, key="pid")),
+                             db.run_write(lambda conn: update_rows(conn, BUMP, rows[::-1], key="pid")))
+    counts = await db.run_read(lambda conn: set(conn.execute(select(Person.mention_count)).scalars()))
+    assert counts == {11}
