@@ -1,4 +1,4 @@
-"""Durability (issue 14): SQLite commits with synchronous=FULL unless told otherwise, and ``assistant db backup``
+"""Durability (issue 14): SQLite writes wait for the disk (FULL) unless told otherwise, and ``assistant db backup``
 takes a consistent copy of a live database from which every acknowledged mention comes back.
 
 These tests make their own SQLite file, so they run the same in the PostgreSQL run of the suite; there,
@@ -7,6 +7,7 @@ the command refuses and names pg_dump."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 
@@ -30,14 +31,28 @@ def file_settings(path: Path) -> Settings:
                     rate_limit_per_minute=100_000)
 
 
-@pytest.mark.parametrize(("setting", "pragma"), [(None, 2), ("full", 2), ("normal", 1)])
-async def test_write_connections_wait_for_the_disk_unless_told_otherwise(tmp_path: Path, setting: str | None,
-                                                                          pragma: int) -> None:
-    url = sqlite_url(tmp_path / "d.db")
-    await asyncio.to_thread(upgrade, url)
-    db = Database(url) if setting is None else Database(url, synchronous=setting)
+@pytest.mark.parametrize(("setting", "flushed", "pragma"), [(None, True, 2), ("full", True, 2), ("normal", False, 1)])
+async def test_writes_are_answered_once_their_log_is_on_the_disk_unless_told_otherwise(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str | None, flushed: bool, pragma: int) -> None:
+    """With FULL the writer commits with NORMAL and ``run_write`` flushes the log itself (off the loop) before it
+    answers; with NORMAL nothing waits for the disk."""
+    path = tmp_path / "d.db"
+    await asyncio.to_thread(upgrade, sqlite_url(path))
+    db = Database(sqlite_url(path)) if setting is None else Database(sqlite_url(path), synchronous=setting)
+    synced: list[int] = []
+    fdatasync = os.fdatasync
+
+    def recording(fd: int) -> None:
+        synced.append(os.fstat(fd).st_ino)
+        fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", recording)
     try:
-        assert await db.run_write(lambda conn: conn.exec_driver_sql("PRAGMA synchronous").scalar()) == pragma
+        assert await db.run_write(lambda conn: conn.exec_driver_sql("PRAGMA synchronous").scalar()) == 1
+        await db.run_write(lambda conn: conn.exec_driver_sql(
+            "INSERT INTO brands (slug, name, created_at) VALUES ('d', 'D', '2026-11-30 00:00:00')"))
+        log = Path(f"{path}-wal").stat().st_ino
+        assert (log in synced) is flushed and set(synced) <= {log}
         assert await db.run_read(lambda conn: conn.exec_driver_sql("PRAGMA synchronous").scalar()) == pragma
     finally:
         await db.dispose()
