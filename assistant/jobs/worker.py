@@ -1,7 +1,8 @@
 """The worker: claims jobs, runs the handler registered for each kind, and stops cleanly.
 
-It runs inside ``assistant serve`` (SQLite default) or as ``assistant worker`` processes (PostgreSQL). Free
-slots are refilled as soon as jobs finish (a few finishing together share one claim); leases of running jobs
+It runs inside ``assistant serve`` (SQLite default) or as ``assistant worker`` processes (PostgreSQL). A job
+that finishes hands its slot to the next ready job, claimed in its finishing transaction (``queue.Relay``);
+other free slots are refilled by claims (a few finishing together share one); leases of running jobs
 are renewed while they run, so only a worker that died loses its jobs. On SIGTERM it stops claiming, gives
 running jobs ``grace_seconds`` to finish and hands back the rest.
 """
@@ -22,11 +23,11 @@ from assistant.jobs import queue
 log = logging.getLogger("assistant.worker")
 
 Handler = Callable[[Job], Awaitable[None]]
-"""Runs one job. Its effects must be idempotent (a job runs at least once); it may call ``queue.finish`` in
-the transaction that stores its result, else the worker marks the job done after it returns."""
+"""Runs one job. Its effects must be idempotent (a job runs at least once); it may call ``queue.finish`` as the
+last step of the transaction that stores its result, else the worker marks the job done after it returns."""
 
 COALESCE_SECONDS = 0.02
-"""After a job finishes, wait this long for others to finish too, so they share one claim transaction."""
+"""After a job finishes without a successor, wait this long for others to finish too, so they share one claim."""
 
 
 class JobFailed(Exception):
@@ -56,6 +57,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._running: dict[asyncio.Task[None], Job] = {}
+        self._relay = queue.Relay(self.id, list(handlers), lease_seconds)
 
     def wake(self) -> None:
         """New work was queued in this process: look now instead of at the next poll."""
@@ -99,6 +101,7 @@ class Worker:
         await asyncio.wait_for(loop(), timeout)
 
     async def aclose(self) -> None:
+        await self._release(self._relay.close())
         for close in self.closers:
             await close()
         self.closers.clear()
@@ -113,11 +116,14 @@ class Worker:
         except Exception:  # the database may be briefly unavailable; keep the worker alive
             log.exception("claiming jobs failed")
             return 0
+        self._start(jobs)
+        return len(jobs)
+
+    def _start(self, jobs: list[Job]) -> None:
         for job in jobs:
             task = asyncio.create_task(self._run_one(job))
             self._running[task] = job
             task.add_done_callback(self._done)
-        return len(jobs)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.pop(task, None)
@@ -154,7 +160,8 @@ class Worker:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        await queue.release(self.db, leftover)
+        leftover += self._relay.close()
+        await self._release(leftover)
         log.info("worker %s stopped: %d finished, %d handed back", self.id, len(done), len(leftover))
 
     async def _run_one(self, job: Job) -> None:
@@ -164,10 +171,20 @@ class Worker:
             if job.status != "done":
                 await self.db.run_write(queue.finish, job)
         except asyncio.CancelledError:
-            raise
+            raise  # a successor already handed over stays with the relay, released when the worker stops
         except JobFailed as exc:
             status = await queue.retry_or_bury(self.db, job, str(exc), exc.delay)
             log.warning("job %s (%s #%s) failed, now %s: %s", job.id, job.kind, job.subject_id, status, exc)
         except Exception as exc:
             log.exception("job %s (%s #%s) crashed", job.id, job.kind, job.subject_id)
             await queue.retry_or_bury(self.db, job, f"{type(exc).__name__}: {exc}")
+        else:
+            if not self._stopping.is_set():
+                self._start(self._relay.take(job))
+                return
+        # failed after its finish was written (or stopping): its successor, if it got one, goes back unharmed
+        await self._release(self._relay.take(job))
+
+    async def _release(self, jobs: list[Job]) -> None:
+        if jobs:
+            await queue.release(self.db, jobs)

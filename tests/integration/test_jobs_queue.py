@@ -129,3 +129,55 @@ async def test_a_finished_job_frees_its_slot_at_once_not_at_the_next_poll(db: Da
     worker.stop()
     await asyncio.wait_for(task, 5)
     assert started[-1] - started[0] < 2.0  # six jobs one at a time, far less than one poll interval
+
+
+async def test_a_finishing_job_hands_its_slot_to_the_next_in_the_same_transaction(db: Database, monkeypatch) -> None:
+    """Issue 9: claims made only after jobs finished queued behind every waiting write and took all the freed
+    slots at once, so drafting ran in lockstep waves. Each finish now claims its successor itself: six jobs on
+    two slots need the first claim and at most two more that find nothing left, never one per pair of jobs."""
+    await _queue_jobs(db, 6)
+    claims: list[int] = []
+    claim = queue.claim
+
+    async def counted(*args, **kwargs):
+        found = await claim(*args, **kwargs)
+        claims.append(len(found))
+        return found
+
+    monkeypatch.setattr(queue, "claim", counted)
+    ran: list[int] = []
+
+    async def handle(job: Job) -> None:
+        ran.append(job.subject_id or 0)
+        await asyncio.sleep(0.01 * (job.subject_id or 0))  # finishing at different times, as model answers do
+
+    await Worker(db, {"test": handle}, concurrency=2).run_until_idle(timeout=10)
+    assert sorted(ran) == [1, 2, 3, 4, 5, 6]
+    assert claims[0] == 2 and sum(claims) == 2 and len(claims) <= 3
+    assert set(await scalars(db, select(Job.status))) == {"done"}
+
+
+async def test_a_successor_handed_to_a_stopping_worker_goes_back_unharmed(db: Database) -> None:
+    await _queue_jobs(db, 2)
+    worker = Worker(db, {"test": lambda job: asyncio.sleep(0)}, concurrency=1)
+    [first] = await queue.claim(db, worker.id, ["test"], 1, 30)
+    assert await db.run_write(queue.finish, first) is True  # claims the second job for the worker
+    await worker.aclose()  # stops relaying and releases what it was handed but never started
+    jobs = {job.subject_id: job for job in await rows(db, select(Job))}
+    assert jobs[1].status == "done"
+    assert jobs[2].status == "queued" and jobs[2].attempts == 0 and jobs[2].locked_by is None
+    [again] = await queue.claim(db, "other", ["test"], 1, 30)
+    assert again.subject_id == 2 and await db.run_write(queue.finish, again) is True
+    assert await scalars(db, select(Job.status)) == ["done", "done"]
+
+
+async def test_a_claim_takes_the_oldest_ready_jobs_whether_queued_or_left_by_a_dead_worker(db: Database) -> None:
+    await _queue_jobs(db, 3)
+    [orphan] = await queue.claim(db, "dead-worker", ["test"], 1, 30)
+    await execute(db, update(Job).where(Job.id == orphan.id).values(lease_until=utcnow() - dt.timedelta(seconds=1)))
+    later = utcnow() + dt.timedelta(hours=1)
+    await execute(db, update(Job).where(Job.subject_id == 3).values(run_after=later))  # not due yet
+    claimed = await queue.claim(db, "other", ["test"], 5, 30)
+    assert [job.subject_id for job in claimed] == [1, 2]  # the orphan first (oldest), job 3 not yet due
+    assert claimed[0].attempts == 2 and claimed[1].attempts == 1
+    assert await queue.claim(db, "other", ["other-kind"], 5, 30) == []
