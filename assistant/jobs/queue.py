@@ -59,39 +59,37 @@ async def claim(db: Database, worker_id: str, kinds: Sequence[str], limit: int, 
 _JOBS = Job.__table__
 
 
-_OLDEST_FIRST = (_JOBS.c.run_after, _JOBS.c.id)
-_DUE = claimable(select(_JOBS).where(any_of(_JOBS.c.kind, "kinds"), _JOBS.c.status == "queued",
-                                    _JOBS.c.run_after <= bindparam("now")).order_by(*_OLDEST_FIRST)
-                 .limit(bindparam("limit")))
-_ORPHANED = claimable(select(_JOBS).where(any_of(_JOBS.c.kind, "kinds"), _JOBS.c.status == "running",
-                                         _JOBS.c.lease_until < bindparam("now")).order_by(*_OLDEST_FIRST)
-                      .limit(bindparam("limit")))
-"""Ready jobs: queued and due, or running with an expired lease (the worker died). Two statements, each walking
-``ix_jobs_ready`` in order and stopping at ``limit``: as one statement with OR, the database read and sorted
-every queued job to take the first few. Built once, like the others here: building them took more time than
-running them, and a worker claims once per finished job (``Relay``)."""
-_TAKE = update(_JOBS).where(any_of(_JOBS.c.id, "ids")).values(
-    status="running", attempts=_JOBS.c.attempts + 1,
-    lease_until=bindparam("until", type_=_JOBS.c.lease_until.type), locked_by=bindparam("worker"),
-    updated_at=bindparam("at", type_=_JOBS.c.updated_at.type))
+def _taking(status: str, ready: Any) -> Any:
+    """Lease the oldest ``limit`` jobs of ``status`` that are ``ready``, returning them, in one statement: a
+    select of the ids that walks ``ix_jobs_ready`` in order and stops at the limit (``FOR UPDATE SKIP LOCKED``
+    on PostgreSQL), inside the update. Built once: building a claim took more time than running it, and a
+    worker claims once per finished job (``Relay``)."""
+    ids = claimable(select(_JOBS.c.id).where(any_of(_JOBS.c.kind, "kinds"), _JOBS.c.status == status, ready)
+                    .order_by(_JOBS.c.run_after, _JOBS.c.id).limit(bindparam("limit")))
+    return update(_JOBS).where(_JOBS.c.id.in_(ids.scalar_subquery())).values(
+        status="running", attempts=_JOBS.c.attempts + 1,
+        lease_until=bindparam("until", type_=_JOBS.c.lease_until.type), locked_by=bindparam("worker"),
+        updated_at=bindparam("at", type_=_JOBS.c.updated_at.type)).returning(*_JOBS.c)
+
+
+_TAKE_ORPHANED = _taking("running", _JOBS.c.lease_until < bindparam("now"))
+"""Jobs whose worker died (running, lease expired): they have waited longest, so they are taken first."""
+_TAKE_DUE = _taking("queued", _JOBS.c.run_after <= bindparam("now"))
+"""Queued and due. Apart from the orphans' statement: as one statement with OR, the database read and sorted
+every queued job to take the first few (a backlog made every claim slow)."""
 
 
 def _claim(conn: Connection, worker_id: str, kinds: list[str], limit: int, lease_seconds: float, *,
            orphans: bool = True) -> list[Job]:
-    """The jobs come back as detached ``Job`` objects (plain values, no session behind them). Without
-    ``orphans``, only queued jobs (a relay's: the worker's next claim finds the orphans)."""
+    """The jobs come back as detached ``Job`` objects (plain values, no session behind them), oldest first.
+    Without ``orphans``, only queued jobs (a relay's: the worker's next claim finds the orphans)."""
     now = utcnow()
-    ready = {"kinds": kinds, "now": now, "limit": limit}
-    rows = list(conn.execute(_DUE, ready).mappings())
-    if orphans:
-        rows += conn.execute(_ORPHANED, ready).mappings()
-        rows = sorted(rows, key=lambda row: (row["run_after"], row["id"]))[:limit]
-    if not rows:
-        return []
-    lease_until = now + dt.timedelta(seconds=lease_seconds)
-    conn.execute(_TAKE, {"ids": [row["id"] for row in rows], "until": lease_until, "worker": worker_id, "at": now})
-    return [Job(**dict(row, status="running", attempts=row["attempts"] + 1, lease_until=lease_until,
-                       locked_by=worker_id, updated_at=now)) for row in rows]
+    params = {"kinds": kinds, "now": now, "limit": limit, "worker": worker_id, "at": now,
+              "until": now + dt.timedelta(seconds=lease_seconds)}
+    rows = list(conn.execute(_TAKE_ORPHANED, params).mappings()) if orphans else []
+    if len(rows) < limit:
+        rows += conn.execute(_TAKE_DUE, dict(params, limit=limit - len(rows))).mappings()
+    return [Job(**row) for row in sorted(rows, key=lambda row: (row["run_after"], row["id"]))]
 
 
 _FINISH = update(_JOBS).where(_JOBS.c.id == bindparam("job_id"), _JOBS.c.locked_by == bindparam("worker_id"),
