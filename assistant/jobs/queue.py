@@ -107,7 +107,7 @@ def finish(conn: Connection, job: Job) -> bool:
     if finished:
         job.status = "done"
         relay = _RELAYS.get(job.locked_by or "")
-        if relay is not None and relay.open:
+        if relay is not None:
             relay.handed[job.id] = _claim(conn, relay.worker_id, relay.kinds, 1, relay.lease_seconds, orphans=False)
     return finished
 
@@ -126,7 +126,6 @@ class Relay:
         self.worker_id = worker_id
         self.kinds = list(kinds)
         self.lease_seconds = lease_seconds
-        self.open = True
         self.handed: dict[int, list[Job]] = {}
         """Successors claimed by a committed finish of the job with this id, not yet taken by the worker."""
         _RELAYS[worker_id] = self
@@ -136,7 +135,6 @@ class Relay:
 
     def close(self) -> list[Job]:
         """Stop relaying; the successors handed over but never taken (to be released)."""
-        self.open = True
         _RELAYS.pop(self.worker_id, None)
         left = [successor for successors in self.handed.values() for successor in successors]
         self.handed.clear()
@@ -144,7 +142,7 @@ class Relay:
 
 
 _RELAYS: dict[str, Relay] = {}
-"""The relaying workers of this process, by worker id (a job's ``locked_by``)."""
+"""The relaying workers of this process, by worker id (a job's ``locked_by``); a closed relay is not here."""
 
 
 async def extend_leases(db: Database, worker_id: str, job_ids: Sequence[int], lease_seconds: float) -> None:
