@@ -212,11 +212,14 @@ class Database:
             done, result = False, None
             loop = asyncio.get_running_loop()
             deadline = loop.time() + LOCKED_RETRY_SECONDS
-            while self._writers.try_take():
-                try:
-                    done, result = self._write_now(fn, args)
-                finally:
-                    self._writers.give_back()
+            while True:
+                if not self._checkpoint_restarting():
+                    if not self._writers.try_take():
+                        break  # another process has the turn: wait for it in a thread
+                    try:
+                        done, result = self._write_now(fn, args)
+                    finally:
+                        self._writers.give_back()
                 if done or loop.time() >= deadline:
                     break
                 await asyncio.sleep(LOCKED_RETRY_INTERVAL)  # the file is locked by a writer outside the turns
@@ -225,6 +228,10 @@ class Database:
         if self._flushes_log:  # other writes may run meanwhile; this one is answered once its log is on the disk
             await asyncio.to_thread(_flush_log, self._log_file)
         return result
+
+    def _checkpoint_restarting(self) -> bool:
+        """The checkpoint thread wants the write lock to let the log start over (``db/checkpoint.py``)."""
+        return self.checkpointer is not None and self.checkpointer.restarting
 
     def _write_now(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, Any]:
         """In the loop, if the file's write lock is free at once; (False, None) when another writer holds it."""
