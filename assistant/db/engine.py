@@ -6,7 +6,8 @@ still cannot get the lock in time becomes ``Overloaded`` (503 with Retry-After),
 
 Every rule runs through ``run_write``/``run_read`` (see ``assistant.db``): a plain function of a synchronous
 ``Connection``, run as one transaction; there is no other way in (no ORM session). On PostgreSQL that is
-``run_sync`` on a pooled asyncpg connection. On SQLite it runs on a synchronous ``sqlite3`` connection right in
+``run_sync`` on a pooled asyncpg connection; a read runs in autocommit (under READ COMMITTED each statement sees
+its own snapshot inside a transaction as well, so only the BEGIN and COMMIT round trips go). On SQLite it runs on a synchronous ``sqlite3`` connection right in
 the event loop: through aiosqlite every cursor call is a round trip to its thread (about four per statement,
 each waiting for the GIL and the next loop turn), which was most of an ingest's time. A short SQLite transaction
 costs less than those hops. The write still takes the same asyncio lock, its turn among the processes writing
@@ -34,6 +35,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -119,12 +121,18 @@ def _sqlite_events(engine: Engine, *, immediate: bool, synchronous: str) -> None
             conn.connection.dbapi_connection.execute("BEGIN")
 
 
+_RUNS_AGAIN = ContextVar("_RUNS_AGAIN", default=False)
+"""Set while a read takes a pooled connection: it runs again on a dead one, so it needs no ping."""
+
+
 def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-    """PostgreSQL: a connection taken from the pool answers ``SELECT 1`` first; a dead one (the server
-    restarted) makes the pool drop every connection it holds and open a new one, so the transaction runs on a
-    live connection. SQLAlchemy's own ``pool_pre_ping`` does the same in three round trips on asyncpg (BEGIN,
-    the ping, ROLLBACK: for pgbouncer's transaction mode, not used here), which was three of a history read's
-    eight round trips."""
+    """PostgreSQL: a connection taken from the pool for a write answers ``SELECT 1`` first; a dead one (the
+    server restarted) makes the pool drop every connection it holds and open a new one, so the transaction runs
+    on a live connection. SQLAlchemy's own ``pool_pre_ping`` does the same in three round trips on asyncpg
+    (BEGIN, the ping, ROLLBACK: for pgbouncer's transaction mode, not used here), which was three of a history
+    read's eight round trips. Reads skip it (``Database.run_read`` runs again instead)."""
+    if _RUNS_AGAIN.get():
+        return
     try:
         await_(dbapi_connection.driver_connection.execute("SELECT 1"))
     except Exception as exc:
@@ -175,6 +183,8 @@ class Database:
                                                  pool_timeout=pool_wait_seconds, echo=echo,
                                                  json_serializer=_json_text)
             event.listen(self._postgres.sync_engine, "checkout", _ping)
+            # reads need no transaction: under READ COMMITTED each statement sees its own snapshot either way
+            self._postgres_reads = self._postgres.execution_options(isolation_level="AUTOCOMMIT")
         self._group_commits: dict[str, GroupCommit[Any, Any]] = {}
 
     @classmethod
@@ -263,8 +273,7 @@ class Database:
         """``fn(connection, *args)`` in one read transaction (on SQLite: in the loop, on the kept read connection;
         WAL readers never wait)."""
         if self._postgres is not None:
-            async with self._guard(), self._postgres.begin() as conn:
-                return await conn.run_sync(fn, *args)
+            return await self._read_postgres(fn, args)
         async with self._guard():
             conn = self._reader
             if conn is None or conn.closed:
@@ -275,6 +284,25 @@ class Database:
                     return fn(own, *args)
             with conn.begin():
                 return fn(conn, *args)
+
+    async def _read_postgres(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """PostgreSQL: the read's statements in autocommit (no BEGIN and COMMIT, two of a history read's four
+        round trips) on a connection taken without a ping (a third); a dead connection, which the ping would
+        have found, is dropped by the pool on its first error, and the read runs once more on a live one."""
+        runs_again = _RUNS_AGAIN.set(True)
+        try:
+            try:
+                return await self._read_postgres_once(fn, args)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+            return await self._read_postgres_once(fn, args)
+        finally:
+            _RUNS_AGAIN.reset(runs_again)
+
+    async def _read_postgres_once(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        async with self._guard(), self._postgres_reads.connect() as conn:
+            return await conn.run_sync(fn, *args)
 
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:

@@ -1,13 +1,16 @@
-"""PostgreSQL: a pooled connection whose server side is gone (a restart, a terminated backend) is found out when
-it is taken from the pool (one ``SELECT 1``) and replaced, so the transaction runs on a live connection."""
+"""PostgreSQL: a pooled connection whose server side is gone (a restart, a terminated backend) never fails a
+transaction. A write's connection is checked when it is taken from the pool (one ``SELECT 1``) and replaced; a
+read takes its connection unchecked, in autocommit (no BEGIN or COMMIT), and runs once more on a live one when
+its first statement finds the connection dead."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from assistant.db import Database
 from tests.conftest import TEST_DATABASE_URL
@@ -15,15 +18,60 @@ from tests.conftest import TEST_DATABASE_URL
 BACKEND = text("SELECT pg_backend_pid()")
 
 
-@pytest.mark.postgres
-async def test_a_dead_pooled_connection_is_replaced_before_the_transaction(db: Database) -> None:
-    first = await db.run_read(lambda conn: conn.execute(BACKEND).scalar_one())
-    assert await db.run_read(lambda conn: conn.execute(BACKEND).scalar_one()) == first  # the pool keeps it
+async def _terminate(pid: int) -> None:
     killer = await asyncpg.connect(TEST_DATABASE_URL.replace("+asyncpg", ""))
     try:
-        assert await killer.fetchval("SELECT pg_terminate_backend($1)", first)
+        assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
     finally:
         await killer.close()
     await asyncio.sleep(0.2)
-    again = await db.run_read(lambda conn: conn.execute(BACKEND).scalar_one())
+
+
+@pytest.mark.postgres
+async def test_a_read_on_a_dead_pooled_connection_runs_again_on_a_live_one(db: Database) -> None:
+    first = await db.run_read(lambda conn: conn.execute(BACKEND).scalar_one())
+    assert await db.run_read(lambda conn: conn.execute(BACKEND).scalar_one()) == first  # the pool keeps it
+    await _terminate(first)
+    runs: list[int] = []
+
+    def backend(conn: Any) -> int:
+        runs.append(1)
+        return conn.execute(BACKEND).scalar_one()
+
+    again = await db.run_read(backend)
     assert again != first
+    assert len(runs) == 2  # no ping found the dead connection: the read's own statement did, and it ran again
+
+
+@pytest.mark.postgres
+async def test_a_write_is_given_a_live_connection_by_the_ping(db: Database) -> None:
+    first = await db.run_write(lambda conn: conn.execute(BACKEND).scalar_one())
+    assert await db.run_write(lambda conn: conn.execute(BACKEND).scalar_one()) == first
+    await _terminate(first)
+    runs: list[int] = []
+
+    def backend(conn: Any) -> int:
+        runs.append(1)
+        return conn.execute(BACKEND).scalar_one()
+
+    assert await db.run_write(backend) != first
+    assert runs == [1]  # a write never runs twice: the ping replaced the connection before it began
+
+
+@pytest.mark.postgres
+async def test_a_read_sends_its_statement_alone_and_a_write_pings_first() -> None:
+    """The simple queries asyncpg sends besides the statements (which it sends prepared and does not log): a
+    read sends none (no ping, BEGIN or COMMIT: one round trip, four before), a write keeps its ping and its
+    transaction."""
+    db = Database(TEST_DATABASE_URL, pool_size=1)
+    sent: list[str] = []
+    event.listen(next(iter(db.engines)), "connect",
+                 lambda dbapi, _record: dbapi.driver_connection.add_query_logger(lambda q: sent.append(q.query)))
+    try:
+        await db.run_write(lambda conn: conn.execute(BACKEND).scalar_one())
+        assert sent[-3:] == ["SELECT 1", "BEGIN;", "COMMIT;"]
+        sent.clear()
+        assert await db.run_read(lambda conn: conn.execute(BACKEND).scalar_one()) > 0
+        assert sent == []
+    finally:
+        await db.dispose()
