@@ -206,6 +206,32 @@ async def test_a_transaction_that_finds_no_free_connection_in_time_is_overloaded
         await capped.dispose()
 
 
+@pytest.mark.postgres  # the pool is PostgreSQL's
+async def test_transactions_get_the_pools_connections_in_the_order_they_asked(db: Database) -> None:
+    """Many callers, few connections: each transaction starts in the order it asked. With the pool's own queue a
+    woken waiter needs three turns of the loop to take the connection handed to it, and a caller that asked
+    meanwhile took it instead, so the waiter queued again at the end (some 45 times): under 32 concurrent reads
+    for a pool of 10, p99 was 32 ms against a p50 of 2.7 ms."""
+    capped = Database(db.url, pool_size=2)
+    asked: list[int] = []
+    started: list[int] = []
+    numbers = iter(range(1_000_000))
+
+    async def reads() -> None:
+        for _ in range(10):
+            number = next(numbers)
+            asked.append(number)
+            await capped.run_read(lambda conn, n=number: (started.append(n), conn.exec_driver_sql("SELECT 1")))
+
+    try:
+        await asyncio.gather(*(capped.run_read(lambda conn: conn.exec_driver_sql("SELECT pg_sleep(0.05)"))
+                               for _ in range(2)))  # both connections open: none is opened while measuring
+        await asyncio.gather(*(reads() for _ in range(12)))
+        assert len(started) == 120 and started == asked
+    finally:
+        await capped.dispose()
+
+
 def postgres_connections(pid: int, port: int) -> int:
     """The TCP connections process ``pid`` holds open to ``port``: its sockets, found in ``/proc/net/tcp``."""
     sockets = set()
