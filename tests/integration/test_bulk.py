@@ -1,7 +1,7 @@
-"""The bulk paths of ``assistant/db/bulk.py`` on the database under test (PostgreSQL: COPY and set-based
-updates; SQLite: ``executemany`` with ids given under the write lock): rows stored exactly, ids in order, a unique
-violation is SQLAlchemy's ``IntegrityError`` (ingest retries on it) and leaves nothing of its transaction, each
-updated row gets its own values, and writers updating the same rows at once wait in turn."""
+"""The bulk paths of ``assistant/db/bulk.py`` on the database under test (PostgreSQL: INSERT from unnest, COPY
+and set-based updates; SQLite: ``executemany`` with ids given under the write lock): rows stored exactly, ids in
+order, a unique violation is SQLAlchemy's ``IntegrityError`` (ingest retries on it) and leaves nothing of its
+transaction, each updated row gets its own values, and writers updating the same rows at once wait in turn."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from assistant.db import Database
 from assistant.db.base import UTCDateTime
-from assistant.db.bulk import COPY_MIN_ROWS, executemany, insert_returning_ids, update_rows
+from assistant.db.bulk import COPY_MIN_ROWS, UNNEST_MAX_ROWS, executemany, insert_returning_ids, update_rows
 from assistant.db.people import Interaction, Person
 from tests.support.factories import Factory
 
@@ -34,7 +34,7 @@ def interaction_rows(brand_id: int, person_ids: list[int], prefix: str) -> list[
             for i, pid in enumerate(person_ids)]
 
 
-@pytest.mark.parametrize("n", [3, 50])  # below and above the COPY threshold
+@pytest.mark.parametrize("n", [2, UNNEST_MAX_ROWS, UNNEST_MAX_ROWS + 1])  # INSERT from unnest, then COPY
 async def test_bulk_rows_come_back_exactly_with_their_ids_in_order(db: Database, factory: Factory, n: int) -> None:
     kit = await factory.brand()
 
