@@ -1,0 +1,147 @@
+"""PostgreSQL: an ingest group commit waits on as few round trips as it can, since the one server process's serial
+round trips are what limits single-mention ingest there. Round trips are counted by a TCP relay between the
+``Database`` and the real server (each time the client speaks again after the server answered), statements by
+SQLAlchemy's ``before_cursor_execute``. Also: the ids the one-statement inserts answer are those of the rows
+stored, and they store exactly what SQLAlchemy's own executemany stores."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert, make_url, select
+
+from assistant.db import Database
+from assistant.db.bulk import UNNEST_MAX_ROWS, executemany, insert_returning_ids
+from assistant.db.jobs import Job
+from assistant.db.people import Interaction, Person
+from assistant.db.turns import Turn
+from assistant.mentions.service import Mention, ingest, validate
+from tests.integration.test_ingest_storage import _rows
+from tests.support.factories import Factory
+
+pytestmark = pytest.mark.postgres
+
+
+class Relay:
+    """Passes bytes between clients and the server, counting the client's turns to speak."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.round_trips = 0
+        self._last = ""
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, side: str) -> None:
+        try:
+            while data := await reader.read(65536):
+                if side == "client" and self._last != "client":
+                    self.round_trips += 1
+                self._last = side
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection(*self.target)
+        await asyncio.gather(self._pipe(reader, server_writer, "client"), self._pipe(server_reader, writer, "server"))
+
+
+@pytest.fixture
+async def relayed(settings: Any) -> AsyncIterator[tuple[Database, Relay]]:
+    url = make_url(settings.database_url)
+    relay = Relay(url.host or "127.0.0.1", url.port or 5432)
+    server = await asyncio.start_server(relay._serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    db = Database(url.set(host="127.0.0.1", port=port).render_as_string(hide_password=False), pool_size=1)
+    try:
+        yield db, relay
+    finally:
+        await db.dispose()
+        server.close()
+
+
+def mentions(prefix: str, n: int, authors: int) -> list[Mention]:
+    return [validate({"platform": "x", "external_id": f"{prefix}{i}", "text": f"my order {i} is late",
+                      "created_at": "2026-11-20T12:00:00Z", "author": {"handle": f"@author{i % authors}"}})
+            for i in range(n)]
+
+
+async def test_an_ingest_group_commit_of_known_people_is_nine_round_trips(
+        relayed: tuple[Database, Relay], factory: Factory) -> None:
+    """Twenty mentions from people with open turns: BEGIN (the pool's liveness check), three lookups (known
+    mentions, handles, open turns), the turns' and the people's updates (each locking its rows in the same
+    statement), the mentions' insert with their ids, the queued jobs' lookup, COMMIT. On main it was 13: a
+    ``SELECT 1`` ping, two ``SELECT ... FOR UPDATE``, and ``nextval`` before a ``COPY``."""
+    db, relay = relayed
+    kit = await factory.brand()
+    statements: list[str] = []
+    for engine in db.engines:
+        event.listen(engine, "before_cursor_execute",
+                     lambda conn, cursor, sql, params, context, many: statements.append(sql))
+    for n in range(3):  # people, open turns and their jobs made; asyncpg's prepared statements cached
+        await ingest(db, kit.id, mentions(f"warm{n}-", 20, authors=20))
+    statements.clear()
+    relay.round_trips = 0
+    outcomes = await ingest(db, kit.id, mentions("m", 20, authors=20))
+    assert len(outcomes) == 20 and not any(o.duplicate for o in outcomes)
+    assert relay.round_trips == 9, statements
+    assert len(statements) == 7
+    assert not any("nextval" in sql or sql.lstrip().startswith("SELECT 1") for sql in statements)
+
+
+@pytest.mark.parametrize("n", [1, 20, UNNEST_MAX_ROWS + 1])  # one-statement inserts, then COPY
+async def test_ingest_answers_the_ids_of_the_rows_it_stored(db: Database, factory: Factory, n: int) -> None:
+    kit = await factory.brand()
+    await ingest(db, kit.id, mentions("before", 7, authors=3))  # ids of people, turns and mentions move on
+    given = mentions("e", n, authors=max(1, n // 3))
+    outcomes = await ingest(db, kit.id, given)
+
+    def stored(conn: Any) -> tuple[dict[int, Any], dict[int, Any], set[int]]:
+        rows = {r.id: r for r in conn.execute(select(Interaction.id, Interaction.external_id, Interaction.person_id,
+                                                     Interaction.turn_id).where(Interaction.brand_id == kit.id))}
+        turns = {r.id: r for r in conn.execute(select(Turn.id, Turn.person_id).where(Turn.brand_id == kit.id))}
+        jobs = set(conn.execute(select(Job.subject_id).where(Job.brand_id == kit.id)).scalars())
+        return rows, turns, jobs
+
+    rows, turns, jobs = await db.run_read(stored)
+    for mention, outcome in zip(given, outcomes):
+        row = rows[outcome.id]
+        assert (row.external_id, row.person_id, row.turn_id) == (mention.external_id, outcome.person_id,
+                                                                  outcome.turn_id)
+        assert turns[outcome.turn_id].person_id == outcome.person_id and outcome.turn_id in jobs
+    assert len({o.person_id for o in outcomes}) == max(1, n // 3)
+
+
+async def test_one_statement_inserts_store_what_sqlalchemy_stores(db: Database, factory: Factory) -> None:
+    kit = await factory.brand()
+    now = dt.datetime.now(dt.timezone.utc)
+    person_id = (await db.run_write(lambda conn: insert_returning_ids(conn, Person.__table__, [
+        {"brand_id": kit.id, "display_name": "p", "first_seen_at": now, "last_seen_at": now, "do_not_reply": False,
+         "mention_count": 0, "reply_count": 0, "created_at": now}])))[0]
+
+    def write(conn: Any, fast: bool) -> list[int]:
+        rows = _rows("f" if fast else "s", person_id)
+        for row in rows:
+            row["brand_id"] = kit.id
+        if fast:
+            executemany(conn, Interaction.__table__, rows)
+        else:
+            conn.execute(insert(Interaction), rows)
+        return []
+
+    await db.run_write(write, True)
+    await db.run_write(write, False)
+    columns = [c for c in Interaction.__table__.columns if c.name not in ("id", "external_id")]
+
+    def read(conn: Any, prefix: str) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in conn.execute(select(*columns).where(Interaction.external_id.startswith(prefix))
+                                               .order_by(Interaction.external_id))]
+
+    fast, slow = await db.run_read(read, "f"), await db.run_read(read, "s")
+    assert len(fast) == 5 and fast == slow
