@@ -49,19 +49,36 @@ def resolve_people(conn: Connection, brand_id: int, sightings: Iterable[Sighting
                  "do_not_reply": False, "mention_count": 0, "reply_count": 0,
                  "created_at": now} for k in missing]
         new_ids = insert_returning_ids(conn, Person.__table__, rows)
-        executemany(conn, insert_ignoring_duplicates(conn, Handle.__table__), [  # in key order: no deadlock
-            {"brand_id": brand_id, "person_id": pid, "platform": k[0], "handle": k[1],
-             "external_id": first[k].external_id, "created_at": now} for k, pid in sorted(zip(missing, new_ids))])
+        handles = [{"brand_id": brand_id, "person_id": pid, "platform": k[0], "handle": k[1],  # in key order:
+                    "external_id": first[k].external_id, "created_at": now}  # no deadlock
+                   for k, pid in sorted(zip(missing, new_ids))]
         if writes_are_serial(conn):  # nobody can have claimed these handles meanwhile
+            executemany(conn, insert_ignoring_duplicates(conn, Handle.__table__), handles)
             winners = dict(zip(missing, new_ids))
-        else:
-            winners = _existing(conn, brand_id, missing, quiet)
+        else:  # the handles that went in are ours; only those a concurrent writer claimed first are looked up
+            claimed = set(map(tuple, conn.execute(_claiming(conn), handles)))
+            winners = {k: pid for k, pid in zip(missing, new_ids) if k in claimed}
+            if len(winners) < len(missing):
+                winners.update(_existing(conn, brand_id, [k for k in missing if k not in claimed], quiet))
         # A concurrent writer may have claimed a handle first: drop the person we made for it.
         losers = [pid for k, pid in zip(missing, new_ids) if winners[k] != pid]
         if losers:
             conn.execute(delete(Person).where(Person.id.in_(losers)))
         found.update(winners)
     return found
+
+
+_CLAIMING: dict[str, Any] = {}
+
+
+def _claiming(conn: Connection) -> Any:
+    """The handles' ``INSERT ... ON CONFLICT DO NOTHING RETURNING platform, handle``: the keys it stored. Built
+    once per dialect."""
+    statement = _CLAIMING.get(conn.dialect.name)
+    if statement is None:
+        statement = _CLAIMING[conn.dialect.name] = insert_ignoring_duplicates(conn, Handle.__table__).returning(
+            Handle.platform, Handle.handle)
+    return statement
 
 
 _EXISTING = (select(Handle.platform, Handle.handle, Handle.person_id, Person.do_not_reply)

@@ -2,7 +2,8 @@
 round trips are what limits single-mention ingest there. Round trips are counted by a TCP relay between the
 ``Database`` and the real server (each time the client speaks again after the server answered), statements by
 SQLAlchemy's ``before_cursor_execute``. Also: the ids the one-statement inserts answer are those of the rows
-stored, and they store exactly what SQLAlchemy's own executemany stores."""
+stored, they store exactly what SQLAlchemy's own executemany stores, and a handle another writer claimed first
+(found out from what the handles' insert returns) resolves to that writer's person."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from sqlalchemy import event, insert, make_url, select
 from assistant.db import Database
 from assistant.db.bulk import UNNEST_MAX_ROWS, executemany, insert_returning_ids
 from assistant.db.jobs import Job
-from assistant.db.people import Interaction, Person
+from assistant.db.people import Handle, Interaction, Person
 from assistant.db.turns import Turn
 from assistant.mentions.service import Mention, ingest, validate
+from assistant.people.identity import Sighting, resolve_people
 from tests.integration.test_ingest_storage import _rows
 from tests.support.factories import Factory
 
@@ -95,6 +97,23 @@ async def test_an_ingest_group_commit_of_known_people_is_nine_round_trips(
     assert not any("nextval" in sql or sql.lstrip().startswith("SELECT 1") for sql in statements)
 
 
+async def test_an_ingest_group_commit_of_new_people_is_eleven_round_trips(
+        relayed: tuple[Database, Relay], factory: Factory) -> None:
+    """Twenty mentions from twenty new people: BEGIN, the three lookups, the people's insert with their ids, the
+    handles' insert answering which it stored, the turns' insert with their ids, the people's update, the
+    mentions' insert, the jobs' insert, COMMIT. On main it was 17: ``SELECT 1``, a second handles lookup after
+    their insert, three ``nextval`` before three ``COPY``, and a ``SELECT ... FOR UPDATE`` before the update."""
+    db, relay = relayed
+    kit = await factory.brand()
+    for n in range(2):
+        await ingest(db, kit.id, mentions(f"warm{n}-", 20, authors=20))
+    relay.round_trips = 0
+    outcomes = await ingest(db, kit.id, [validate({
+        "platform": "x", "external_id": f"new{i}", "text": "hello", "created_at": "2026-11-20T12:00:00Z",
+        "author": {"handle": f"@newcomer{i}"}}) for i in range(20)])
+    assert len({o.person_id for o in outcomes}) == 20 and relay.round_trips == 11
+
+
 @pytest.mark.parametrize("n", [1, 20, UNNEST_MAX_ROWS + 1])  # one-statement inserts, then COPY
 async def test_ingest_answers_the_ids_of_the_rows_it_stored(db: Database, factory: Factory, n: int) -> None:
     kit = await factory.brand()
@@ -145,3 +164,31 @@ async def test_one_statement_inserts_store_what_sqlalchemy_stores(db: Database, 
 
     fast, slow = await db.run_read(read, "f"), await db.run_read(read, "s")
     assert len(fast) == 5 and fast == slow
+
+
+async def test_writers_creating_the_same_people_at_once_agree_on_them(db: Database, factory: Factory) -> None:
+    """The first writer holds its new handles b and c uncommitted; the second's insert of them waits, then skips
+    them (another writer has them), so it looks them up and drops the people it made for them."""
+    kit = await factory.brand()
+    at = dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc)
+
+    def create(conn: Any, handles: list[str], hold: float) -> dict[tuple[str, str], int]:
+        found = resolve_people(conn, kit.id, [Sighting("x", h, at) for h in handles])
+        conn.exec_driver_sql(f"SELECT pg_sleep({hold})")
+        return found
+
+    first = asyncio.create_task(db.run_write(create, ["a", "b", "c"], 0.5))
+    await asyncio.sleep(0.2)
+    second = await db.run_write(create, ["b", "c", "d"], 0)
+    first_found = await first
+    assert {k: first_found[k] for k in [("x", "b"), ("x", "c")]} == {k: second[k] for k in [("x", "b"), ("x", "c")]}
+
+    def stored(conn: Any) -> tuple[dict[str, int], set[int]]:
+        handles = {h: pid for h, pid in conn.execute(select(Handle.handle, Handle.person_id)
+                                                     .where(Handle.brand_id == kit.id))}
+        return handles, set(conn.execute(select(Person.id).where(Person.brand_id == kit.id)).scalars())
+
+    handles, people = await db.run_read(stored)
+    assert handles == {"a": first_found[("x", "a")], "b": first_found[("x", "b")], "c": first_found[("x", "c")],
+                       "d": second[("x", "d")]}
+    assert people == set(handles.values())
