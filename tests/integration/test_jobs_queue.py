@@ -98,10 +98,11 @@ async def test_a_busy_worker_renews_its_leases_so_no_one_takes_its_jobs(db: Data
     finished = asyncio.Event()
 
     async def slow(job: Job) -> None:
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(2.5)  # outlives the lease more than twice over
         finished.set()
 
-    worker = Worker(db, {"test": slow}, lease_seconds=0.3, poll_seconds=0.05)
+    # renewed every third of the lease: a loaded machine that stalls the loop for 0.2 s let a 0.3 s lease lapse
+    worker = Worker(db, {"test": slow}, lease_seconds=1.0, poll_seconds=0.05)
     task = asyncio.create_task(worker.run())
     stolen: list[Job] = []
     while not finished.is_set():
