@@ -2,7 +2,7 @@
 round trips are what limits single-mention ingest there. Round trips are counted by a TCP relay between the
 ``Database`` and the real server (each time the client speaks again after the server answered), statements by
 SQLAlchemy's ``before_cursor_execute``. Also: the ids the one-statement inserts answer are those of the rows
-stored, they store exactly what SQLAlchemy's own executemany stores, and a handle another writer claimed first
+stored (what they store: ``test_ingest_storage.py``), and a handle another writer claimed first
 (found out from what the handles' insert returns) resolves to that writer's person."""
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, make_url, select
+from sqlalchemy import event, make_url, select
 
 from assistant.db import Database
-from assistant.db.bulk import UNNEST_MAX_ROWS, executemany, insert_returning_ids
+from assistant.db.bulk import UNNEST_MAX_ROWS
 from assistant.db.jobs import Job
 from assistant.db.people import Handle, Interaction, Person
 from assistant.db.turns import Turn
 from assistant.mentions.service import Mention, ingest, validate
 from assistant.people.identity import Sighting, resolve_people
-from tests.integration.test_ingest_storage import _rows
 from tests.support.factories import Factory
 
 pytestmark = pytest.mark.postgres
@@ -135,35 +134,6 @@ async def test_ingest_answers_the_ids_of_the_rows_it_stored(db: Database, factor
                                                                   outcome.turn_id)
         assert turns[outcome.turn_id].person_id == outcome.person_id and outcome.turn_id in jobs
     assert len({o.person_id for o in outcomes}) == max(1, n // 3)
-
-
-async def test_one_statement_inserts_store_what_sqlalchemy_stores(db: Database, factory: Factory) -> None:
-    kit = await factory.brand()
-    now = dt.datetime.now(dt.timezone.utc)
-    person_id = (await db.run_write(lambda conn: insert_returning_ids(conn, Person.__table__, [
-        {"brand_id": kit.id, "display_name": "p", "first_seen_at": now, "last_seen_at": now, "do_not_reply": False,
-         "mention_count": 0, "reply_count": 0, "created_at": now}])))[0]
-
-    def write(conn: Any, fast: bool) -> list[int]:
-        rows = _rows("f" if fast else "s", person_id)
-        for row in rows:
-            row["brand_id"] = kit.id
-        if fast:
-            executemany(conn, Interaction.__table__, rows)
-        else:
-            conn.execute(insert(Interaction), rows)
-        return []
-
-    await db.run_write(write, True)
-    await db.run_write(write, False)
-    columns = [c for c in Interaction.__table__.columns if c.name not in ("id", "external_id")]
-
-    def read(conn: Any, prefix: str) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in conn.execute(select(*columns).where(Interaction.external_id.startswith(prefix))
-                                               .order_by(Interaction.external_id))]
-
-    fast, slow = await db.run_read(read, "f"), await db.run_read(read, "s")
-    assert len(fast) == 5 and fast == slow
 
 
 async def test_writers_creating_the_same_people_at_once_agree_on_them(db: Database, factory: Factory) -> None:
