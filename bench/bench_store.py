@@ -87,7 +87,7 @@ def run() -> Iterator[str]:
                 token = brand_key(copy.engine.url)
                 with assistant_server(copy.engine.url) as (port, proc):  # a first batch, then planner statistics
                     httpx.post(f"http://127.0.0.1:{port}/api/v1/mentions/batch", timeout=120,
-                               content=batch_bodies(1)[0].replace(b'"b0-', b'"first-'),
+                               content=batch_bodies(1, run="first-")[0],
                                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
                 analyze(copy.engine)
                 name = f"{copy.engine.name}, {size_label(size)} store, 1 serve --no-worker, wrk 32 conn {DURATION}s"

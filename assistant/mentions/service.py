@@ -3,10 +3,20 @@
 Everything works a batch at a time (a single mention is a batch of one), so a thousand mentions cost a
 handful of statements, not thousands. The natural key (brand, platform, external_id) makes every retry safe:
 a mention seen before answers with the ids it got the first time.
+
+On PostgreSQL a large batch is stored in ``PARTS`` transactions side by side, each on its own connection, so
+the database's work on one part runs on the other core while this process builds the next part's rows (one
+transaction after another, each waited for the other: a 1,000-mention batch took the server's time plus the
+database's). Everything one person's mentions touch (their handles, person row, open turns) is in one part,
+and so is a reply with the mention it answers and every copy of one mention, so the parts never touch the
+same rows. A batch answered with an error may have stored some parts: sent again, those answer as
+duplicates with the ids they got, the rest are stored. SQLite writes one transaction at a time, so there a
+batch stays one transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +37,7 @@ from assistant.errors import NotFound
 from assistant.jobs import queue
 from assistant.mentions.schemas import MentionIn, MentionOut, TurnRef
 from assistant.people import history
-from assistant.people.identity import Sighting, apply_activity, resolve_people, tally
+from assistant.people.identity import HandleKey, Sighting, apply_activity, known_people, resolve_people, tally
 from assistant.problems import validation_failed
 
 @dataclass
@@ -92,9 +102,69 @@ def ingestor(db: Database) -> GroupCommit[Mention, Outcome]:
     return db.group_commit("mentions.ingest", lambda brand_id, mentions: ingest(db, brand_id, mentions))
 
 
+PARTS = 3
+"""Transactions side by side for one large batch on PostgreSQL. 1,000-mention batches from one client, 2
+cores: 4,700/s in one transaction, 6,900/s in two, 7,800/s in three, 7,700/s in four."""
+PARTS_FROM = 200
+"""Smaller batches (and the group commits of single mentions) stay one transaction: a part's fixed cost (a
+connection, BEGIN, a dozen round trips) is worth paying only for many rows."""
+
+
 async def ingest(db: Database, brand_id: int, mentions: Sequence[Mention]) -> list[Outcome]:
-    """Store valid mentions; answers one outcome per mention, in order. Retried once on a unique-key race
-    with a concurrent writer (PostgreSQL), after which every mention is either new or a duplicate."""
+    """Store valid mentions; answers one outcome per mention, in order (see the module's docstring for large
+    batches on PostgreSQL)."""
+    if db.is_sqlite or len(mentions) < PARTS_FROM:
+        return await _ingest_together(db, brand_id, mentions)
+    handles = sorted({(m.platform, m.handle) for m in mentions})
+    people = await db.run_read(known_people, brand_id, handles)
+    parts = split_apart(mentions, people, PARTS)
+    stored = await asyncio.gather(*(_ingest_together(db, brand_id, [mentions[i] for i in part]) for part in parts),
+                                  return_exceptions=True)  # every part ends before an error is raised
+    outcome_of: dict[int, Outcome] = {}
+    for part, part_outcomes in zip(parts, stored):
+        if isinstance(part_outcomes, BaseException):
+            raise part_outcomes
+        outcome_of.update(zip(part, part_outcomes))
+    return [outcome_of[i] for i in range(len(mentions))]
+
+
+def split_apart(mentions: Sequence[Mention], people: dict[HandleKey, int], parts: int) -> list[list[int]]:
+    """The mentions' indexes in at most ``parts`` lists that touch no row in common: mentions are kept
+    together when they share a handle, a known person (``people``: one person may have several handles), a
+    key (copies of one mention) or a reply's parent. Each list is in the batch's order."""
+    leader: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+    def find(node: tuple[Any, ...]) -> tuple[Any, ...]:
+        root = node
+        while leader.setdefault(root, root) != root:
+            root = leader[root]
+        while node != root:  # later finds go straight to the root
+            leader[node], node = root, leader[node]
+        return root
+
+    def join(a: tuple[Any, ...], b: tuple[Any, ...]) -> None:
+        leader[find(b)] = find(a)
+
+    for m in mentions:
+        handle = ("handle", m.platform, m.handle)
+        person = people.get((m.platform, m.handle))
+        if person is not None:
+            join(("person", person), handle)
+        join(handle, ("mention", m.platform, m.external_id))
+        if m.in_reply_to:
+            join(handle, ("mention", m.platform, m.in_reply_to))
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, m in enumerate(mentions):
+        groups.setdefault(find(("handle", m.platform, m.handle)), []).append(i)
+    lists: list[list[int]] = [[] for _ in range(parts)]
+    for group in sorted(groups.values(), key=len, reverse=True):  # largest first, each to the shortest list
+        min(lists, key=len).extend(group)
+    return [sorted(found) for found in lists if found]
+
+
+async def _ingest_together(db: Database, brand_id: int, mentions: Sequence[Mention]) -> list[Outcome]:
+    """The mentions in one transaction. Retried once on a unique-key race with a concurrent writer
+    (PostgreSQL), after which every mention is either new or a duplicate."""
     for attempt in (1, 2):
         try:
             return await db.run_write(store_mentions, brand_id, mentions)
@@ -216,4 +286,4 @@ async def get_mention(db: Database, brand_id: int, mention_id: int) -> MentionOu
     return await db.run_read(_get_mention, brand_id, mention_id)
 
 
-__all__ = ["Mention", "Outcome", "get_mention", "ingest", "ingestor", "store_mentions", "validate"]
+__all__ = ["Mention", "Outcome", "get_mention", "ingest", "ingestor", "split_apart", "store_mentions", "validate"]

@@ -40,7 +40,7 @@ def resolve_people(conn: Connection, brand_id: int, sightings: Iterable[Sighting
     first: dict[HandleKey, Sighting] = {}
     for s in sightings:
         first.setdefault((s.platform, s.handle), s)
-    found = _existing(conn, brand_id, list(first), quiet)
+    found = known_people(conn, brand_id, list(first), quiet)
     missing = [key for key in first if key not in found]
     if missing:
         now = utcnow()
@@ -59,7 +59,7 @@ def resolve_people(conn: Connection, brand_id: int, sightings: Iterable[Sighting
             claimed = set(map(tuple, conn.execute(_claiming(conn), handles)))
             winners = {k: pid for k, pid in zip(missing, new_ids) if k in claimed}
             if len(winners) < len(missing):
-                winners.update(_existing(conn, brand_id, [k for k in missing if k not in claimed], quiet))
+                winners.update(known_people(conn, brand_id, [k for k in missing if k not in claimed], quiet))
         # A concurrent writer may have claimed a handle first: drop the person we made for it.
         losers = [pid for k, pid in zip(missing, new_ids) if winners[k] != pid]
         if losers:
@@ -86,8 +86,9 @@ _EXISTING = (select(Handle.platform, Handle.handle, Handle.person_id, Person.do_
              .where(Handle.brand_id == bindparam("brand_id"), platform_keys(Handle.platform, Handle.handle)))
 
 
-def _existing(conn: Connection, brand_id: int, keys: list[HandleKey],
-              quiet: set[int] | None = None) -> dict[HandleKey, int]:
+def known_people(conn: Connection, brand_id: int, keys: list[HandleKey],
+                 quiet: set[int] | None = None) -> dict[HandleKey, int]:
+    """The person behind each of these handles that the brand has seen (new handles are left out)."""
     found: dict[HandleKey, int] = {}
     for p, h, pid, do_not_reply in rows_by_platform_keys(conn, _EXISTING, keys, brand_id=brand_id):
         found[(p, h)] = pid
