@@ -59,21 +59,23 @@ def _utc_naive(value: dt.datetime | None) -> dt.datetime | None:
     return _NAIVE_EPOCH + (value - _EPOCH)
 
 
-_PLANS: dict[tuple[Any, tuple[str, ...]], tuple[str, list[tuple[str | None, Any, Any]]]] = {}
+_PLANS: dict[tuple[str, Any, tuple[str, ...]], tuple[str, list[tuple[str | None, Any, Any]]]] = {}
 
 
 def statement_plan(conn: Connection, statement: Any,
                    keys: tuple[str, ...]) -> tuple[str, list[tuple[str | None, Any, Any]]]:
     """The SQL text of ``statement`` and, per positional parameter, the row key (or a constant) and the bind
-    processor of its type, exactly as SQLAlchemy would apply it (SQLite's; kept per statement and keys)."""
-    cache_key = (statement, keys)
+    processor of its type, exactly as SQLAlchemy would apply it (kept per dialect, statement and keys)."""
+    sqlite = conn.dialect.name == "sqlite"
+    cache_key = (conn.dialect.name, statement, keys)
     plan = _PLANS.get(cache_key)
     if plan is None:
         compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))
         steps: list[tuple[str | None, Any, Any]] = []
         for name in compiled.positiontup:
             bind = compiled.binds[name]
-            processor = _utc_text if isinstance(bind.type, UTCDateTime) else bind.type.bind_processor(conn.dialect)
+            processor = _utc_text if sqlite and isinstance(bind.type, UTCDateTime) else \
+                bind.type.bind_processor(conn.dialect)
             if name in keys:
                 steps.append((name, processor, None))
             else:  # a literal of the statement, such as status="drafting"

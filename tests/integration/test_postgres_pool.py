@@ -10,9 +10,9 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, func, select, text
 
-from assistant.db import Database
+from assistant.db import Database, reads
 from tests.conftest import TEST_DATABASE_URL
 
 BACKEND = text("SELECT pg_backend_pid()")
@@ -41,6 +41,22 @@ async def test_a_read_on_a_dead_pooled_connection_runs_again_on_a_live_one(db: D
     again = await db.run_read(backend)
     assert again != first
     assert len(runs) == 2  # no ping found the dead connection: the read's own statement did, and it ran again
+
+
+@pytest.mark.postgres
+async def test_a_fast_read_on_a_dead_pooled_connection_runs_again_on_a_live_one(db: Database) -> None:
+    """``reads.rows`` runs on the driver's cursor, past SQLAlchemy's execution: it must still tell the pool."""
+    statement = select(func.pg_backend_pid())
+    first = await db.run_read(reads.rows, statement, {})
+    await _terminate(first[0][0])
+    runs: list[int] = []
+
+    def backend(conn: Any) -> list[tuple[Any, ...]]:
+        runs.append(1)
+        return reads.rows(conn, statement, {})
+
+    again = await db.run_read(backend)
+    assert again[0][0] != first[0][0] and len(runs) == 2
 
 
 @pytest.mark.postgres
