@@ -106,8 +106,8 @@ PARTS = 3
 """Transactions side by side for one large batch on PostgreSQL. 1,000-mention batches from one client, 2
 cores: 4,700/s in one transaction, 6,900/s in two, 7,800/s in three, 7,700/s in four."""
 PARTS_FROM = 200
-"""Smaller batches (and the group commits of single mentions) stay one transaction: a part's fixed cost (a
-connection, BEGIN, a dozen round trips) is worth paying only for many rows."""
+"""Smaller batches (and group commits of single mentions, a few dozen at 32 connections) stay one transaction: a
+part's fixed cost (a connection, BEGIN, a dozen round trips) is worth paying only for many rows."""
 
 
 async def ingest(db: Database, brand_id: int, mentions: Sequence[Mention]) -> list[Outcome]:
