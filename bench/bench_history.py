@@ -97,6 +97,18 @@ def postgres_baseline(url: str, first: int, last: int) -> float:
     return asyncio.run(work())
 
 
+def tcp_timeouts() -> int:
+    """The machine's TCP retransmission timeouts so far (``TCPTimeouts`` of ``/proc/net/netstat``; -1 where it is
+    not readable). A timeout on loopback holds a request for at least 200 ms, then 400, 800...: the size of the
+    unexplained stalls of PostgreSQL with two serve processes (README), so each run counts them."""
+    try:
+        lines = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()
+                 if line.startswith("TcpExt:")]
+        return int(lines[1][lines[0].index("TCPTimeouts")])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
 def run() -> Iterator[str]:
     from bench.databases import engines
 
@@ -130,15 +142,15 @@ def run() -> Iterator[str]:
             for processes in (1, 2):
                 with assistant_server(engine.url, processes=processes) as (port, proc):
                     for connections in (1, 4, 32):
-                        used = cpu_seconds(proc.pid)
+                        used, timeouts = cpu_seconds(proc.pid), tcp_timeouts()
                         rate, p50, p99, errors = wrk(port, token, first, last, workdir, connections)
-                        used = cpu_seconds(proc.pid) - used
+                        used, timeouts = cpu_seconds(proc.pid) - used, tcp_timeouts() - timeouts
                         share = f" ({rate / echo[processes]:.0%} of the echo)" if connections == 32 else ""
                         yield (f"{engine.name}, {processes} serve: GET /people/{{id}}/history, random people, "
                                      f"wrk {connections} conn: {rate:,.0f} req/s{share}, p50 {p50:.1f} ms, "
                                      f"p99 {p99:.1f} ms, errors {errors}, server CPU "
-                                     f"{used / max(rate * DURATION, 1) * 1e6:.0f} µs/request  "
-                                     f"[target p99 <= {20 if connections == 32 else 10} ms]")
+                                     f"{used / max(rate * DURATION, 1) * 1e6:.0f} µs/request, TCP timeouts "
+                                     f"{timeouts}  [target p99 <= {20 if connections == 32 else 10} ms]")
                     yield (f"{engine.name}, {processes} serve: peak RSS (VmHWM, largest process): "
                                  f"{peak_rss_mb(proc.pid):.0f} MB  [target <= 250 MB]")
     yield (load_line(started_load))
