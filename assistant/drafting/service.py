@@ -252,9 +252,10 @@ def store_outcome(conn: Connection, facts: TurnFacts, outcome: Escalate | Skip |
         emit(conn, turn.brand_id, "turn.escalated", [{"turn_id": turn.id, "person_id": turn.person_id,
                                                        "rule": outcome.rule}])
     elif isinstance(outcome, Skip):
+        if outcome.opted_out:  # the person before the turn, the order ingest locks them in (no deadlock)
+            opt_out(conn, turn.person_id)
         turns.skip(conn, turn)
         if outcome.opted_out:
-            opt_out(conn, turn.person_id)
             record(conn, SYSTEM, "person.opted_out", "person", turn.person_id, brand_id=turn.brand_id,
                    turn_id=turn.id)
     else:

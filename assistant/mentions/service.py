@@ -194,14 +194,17 @@ def store_mentions(conn: Connection, brand_id: int, mentions: Sequence[Mention])
                  mentions[i].display_name, mentions[i].followers) for i in fresh), quiet)
     conversations = _conversations(conn, brand_id, [mentions[i] for i in fresh])
     person_of = [people[(mentions[i].platform, mentions[i].handle)] for i in fresh]
-    placed = turns.place(conn, brand_id, [
-        turns.Arrival(person_id, mentions[i].platform, conversation, mentions[i].created_at)
-        for i, person_id, conversation in zip(fresh, person_of, conversations)], quiet, now)
+    # The people first: their rows are locked by the counters' update, so a concurrent transaction with mentions of
+    # the same person (another process, PostgreSQL) waits here, then finds the turn this one opens and joins it.
+    # Placed first, both found no open turn and each opened one (39 of 40 tries with two processes).
     activity: dict = {}
     for i, person_id in zip(fresh, person_of):
         m = mentions[i]
         tally(activity, person_id, m.created_at, True, m.display_name, m.followers)
     apply_activity(conn, activity)
+    placed = turns.place(conn, brand_id, [
+        turns.Arrival(person_id, mentions[i].platform, conversation, mentions[i].created_at)
+        for i, person_id, conversation in zip(fresh, person_of, conversations)], quiet, now)
 
     rows = []
     for n, i in enumerate(fresh):

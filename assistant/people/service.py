@@ -15,6 +15,7 @@ from assistant.audit import record
 from assistant.auth.principal import Principal
 from assistant.db import Database, reads
 from assistant.db.base import UTCDateTime, utcnow
+from assistant.db.locking import for_update
 from assistant.db.people import Handle, Interaction, Note, Person
 from assistant.db.person_rows import move_person_rows, move_person_rows_back
 from assistant.db.tenancy import User
@@ -252,8 +253,12 @@ def fold_person(conn: Connection, brand_id: int, person_id: int, other_id: int) 
     at ``person``. Answers what moved and what ``person`` was, so ``unfold_person`` can undo it."""
     if person_id == other_id:
         raise ValidationFailed.field("other_id", "a person cannot be merged with themselves")
-    found = {row.id: row for row in conn.execute(select(Person.id, *(getattr(Person, k) for k in _KEPT)).where(
-        Person.id.in_((person_id, other_id)), Person.brand_id == brand_id, Person.merged_into_id.is_(None)))}
+    # Both people locked (in id order) before their rows move: counters read here are added up below, and ingest
+    # locks people before their turns too.
+    both = for_update(select(Person.id, *(getattr(Person, k) for k in _KEPT)).where(
+        Person.id.in_((person_id, other_id)), Person.brand_id == brand_id, Person.merged_into_id.is_(None))
+        .order_by(Person.id))
+    found = {row.id: row for row in conn.execute(both)}
     for pid in (person_id, other_id):
         if pid not in found:
             raise NotFound(f"no person {pid}")
