@@ -30,7 +30,9 @@ class MentionController(Controller):
 
     @post("/batch", operation_id="createMentionBatch", dependencies={"principal": requires_scope("ingest")},
           summary="Push 1 to 1,000 mentions", description="Answers item by item; an invalid item never sinks "
-          "the others.", status_code=HTTP_200_OK)
+          "the others. After an error answer (5xx, a timeout), send the same batch again: part of it may be stored "
+          "already, and those mentions answer as duplicates with the ids they got, the rest are stored.",
+          status_code=HTTP_200_OK)
     async def batch(self, data: MentionBatchIn, principal: Principal, services: Services) -> BatchResult:
         results: list[BatchItemResult | None] = [None] * len(data.mentions)
         valid: list[tuple[int, service.Mention]] = []
