@@ -37,6 +37,7 @@ from assistant.db.base import utcnow
 from assistant.db.bulk import insert_returning_ids, update_rows
 from assistant.db.locking import for_update
 from assistant.db.lookup import any_of, list_chunks
+from assistant.db.people import Person
 from assistant.db.turns import OPEN_TURN_STATES, Decision, Draft, Turn
 from assistant.errors import Conflict, NotFound, StaleDraft, TurnChanged
 
@@ -156,7 +157,9 @@ def open_follow_up(conn: Connection, brand_id: int, person_id: int, *, like_turn
     """A turn for something we owe a person (a promise fallen due): their newest open turn if they have one, else
     a new ``drafting`` turn in the conversation of ``like_turn_id``, waiting since ``waiting_since`` so it
     takes its place in the queue by when the debt began. Answers the turn's id and whether it is new (a new
-    one needs a draft job)."""
+    one needs a draft job). The person is locked first, as ingest locks people before placing mentions, so a
+    mention arriving meanwhile (another process) joins this turn rather than opening its own."""
+    conn.execute(_LOCK_PERSON, {"person_id": person_id})
     existing = conn.scalar(select(Turn.id).where(Turn.person_id == person_id, Turn.status.in_(OPEN_TURN_STATES))
                            .order_by(Turn.waiting_since.desc(), Turn.id.desc()).limit(1))
     if existing is not None:
@@ -168,6 +171,8 @@ def open_follow_up(conn: Connection, brand_id: int, person_id: int, *, like_turn
     )).inserted_primary_key[0]
     return turn_id, True
 
+
+_LOCK_PERSON = for_update(select(Person.id).where(Person.id == bindparam("person_id")))
 
 def _new_turn(brand_id: int, a: Arrival, status: str, now: dt.datetime) -> dict[str, Any]:
     return {"brand_id": brand_id, "person_id": a.person_id, "platform": a.platform,

@@ -5,6 +5,7 @@ concurrent deciders lose."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -117,6 +118,26 @@ async def test_two_processes_placing_one_persons_mentions_at_once_open_one_turn(
                 ingest(other, kit.id, [validate(mention(handle=handle))]))
             assert first[0].person_id == second[0].person_id
             assert first[0].turn_id == second[0].turn_id != closed, f"try {n}: two turns opened"
+    finally:
+        await other.dispose()
+
+
+async def test_a_follow_up_opened_while_the_person_writes_in_is_one_turn(db, factory, database_url) -> None:
+    """A promise falling due (``open_follow_up``, a worker) and a mention of the same person (a server) at once,
+    the person with no open turn: one of them opens the turn and the other joins it."""
+    kit = await factory.brand()
+    other = Database(database_url)
+    try:
+        for n in range(10):
+            handle = f"@owed{n}"
+            closed = await fresh_turn(db, kit, "posted", handle)
+            person_id = await db.run_read(lambda conn: conn.scalar(select(Turn.person_id).where(Turn.id == closed)))
+            since = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+            (followed, _), [written] = await asyncio.gather(
+                db.run_write(lambda conn: turns.open_follow_up(conn, kit.id, person_id, like_turn_id=closed,
+                                                               waiting_since=since, now=since)),
+                ingest(other, kit.id, [validate(mention(handle=handle))]))
+            assert followed == written.turn_id != closed, f"try {n}: two turns opened"
     finally:
         await other.dispose()
 
