@@ -254,10 +254,9 @@ def store_outcome(conn: Connection, facts: TurnFacts, outcome: Escalate | Skip |
     elif isinstance(outcome, Skip):
         if outcome.opted_out:  # the person before the turn, the order ingest locks them in (no deadlock)
             opt_out(conn, turn.person_id)
-        turns.skip(conn, turn)
-        if outcome.opted_out:
             record(conn, SYSTEM, "person.opted_out", "person", turn.person_id, brand_id=turn.brand_id,
                    turn_id=turn.id)
+        turns.skip(conn, turn)
     else:
         draft_id = turns.store_draft(conn, turn, outcome)
         emit(conn, turn.brand_id, "turn.pending_review", [{"turn_id": turn.id, "person_id": turn.person_id,

@@ -174,6 +174,7 @@ def open_follow_up(conn: Connection, brand_id: int, person_id: int, *, like_turn
 
 _LOCK_PERSON = for_update(select(Person.id).where(Person.id == bindparam("person_id")))
 
+
 def _new_turn(brand_id: int, a: Arrival, status: str, now: dt.datetime) -> dict[str, Any]:
     return {"brand_id": brand_id, "person_id": a.person_id, "platform": a.platform,
             "conversation_key": a.conversation, "status": status, "waiting_since": a.at, "version": 0,

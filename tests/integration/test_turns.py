@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -102,44 +103,43 @@ async def test_a_new_mention_joins_only_an_open_turn(db, factory, status) -> Non
         assert again.status == "drafting"
 
 
+@pytest.fixture
+async def other_process(database_url: str) -> AsyncIterator[Database]:
+    """A second server or worker process's database: a pool of its own, whose transactions run beside the test's."""
+    other = Database(database_url)
+    yield other
+    await other.dispose()
 
-async def test_two_processes_placing_one_persons_mentions_at_once_open_one_turn(db, factory, database_url) -> None:
+
+async def test_two_processes_placing_one_persons_mentions_at_once_open_one_turn(db, factory, other_process) -> None:
     """Two server processes (two pools), each with a mention of the same known person who has no open turn: the
     second waits for the first (the person's row) and joins the turn it opened. Before, on PostgreSQL, both found
     no open turn and each opened one: 39 of 40 tries."""
     kit = await factory.brand()
-    other = Database(database_url)
-    try:
-        for n in range(10):
-            handle = f"@twice{n}"
-            closed = await fresh_turn(db, kit, "posted", handle)
-            first, second = await asyncio.gather(
-                ingest(db, kit.id, [validate(mention(handle=handle))]),
-                ingest(other, kit.id, [validate(mention(handle=handle))]))
-            assert first[0].person_id == second[0].person_id
-            assert first[0].turn_id == second[0].turn_id != closed, f"try {n}: two turns opened"
-    finally:
-        await other.dispose()
+    for n in range(10):
+        handle = f"@twice{n}"
+        closed = await fresh_turn(db, kit, "posted", handle)
+        first, second = await asyncio.gather(
+            ingest(db, kit.id, [validate(mention(handle=handle))]),
+            ingest(other_process, kit.id, [validate(mention(handle=handle))]))
+        assert first[0].person_id == second[0].person_id
+        assert first[0].turn_id == second[0].turn_id != closed, f"try {n}: two turns opened"
 
 
-async def test_a_follow_up_opened_while_the_person_writes_in_is_one_turn(db, factory, database_url) -> None:
+async def test_a_follow_up_opened_while_the_person_writes_in_is_one_turn(db, factory, other_process) -> None:
     """A promise falling due (``open_follow_up``, a worker) and a mention of the same person (a server) at once,
     the person with no open turn: one of them opens the turn and the other joins it."""
     kit = await factory.brand()
-    other = Database(database_url)
-    try:
-        for n in range(10):
-            handle = f"@owed{n}"
-            closed = await fresh_turn(db, kit, "posted", handle)
-            person_id = await db.run_read(lambda conn: conn.scalar(select(Turn.person_id).where(Turn.id == closed)))
-            since = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
-            (followed, _), [written] = await asyncio.gather(
-                db.run_write(lambda conn: turns.open_follow_up(conn, kit.id, person_id, like_turn_id=closed,
-                                                               waiting_since=since, now=since)),
-                ingest(other, kit.id, [validate(mention(handle=handle))]))
-            assert followed == written.turn_id != closed, f"try {n}: two turns opened"
-    finally:
-        await other.dispose()
+    since = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+    for n in range(10):
+        handle = f"@owed{n}"
+        closed = await fresh_turn(db, kit, "posted", handle)
+        person_id = await db.run_read(lambda conn: conn.scalar(select(Turn.person_id).where(Turn.id == closed)))
+        (followed, _), [written] = await asyncio.gather(
+            db.run_write(lambda conn: turns.open_follow_up(conn, kit.id, person_id, like_turn_id=closed,
+                                                           waiting_since=since, now=since)),
+            ingest(other_process, kit.id, [validate(mention(handle=handle))]))
+        assert followed == written.turn_id != closed, f"try {n}: two turns opened"
 
 async def test_of_two_deciders_who_read_the_same_turn_one_loses(db, factory) -> None:
     kit = await factory.brand()
