@@ -7,7 +7,8 @@ the service, as fast as each database takes rows: SQLite through the plain ``sql
 off, PostgreSQL by ``COPY`` through asyncpg; both drop the migrations' secondary indexes on the three tables
 first and build them again afterwards from their own definitions, so the schema ends as the migrations made it.
 PostgreSQL then runs ``VACUUM (ANALYZE)`` (hint bits, visibility map, statistics), the state autovacuum reaches in
-production.
+production, then a ``CHECKPOINT`` and the machine's ``sync``: left to the kernel's writeback, the load's writes
+were still going to disk during the first history runs, and a backend waited on the disk for 300-350 ms.
 
 Building 10M takes minutes, so built stores are kept, named by size, migration head and ``SHAPE``: SQLite files
 under ``~/.cache/reply-assistant/bench-stores/``, PostgreSQL databases ``bench_store_<size>_<head>_s<SHAPE>``
@@ -158,6 +159,8 @@ def load_postgres(url: str, interactions: int) -> Store:
                     await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                        f"(SELECT max(id) FROM {table}))")
             await conn.execute("VACUUM (ANALYZE)")
+            await conn.execute("CHECKPOINT")
+            os.sync()
             return Store(interactions, first, people_for(interactions))
         finally:
             await conn.close()
