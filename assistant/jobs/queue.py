@@ -28,7 +28,7 @@ DELIVER_WEBHOOK = "deliver_webhook"
 
 
 _QUEUED = select(Job.subject_id).where(Job.kind == bindparam("kind"), Job.status == "queued",
-                                       any_of(Job.subject_id, "subjects"))
+                                       any_of(Job.subject_id, "subjects", joined=True))
 """Built once: building it per call was a third of a single-mention ingest transaction's Python time."""
 
 
