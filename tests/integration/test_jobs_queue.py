@@ -39,8 +39,10 @@ async def test_the_already_queued_lookup_never_compares_every_job_with_every_sub
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
         conn.exec_driver_sql(f"PREPARE queued_lookup AS {queue._QUEUED.compile(dialect=conn.dialect)}")
         subjects = "{" + ",".join(map(str, range(1, 301))) + "}"
-        return conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) EXECUTE queued_lookup('{queue.DRAFT_TURN}', 'queued', "
+        plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) EXECUTE queued_lookup('{queue.DRAFT_TURN}', 'queued', "
                                     f"'{subjects}')").scalar()
+        conn.exec_driver_sql("DEALLOCATE queued_lookup")  # the pooled connection outlives this test
+        return plan
 
     def nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
         return [node] + [each for child in node.get("Plans", []) for each in nodes(child)]
