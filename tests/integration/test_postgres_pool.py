@@ -83,13 +83,44 @@ async def test_a_read_sends_its_statement_alone_and_a_write_its_transaction_whos
     sent: list[str] = []
     event.listen(next(iter(db.engines)), "connect",
                  lambda dbapi, _record: dbapi.driver_connection.add_query_logger(lambda q: sent.append(q.query)))
-    try:
+    try:  # asyncpg hands each query to its loggers with call_soon: a turn of the loop before reading them
         await db.run_write(lambda conn: conn.execute(BACKEND).scalar_one())
+        await asyncio.sleep(0)
         sent.clear()
         await db.run_write(lambda conn: conn.execute(BACKEND).scalar_one())
+        await asyncio.sleep(0)
         assert sent == ["BEGIN;", "COMMIT;"]
         sent.clear()
         assert await db.run_read(lambda conn: conn.execute(BACKEND).scalar_one()) > 0
+        await asyncio.sleep(0)
         assert sent == []
     finally:
         await db.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("kind", ["write", "read"])
+async def test_a_transaction_cancelled_inside_its_statement_stores_nothing_and_gives_its_connection_back(
+        db: Database, kind: str) -> None:
+    """A transaction runs in one greenlet, without SQLAlchemy's ``AsyncConnection`` (whose exit ran as a shielded
+    task): a caller cancelled while the database works (a client gone, a timeout) must still roll back and hand
+    the connection back to the pool, or a few cancellations would leave the pool empty."""
+    slug = f"cancelled-{kind}"
+
+    def store_then_wait(conn: Any) -> None:
+        conn.execute(text("INSERT INTO brands (slug, name, created_at) VALUES (:slug, 'Gone', now())"),
+                     {"slug": slug})
+        conn.execute(text("SELECT pg_sleep(5)"))
+
+    run = db.run_write if kind == "write" else db.run_read
+    task = asyncio.create_task(run(store_then_wait))
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 3)
+    pool = next(iter(db.engines)).pool
+    assert pool.checkedout() == 0 and pool.checkedin() == 1, pool.status()  # handed back, not left to the collector
+    found = await db.run_read(lambda conn: conn.execute(text("SELECT count(*) FROM brands WHERE slug = :slug"),
+                                                        {"slug": slug}).scalar_one())
+    assert found == (0 if kind == "write" else 1)  # a read runs in autocommit: its statement stood alone
+    assert await db.run_write(lambda conn: conn.execute(BACKEND).scalar_one()) > 0
