@@ -6,7 +6,7 @@ still cannot get the lock in time becomes ``Overloaded`` (503 with Retry-After),
 
 Every rule runs through ``run_write``/``run_read`` (see ``assistant.db``): a plain function of a synchronous
 ``Connection``, run as one transaction; there is no other way in (no ORM session). On PostgreSQL that is
-``run_sync`` on a pooled asyncpg connection; a read runs in autocommit (under READ COMMITTED each statement sees
+the whole transaction in one greenlet on a pooled asyncpg connection (``_in_transaction``); a read runs in autocommit (under READ COMMITTED each statement sees
 its own snapshot inside a transaction as well, so only the BEGIN and COMMIT round trips go). On SQLite it runs on a synchronous ``sqlite3`` connection right in
 the event loop: through aiosqlite every cursor call is a round trip to its thread (about four per statement,
 each waiting for the GIL and the next loop turn), which was most of an ingest's time. A short SQLite transaction
