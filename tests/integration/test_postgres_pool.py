@@ -10,12 +10,14 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import bindparam, event, func, literal_column, select, text
+from sqlalchemy.exc import DBAPIError
 
 from assistant.db import Database, reads
 from tests.conftest import TEST_DATABASE_URL
 
 BACKEND = text("SELECT pg_backend_pid()")
+DIVIDE = select(literal_column("1") / bindparam("zero"))
 
 
 async def _terminate(pid: int) -> None:
@@ -57,6 +59,25 @@ async def test_a_fast_read_on_a_dead_pooled_connection_runs_again_on_a_live_one(
 
     again = await db.run_read(backend)
     assert again[0][0] != first[0][0] and len(runs) == 2
+
+
+@pytest.mark.postgres
+async def test_a_fast_read_that_fails_on_a_live_connection_raises_the_drivers_error_and_keeps_the_connection(
+        db: Database) -> None:
+    """The driver's own error, wrapped as SQLAlchemy wraps it (what ``Database`` translates: a serialization
+    failure, a full disk), with its SQLSTATE; not run again, and the connection stays in the pool."""
+    first = await db.run_read(reads.rows, select(func.pg_backend_pid()), {})
+    runs: list[int] = []
+
+    def divide(conn: Any) -> list[tuple[Any, ...]]:
+        runs.append(1)
+        return reads.rows(conn, DIVIDE, {"zero": 0})
+
+    with pytest.raises(DBAPIError) as raised:
+        await db.run_read(divide)
+    assert raised.value.orig.sqlstate == "22012" and not raised.value.connection_invalidated  # division by zero
+    assert runs == [1]
+    assert await db.run_read(reads.rows, select(func.pg_backend_pid()), {}) == first
 
 
 @pytest.mark.postgres
