@@ -99,14 +99,29 @@ def postgres_baseline(url: str, first: int, last: int) -> float:
 
 def tcp_timeouts() -> int:
     """The machine's TCP retransmission timeouts so far (``TCPTimeouts`` of ``/proc/net/netstat``; -1 where it is
-    not readable). A timeout on loopback holds a request for at least 200 ms, then 400, 800...: the size of the
-    unexplained stalls of PostgreSQL with two serve processes (README), so each run counts them."""
+    not readable). A timeout on loopback holds a request for at least 200 ms, then 400, 800...; none was seen in
+    a stalled run, but each run still counts them."""
     try:
         lines = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()
                  if line.startswith("TcpExt:")]
         return int(lines[1][lines[0].index("TCPTimeouts")])
     except (OSError, ValueError, IndexError):
         return -1
+
+
+def page_refaults() -> int:
+    """File pages the machine has read again from the disk after evicting them, so far (``workingset_refault_file``
+    of ``/proc/vmstat``; -1 where it is not readable). This machine kind pages out file pages unused for a minute
+    (a DAMON ``pageout`` scheme), so a store loaded before the runs is partly read from the disk again during
+    them: the PostgreSQL two-serve stalls came with such reads and vanished with the scheme off (README)."""
+    try:
+        for line in Path("/proc/vmstat").read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == "workingset_refault_file":
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return -1
 
 
 def run() -> Iterator[str]:
@@ -142,15 +157,17 @@ def run() -> Iterator[str]:
             for processes in (1, 2):
                 with assistant_server(engine.url, processes=processes) as (port, proc):
                     for connections in (1, 4, 32):
-                        used, timeouts = cpu_seconds(proc.pid), tcp_timeouts()
+                        used, timeouts, refaults = cpu_seconds(proc.pid), tcp_timeouts(), page_refaults()
                         rate, p50, p99, errors = wrk(port, token, first, last, workdir, connections)
                         used, timeouts = cpu_seconds(proc.pid) - used, tcp_timeouts() - timeouts
+                        refaults = page_refaults() - refaults
                         share = f" ({rate / echo[processes]:.0%} of the echo)" if connections == 32 else ""
                         yield (f"{engine.name}, {processes} serve: GET /people/{{id}}/history, random people, "
                                      f"wrk {connections} conn: {rate:,.0f} req/s{share}, p50 {p50:.1f} ms, "
                                      f"p99 {p99:.1f} ms, errors {errors}, server CPU "
                                      f"{used / max(rate * DURATION, 1) * 1e6:.0f} µs/request, TCP timeouts "
-                                     f"{timeouts}  [target p99 <= {20 if connections == 32 else 10} ms]")
+                                     f"{timeouts}, file pages read again {refaults}  "
+                                     f"[target p99 <= {20 if connections == 32 else 10} ms]")
                     yield (f"{engine.name}, {processes} serve: peak RSS (VmHWM, largest process): "
                                  f"{peak_rss_mb(proc.pid):.0f} MB  [target <= 250 MB]")
     yield (load_line(started_load))
