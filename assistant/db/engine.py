@@ -54,11 +54,6 @@ from assistant.errors import Overloaded
 from assistant.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-SQLITE_MMAP_BYTES = 1 << 30
-"""SQLite reads the first GiB of the file through a memory map instead of a ``pread`` per page missing from its
-own 2 MB cache: a history request on a 1M-interaction store cost 221-223 µs of CPU, 199 µs mapped. Mapped pages
-are also left alone by page-cache reclaim that only takes unmapped file pages (this machine kind's, README).
-Writes still go through SQLite's own page cache and ``write``."""
 LOCKED_RETRY_SECONDS = 0.25
 LOCKED_RETRY_INTERVAL = 0.001
 """A write that has the writers' turn but finds the file locked by a writer outside the turns (the checkpoint
@@ -116,7 +111,6 @@ def _sqlite_events(engine: Engine, *, immediate: bool, synchronous: str) -> None
         if immediate:  # writers leave checkpoints to the checkpoint thread (db/checkpoint.py)
             cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

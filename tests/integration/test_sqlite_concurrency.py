@@ -173,31 +173,3 @@ async def test_a_write_that_finds_the_file_locked_outside_the_turns_waits_in_the
     finally:
         other.close()
         await db.dispose()
-
-
-async def test_reads_through_the_memory_map_see_every_commit_another_process_checkpointed(sqlite_url: str) -> None:
-    """Both connections read the file through a memory map (``SQLITE_MMAP_BYTES``); pages a checkpoint writes
-    into the file, here another process's, must show in the mapped reader at once, as they do through ``pread``."""
-    from assistant.db.engine import SQLITE_MMAP_BYTES
-
-    reader, writer = Database(sqlite_url), Database(sqlite_url)
-    try:
-        for db in (reader, writer):
-            assert await db.run_read(lambda conn: conn.exec_driver_sql("PRAGMA mmap_size").scalar()) == \
-                SQLITE_MMAP_BYTES
-            assert await db.run_write(lambda conn: conn.exec_driver_sql("PRAGMA mmap_size").scalar()) == \
-                SQLITE_MMAP_BYTES
-        brand = await writer.run_write(auth.create_brand, "mapped", "Mapped")
-        for round_no in range(3):
-            await service.ingest(writer, brand.id, [service.validate(mention(f"m{round_no}-{n}")) for n in range(50)])
-            path = make_url(sqlite_url).database
-            other = sqlite3.connect(path)  # the log into the file, by a connection of its own
-            try:
-                assert other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
-            finally:
-                other.close()
-            assert await scalar(reader, select(func.count()).select_from(Interaction)
-                                .where(Interaction.brand_id == brand.id)) == 50 * (round_no + 1)
-    finally:
-        await reader.dispose()
-        await writer.dispose()
