@@ -126,16 +126,18 @@ async def test_a_transaction_cancelled_inside_its_statement_stores_nothing_and_g
     """A transaction runs in one greenlet, without SQLAlchemy's ``AsyncConnection`` (whose exit ran as a shielded
     task): a caller cancelled while the database works (a client gone, a timeout) must still roll back and hand
     the connection back to the pool, or a few cancellations would leave the pool empty."""
-    slug = f"cancelled-{kind}"
+    slug, stored = f"cancelled-{kind}", asyncio.Event()
 
     def store_then_wait(conn: Any) -> None:
         conn.execute(text("INSERT INTO brands (slug, name, created_at) VALUES (:slug, 'Gone', now())"),
                      {"slug": slug})
+        stored.set()
         conn.execute(text("SELECT pg_sleep(5)"))
 
     run = db.run_write if kind == "write" else db.run_read
     task = asyncio.create_task(run(store_then_wait))
-    await asyncio.sleep(0.5)
+    await asyncio.wait_for(stored.wait(), 5)
+    await asyncio.sleep(0.2)  # inside pg_sleep
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 3)
