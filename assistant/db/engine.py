@@ -5,11 +5,12 @@ process queue on an asyncio lock instead of spinning on the file lock; readers n
 still cannot get the lock in time becomes ``Overloaded`` (503 with Retry-After), never a 500.
 
 Every rule runs through ``run_write``/``run_read`` (see ``assistant.db``): a plain function of a synchronous
-``Connection``, run as one transaction; there is no other way in (no ORM session). On PostgreSQL that is
-the whole transaction in one greenlet on a pooled asyncpg connection (``_in_transaction``); a read runs in autocommit (under READ COMMITTED each statement sees
-its own snapshot inside a transaction as well, so only the BEGIN and COMMIT round trips go). On SQLite it runs on a synchronous ``sqlite3`` connection right in
-the event loop: through aiosqlite every cursor call is a round trip to its thread (about four per statement,
-each waiting for the GIL and the next loop turn), which was most of an ingest's time. A short SQLite transaction
+``Connection``, run as one transaction; there is no other way in (no ORM session). On PostgreSQL the whole
+transaction runs in one greenlet on a pooled asyncpg connection (``_in_transaction``); a read runs in autocommit
+(under READ COMMITTED each statement sees its own snapshot inside a transaction as well, so only the BEGIN and
+COMMIT round trips go). On SQLite it runs on a synchronous ``sqlite3`` connection right in the event loop:
+through aiosqlite every cursor call is a round trip to its thread (about four per statement, each waiting for
+the GIL and the next loop turn), which was most of an ingest's time. A short SQLite transaction
 costs less than those hops. The write still takes the same asyncio lock, its turn among the processes writing
 the file (``writer_queue``) and ``BEGIN IMMEDIATE``; only if another process holds the turn or the file's write
 lock (so the write would have to wait) does it wait without blocking the loop: it tries again in the loop for a

@@ -17,6 +17,7 @@ from assistant.db import Database, reads
 from tests.conftest import TEST_DATABASE_URL
 
 BACKEND = text("SELECT pg_backend_pid()")
+BACKEND_ROWS = select(func.pg_backend_pid())
 DIVIDE = select(literal_column("1") / bindparam("zero"))
 
 
@@ -66,7 +67,7 @@ async def test_a_fast_read_that_fails_on_a_live_connection_raises_the_drivers_er
         db: Database) -> None:
     """The driver's own error, wrapped as SQLAlchemy wraps it (what ``Database`` translates: a serialization
     failure, a full disk), with its SQLSTATE; not run again, and the connection stays in the pool."""
-    first = await db.run_read(reads.rows, select(func.pg_backend_pid()), {})
+    first = await db.run_read(reads.rows, BACKEND_ROWS, {})
     runs: list[int] = []
 
     def divide(conn: Any) -> list[tuple[Any, ...]]:
@@ -77,7 +78,7 @@ async def test_a_fast_read_that_fails_on_a_live_connection_raises_the_drivers_er
         await db.run_read(divide)
     assert raised.value.orig.sqlstate == "22012" and not raised.value.connection_invalidated  # division by zero
     assert runs == [1]
-    assert await db.run_read(reads.rows, select(func.pg_backend_pid()), {}) == first
+    assert await db.run_read(reads.rows, BACKEND_ROWS, {}) == first
 
 
 @pytest.mark.postgres
