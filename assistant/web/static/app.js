@@ -50,6 +50,8 @@
   var workspace, toastTimer = null;
   var showFailure = null;  // after a held approval was refused: show that person (key s)
   var pending = [];       // approvals held for the undo window: {id, name, action, body, row, index, pane, timer}
+  var sending = {};       // turn id -> true while its approval is on its way to the server
+  var refreshes = 0;      // list reads begun; a read answers only if none began, and nothing was decided, since
   var cache = {};         // turn id -> {at, promise of a parsed page}
   var CACHE_MS = 20000;
 
@@ -135,6 +137,7 @@
   }
   // The person in focus was decided: take them out of the list and show the next one.
   function advanceFrom(id) {
+    refreshes++;  // a list read already on its way was taken before this decision: it would bring them back
     var row = rowOf(id);
     var next = neighbour(id, 1) || neighbour(id, -1);
     var index = rows().indexOf(row);
@@ -213,10 +216,15 @@
   function release(held) { pending = pending.filter(function (p) { return p !== held; }); }
   function send(held) {
     release(held);
+    sending[held.id] = true;
     return fetch(held.action, { method: "POST", body: held.body, credentials: "same-origin", redirect: "manual",
                                 keepalive: true, headers: { "Accept": "text/html" } })
       .then(function (r) {
-        if (r.type === "opaqueredirect" || (r.status >= 300 && r.status < 400)) { return; }
+        delete sending[held.id];
+        if (r.type === "opaqueredirect" || (r.status >= 300 && r.status < 400)) {
+          refreshes++;  // decided: a list read begun before the server knew would bring them back
+          return;
+        }
         return r.text().then(function (html) {
           var doc = new DOMParser().parseFromString(html, "text/html");
           var node = doc.getElementById("person");
@@ -229,6 +237,7 @@
         });
       })
       .catch(function () {
+        delete sending[held.id];
         restore(held, null);
         toast("Not sent: the reply to " + held.name + " (no connection). It is back in the list.",
               { error: true, stay: true });
@@ -386,16 +395,17 @@
   // swaps the list in, keeping the person in focus and leaving out held approvals. It runs when the server
   // says the brand's queue changed (server-sent events, /queue/events) and, while no event stream is open
   // (no EventSource, between reconnections, refused past the server's limit), every few seconds instead.
-  var refreshes = 0, pollTimer = null, streamFailures = 0, STREAM_TRIES = 3;
+  var pollTimer = null, streamFailures = 0, STREAM_TRIES = 3;
   function refresh() {
     if (document.hidden) { return; }
     var mine = ++refreshes;
     fetchPage(pageUrl(null)).then(function (doc) {
-      if (!doc || mine !== refreshes) { return; }  // a later read is on its way: it wins
+      if (!doc || mine !== refreshes) { return; }  // a later read is on its way, or a decision came since
       var fresh = doc.querySelector("#waiting-list");
       if (!fresh) { return; }
       Array.prototype.forEach.call(fresh.querySelectorAll("li.row"), function (row) {
-        if (isPending(row.getAttribute("data-turn"))) { row.remove(); }
+        var id = row.getAttribute("data-turn");
+        if (isPending(id) || sending[id]) { row.remove(); }
       });
       var nav = document.getElementById("waiting-list");
       nav.replaceWith(document.adoptNode(fresh));
