@@ -146,8 +146,11 @@ def _serve_one(settings: Settings, sock: object, host: str, port: int, *, run_wo
     """One server process; with ``sock`` (a listening socket shared by several processes), it serves that."""
     import socket
 
+    from assistant.processes import collect_rarely
+
     server = uvicorn_server(create_app(settings, run_worker=run_worker), host=host, port=port, loop="uvloop",
                             http="httptools", log_level="warning", access_log=False)
+    collect_rarely()
     server.run(sockets=[sock] if isinstance(sock, socket.socket) else None)
 
 

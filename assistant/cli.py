@@ -58,6 +58,7 @@ def worker(concurrency: int | None) -> None:
     import signal
 
     from assistant.app import build_worker
+    from assistant.processes import collect_rarely
 
     current = settings()
     ensure_schema(current)
@@ -74,6 +75,7 @@ def worker(concurrency: int | None) -> None:
         finally:
             await db.dispose()
 
+    collect_rarely()
     asyncio.run(work())
 
 
