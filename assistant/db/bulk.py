@@ -36,12 +36,13 @@ nextval+COPY / SQLAlchemy's multi-row INSERT: 1 row 0.14 / 0.22 / 0.17 ms, 20 ro
 
 
 def _utc_text(value: dt.datetime | None) -> str | None:
-    """What ``UTCDateTime`` stores on SQLite (naive UTC, SQLAlchemy's DATETIME text), in one call."""
+    """What ``UTCDateTime`` stores on SQLite (naive UTC, SQLAlchemy's DATETIME text), in one call: the aware
+    text without its "+00:00" (faster than ``replace(tzinfo=None)`` first)."""
     if value is None:
         return None
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.astimezone(dt.timezone.utc).isoformat(" ", "microseconds")[:-6]
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
