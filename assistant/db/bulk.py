@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import replacement_traverse
 from sqlalchemy.util import await_
 
-from assistant.db.base import UTCDateTime
+from assistant.db.base import UTCDateTime, naive_utc
 from assistant.db.lookup import any_of
 
 COPY_MIN_ROWS = 8
@@ -45,19 +45,14 @@ def _utc_text(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.timezone.utc).isoformat(" ", "microseconds")[:-6]
 
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
-
-
 def _utc_naive(value: dt.datetime | None) -> dt.datetime | None:
     """What ``UTCDateTime`` binds on PostgreSQL (naive UTC), in one call: its processor through SQLAlchemy's
-    TypeDecorator was a tenth of a 1,000-mention batch's Python time. The difference from the epoch is exact in
-    any zone, and a tenth of the time of ``astimezone`` and ``replace``."""
+    TypeDecorator was a tenth of a 1,000-mention batch's Python time."""
     if value is None:
         return None
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
-    return _NAIVE_EPOCH + (value - _EPOCH)
+    return naive_utc(value)
 
 
 _PLANS: dict[tuple[str, Any, tuple[str, ...]], tuple[str, list[tuple[str | None, Any, Any]]]] = {}

@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.util import await_
 
-from assistant.db.base import UTCDateTime
+from assistant.db.base import UTCDateTime, aware_utc
 from assistant.db.bulk import statement_plan
 
 _CONVERTERS: dict[tuple[str, Any], list[tuple[int, Callable[[Any], Any]]]] = {}
@@ -37,7 +37,7 @@ def _utc_time(value: str | None) -> dt.datetime | None:
 
 def _utc_aware(value: dt.datetime | None) -> dt.datetime | None:
     """A ``UTCDateTime`` as PostgreSQL's driver gives it (naive UTC), aware."""
-    return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+    return None if value is None else aware_utc(value)
 
 
 def _converters(conn: Connection, statement: Any) -> list[tuple[int, Callable[[Any], Any]]]:
