@@ -4,8 +4,9 @@ people bulk-loaded (``bench/stores.py``: SQLite through plain sqlite3; PostgreSQ
 processes (`serve --workers`), and the server's peak memory. (Ingest on stores of 1M and 10M: ``bench store``.)
 Targets (issues 2 and 14): p99 <= 10 ms (<= 20 ms at 32 connections); >= 40% of the bare echo of the same
 process count; RSS <= 250 MB. Baselines: the same queries through the plain driver (sqlite3, asyncpg), and the
-bare Litestar echo. Each line gives the server's CPU time per request (every serve process, from /proc), which
-other work on the machine disturbs less than requests/s."""
+bare Litestar echo, measured right before and after each 32-connection figure. Each line gives the server's CPU
+time per request (every serve process, from /proc), which other work on the machine disturbs less than
+requests/s."""
 
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from bench.bench_ingest import (DURATION, assistant_server, cpu_seconds, echo_server, load_line, peak_rss_mb,
-                                setup_brand)
+from bench.bench_ingest import DURATION, assistant_server, cpu_seconds, echoes, load_line, peak_rss_mb, setup_brand
 from bench.bench_ingest import wrk as wrk_post
 from bench.stores import load_postgres, load_sqlite
 
@@ -128,14 +128,12 @@ def run() -> Iterator[str]:
     from bench.databases import engines
 
     started_load = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="bench-history-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-history-") as tmp, echoes(Path(tmp)) as echo:
         workdir = Path(tmp)
-        echo: dict[int, float] = {}
         for processes in (1, 2):
-            with echo_server(workdir, processes) as echo_port:
-                echo[processes] = wrk_post(echo_port, "/echo", "none", workdir)[0]
             yield (f"baseline: bare Litestar JSON echo, {processes} process(es), wrk 32 conn: "
-                         f"{echo[processes]:,.0f} req/s")
+                   f"{echo.rate(processes):,.0f} req/s (and measured again right before and after each 32-connection "
+                   f"figure below)")
         for engine in engines(workdir, "history"):
             token = setup_brand(engine.url)
             started = time.perf_counter()
@@ -157,11 +155,19 @@ def run() -> Iterator[str]:
             for processes in (1, 2):
                 with assistant_server(engine.url, processes=processes) as (port, proc):
                     for connections in (1, 4, 32):
-                        used, timeouts, refaults = cpu_seconds(proc.pid), tcp_timeouts(), page_refaults()
-                        rate, p50, p99, errors = wrk(port, token, first, last, workdir, connections)
-                        used, timeouts = cpu_seconds(proc.pid) - used, tcp_timeouts() - timeouts
-                        refaults = page_refaults() - refaults
-                        share = f" ({rate / echo[processes]:.0%} of the echo)" if connections == 32 else ""
+                        def measure() -> tuple[tuple[float, float, float, int], float, int, int]:
+                            used, timeouts, refaults = cpu_seconds(proc.pid), tcp_timeouts(), page_refaults()
+                            figures = wrk(port, token, first, last, workdir, connections)
+                            return (figures, cpu_seconds(proc.pid) - used, tcp_timeouts() - timeouts,
+                                    page_refaults() - refaults)
+
+                        share = ""
+                        if connections == 32:
+                            figures, echo_rate, echo_line = echo.around(processes, measure)
+                            share = f" ({figures[0][0] / echo_rate:.0%} of the echo; {echo_line})"
+                        else:
+                            figures = measure()
+                        (rate, p50, p99, errors), used, timeouts, refaults = figures
                         yield (f"{engine.name}, {processes} serve: GET /people/{{id}}/history, random people, "
                                      f"wrk {connections} conn: {rate:,.0f} req/s{share}, p50 {p50:.1f} ms, "
                                      f"p99 {p99:.1f} ms, errors {errors}, server CPU "

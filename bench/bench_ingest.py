@@ -1,6 +1,6 @@
 """Ingest speed on SQLite and (with ``BENCH_DATABASE_URL``) PostgreSQL, with 1 and 2 server processes: single
 mentions under `wrk` at 32 connections beside a bare Litestar JSON echo app with as many processes under the
-same uvicorn settings; 1,000-mention batches through the API (one client for one server process, two for two)
+same uvicorn settings, measured right before and after each figure (``Echoes``); 1,000-mention batches through the API (one client for one server process, two for two)
 beside the same rows written by the database's plain driver alone (`sqlite3` `executemany`, asyncpg `COPY`). SQLite's single ingest also runs with
 ``synchronous=normal``, to show what durability costs. Targets (issues 2 and 14): >= 1,500 mentions/s with
 p99 <= 50 ms and >= 40% of the echo of the same process count; batches >= 20,000 mentions/s on both; server
@@ -21,7 +21,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import httpx
 
@@ -29,6 +29,7 @@ from assistant.model.local_model import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
+T = TypeVar("T")
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
 
 LUA = r"""
@@ -163,6 +164,32 @@ def echo_server(workdir: Path, processes: int = 1) -> Iterator[int]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+class Echoes:
+    """The bare echo with 1 and 2 processes, kept running (idle) beside the benchmarks and measured right before
+    and right after each figure judged against it. This machine's speed drifts: in one run the one-process echo
+    answered 3,568 req/s at the start and 4,537 req/s eight minutes later, so a share of an echo measured once at
+    the start moved by a quarter with the machine, not with the code."""
+
+    def __init__(self, workdir: Path, ports: dict[int, int]) -> None:
+        self.workdir, self.ports = workdir, ports
+
+    def rate(self, processes: int) -> float:
+        return wrk(self.ports[processes], "/echo", "none", self.workdir)[0]
+
+    def around(self, processes: int, measure: Callable[[], T]) -> tuple[T, float, str]:
+        """``measure()`` between two echo runs: its result, the echo (their mean) and the two, for the line."""
+        before = self.rate(processes)
+        result = measure()
+        after = self.rate(processes)
+        return result, (before + after) / 2, f"echo {before:,.0f} before, {after:,.0f} after"
+
+
+@contextmanager
+def echoes(workdir: Path) -> Iterator[Echoes]:
+    with echo_server(workdir, 1) as one, echo_server(workdir, 2) as two:
+        yield Echoes(workdir, {1: one, 2: two})
 
 
 def wrk(port: int, path: str, token: str, workdir: Path, connections: int = 32,
@@ -300,29 +327,30 @@ def batch_ingest(port: int, token: str, clients: int = 1) -> tuple[float, int, f
     return sum(accepted) / elapsed, sum(accepted), elapsed
 
 
-def single_line(label: str, port: int, token: str, workdir: Path, echo: float, pid: int) -> str:
-    before = cpu_seconds(pid)
-    rate, p50, p99, errors = wrk(port, "/api/v1/mentions", token, workdir)
-    cpu_us = (cpu_seconds(pid) - before) / max(1.0, rate * DURATION) * 1e6
-    return (f"{label}: single mentions, wrk 32 conn {DURATION}s: {rate:,.0f} mentions/s ({rate / echo:.0%} of the "
-            f"echo), p50 {p50:.1f} ms, p99 {p99:.1f} ms, non-2xx/errors {errors}, server CPU {cpu_us:,.0f} µs "
-            f"per mention  "
-            f"[target >= 1,500/s, p99 <= 50 ms, >= 40% of echo]")
+def single_line(label: str, port: int, token: str, workdir: Path, echo: Echoes, processes: int, pid: int) -> str:
+    def measure() -> tuple[tuple[float, float, float, int], float]:
+        before = cpu_seconds(pid)
+        figures = wrk(port, "/api/v1/mentions", token, workdir)
+        return figures, cpu_seconds(pid) - before
+
+    ((rate, p50, p99, errors), used), echo_rate, echo_line = echo.around(processes, measure)
+    cpu_us = used / max(1.0, rate * DURATION) * 1e6
+    return (f"{label}: single mentions, wrk 32 conn {DURATION}s: {rate:,.0f} mentions/s ({rate / echo_rate:.0%} of "
+            f"the echo; {echo_line}), p50 {p50:.1f} ms, p99 {p99:.1f} ms, non-2xx/errors {errors}, server CPU "
+            f"{cpu_us:,.0f} µs per mention  [target >= 1,500/s, p99 <= 50 ms, >= 40% of echo]")
 
 
 def run() -> Iterator[str]:
     from bench.databases import analyze, engines
 
     started_load = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp, echoes(Path(tmp)) as echo:
         workdir = Path(tmp)
-        echo: dict[int, float] = {}
         for processes in (1, 2):
-            with echo_server(workdir, processes) as echo_port:
-                rate, p50, p99, errors = wrk(echo_port, "/echo", "none", workdir)
-            echo[processes] = rate
+            rate, p50, p99, errors = wrk(echo.ports[processes], "/echo", "none", workdir)
             yield (f"baseline: bare Litestar JSON echo, {processes} process(es), wrk 32 conn {DURATION}s: "
-                         f"{rate:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, errors {errors}")
+                   f"{rate:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, errors {errors} (and measured again "
+                   f"right before and after each single-ingest figure below)")
         for engine in engines(workdir, "ingest"):
             token = setup_brand(engine.url)
             with assistant_server(engine.url) as (port, _):  # a first batch, then planner statistics
@@ -338,7 +366,7 @@ def run() -> Iterator[str]:
                 with assistant_server(engine.url, processes=processes, extra_env=extra) as (port, proc):
                     label = (f"{engine.name}, {processes} serve --no-worker"
                              + (", synchronous=normal" if extra else ""))
-                    yield (single_line(label, port, token, workdir, echo[processes], proc.pid))
+                    yield single_line(label, port, token, workdir, echo, processes, proc.pid)
                     if not extra:
                         analyze(engine)  # the single mentions grew the tables tenfold: autovacuum would analyze
                         rate, accepted, elapsed = batch_ingest(port, token, clients=processes)
