@@ -57,6 +57,15 @@ class Processes:
         self.running[name].send_signal(signal.SIGKILL)
         self.running[name].wait()
 
+    def peak_rss_mb(self) -> dict[str, float]:
+        """Each running process's peak resident memory (``VmHWM``); a process started again counts from then."""
+        peaks = {}
+        for name, process in self.running.items():
+            with contextlib.suppress(OSError, StopIteration):
+                status = Path(f"/proc/{process.pid}/status").read_text().splitlines()
+                peaks[name] = int(next(line for line in status if line.startswith("VmHWM:")).split()[1]) / 1024
+        return peaks
+
     def stop_all(self) -> None:
         for process in self.running.values():
             if process.poll() is None:
@@ -263,6 +272,7 @@ async def main(url: str, keys: dict[str, str], seconds: float, rate: float, rest
     for n in range(2):
         processes.start(f"worker{n}", ["worker", "--concurrency", "16"])
     soak = Soak(urls, keys, rate)
+    memory: dict[str, float] = {}
     try:
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=200)) as client:
             for base in urls:
@@ -306,6 +316,7 @@ async def main(url: str, keys: dict[str, str], seconds: float, rate: float, rest
             soak.note("drained" if time.monotonic() < deadline else "drain time ran out")
             soak.draining = False
             await asyncio.gather(*tasks[1:])
+            memory = processes.peak_rss_mb()
     finally:
         processes.stop_all()
         model.terminate()
@@ -322,6 +333,8 @@ async def main(url: str, keys: dict[str, str], seconds: float, rate: float, rest
     for name, value in counts.items():
         print(f"{name}: {value}")
     print(f"ingest latency as the client saw it (retries included): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print("peak RSS at the end (VmHWM; serve0 and worker0 since they were started again): "
+          + ", ".join(f"{name} {mb:.0f} MB" for name, mb in memory.items()))
     print(f"machine load average (1/5/15 min): {load_start[0]:.2f}/{load_start[1]:.2f}/{load_start[2]:.2f} at the "
           f"start, {end[0]:.2f}/{end[1]:.2f}/{end[2]:.2f} at the end, {os.cpu_count()} cores; logs in {logs}")
     bad = counts["lost"] + counts["duplicated"] + counts["replies posted twice"] + counts["replies not posted"] \
