@@ -36,7 +36,7 @@ print(json.dumps({"before": before, "after": gc.get_threshold(), "frozen": gc.ge
 def test_the_collector_runs_rarely_and_still_collects_cycles() -> None:
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True).stdout
     seen = json.loads(out)
-    assert seen["before"][0] == 700, "the child starts with Python's default"
+    assert seen["before"][0] < YOUNG_OBJECTS_PER_COLLECTION, "the child starts with Python's default (700, 3.13: 2,000)"
     assert seen["after"] == [YOUNG_OBJECTS_PER_COLLECTION, *seen["before"][1:]]
     assert seen["frozen"] > 1_000, "what was loaded is frozen out of full collections"
     assert seen["alive_halfway"], "no collection before the young objects reach the threshold"
