@@ -86,7 +86,13 @@ def test_session_cookie_expires() -> None:
     cookie = sign_session(b"k", 7, 10, 3, now=1000.0)
     assert read_session(b"k", cookie, now=1005.0) == (7, 3)
     assert read_session(b"k", cookie, now=1011.0) is None
-    assert read_session(b"k", cookie[:-2] + "AA", now=1005.0) is None
+    # The cookie carries a random nonce, so its MAC is random: the tampered text must differ from it by construction
+    # (a fixed "AA" ending matched the real MAC about once in a thousand runs and failed a CI run).
+    tampered_mac = cookie[:-1] + ("B" if cookie[-1] != "B" else "C")
+    assert read_session(b"k", tampered_mac, now=1005.0) is None
+    payload, _, mac = cookie.partition(".")
+    tampered_payload = payload[:-1] + ("B" if payload[-1] != "B" else "C") + "." + mac
+    assert read_session(b"k", tampered_payload, now=1005.0) is None
 
 
 async def test_a_disabled_user_loses_the_session_at_once(client, kit, db) -> None:
