@@ -44,3 +44,51 @@ async def test_a_service_error_reaches_every_waiter_of_that_commit() -> None:
     batcher: GroupCommit[int, int] = GroupCommit(commit)
     with pytest.raises(Overloaded):
         await batcher.submit(0, 1)
+
+
+async def test_with_two_in_flight_a_second_commit_runs_while_the_first_waits_and_never_a_third() -> None:
+    running, most, commits = 0, 0, []
+    release = asyncio.Event()
+
+    async def commit(group: object, items: list[int]) -> list[int]:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        commits.append(list(items))
+        await release.wait()
+        running -= 1
+        return items
+
+    batcher: GroupCommit[int, int] = GroupCommit(commit, in_flight=2)
+    first = asyncio.ensure_future(batcher.submit(0, 1))
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(batcher.submit(0, n)) for n in range(2, 12)]
+    await asyncio.sleep(0.01)
+    assert most == 2 and commits == [[1], list(range(2, 12))]  # the second took everything that was waiting
+    later = [asyncio.ensure_future(batcher.submit(0, n)) for n in range(12, 15)]
+    await asyncio.sleep(0.01)
+    assert len(commits) == 2  # both places taken: these wait for a leader to come back for them
+    release.set()
+    assert await asyncio.gather(first, *rest, *later) == list(range(1, 15))
+    assert most == 2 and commits[2:] == [list(range(12, 15))]
+
+
+async def test_an_item_submitted_as_the_last_leader_finishes_is_still_committed() -> None:
+    """The leader's last look at the queue and its leaving are one step: an item arriving right after it left
+    starts a new leader, with one or with two in flight."""
+    for in_flight in (1, 2):
+        committed: list[int] = []
+
+        async def commit(group: object, items: list[int]) -> list[int]:
+            await asyncio.sleep(0)
+            committed.extend(items)
+            return items
+
+        batcher: GroupCommit[int, int] = GroupCommit(commit, in_flight=in_flight)
+        for n in range(50):  # each submit lands at a different point of the previous leader's exit
+            waiting = [asyncio.ensure_future(batcher.submit(0, n))]
+            for _ in range(n % 4):
+                await asyncio.sleep(0)
+            waiting.append(asyncio.ensure_future(batcher.submit(0, n + 1000)))
+            assert await asyncio.wait_for(asyncio.gather(*waiting), 2) == [n, n + 1000]
+        assert sorted(committed) == sorted([n for n in range(50)] + [n + 1000 for n in range(50)])
