@@ -64,11 +64,6 @@ took 60-130 ms (against 9 ms in the loop), every mention of the process waiting 
 POOL_WAIT_SECONDS = 30.0
 """How long a PostgreSQL transaction waits for one of the pool's connections before it becomes ``Overloaded``
 (503 with Retry-After): long enough for a burst of jobs to take turns, short of a request hanging for good."""
-POSTGRES_GROUP_COMMITS_IN_FLIGHT = 2
-"""Group transactions (``group_commit``) one process runs at once on PostgreSQL. With one, a serve process
-idled a third of the time through a group of single mentions' round trips; with two, it took 7-32% more single
-mentions (median 19%, ten interleaved pairs) at the same CPU per mention; four did no better than two. Each
-holds one of the pool's connections for its transaction (with ``database_pool_size`` 1, the second waits)."""
 STORAGE_FULL_RETRY_SECONDS = 30
 SQLITE_SYNCHRONOUS = ("full", "normal", "off")
 """``full`` (default): a committed transaction survives a power cut; ``normal``: survives a process crash;
@@ -212,8 +207,7 @@ class Database:
         every caller of the same name shares its transactions."""
         found = self._group_commits.get(name)
         if found is None:
-            in_flight = 1 if self._postgres is None else POSTGRES_GROUP_COMMITS_IN_FLIGHT
-            found = self._group_commits[name] = GroupCommit(commit, in_flight=in_flight)
+            found = self._group_commits[name] = GroupCommit(commit)
         return found
 
     @property

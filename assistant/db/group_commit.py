@@ -3,10 +3,6 @@
 SQLite has one writer at a time, so thirty-two requests each committing alone would queue behind each other.
 Instead, whatever arrives while a transaction runs goes into the next one, grouped by a key (the brand).
 Every caller still gets its answer only after its item is committed.
-
-On PostgreSQL, which takes concurrent writers, up to ``in_flight`` group transactions run at once: while one
-waits on the database (a group of single mentions is nine round trips), the event loop runs the next one's
-Python, so the process no longer idles through every round trip.
 """
 
 from __future__ import annotations
@@ -29,37 +25,27 @@ Commit = Callable[[Hashable, list[Item]], Awaitable[Sequence["Result | BaseExcep
 
 
 class GroupCommit(Generic[Item, Result]):
-    def __init__(self, commit: Commit, max_batch: int = 256, in_flight: int = 1) -> None:
+    def __init__(self, commit: Commit, max_batch: int = 256) -> None:
         self.commit = commit
         self.max_batch = max_batch
-        self.in_flight = in_flight
         self._waiting: list[tuple[Hashable, Item, asyncio.Future[Result]]] = []
-        self._leading = 0
-        self._leaders: set[asyncio.Task[None]] = set()  # kept referenced until done
+        self._leader: asyncio.Task[None] | None = None
 
     async def submit(self, group: Hashable, item: Item) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((group, item, future))
-        if self._leading < self.in_flight:
-            self._leading += 1
-            leader = asyncio.create_task(self._commit_while_waiting())
-            self._leaders.add(leader)
-            leader.add_done_callback(self._leaders.discard)
+        if self._leader is None or self._leader.done():
+            self._leader = asyncio.create_task(self._commit_while_waiting())
         return await future
 
     async def _commit_while_waiting(self) -> None:
-        """Commits what waits until nothing does. The count of leaders drops in the same step as the last look
-        at ``_waiting`` (no ``await`` between): an item submitted afterwards finds a free place and a new leader."""
-        try:
-            while self._waiting:
-                taken, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
-                groups: dict[Hashable, list[tuple[Item, asyncio.Future[Result]]]] = defaultdict(list)
-                for group, item, future in taken:
-                    groups[group].append((item, future))
-                for group, entries in groups.items():
-                    await self._commit_group(group, entries)
-        finally:
-            self._leading -= 1
+        while self._waiting:
+            taken, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
+            groups: dict[Hashable, list[tuple[Item, asyncio.Future[Result]]]] = defaultdict(list)
+            for group, item, future in taken:
+                groups[group].append((item, future))
+            for group, entries in groups.items():
+                await self._commit_group(group, entries)
 
     async def _commit_group(self, group: Hashable, entries: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         try:

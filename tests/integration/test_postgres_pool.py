@@ -148,32 +148,3 @@ async def test_a_transaction_cancelled_inside_its_statement_stores_nothing_and_g
                                                         {"slug": slug}).scalar_one())
     assert found == (0 if kind == "write" else 1)  # a read runs in autocommit: its statement stood alone
     assert await db.run_write(lambda conn: conn.execute(BACKEND).scalar_one()) > 0
-
-
-async def test_group_transactions_overlap_on_postgresql_and_take_turns_on_sqlite(db: Database) -> None:
-    """``Database.group_commit`` runs two group transactions of one process at once on PostgreSQL (on two of the
-    pool's connections) and one at a time on SQLite, whose writes are serial anyway."""
-    inside, most, backends = 0, 0, set()
-
-    def hold(conn: Any) -> int:
-        conn.execute(text("SELECT pg_sleep(0.2)") if not db.is_sqlite else text("SELECT 1"))
-        return conn.execute(BACKEND).scalar_one() if not db.is_sqlite else 0
-
-    async def commit(group: object, items: list[int]) -> list[int]:
-        nonlocal inside, most
-        inside += 1
-        most = max(most, inside)
-        try:
-            backends.add(await db.run_write(hold))
-            await asyncio.sleep(0.05)
-            return items
-        finally:
-            inside -= 1
-
-    batcher = db.group_commit("test.overlap", commit)
-    first = asyncio.ensure_future(batcher.submit(0, 1))
-    await asyncio.sleep(0)
-    assert await asyncio.gather(first, *(batcher.submit(0, n) for n in range(2, 6))) == [1, 2, 3, 4, 5]
-    assert most == (1 if db.is_sqlite else 2)
-    if not db.is_sqlite:
-        assert len(backends) == 2
