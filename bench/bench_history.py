@@ -159,7 +159,7 @@ def run() -> Iterator[str]:
             for processes in (1, 2):
                 with assistant_server(engine.url, processes=processes) as (port, proc):
                     for connections in (1, 4, 32):
-                        def measure() -> tuple[tuple[float, float, float, int], float, int, int]:
+                        def measure() -> tuple[tuple[float, float, float, str], float, int, int]:
                             used, timeouts, refaults = cpu_seconds(proc.pid), tcp_timeouts(), page_refaults()
                             figures = wrk(port, token, first, last, workdir, connections)
                             return (figures, cpu_seconds(proc.pid) - used, tcp_timeouts() - timeouts,

@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 from assistant.model.local_model import free_port
+from bench.bench_ingest import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_CLUSTER = ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main"]
@@ -59,12 +60,7 @@ class Processes:
 
     def peak_rss_mb(self) -> dict[str, float]:
         """Each running process's peak resident memory (``VmHWM``); a process started again counts from then."""
-        peaks = {}
-        for name, process in self.running.items():
-            with contextlib.suppress(OSError, StopIteration):
-                status = Path(f"/proc/{process.pid}/status").read_text().splitlines()
-                peaks[name] = int(next(line for line in status if line.startswith("VmHWM:")).split()[1]) / 1024
-        return peaks
+        return {name: peak_rss_mb(process.pid) for name, process in self.running.items()}
 
     def stop_all(self) -> None:
         for process in self.running.values():
