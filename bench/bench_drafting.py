@@ -74,12 +74,13 @@ def _measure(engine: Engine, workers: int, model_url: str, ideal: float, workdir
 
 
 async def _seed(url: str) -> None:
-    """A brand and TURNS people with one mention each: TURNS turns waiting for a draft, each with its drafting
-    job queued."""
+    """A brand and TURNS people with one mention each, written in the last TURNS seconds: TURNS turns waiting for
+    a draft, each with its drafting job queued. Older mentions would make the workers' sweeps report their turns
+    overdue meanwhile (``memory/left_behind``), work that is not drafting."""
     db = Database(url)
     try:
         brand = await db.run_write(auth.create_brand, "bench", "Bench")
-        start = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+        start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=TURNS)  # recent: no turn overdue yet
         mentions = [validate({"platform": "x", "external_id": str(n), "text": f"@bench where is order {n}?",
                               "created_at": (start + dt.timedelta(seconds=n)).isoformat(),
                               "author": {"handle": f"@person{n}", "display_name": f"Person {n}"}})

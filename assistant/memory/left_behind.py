@@ -18,11 +18,11 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Connection, Select, and_, bindparam, exists, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from assistant.db import Database
 from assistant.db.base import utcnow
+from assistant.db.dialect import insert_ignoring_duplicates
 from assistant.db.memory import OverdueTurn
 from assistant.db.people import Handle, Person
 from assistant.db.tenancy import Brand
@@ -146,27 +146,34 @@ def brand_max_wait(conn: Connection, brand_id: int) -> dt.timedelta:
 
 
 def report_overdue(conn: Connection, now: dt.datetime) -> list[int]:
-    """Mark each open turn that passed its brand's ``max_wait`` and send ``turn.overdue`` for it, once."""
+    """Mark each open turn that passed its brand's ``max_wait`` and send ``turn.overdue`` for it, once: up to
+    ``OVERDUE_BATCH`` turns per brand and sweep, marked in one statement that skips the turns another worker
+    marked first (theirs to tell). A savepoint and an insert per turn cost 0.7 ms of CPU each on PostgreSQL, and
+    two workers sweeping a backlog at once caught each other's rows as errors."""
     reported = []
     for brand_id, source in conn.execute(select(Brand.id, Brand.policy_toml)).all():
-        cutoff = now - policy_of(source).max_wait
+        max_wait = policy_of(source).max_wait
         told = exists().where(OverdueTurn.turn_id == Turn.id)
         late = conn.execute(select(Turn.id, Turn.person_id, Turn.status, Turn.waiting_since).where(
-            Turn.brand_id == brand_id, Turn.status.in_(STILL_WAITING), Turn.waiting_since < cutoff, ~told)
+            Turn.brand_id == brand_id, Turn.status.in_(STILL_WAITING), Turn.waiting_since < now - max_wait, ~told)
             .order_by(Turn.waiting_since, Turn.id).limit(OVERDUE_BATCH)).all()
-        for turn in late:
-            try:
-                with conn.begin_nested():
-                    conn.execute(OverdueTurn.__table__.insert().values(
-                        turn_id=turn.id, brand_id=brand_id, person_id=turn.person_id,
-                        waiting_since=turn.waiting_since, created_at=now))
-            except IntegrityError:
-                continue  # another worker told it first
-            emit(conn, brand_id, "turn.overdue", [{
-                "turn_id": turn.id, "person_id": turn.person_id, "status": turn.status,
-                "waiting_since": turn.waiting_since.isoformat(), "max_wait_seconds": int((now - cutoff).total_seconds())}])
-            reported.append(turn.id)
+        if not late:
+            continue
+        marked = set(conn.execute(_marking(conn), [
+            {"turn_id": turn.id, "brand_id": brand_id, "person_id": turn.person_id,
+             "waiting_since": turn.waiting_since, "created_at": now} for turn in late]).scalars())
+        ours = [turn for turn in late if turn.id in marked]
+        emit(conn, brand_id, "turn.overdue", [
+            {"turn_id": turn.id, "person_id": turn.person_id, "status": turn.status,
+             "waiting_since": turn.waiting_since.isoformat(), "max_wait_seconds": int(max_wait.total_seconds())}
+            for turn in ours])
+        reported += [turn.id for turn in ours]
     return reported
+
+
+def _marking(conn: Connection) -> Any:
+    """``INSERT INTO overdue_turns ... ON CONFLICT DO NOTHING RETURNING turn_id``: the turns this sweep marked."""
+    return insert_ignoring_duplicates(conn, OverdueTurn.__table__).returning(OverdueTurn.turn_id)
 
 
 async def list_left_behind(db: Database, brand_id: int, *, limit: int, cursor: str | None,

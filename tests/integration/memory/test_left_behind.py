@@ -107,6 +107,64 @@ async def test_turn_overdue_fires_once_even_with_several_sweeps(client, db, fact
     assert [e["data"]["turn_id"] for e in events] == [late] and events[0]["data"]["max_wait_seconds"] == 4 * 3600
 
 
+async def test_a_backlog_of_overdue_turns_is_told_in_one_sweep_each_once(client, db, factory, settings):
+    kit = await factory.brand()
+    await webhooks.add_webhook(db, settings, kit.slug, "http://127.0.0.1:9/hook", ["turn.overdue"])
+    late = []
+    for n in range(5):
+        turn_id, _ = await pending_turn(client, db, kit, handle=f"@late{n}")
+        await set_turn(db, turn_id, waiting_since=utcnow() - dt.timedelta(hours=10 - n))
+        late.append(turn_id)
+    fresh, _ = await pending_turn(client, db, kit, handle="@fresh")
+    await set_turn(db, fresh, waiting_since=utcnow() - dt.timedelta(hours=1))
+
+    assert await left_behind.run_overdue_sweep(db) == late  # longest waiting first
+    assert await left_behind.run_overdue_sweep(db) == []
+    events = await scalars(db, select(WebhookDelivery.payload).where(WebhookDelivery.event_type == "turn.overdue")
+                           .order_by(WebhookDelivery.id))
+    assert [e["data"]["turn_id"] for e in events] == late and fresh not in [e["data"]["turn_id"] for e in events]
+    assert {e["data"]["status"] for e in events} == {"pending_review"}
+
+
+@pytest.mark.postgres
+async def test_a_sweep_leaves_the_turns_another_worker_is_marking_to_that_worker(client, db, factory, settings):
+    """Another worker's sweep has marked the first late turn and not committed yet: this sweep waits for it on
+    that row, then skips it and tells the others; nothing is told twice and no error is raised."""
+    import asyncpg
+
+    kit = await factory.brand()
+    await webhooks.add_webhook(db, settings, kit.slug, "http://127.0.0.1:9/hook", ["turn.overdue"])
+    late = []
+    for n in range(3):
+        turn_id, _ = await pending_turn(client, db, kit, handle=f"@late{n}")
+        await set_turn(db, turn_id, waiting_since=utcnow() - dt.timedelta(hours=10 - n))
+        late.append(turn_id)
+    person_id = (await scalars(db, select(Turn.person_id).where(Turn.id == late[0])))[0]
+    other = await asyncpg.connect(settings.database_url.replace("+asyncpg", ""))
+    watcher = await asyncpg.connect(settings.database_url.replace("+asyncpg", ""))  # outside the transaction,
+    sweeper = Database(settings.database_url)  # whose view of pg_stat_activity is taken once
+    try:
+        marking = other.transaction()
+        await marking.start()
+        await other.execute("INSERT INTO overdue_turns (turn_id, brand_id, person_id, waiting_since, created_at) "
+                            "VALUES ($1, $2, $3, now(), now())", late[0], kit.id, person_id)
+        sweep = asyncio.create_task(left_behind.run_overdue_sweep(sweeper))
+        for _ in range(200):  # until the sweep waits for the other transaction on the marked row
+            waiting = await watcher.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'transactionid'")
+            if waiting or sweep.done():
+                break
+            await asyncio.sleep(0.02)
+        assert waiting == 1 and not sweep.done()
+        await marking.commit()
+        assert await sweep == late[1:]
+    finally:
+        await other.close()
+        await watcher.close()
+        await sweeper.dispose()
+    events = await scalars(db, select(WebhookDelivery.payload).where(WebhookDelivery.event_type == "turn.overdue"))
+    assert sorted(e["data"]["turn_id"] for e in events) == late[1:]
+
+
 async def test_the_share_of_people_answered_by_audience_size(client, db, factory):
     kit = await factory.brand()
     await approved_reply(client, db, kit, handle="@big", author={"handle": "@big", "followers": 50_000})
