@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 from sqlalchemy import Connection, func, select
@@ -48,24 +49,27 @@ def run() -> Iterator[str]:
 
 
 def _measure(engine: Engine, workers: int, model_url: str, ideal: float, workdir: Path) -> str:
+    """A fresh store's turns drafted by ``workers`` worker processes; their log files kept in ``workdir``."""
     upgrade(engine.url)
     asyncio.run(_seed(engine.url))
     analyze(engine)
     env = env_for(engine.url) | {"ASSISTANT_LLM_BASE_URL": model_url, "ASSISTANT_LLM_MODEL": "bench-model",
                                  "ASSISTANT_LLM_MAX_IN_FLIGHT": str(IN_FLIGHT), "ASSISTANT_JOB_LEASE_SECONDS": "600"}
     logs = [workdir / f"{engine.name}-{workers}-worker{n}.log" for n in range(workers)]
-    processes = [subprocess.Popen([PYTHON, "-m", "assistant", "worker", "--concurrency", str(IN_FLIGHT)], cwd=ROOT,
-                                  env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-                 for log in logs]
-    try:
-        started = time.perf_counter()
-        first, last, first_count, cpu_used = asyncio.run(_watch(engine.url, processes, logs))
-        rss = max(peak_rss_mb(p.pid) for p in processes)
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(20)
+    with ExitStack() as files:
+        processes = [subprocess.Popen([PYTHON, "-m", "assistant", "worker", "--concurrency", str(IN_FLIGHT)],
+                                      cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=files.enter_context(log.open("wb")))
+                     for log in logs]
+        try:
+            started = time.perf_counter()
+            first, last, first_count, cpu_used = asyncio.run(_watch(engine.url, processes, logs))
+            rss = max(peak_rss_mb(p.pid) for p in processes)
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(20)
     rate = (TURNS - first_count) / (last - first)
     return (f"{engine.name}, {workers} worker process(es): {rate:6.2f} drafts/s from the first draft to the last "
             f"({rate / ideal:.0%} of the ideal {ideal:.0f}/s; {last - started:.1f} s from the workers' start), "
@@ -95,7 +99,8 @@ def _drafted(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(Turn).where(Turn.status != "drafting")).scalar_one()
 
 
-async def _watch(url: str, processes: list[subprocess.Popen[bytes]], logs: list[Path]) -> tuple[float, float, int, float]:
+async def _watch(url: str, processes: list[subprocess.Popen[bytes]],
+                 logs: list[Path]) -> tuple[float, float, int, float]:
     """Poll until every turn is drafted: when the first drafts and the last were seen, how many the first poll
     found, and the workers' CPU seconds between the two."""
     db = Database(url)
