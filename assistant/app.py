@@ -169,6 +169,9 @@ def uvicorn_server(app: Litestar, **config: Any) -> Any:
 
 def app_factory() -> Litestar:
     """For ``uvicorn --factory assistant.app:app_factory``."""
+    from assistant.processes import quiet_request_logs
+
+    quiet_request_logs()
     settings = get_settings()
     settings.require_secret_key()
     return create_app(settings, run_worker=True)

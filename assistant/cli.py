@@ -21,6 +21,7 @@ from assistant.settings import SettingsError
 from assistant.eval.commands import eval_group
 from assistant.people.commands import import_history, people
 from assistant.policy.commands import policy
+from assistant.processes import quiet_request_logs
 from assistant.webhooks.commands import webhooks
 
 
@@ -30,6 +31,7 @@ def main(verbose: bool) -> None:
     """Reply assistant: every person who mentions the brand gets a personal reply a human approved."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_request_logs()
 
 
 @main.command()

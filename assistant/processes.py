@@ -22,6 +22,9 @@ from collections.abc import Callable
 log = logging.getLogger("assistant.processes")
 
 QUICK_FAILURE_SECONDS = 3.0
+REQUEST_LOGGERS = ("httpx", "httpx2")
+"""The HTTP clients (webhook deliveries; the model client's, which openai bundles) log a line per request at
+INFO that names the whole URL."""
 YOUNG_OBJECTS_PER_COLLECTION = 50_000
 """Python's default (700) ran the cycle collector 52 times per 1,000 single mentions and 23 times per
 1,000-mention batch, each time walking the objects of every request in flight: 18 µs per single mention, 7 µs
@@ -39,6 +42,15 @@ def collect_rarely() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_OBJECTS_PER_COLLECTION, *gc.get_threshold()[1:])
+
+
+def quiet_request_logs() -> None:
+    """Keep the HTTP clients' line per request out of every process's log: a webhook's URL often carries its
+    secret in its path or query (a Slack webhook's path is one), and a model's base URL may carry a password.
+    Their warnings stay; the deliverer and the model client log their own failures without the URL, and
+    uvicorn's access log is off for the same reason of volume."""
+    for name in REQUEST_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _port_socket(family: socket.AddressFamily, host: str, port: int) -> socket.socket:

@@ -7,6 +7,7 @@ A missing service skips its tests on a newcomer's machine; with ``ASSISTANT_TEST
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from assistant.app import create_app
 from assistant.db import Database
 from assistant.db.migrate import upgrade
 from assistant.db.models import Base
+from assistant.processes import REQUEST_LOGGERS, quiet_request_logs
 from assistant.services import Services
 from assistant.settings import Settings
 from tests.support.cli import run_cli
@@ -168,3 +170,15 @@ def cli(settings: Settings) -> Callable[..., Result]:
 @pytest.fixture
 def repo_root() -> Iterator[Path]:
     yield Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def service_logging(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """The log as every process of the service writes it (INFO, the HTTP clients' request lines kept out by
+    ``processes.quiet_request_logs``); the loggers' levels are put back afterwards."""
+    before = {name: logging.getLogger(name).level for name in REQUEST_LOGGERS}
+    quiet_request_logs()
+    caplog.set_level(logging.INFO)
+    yield caplog
+    for name, level in before.items():
+        logging.getLogger(name).setLevel(level)

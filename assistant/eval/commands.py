@@ -57,8 +57,7 @@ def eval_run(dataset: Path, out: Path, brand: str | None, policy_file: Path | No
     from assistant.eval import runner
     from assistant.policy import PolicyFileError
 
-    for noisy in ("alembic", "httpx", "httpx2"):  # a line per migration and per model call drowns the progress bar
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per migration drowns the progress bar
     current = settings()
     options = runner.Options(dataset=dataset, out=out, brand=brand, policy_file=policy_file, limit=limit,
                              concurrency=concurrency, judge_model=judge_model)

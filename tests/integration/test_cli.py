@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from assistant.auth.secrets import hash_secret
 from assistant.db import Database
 from assistant.db.tenancy import ApiKey, Brand, User
+from assistant.processes import REQUEST_LOGGERS
 from assistant.settings import Settings
 from tests.support.db import one, scalars
 
@@ -74,6 +76,21 @@ def test_bad_input_gets_a_one_line_message_and_exit_code(cli: Cli, args: tuple[s
     result = cli(*args, stdin=stdin)  # an exception other than click's own would fail the test right here
     assert result.exit_code in (1, 2)  # 1: refused by the service; 2: refused by click's own checks
     assert message in result.stderr
+
+
+def test_every_command_keeps_the_http_clients_request_lines_out_of_its_log(cli: Cli) -> None:
+    """``serve``, ``worker`` and every other command start through the group, which quiets the HTTP clients'
+    line per request (it names a webhook's or the model's whole URL, secrets included)."""
+    before = {name: logging.getLogger(name).level for name in REQUEST_LOGGERS}
+    for name in REQUEST_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    try:
+        assert cli("brands", "create", "acme", "--name", "Acme").exit_code == 0
+        assert {name: logging.getLogger(name).level for name in REQUEST_LOGGERS} == \
+            {"httpx": logging.WARNING, "httpx2": logging.WARNING}
+    finally:
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def test_a_second_brand_with_the_same_slug_is_refused(cli: Cli) -> None:

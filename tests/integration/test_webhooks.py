@@ -242,6 +242,19 @@ async def test_secrets_are_random_whsec_values_and_never_logged(db, factory, fas
     assert first.secret[6:] not in text
 
 
+async def test_a_delivery_keeps_the_webhook_url_out_of_the_log(db, factory, fast, service_logging):
+    """A webhook's URL often carries its secret (a Slack webhook's path is one): the HTTP client's line per request,
+    which names the whole URL, stays out of the service's log."""
+    kit = await factory.brand()
+    with Receiver() as receiver:
+        url = f"{receiver.url}/services/T0AB/B0CD/pathsecret42?token=querysecret42"
+        await service.add_webhook(db, fast, kit.slug, url, ["turn.escalated"])
+        await emit_event(db, kit.id)
+        await deliver_until_settled(db, fast)
+    assert [d.status for d in await deliveries(db)] == ["delivered"] and len(receiver.received) == 1
+    assert "pathsecret42" not in service_logging.text and "querysecret42" not in service_logging.text
+
+
 async def test_a_removed_webhook_gets_no_new_events_and_its_pending_ones_fail(db, factory, fast):
     kit = await factory.brand()
     with Receiver() as receiver:

@@ -45,6 +45,16 @@ def gaps(fake: FakeLLM) -> list[float]:
     return [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
 
 
+async def test_a_model_call_keeps_the_model_url_out_of_the_log(fake_llm: FakeLLM, model: MakeClient,
+                                                              service_logging: pytest.LogCaptureFixture) -> None:
+    """A model's base URL may carry a password: the HTTP client's line per request, which names the whole URL,
+    stays out of the service's log."""
+    result = await model().complete(MESSAGES)
+
+    assert result.text and len(fake_llm.requests) == 1
+    assert fake_llm.base_url not in service_logging.text and "chat/completions" not in service_logging.text
+
+
 async def test_a_reply_comes_back_with_usage_model_and_latency(fake_llm: FakeLLM, model: MakeClient) -> None:
     fake_llm.enqueue(Response(delay=0.2))
 
