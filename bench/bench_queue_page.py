@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -145,8 +146,7 @@ def _in_process(engine: Engine, user_id: int, filters: Sequence[str]) -> Iterato
             event.listen(each, "connect", lambda dbapi, _record: dbapi.set_trace_callback(statements.append))
         else:
             event.listen(each, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    _count_driver_reads(statements)
-    with TestClient(app) as client:
+    with _driver_reads_counted(statements), TestClient(app) as client:
         client.cookies.set(SESSION_COOKIE, sign_session(SECRET.encode(), user_id, 3600))
         client.get("/")  # the rate limit takes this process's share of the user's allowance once, not per page
 
@@ -187,9 +187,10 @@ def _in_process(engine: Engine, user_id: int, filters: Sequence[str]) -> Iterato
     ]
 
 
-def _count_driver_reads(statements: list[str]) -> None:
+@contextmanager
+def _driver_reads_counted(statements: list[str]) -> Iterator[None]:
     """PostgreSQL: history reads go to asyncpg itself (``db/reads``), past SQLAlchemy's events, and asyncpg's
-    query log leaves prepared statements out; count them where they are sent."""
+    query log leaves prepared statements out; count them where they are sent, for the time of the block."""
     send = reads._driver_rows
 
     def counted(conn: Connection, raw: Any, sql: str, args: list[Any]) -> list[Any]:
@@ -197,6 +198,10 @@ def _count_driver_reads(statements: list[str]) -> None:
         return send(conn, raw, sql, args)
 
     reads._driver_rows = counted
+    try:
+        yield
+    finally:
+        reads._driver_rows = send
 
 
 def _served(engine: Engine, user_id: int, workdir: Path) -> Iterator[str]:
