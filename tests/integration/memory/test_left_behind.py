@@ -150,7 +150,9 @@ async def test_a_sweep_leaves_the_turns_another_worker_is_marking_to_that_worker
                             "VALUES ($1, $2, $3, now(), now())", late[0], kit.id, person_id)
         sweep = asyncio.create_task(left_behind.run_overdue_sweep(sweeper))
         for _ in range(200):  # until the sweep waits for the other transaction on the marked row
-            waiting = await watcher.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'transactionid'")
+            waiting = await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event = 'transactionid' AND query LIKE 'INSERT INTO overdue_turns%'")
             if waiting or sweep.done():
                 break
             await asyncio.sleep(0.02)
