@@ -27,6 +27,16 @@ async def set_turn(db: Database, turn_id: int, **values) -> None:
     await execute(db, update(Turn).where(Turn.id == turn_id).values(**values))
 
 
+async def late_turns(client, db: Database, kit, count: int) -> list[int]:
+    """``count`` turns in review, each waiting past the default ``max_wait`` (4h), the longest waiting first."""
+    late = []
+    for n in range(count):
+        turn_id, _ = await pending_turn(client, db, kit, handle=f"@late{n}")
+        await set_turn(db, turn_id, waiting_since=utcnow() - dt.timedelta(hours=10 - n))
+        late.append(turn_id)
+    return late
+
+
 async def test_who_is_left_behind_why_and_since_when(client, db, factory):
     kit = await factory.brand()
     now = utcnow()
@@ -110,11 +120,7 @@ async def test_turn_overdue_fires_once_even_with_several_sweeps(client, db, fact
 async def test_a_backlog_of_overdue_turns_is_told_in_one_sweep_each_once(client, db, factory, settings):
     kit = await factory.brand()
     await webhooks.add_webhook(db, settings, kit.slug, "http://127.0.0.1:9/hook", ["turn.overdue"])
-    late = []
-    for n in range(5):
-        turn_id, _ = await pending_turn(client, db, kit, handle=f"@late{n}")
-        await set_turn(db, turn_id, waiting_since=utcnow() - dt.timedelta(hours=10 - n))
-        late.append(turn_id)
+    late = await late_turns(client, db, kit, 5)
     fresh, _ = await pending_turn(client, db, kit, handle="@fresh")
     await set_turn(db, fresh, waiting_since=utcnow() - dt.timedelta(hours=1))
 
@@ -134,11 +140,7 @@ async def test_a_sweep_leaves_the_turns_another_worker_is_marking_to_that_worker
 
     kit = await factory.brand()
     await webhooks.add_webhook(db, settings, kit.slug, "http://127.0.0.1:9/hook", ["turn.overdue"])
-    late = []
-    for n in range(3):
-        turn_id, _ = await pending_turn(client, db, kit, handle=f"@late{n}")
-        await set_turn(db, turn_id, waiting_since=utcnow() - dt.timedelta(hours=10 - n))
-        late.append(turn_id)
+    late = await late_turns(client, db, kit, 3)
     person_id = (await scalars(db, select(Turn.person_id).where(Turn.id == late[0])))[0]
     other = await asyncpg.connect(settings.database_url.replace("+asyncpg", ""))
     watcher = await asyncpg.connect(settings.database_url.replace("+asyncpg", ""))  # outside the transaction,
