@@ -14,8 +14,9 @@ the GIL and the next loop turn), which was most of an ingest's time. A short SQL
 costs less than those hops. The write still takes the same asyncio lock, its turn among the processes writing
 the file (``writer_queue``) and ``BEGIN IMMEDIATE``; only if another process holds the turn or the file's write
 lock (so the write would have to wait) does it wait without blocking the loop: it tries again in the loop for a
-moment when the lock's holder is a writer outside the turns (the checkpoint thread), and waits in a thread for
-another process or longer. SQLite needs a file: an in-memory database would be a different, empty one on each
+moment when the lock's holder is a writer outside the turns (the checkpoint thread); for another process's turn it
+waits in a thread and then writes in the loop; only a file held longer by a writer outside the turns is written
+from a thread. SQLite needs a file: an in-memory database would be a different, empty one on each
 connection.
 
 Durability: SQLite runs ``synchronous=FULL`` by default, so every committed write transaction (a group commit
@@ -242,7 +243,9 @@ class Database:
                 if done or loop.time() >= deadline:
                     break
                 await asyncio.sleep(LOCKED_RETRY_INTERVAL)  # the file is locked by a writer outside the turns
-            if not done:
+            if not done:  # another process has the turn: wait for it in a thread, then write here in the loop
+                done, result = await self._write_after_turn(fn, args)
+            if not done:  # the turn is ours but a writer outside the turns still holds the file: wait in a thread
                 result = await asyncio.to_thread(self._write_waiting, fn, args)
         if self._flushes_log:  # other writes may run meanwhile; this one is answered once its log is on the disk
             await asyncio.to_thread(_flush_log, self._log_file)
@@ -269,8 +272,24 @@ class Database:
             with transaction:
                 return True, fn(conn, *args)
 
+    async def _write_after_turn(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, Any]:
+        """Wait in a thread for another process to hand over the writers' turn, then write in the loop, as
+        ``_write_now`` does. Written in the thread instead, each statement waited for the busy loop's GIL: with two
+        ``serve`` processes, half of each one's group commits ran that way, the turn held all the while."""
+        taking = asyncio.get_running_loop().run_in_executor(None, self._writers.take)
+        try:
+            await asyncio.shield(taking)
+        except asyncio.CancelledError:  # the thread still gets the turn: it must not keep it
+            taking.add_done_callback(lambda _: self._writers.give_back())
+            raise
+        try:
+            return self._write_now(fn, args)
+        finally:
+            self._writers.give_back()
+
     def _write_waiting(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        """In a thread: wait for this process's turn among the writers (``writer_queue``), then for the file."""
+        """In a thread: wait for this process's turn among the writers (``writer_queue``), then for the file (a
+        writer outside the turns holds it past ``LOCKED_RETRY_SECONDS``: rare, so the GIL's toll is paid rarely)."""
         self._writers.take()
         try:
             with self._sqlite_write.connect() as conn, conn.begin():

@@ -112,6 +112,56 @@ async def test_a_write_waits_while_another_process_holds_the_writers_turn(sqlite
         await db.dispose()
 
 
+def _take_turn_elsewhere(url: str) -> int:
+    """A descriptor of our own on ``<file>-writers`` holding the writers' turn, standing in for another process."""
+    other = os.open(_database_file(url).with_name(_database_file(url).name + "-writers"), os.O_RDWR)
+    fcntl.flock(other, fcntl.LOCK_EX)
+    return other
+
+
+async def test_a_write_handed_the_turn_by_another_process_runs_in_the_loop(sqlite_url: str) -> None:
+    """It waits for the turn in a thread but writes in the loop: written in the thread, each statement would wait
+    for the busy loop's GIL while the turn is held."""
+    db = Database(sqlite_url)
+    try:
+        await db.run_write(auth.create_brand, "handover", "Handover")
+        other = _take_turn_elsewhere(sqlite_url)
+        asyncio.get_running_loop().call_later(0.2, lambda: (fcntl.flock(other, fcntl.LOCK_UN), os.close(other)))
+        ran_in = await asyncio.wait_for(db.run_write(lambda conn: threading.get_ident()), 10)
+        assert ran_in == threading.get_ident()
+    finally:
+        await db.dispose()
+
+
+async def test_a_write_cancelled_while_waiting_for_the_turn_does_not_keep_it(sqlite_url: str) -> None:
+    """The thread waiting for the turn cannot be stopped; when it gets the turn after its write was cancelled, it
+    gives the turn back at once, so the other processes are not locked out."""
+    db = Database(sqlite_url)
+    try:
+        brand = await db.run_write(auth.create_brand, "cancelled", "Cancelled")
+        other = _take_turn_elsewhere(sqlite_url)
+        write = asyncio.create_task(service.ingest(db, brand.id, [service.validate(mention("cancelled-1"))]))
+        await asyncio.sleep(0.2)
+        write.cancel()
+        await asyncio.gather(write, return_exceptions=True)
+        fcntl.flock(other, fcntl.LOCK_UN)
+        for _ in range(200):  # the waiting thread takes the turn now, and must give it back
+            await asyncio.sleep(0.01)
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                continue
+        else:
+            pytest.fail("the cancelled write kept the writers' turn")
+        fcntl.flock(other, fcntl.LOCK_UN)
+        os.close(other)
+        outcomes = await asyncio.wait_for(service.ingest(db, brand.id, [service.validate(mention("after-1"))]), 10)
+        assert [o.duplicate for o in outcomes] == [False]
+    finally:
+        await db.dispose()
+
+
 async def test_the_writers_turn_is_a_private_file_beside_the_database(sqlite_url: str) -> None:
     db = Database(sqlite_url)
     try:
