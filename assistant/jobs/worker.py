@@ -165,6 +165,19 @@ class Worker:
         log.info("worker %s stopped: %d finished, %d handed back", self.id, len(done), len(leftover))
 
     async def _run_one(self, job: Job) -> None:
+        """Run the job and write its outcome. When even that write fails (the database went away while the job
+        ran), the job comes back to a worker when its lease runs out, as if this worker had died; a successor
+        handed over to it, if any, does too. Nothing is lost, and no task ends with an error nobody reads."""
+        try:
+            await self._run_and_record(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._relay.take(job)  # their leases are not renewed either: they come back with the job
+            log.exception("job %s (%s #%s): its outcome could not be written; it runs again when its lease runs out",
+                          job.id, job.kind, job.subject_id)
+
+    async def _run_and_record(self, job: Job) -> None:
         handler = self.handlers[job.kind]
         try:
             await handler(job)

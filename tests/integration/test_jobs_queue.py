@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select, text, update
 
 from assistant.db import Database
 from assistant.db.base import utcnow
@@ -91,6 +91,44 @@ async def test_a_failing_job_backs_off_then_ends_dead_with_its_last_error(db: Da
     assert calls == 3
     assert job.status == "dead" and job.last_error == "receiver said no (3)"
     assert await queue.requeue_dead(db, job.id) is True
+
+
+_REFUSE_JOB_UPDATES = {
+    "sqlite": ["CREATE TRIGGER jobs_refused BEFORE UPDATE ON jobs BEGIN SELECT RAISE(ABORT, 'refused'); END"],
+    "postgresql": ["CREATE FUNCTION jobs_refused() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+                   "CREATE TRIGGER jobs_refused BEFORE UPDATE ON jobs FOR EACH ROW EXECUTE FUNCTION jobs_refused()"],
+}
+_ALLOW_JOB_UPDATES = {
+    "sqlite": ["DROP TRIGGER IF EXISTS jobs_refused"],
+    "postgresql": ["DROP TRIGGER IF EXISTS jobs_refused ON jobs", "DROP FUNCTION IF EXISTS jobs_refused()"],
+}
+
+
+async def test_a_job_whose_outcome_cannot_be_written_comes_back_after_its_lease(
+        db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    """The handler crashes, and writing that down fails too (the soak saw it as PostgreSQL restarted; here a
+    trigger refuses every change of a job). The job's task ends quietly (before, its error was left in the task
+    for asyncio to complain about); the job is still held, and runs again once its lease runs out."""
+    await _queue_jobs(db, 1)
+    worker = Worker(db, {})
+    [job] = await queue.claim(db, worker.id, ["test"], 1, 30)
+
+    async def crashes_while_the_database_refuses(job: Job) -> None:
+        await execute(db, *(text(sql) for sql in _REFUSE_JOB_UPDATES[db.dialect]))
+        raise RuntimeError("the handler broke")
+
+    worker.handlers["test"] = crashes_while_the_database_refuses
+    try:
+        await worker._run_one(job)
+    finally:
+        await execute(db, *(text(sql) for sql in _ALLOW_JOB_UPDATES[db.dialect]))
+    assert "its outcome could not be written; it runs again when its lease runs out" in caplog.text
+    held = await one(db, select(Job))
+    assert (held.status, held.locked_by, held.attempts) == ("running", worker.id, 1)
+    await execute(db, update(Job).values(lease_until=utcnow() - dt.timedelta(seconds=1)))
+    [again] = await queue.claim(db, "other", ["test"], 1, 30)
+    assert (again.id, again.attempts) == (job.id, 2)
 
 
 async def test_a_handler_that_succeeds_finishes_its_job(db: Database) -> None:
