@@ -13,7 +13,7 @@ problem details in exactly one place, so no handler builds an error response by 
     ├── ValidationFailed                422  field errors: [{field, message}]
     │   └── PolicyBlocked               422  the text breaks a blocking rule: findings
     ├── RateLimited                     429  Retry-After
-    └── Overloaded                      503  Retry-After
+    └── Overloaded                      503  Retry-After: busy, out of room, or PostgreSQL out of reach
 
     ModelUnavailable  (not HTTP) the language model failed after its retries; drafting falls back.
     LocalModelError   (not HTTP) the packaged local model is not installed or its server did not start.

@@ -32,6 +32,7 @@ power cut. PostgreSQL's ``synchronous_commit=on`` (its default) already gives th
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import threading
@@ -71,6 +72,7 @@ SQLITE_SYNCHRONOUS = ("full", "normal", "off")
 ``off``: nothing is flushed, for scratch databases that are thrown away (the eval's), never the service's."""
 
 T = TypeVar("T")
+log = logging.getLogger("assistant.db")
 
 
 def normalize_url(url: str) -> str:
@@ -225,7 +227,7 @@ class Database:
     async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` in one write transaction, committed when it returns."""
         if self._postgres is not None:
-            async with self._guard(), self._turn():
+            async with _reachable(), self._guard(), self._turn():
                 return await greenlet_spawn(_in_transaction, self._postgres.sync_engine.begin, fn, args)
         await asyncio.sleep(0)  # the write will run in the loop without yielding: let the tasks ready first go first
         async with self._write_lock, self._guard():
@@ -319,12 +321,13 @@ class Database:
         have found, is dropped by the pool on its first error, and the read runs once more on a live one."""
         runs_again = _RUNS_AGAIN.set(True)
         try:
-            try:
+            async with _reachable():
+                try:
+                    return await self._read_postgres_once(fn, args)
+                except DBAPIError as exc:
+                    if not exc.connection_invalidated:
+                        raise
                 return await self._read_postgres_once(fn, args)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-            return await self._read_postgres_once(fn, args)
         finally:
             _RUNS_AGAIN.reset(runs_again)
 
@@ -504,6 +507,35 @@ def _storage_full() -> Overloaded:
     """The transaction was rolled back, so nothing of the request was stored or acknowledged: 503."""
     return Overloaded(STORAGE_FULL_RETRY_SECONDS, "The database is out of room (disk, memory or connections) right "
                                                   "now; nothing was stored, retry later")
+
+
+_UNREACHABLE_STATES = {"57P01", "57P02", "57P03"}
+"""PostgreSQL shutting down (by an administrator or after a crash) or not yet accepting connections; class 08
+(connection exceptions) counts too."""
+
+
+@asynccontextmanager
+async def _reachable() -> AsyncIterator[None]:
+    """PostgreSQL out of reach (the connection refused, the server shutting down or starting up, the connection
+    lost mid-transaction) is ``Overloaded``: 503 with Retry-After, not a 500 with a traceback. The request may be
+    retried as it is: mentions are stored once per ``external_id``, and decisions check the turn's version. A read
+    whose pooled connection died has already run once more on a new one (``Database._read_postgres``)."""
+    try:
+        yield
+    except OSError as exc:  # refused, reset or timed out while connecting
+        raise _unreachable(exc) from None
+    except DBAPIError as exc:
+        state = getattr(exc.orig, "sqlstate", None) or ""
+        if exc.connection_invalidated or state in _UNREACHABLE_STATES or state.startswith("08"):
+            raise _unreachable(exc.orig or exc) from None
+        raise
+
+
+def _unreachable(cause: BaseException) -> Overloaded:
+    """One line in the log (the driver's words name the server's address, never the URL's password)."""
+    words = str(cause).splitlines()
+    log.warning("PostgreSQL cannot be reached: %s: %s", type(cause).__name__, words[0][:200] if words else "")
+    return Overloaded(2, "The database cannot be reached right now; retry shortly")
 
 
 def _is_serialization_failure(exc: DBAPIError) -> bool:
