@@ -32,7 +32,7 @@ WHY = {
     413: "The body is larger than 1 MiB",
     422: "Validation failed: `errors` names each field",
     429: "Rate limited: retry after `Retry-After` seconds",
-    503: "Overloaded, or the database is busy or full: retry after `Retry-After` seconds",
+    503: "Overloaded, or the database is busy, full or out of reach: retry after `Retry-After` seconds",
 }
 _NOT_THIS_CLAIM = ("The claim is no longer this `claim_token`'s: its lease ended (even if nobody claimed the reply "
                    "since), another claim took the reply, or it was already confirmed or reported failed. Do not "
